@@ -1,0 +1,29 @@
+import { createHash } from 'node:crypto';
+
+/** The inputs of Polymarket's book hash (PROTOCOL.md section 2.9), all texts exactly as sent. */
+export interface HashInput {
+  market: string;
+  assetId: string;
+  timestamp: string;
+  /** Wire order: ascending price. */
+  bids: readonly (readonly [string, string])[];
+  /** Wire order: descending price. */
+  asks: readonly (readonly [string, string])[];
+  minOrderSize: string;
+  tickSize: string;
+  negRisk: boolean;
+  lastTradePrice: string;
+}
+
+/** SHA-1 of the canonical compact JSON, as the server computes it: 40 lowercase hex characters. */
+export function bookHash(h: HashInput): string {
+  const levels = (ls: HashInput['bids']) =>
+    ls.map(([p, s]) => `{"price":${JSON.stringify(p)},"size":${JSON.stringify(s)}}`).join(',');
+  const text =
+    `{"market":${JSON.stringify(h.market)},"asset_id":${JSON.stringify(h.assetId)},` +
+    `"timestamp":${JSON.stringify(h.timestamp)},"hash":"","bids":[${levels(h.bids)}],` +
+    `"asks":[${levels(h.asks)}],"min_order_size":${JSON.stringify(h.minOrderSize)},` +
+    `"tick_size":${JSON.stringify(h.tickSize)},"neg_risk":${h.negRisk ? 'true' : 'false'},` +
+    `"last_trade_price":${JSON.stringify(h.lastTradePrice)}}`;
+  return createHash('sha1').update(text).digest('hex');
+}
