@@ -18,6 +18,10 @@ export const H_CLOCK = 24;
 export const H_COUNTERS = 32;
 export const COUNTER_COUNT = 64;
 export const H_CONFIRMED = 544;
+/** i32 change epoch: +1 (and Atomics.notify) after each ingest that may have changed a book, while watchers exist. */
+export const H_EPOCH = 2592;
+/** i32 number of threads waiting on the epoch (watch); the writer skips the notify when 0. */
+export const H_WATCHERS = 2596;
 
 /** Slot field offsets, in bytes, relative to the slot start. */
 export const S_SEQ = 0;

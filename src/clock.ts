@@ -1,0 +1,77 @@
+/**
+ * Clocks for staleness checks. All times are ms on the `performance.timeOrigin + performance.now()`
+ * base, which every thread of the process shares.
+ *
+ * The coarse clock: a small worker thread writes the time into the table header every
+ * {@link COARSE_PERIOD_MS}, so a read costs one memory load instead of a `performance.now()` call
+ * (about 45 ns). Resolution: the period plus the ticker's scheduling delay. A late ticker makes a
+ * book look younger by that delay; staleness presets are 100 ms and up, so a 1 ms clock is
+ * far inside them. test/clock.test.ts checks its error against `performance.now()`.
+ */
+import { Worker } from 'node:worker_threads';
+import { H_CLOCK } from './layout.js';
+
+const T0 = performance.timeOrigin;
+
+/** The precise clock: ms on the shared base. */
+export function preciseNow(): number {
+  return T0 + performance.now();
+}
+
+export const COARSE_PERIOD_MS = 1;
+
+export type ClockOption = 'coarse' | 'precise' | (() => number);
+
+const TICKER = `
+const { workerData } = require('node:worker_threads');
+const f64 = new Float64Array(workerData.sab, ${H_CLOCK}, 1);
+const stop = new Int32Array(workerData.stop);
+const t0 = performance.timeOrigin;
+while (Atomics.load(stop, 0) === 0) {
+  f64[0] = t0 + performance.now();
+  Atomics.wait(stop, 0, 0, workerData.period);
+}
+`;
+
+interface Ticker {
+  refs: number;
+  stop: Int32Array;
+  worker: Worker;
+}
+
+const tickers = new WeakMap<SharedArrayBuffer, Ticker>();
+
+/** Starts (or shares) the coarse-clock ticker of a table; returns a function that releases it. */
+export function startTicker(sab: SharedArrayBuffer): () => void {
+  let t = tickers.get(sab);
+  if (!t) {
+    new Float64Array(sab, H_CLOCK, 1)[0] = preciseNow();
+    const stop = new Int32Array(new SharedArrayBuffer(4));
+    const worker = new Worker(TICKER, { eval: true, workerData: { sab, stop: stop.buffer, period: COARSE_PERIOD_MS } });
+    worker.unref();
+    t = { refs: 0, stop, worker };
+    tickers.set(sab, t);
+  }
+  t.refs++;
+  const ticker = t;
+  let released = false;
+  return () => {
+    if (released) return;
+    released = true;
+    if (--ticker.refs === 0) {
+      Atomics.store(ticker.stop, 0, 1);
+      Atomics.notify(ticker.stop, 0);
+      tickers.delete(sab);
+    }
+  };
+}
+
+/** Resolves a clock option to a `now()` function over a table. */
+export function makeClock(option: ClockOption, sab: SharedArrayBuffer): { now: () => number; stop: () => void } {
+  if (typeof option === 'function') return { now: option, stop: () => {} };
+  if (option === 'precise') return { now: preciseNow, stop: () => {} };
+  if (option !== 'coarse') throw new TypeError(`polybook: clock must be 'coarse', 'precise' or a function, got ${String(option)}`);
+  const f64 = new Float64Array(sab, H_CLOCK, 1);
+  const stop = startTicker(sab);
+  return { now: () => f64[0], stop };
+}

@@ -1,0 +1,76 @@
+/**
+ * Configuration from environment variables, with errors that name the variable, the value and
+ * what is allowed.
+ */
+
+/** A configuration value is invalid. `variable` names the option or environment variable. */
+export class ConfigError extends Error {
+  constructor(
+    readonly variable: string,
+    readonly value: unknown,
+    readonly allowed: string,
+  ) {
+    super(`polybook: invalid ${variable}=${JSON.stringify(value)}: expected ${allowed}`);
+    this.name = 'ConfigError';
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+function raw(name: string, env: Env): string | undefined {
+  const v = env[name];
+  return v === undefined || v.trim() === '' ? undefined : v.trim();
+}
+
+/** An integer variable in [min, max], or undefined when unset. */
+export function optionalIntEnv(name: string, min: number, max: number, env: Env = process.env): number | undefined {
+  const v = raw(name, env);
+  if (v === undefined) return undefined;
+  if (!/^[0-9]+$/.test(v)) throw new ConfigError(name, v, `an integer from ${min} to ${max}`);
+  const n = Number(v);
+  if (n < min || n > max) throw new ConfigError(name, v, `an integer from ${min} to ${max}`);
+  return n;
+}
+
+/** A number variable in [min, max], or undefined when unset. */
+export function optionalNumberEnv(name: string, min: number, max: number, env: Env = process.env): number | undefined {
+  const v = raw(name, env);
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!/^[0-9]*\.?[0-9]+$/.test(v) || !(n >= min && n <= max)) {
+    throw new ConfigError(name, v, `a number from ${min} to ${max}`);
+  }
+  return n;
+}
+
+/** A boolean variable (1/0, true/false, yes/no, on/off), or undefined when unset. */
+export function optionalBoolEnv(name: string, env: Env = process.env): boolean | undefined {
+  const v = raw(name, env);
+  if (v === undefined) return undefined;
+  const l = v.toLowerCase();
+  if (['1', 'true', 'yes', 'on'].includes(l)) return true;
+  if (['0', 'false', 'no', 'off'].includes(l)) return false;
+  throw new ConfigError(name, v, 'one of 1, 0, true, false, yes, no, on, off');
+}
+
+/** One of a set of strings, or undefined when unset. */
+export function optionalEnumEnv<T extends string>(name: string, allowed: readonly T[], env: Env = process.env): T | undefined {
+  const v = raw(name, env);
+  if (v === undefined) return undefined;
+  if (!(allowed as readonly string[]).includes(v)) throw new ConfigError(name, v, `one of ${allowed.join(', ')}`);
+  return v as T;
+}
+
+/** A ws:// or wss:// URL, or undefined when unset. */
+export function optionalUrlEnv(name: string, env: Env = process.env): string | undefined {
+  const v = raw(name, env);
+  if (v === undefined) return undefined;
+  let u: URL;
+  try {
+    u = new URL(v);
+  } catch {
+    throw new ConfigError(name, v, 'a ws:// or wss:// URL');
+  }
+  if (u.protocol !== 'ws:' && u.protocol !== 'wss:') throw new ConfigError(name, v, 'a ws:// or wss:// URL');
+  return v;
+}

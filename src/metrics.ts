@@ -1,0 +1,140 @@
+/**
+ * Metrics: read-side counters (hits, misses by reason, served-age histogram), kept by each
+ * reading thread, and the writer counters from the table header.
+ */
+import { COUNTERS, C, COUNTER_COUNT, H_COUNTERS, type CounterName } from './layout.js';
+
+/** Why a read returned null. */
+export const Miss = {
+  notSubscribed: 0,
+  neverSeen: 1,
+  notReady: 2,
+  stale: 3,
+  crossed: 4,
+  disabled: 5,
+  settled: 6,
+  mismatch: 7,
+} as const;
+export type Miss = (typeof Miss)[keyof typeof Miss];
+export const MISS_NAMES = ['not_subscribed', 'never_seen', 'not_ready', 'stale', 'crossed', 'disabled', 'settled', 'mismatch'] as const;
+export type MissName = (typeof MISS_NAMES)[number];
+
+/** Upper bounds (ms, inclusive) of the served-age histogram buckets; the last bucket is open. */
+export const AGE_BUCKETS_MS = [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000] as const;
+
+const HITS = 0;
+const AGE_SUM = 1;
+const MISS0 = 2;
+const HIST0 = MISS0 + MISS_NAMES.length;
+const SIZE = HIST0 + AGE_BUCKETS_MS.length + 1;
+
+/** Counters of one reading thread, in one typed array so the read path only does stores. */
+export class ReadCounters {
+  readonly v = new Float64Array(SIZE);
+
+  hit(age: number): void {
+    const v = this.v;
+    v[HITS]++;
+    v[AGE_SUM] += age;
+    let i = 0;
+    const n = AGE_BUCKETS_MS.length;
+    while (i < n && age > AGE_BUCKETS_MS[i]) i++;
+    v[HIST0 + i]++;
+  }
+
+  miss(reason: Miss): null {
+    this.v[MISS0 + reason]++;
+    return null;
+  }
+
+  /** Counts the miss and returns the reason. */
+  missReason(reason: Miss): Miss {
+    this.v[MISS0 + reason]++;
+    return reason;
+  }
+
+  reset(): void {
+    this.v.fill(0);
+  }
+}
+
+/** A point-in-time copy of all counters. */
+export interface MetricsSnapshot {
+  hits: number;
+  misses: Record<MissName, number>;
+  /** Served-age histogram: count per bucket, `le` in ms (Infinity for the last). */
+  ageHistogram: { le: number; count: number }[];
+  /** Sum of served ages, ms. */
+  ageSumMs: number;
+  /** Writer counters (docs/DESIGN.md section 6). */
+  writer: Record<CounterName, number>;
+}
+
+/** Metrics of a store, with a human summary. */
+export class Metrics implements MetricsSnapshot {
+  hits: number;
+  misses: Record<MissName, number>;
+  ageHistogram: { le: number; count: number }[];
+  ageSumMs: number;
+  writer: Record<CounterName, number>;
+
+  /** @internal */
+  constructor(read: ReadCounters, table: SharedArrayBuffer) {
+    const v = read.v;
+    this.hits = v[HITS];
+    this.ageSumMs = v[AGE_SUM];
+    this.misses = Object.fromEntries(MISS_NAMES.map((n, i) => [n, v[MISS0 + i]])) as Record<MissName, number>;
+    this.ageHistogram = [...AGE_BUCKETS_MS, Infinity].map((le, i) => ({ le, count: v[HIST0 + i] }));
+    const w = new Float64Array(table, H_COUNTERS, COUNTER_COUNT);
+    this.writer = Object.fromEntries(COUNTERS.map((n) => [n, w[C[n]]])) as Record<CounterName, number>;
+  }
+
+  get missCount(): number {
+    let n = 0;
+    for (const k of MISS_NAMES) n += this.misses[k];
+    return n;
+  }
+
+  /** The figures people look at first. */
+  summary(): MetricsSummary {
+    const reads = this.hits + this.missCount;
+    const w = this.writer;
+    return {
+      reads,
+      hits: this.hits,
+      misses: this.missCount,
+      hitRate: reads === 0 ? 0 : this.hits / reads,
+      meanAgeMs: this.hits === 0 ? 0 : this.ageSumMs / this.hits,
+      missesByReason: { ...this.misses },
+      snapshots: w.snapshotsApplied,
+      snapshotsRejected: w.snapshotsRejected,
+      deltas: w.deltasApplied,
+      gaps: w.deltasWithoutBook,
+      desyncs: w.desyncs,
+      crossedResets: w.crossedResets,
+      malformed: w.badJson + w.badEvent + w.badDecimal + w.unorderedLevels,
+      frames: w.frames,
+    };
+  }
+}
+
+export interface MetricsSummary {
+  reads: number;
+  hits: number;
+  misses: number;
+  /** hits / reads, 0 when nothing was read. */
+  hitRate: number;
+  /** Mean age of served books, ms. */
+  meanAgeMs: number;
+  missesByReason: Record<MissName, number>;
+  snapshots: number;
+  snapshotsRejected: number;
+  deltas: number;
+  /** Deltas for tokens without a book (not applied). */
+  gaps: number;
+  desyncs: number;
+  crossedResets: number;
+  /** Frames or events rejected as malformed. */
+  malformed: number;
+  frames: number;
+}

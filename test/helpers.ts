@@ -1,0 +1,58 @@
+import { readFileSync, readdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import type { BackendName } from '../src/backend.js';
+
+/** Every behaviour runs on both backends; native must load (CI builds it), never skipped. */
+export const BACKENDS: BackendName[] = ['js', 'native'];
+
+export const FIXTURES = fileURLToPath(new URL('../../shared/polymarket/fixtures/', import.meta.url));
+
+export function fixtureText(name: string): string {
+  return readFileSync(join(FIXTURES, name), 'utf8');
+}
+
+export function fixture<T = any>(name: string): T {
+  return JSON.parse(fixtureText(name)) as T;
+}
+
+export function fixtureNames(): string[] {
+  return readdirSync(FIXTURES).filter((f) => f.endsWith('.json'));
+}
+
+/** A manual clock for deterministic staleness tests. */
+export class ManualClock {
+  constructor(public t = 1_000_000) {}
+  now = (): number => this.t;
+  advance(ms: number): number {
+    this.t += ms;
+    return this.t;
+  }
+}
+
+/** Builds a `book` frame with levels given best-first (converted to wire order, worst first). */
+export function bookFrame(
+  assetId: string,
+  bids: [string, string][],
+  asks: [string, string][],
+  extra: Record<string, unknown> = {},
+): string {
+  return JSON.stringify({
+    event_type: 'book',
+    market: '0xmarket',
+    asset_id: assetId,
+    timestamp: '1791125296863',
+    hash: '0',
+    bids: [...bids].reverse().map(([price, size]) => ({ price, size })),
+    asks: [...asks].reverse().map(([price, size]) => ({ price, size })),
+    ...extra,
+  });
+}
+
+/** A current-format price_change frame. */
+export function priceChange(
+  entries: { asset_id: string; price: string; size: string; side: 'BUY' | 'SELL'; best_bid?: string; best_ask?: string; hash?: string }[],
+  timestamp = '1791125296999',
+): string {
+  return JSON.stringify({ market: '0xmarket', price_changes: entries, timestamp, event_type: 'price_change' });
+}
