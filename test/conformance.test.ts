@@ -88,7 +88,7 @@ describe.each(BACKENDS)('BookStore conformance (%s)', (backend) => {
     expect(store.counter('bboMismatches')).toBe(0);
 
     store.ingest(
-      priceChange([{ asset_id: AFTER.asset_id, price: '0.889', size: '0', side: 'BUY', best_bid: '0.888', best_ask: '0.894' }]),
+      priceChange([{ asset_id: AFTER.asset_id, price: '0.889', size: '0', side: 'BUY', best_bid: AFTER.bids.at(-2).price, best_ask: '0.894' }]),
       clock.advance(1),
     );
     const removed = store.get(AFTER.asset_id, 1000)!;

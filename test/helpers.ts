@@ -6,7 +6,7 @@ import type { BackendName } from '../src/backend.js';
 /** Every behaviour runs on both backends; native must load (CI builds it), never skipped. */
 export const BACKENDS: BackendName[] = ['js', 'native'];
 
-export const FIXTURES = fileURLToPath(new URL('../../shared/polymarket/fixtures/', import.meta.url));
+export const FIXTURES = fileURLToPath(new URL('../fixtures/polymarket/', import.meta.url));
 
 export function fixtureText(name: string): string {
   return readFileSync(join(FIXTURES, name), 'utf8');

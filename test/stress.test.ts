@@ -20,16 +20,17 @@ describe.each(BACKENDS)('torn-read stress (%s writer in a worker)', (backend) =>
     const reader = new BookStore({ capacity: 8, maxDepth: 20, clock: 'precise', writer: readOnly });
     reader.subscribe(tokens);
     const stop = new SharedArrayBuffer(4);
-    const worker = new Worker(new URL('./stress-writer.ts', import.meta.url), {
+    // The feed's bootstrap registers tsx in the worker thread, then imports the .ts entry.
+    const worker = new Worker(new URL('../src/feed/ts-worker-bootstrap.mjs', import.meta.url), {
       workerData: { table: reader.table, backend, tokens, stop },
-      execArgv: ['--import', 'tsx'],
+      argv: [new URL('./stress-writer.ts', import.meta.url).href],
     });
     await once(worker, 'message');
     const handles = tokens.map((t) => reader.handle(t));
     let tops = 0;
     let books = 0;
     let torn = 0;
-    let lastSeq = new Array(tokens.length).fill(0);
+    const lastSeq = new Array(tokens.length).fill(0);
     let changes = 0;
     const deadline = Date.now() + 4000;
     while (tops < 5_000_000 && Date.now() < deadline) {

@@ -1,0 +1,17 @@
+//! polybook-core: the Polymarket order-book table writer, free of N-API types.
+//!
+//! - [`layout`]: the shared-memory layout constants (mirror of `src/layout.ts`).
+//! - [`decimal`]: exact decimal strings in fixed point.
+//! - [`parse`]: the validating, schema-directed frame parser.
+//! - [`book`]: full-depth book sides in wire order.
+//! - [`hash`]: the server's book hash recipe.
+//! - [`table`]: the writer (ingest rules, seqlock publish).
+
+pub mod book;
+pub mod decimal;
+pub mod hash;
+pub mod layout;
+pub mod parse;
+pub mod table;
+
+pub use table::{OwnedTable, Table, TableError, DEFAULT_GRACE_MS};

@@ -1,0 +1,1064 @@
+//! The writer over the shared-memory table (docs/DESIGN.md sections 2 to 5).
+//!
+//! The writer's own state (flags, books, texts, times) lives here; the table memory is only
+//! written, through the seqlock of DESIGN section 4. All stores into the table are atomic
+//! (relaxed for data words), because readers on other threads read the same memory concurrently.
+
+use std::collections::HashMap;
+use std::sync::atomic::{fence, AtomicI32, AtomicU64, Ordering};
+
+use rustc_hash::FxBuildHasher;
+
+use crate::book::{crossed, Level, Side};
+use crate::decimal::Dec;
+use crate::hash::{book_hash, HashInput};
+use crate::layout::*;
+use crate::parse::{ArrState, EventRec, Fault, Levels, Parser, StrRef, Top, Val};
+
+/// Default grace period of a top-of-book mismatch (ms).
+pub const DEFAULT_GRACE_MS: f64 = 1000.0;
+
+/// Errors of the non-ingest writer calls (the binding turns them into JS exceptions).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TableError {
+    SlotOutOfRange(u32),
+    ConnOutOfRange(u32),
+    BadTable(String),
+}
+
+impl std::fmt::Display for TableError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TableError::SlotOutOfRange(s) => write!(f, "polybook: slot {s} is out of range"),
+            TableError::ConnOutOfRange(c) => write!(f, "polybook: connection {c} is out of range (0..255)"),
+            TableError::BadTable(m) => write!(f, "polybook: {m}"),
+        }
+    }
+}
+
+impl std::error::Error for TableError {}
+
+/// A full-depth book with exact texts, wire order.
+pub type TextBook = (Vec<(String, String)>, Vec<(String, String)>);
+
+#[derive(Default)]
+struct SlotState {
+    bound: bool,
+    id: String,
+    flags: i32,
+    conn: i32,
+    gen: i32,
+    last_update: f64,
+    exch_ts: f64,
+    sequence: f64,
+    updates: f64,
+    tick: Option<Dec>,
+    ltp: Option<Dec>,
+    bids: Side,
+    asks: Side,
+    market: Vec<u8>,
+    has_meta: bool,
+    min_order_size: Vec<u8>,
+    neg_risk: bool,
+    pending: bool,
+    pend_hash: Vec<u8>,
+    pend_ts: Vec<u8>,
+    deadline: f64,
+    touch_epoch: u64,
+    /// Server top of book from the last applied current-format entry of this frame:
+    /// `Some((best_bid, best_ask))`, `None` inside = `""` (no level).
+    bbo: Option<(Option<Dec>, Option<Dec>)>,
+}
+
+/// The writer. Construct over the table memory with [`Table::new`], or [`OwnedTable`] in tests.
+pub struct Table {
+    base: *mut u8,
+    len: usize,
+    capacity: usize,
+    depth: usize,
+    slot_bytes: usize,
+    grace_ms: f64,
+    slots: Vec<SlotState>,
+    ids: HashMap<Box<[u8]>, u32, FxBuildHasher>,
+    counters: [f64; COUNTERS.len()],
+    resync: Vec<Box<str>>,
+    resync_set: std::collections::HashSet<Box<str>, FxBuildHasher>,
+    mismatch: Vec<u32>,
+    pending_list: Vec<u32>,
+    touched: Vec<u32>,
+    epoch: u64,
+    parser: Parser,
+    hashbuf: Vec<u8>,
+}
+
+const PRESENT: i32 = F_READY | F_MISMATCH | F_HAS_BOOK;
+
+/// A validated event timestamp: its value (NaN unless a decimal) and text (`""` unless a string).
+#[derive(Clone, Copy)]
+struct Ts {
+    val: f64,
+    text: Option<StrRef>,
+}
+
+impl Table {
+    /// Attaches a writer to table memory created by `createTable` (header already written).
+    ///
+    /// # Safety
+    /// `base` must point to `len` bytes that stay valid, and are written by no other writer, for the
+    /// whole life of the returned `Table`. Other threads may read them concurrently (that is the design).
+    pub unsafe fn new(base: *mut u8, len: usize, grace_ms: f64) -> Result<Table, TableError> {
+        let bad = |m: &str| Err(TableError::BadTable(m.to_string()));
+        if base.is_null() || (base as usize) % 8 != 0 {
+            return bad("table memory must be 8-byte aligned");
+        }
+        if len < HEADER_BYTES {
+            return bad("table is smaller than its header");
+        }
+        let mut t = Table {
+            base,
+            len,
+            capacity: 0,
+            depth: 0,
+            slot_bytes: 0,
+            grace_ms: if grace_ms.is_nan() { DEFAULT_GRACE_MS } else { grace_ms },
+            slots: Vec::new(),
+            ids: HashMap::default(),
+            counters: [0.0; COUNTERS.len()],
+            resync: Vec::new(),
+            resync_set: Default::default(),
+            mismatch: Vec::new(),
+            pending_list: Vec::new(),
+            touched: Vec::new(),
+            epoch: 0,
+            parser: Parser::default(),
+            hashbuf: Vec::new(),
+        };
+        if t.read_i32(H_MAGIC) != MAGIC || t.read_i32(H_VERSION) != LAYOUT_VERSION {
+            return bad("the buffer is not a polybook table of layout version 1");
+        }
+        let capacity = t.read_i32(H_CAPACITY);
+        let depth = t.read_i32(H_DEPTH);
+        if capacity < 0 || depth < 0 || t.read_i32(H_SLOT_BYTES) as i64 != slot_bytes(depth as usize) as i64 {
+            return bad("corrupt table header");
+        }
+        let (capacity, depth) = (capacity as usize, depth as usize);
+        if table_bytes(capacity, depth) > len {
+            return bad("table is smaller than capacity * slotBytes");
+        }
+        t.capacity = capacity;
+        t.depth = depth;
+        t.slot_bytes = slot_bytes(depth);
+        for i in 0..COUNTERS.len() {
+            t.counters[i] = t.read_f64(H_COUNTERS + i * 8);
+        }
+        t.slots = (0..capacity)
+            .map(|i| {
+                let base = HEADER_BYTES + i * t.slot_bytes;
+                SlotState {
+                    gen: t.read_i32(base + S_GEN),
+                    conn: t.read_i32(base + S_CONN),
+                    bids: Side::new(true),
+                    asks: Side::new(false),
+                    exch_ts: f64::NAN,
+                    ..SlotState::default()
+                }
+            })
+            .collect();
+        Ok(t)
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    pub fn depth(&self) -> usize {
+        self.depth
+    }
+
+    // ----- raw memory -----
+
+    #[inline(always)]
+    fn a32(&self, off: usize) -> &AtomicI32 {
+        assert!(off + 4 <= self.len && off % 4 == 0);
+        // SAFETY: `off` is in bounds (checked above) and 4-aligned within an 8-aligned region that
+        // `Table::new`'s caller keeps valid for our lifetime; all concurrent accesses to table memory
+        // are atomic (ours) or JS typed-array accesses of the shared buffer (the design).
+        unsafe { AtomicI32::from_ptr(self.base.add(off) as *mut i32) }
+    }
+
+    #[inline(always)]
+    fn a64(&self, off: usize) -> &AtomicU64 {
+        assert!(off + 8 <= self.len && off % 8 == 0);
+        // SAFETY: as in `a32`, with 8-byte alignment checked above.
+        unsafe { AtomicU64::from_ptr(self.base.add(off) as *mut u64) }
+    }
+
+    /// Reads an i32 of the table (relaxed atomic load; for tests and diagnostics).
+    pub fn read_i32(&self, off: usize) -> i32 {
+        self.a32(off).load(Ordering::Relaxed)
+    }
+
+    /// Reads an f64 of the table (relaxed atomic load; for tests and diagnostics).
+    pub fn read_f64(&self, off: usize) -> f64 {
+        f64::from_bits(self.a64(off).load(Ordering::Relaxed))
+    }
+
+    #[inline(always)]
+    fn st_i32(&self, off: usize, v: i32) {
+        self.a32(off).store(v, Ordering::Relaxed);
+    }
+
+    #[inline(always)]
+    fn st_f64(&self, off: usize, v: f64) {
+        self.a64(off).store(v.to_bits(), Ordering::Relaxed);
+    }
+
+    /// Offset of a slot.
+    #[inline]
+    pub fn slot_offset(&self, slot: usize) -> usize {
+        HEADER_BYTES + slot * self.slot_bytes
+    }
+
+    /// Writer counter by index.
+    pub fn counter(&self, i: usize) -> f64 {
+        self.counters[i]
+    }
+
+    /// Writer counter by name.
+    pub fn counter_by_name(&self, name: &str) -> f64 {
+        COUNTERS.iter().position(|n| *n == name).map(|i| self.counters[i]).unwrap_or(f64::NAN)
+    }
+
+    #[inline]
+    fn add(&mut self, i: usize, n: f64) {
+        self.counters[i] += n;
+        self.st_f64(H_COUNTERS + i * 8, self.counters[i]);
+    }
+
+    #[inline]
+    fn bump(&mut self, i: usize) {
+        self.add(i, 1.0);
+    }
+
+    fn bump_fault(&mut self, f: Fault) {
+        self.bump(match f {
+            Fault::Shape => c::BAD_EVENT,
+            Fault::Decimal => c::BAD_DECIMAL,
+            Fault::Unordered => c::UNORDERED_LEVELS,
+        });
+    }
+
+    // ----- seqlock publish (DESIGN section 4) -----
+
+    /// Writes the slot's fields under the seqlock. `count` adds 1 to the slot's `sequence` first.
+    fn publish(&mut self, slot: usize, count: bool) {
+        if count {
+            self.slots[slot].sequence += 1.0;
+        }
+        let base = self.slot_offset(slot);
+        let seq = self.a32(base + S_SEQ);
+        let v = seq.load(Ordering::Relaxed);
+        // An odd version left by a writer that stopped mid-write counts as the next even one.
+        let v = v.wrapping_add(v & 1);
+        // 1. odd version, then a release fence: no data store below becomes visible before it.
+        seq.store(v.wrapping_add(1), Ordering::Relaxed);
+        fence(Ordering::Release);
+        // 2. data words, relaxed.
+        let s = &self.slots[slot];
+        let nb = s.bids.levels.len().min(self.depth);
+        let na = s.asks.levels.len().min(self.depth);
+        self.st_i32(base + S_FLAGS, s.flags);
+        self.st_i32(base + S_NBIDS, nb as i32);
+        self.st_i32(base + S_NASKS, na as i32);
+        self.st_i32(base + S_CONN, s.conn);
+        self.st_i32(base + S_GEN, s.gen);
+        self.st_f64(base + S_LAST_UPDATE, s.last_update);
+        self.st_f64(base + S_EXCH_TS, s.exch_ts);
+        self.st_f64(base + S_SEQUENCE, s.sequence);
+        self.st_f64(base + S_UPDATES, s.updates);
+        self.st_f64(base + S_TICK_SIZE, s.tick.map_or(f64::NAN, |d| d.to_f64()));
+        self.st_f64(base + S_LAST_TRADE, s.ltp.map_or(f64::NAN, |d| d.to_f64()));
+        self.st_f64(base + S_BID_LEVELS, s.bids.levels.len() as f64);
+        self.st_f64(base + S_ASK_LEVELS, s.asks.levels.len() as f64);
+        let bids = base + S_LEVELS;
+        for (k, l) in s.bids.levels.iter().rev().take(nb).enumerate() {
+            self.st_f64(bids + k * 16, l.price.to_f64());
+            self.st_f64(bids + k * 16 + 8, l.size.to_f64());
+        }
+        let asks = base + S_LEVELS + self.depth * 16;
+        for (k, l) in s.asks.levels.iter().rev().take(na).enumerate() {
+            self.st_f64(asks + k * 16, l.price.to_f64());
+            self.st_f64(asks + k * 16 + 8, l.size.to_f64());
+        }
+        // 3. even version, release: readers that see it see every store above.
+        seq.store(v.wrapping_add(2), Ordering::Release);
+    }
+
+    // ----- token state helpers -----
+
+    #[inline]
+    fn lookup(&self, id: &[u8]) -> Option<usize> {
+        self.ids.get(id).map(|&s| s as usize)
+    }
+
+    #[inline]
+    fn touch(&mut self, slot: usize) {
+        let s = &mut self.slots[slot];
+        if s.touch_epoch != self.epoch {
+            s.touch_epoch = self.epoch;
+            s.bbo = None;
+            self.touched.push(slot as u32);
+        }
+    }
+
+    /// Marks the slot's token for resync (once until `take_resync`, in marking order).
+    fn mark_resync(&mut self, slot: usize) {
+        let id = &self.slots[slot].id;
+        if !self.resync_set.contains(id.as_str()) {
+            let b: Box<str> = id.as_str().into();
+            self.resync_set.insert(b.clone());
+            self.resync.push(b);
+        }
+    }
+
+    /// Drops the MISMATCH bookkeeping (not the flag).
+    fn untrack(&mut self, slot: usize) {
+        if self.slots[slot].flags & F_MISMATCH != 0 {
+            self.mismatch.retain(|&x| x as usize != slot);
+        }
+    }
+
+    /// DESIGN 5.3: empty book, clear READY and MISMATCH (HAS_BOOK and CROSSED stay; `crossed` sets
+    /// CROSSED), drop the pending hash, mark for resync.
+    fn reset(&mut self, slot: usize, crossed: bool) {
+        self.untrack(slot);
+        let s = &mut self.slots[slot];
+        s.bids.clear();
+        s.asks.clear();
+        s.flags &= !(F_READY | F_MISMATCH);
+        if crossed {
+            s.flags |= F_CROSSED;
+        }
+        s.pending = false;
+        self.mark_resync(slot);
+    }
+
+    /// Records the server hash to verify at the next `tick` (tokens with meta); `None` drops it.
+    fn set_pending_hash(&mut self, slot: usize, hash: Option<&[u8]>, ts: &[u8]) {
+        let s = &mut self.slots[slot];
+        let Some(hash) = hash.filter(|_| s.has_meta) else {
+            s.pending = false;
+            return;
+        };
+        s.pend_hash.clear();
+        s.pend_hash.extend_from_slice(hash);
+        s.pend_ts.clear();
+        s.pend_ts.extend_from_slice(ts);
+        if !s.pending {
+            s.pending = true;
+            self.pending_list.push(slot as u32);
+        }
+    }
+
+    /// Resets every token whose grace period expired (ascending slot order), publishing each.
+    fn expire(&mut self, now: f64) {
+        if self.mismatch.is_empty() {
+            return;
+        }
+        let mut due: Vec<u32> =
+            self.mismatch.iter().copied().filter(|&s| self.slots[s as usize].deadline <= now).collect();
+        due.sort_unstable();
+        for s in due {
+            self.reset(s as usize, false);
+            self.bump(c::DESYNCS);
+            self.publish(s as usize, true);
+        }
+    }
+
+    fn check_slot(&self, slot: u32) -> Result<usize, TableError> {
+        if (slot as usize) < self.capacity {
+            Ok(slot as usize)
+        } else {
+            Err(TableError::SlotOutOfRange(slot))
+        }
+    }
+
+    fn check_conn(conn: u32) -> Result<(), TableError> {
+        if (conn as usize) < MAX_CONNECTIONS {
+            Ok(())
+        } else {
+            Err(TableError::ConnOutOfRange(conn))
+        }
+    }
+
+    // ----- the writer calls (DESIGN 5.5) -----
+
+    /// Binds `token_id` to `slot` (SUBSCRIBED only, empty book, fields reset, generation + 1).
+    /// A token bound elsewhere is re-pointed to this slot (the other slot keeps its state).
+    pub fn bind(&mut self, token_id: &str, slot: u32, conn: u32) -> Result<(), TableError> {
+        Self::check_conn(conn)?;
+        let slot = self.check_slot(slot)?;
+        self.forget(slot);
+        let s = &mut self.slots[slot];
+        s.bound = true;
+        s.id.push_str(token_id);
+        s.flags = F_SUBSCRIBED;
+        s.conn = conn as i32;
+        s.gen = s.gen.wrapping_add(1);
+        s.last_update = 0.0;
+        s.exch_ts = f64::NAN;
+        s.sequence = 0.0;
+        s.updates = 0.0;
+        s.tick = None;
+        s.ltp = None;
+        self.ids.insert(token_id.as_bytes().into(), slot as u32);
+        self.publish(slot, false);
+        Ok(())
+    }
+
+    /// Drops the binding state of `slot` (book, texts, meta, checks); published numbers stay.
+    fn forget(&mut self, slot: usize) {
+        self.untrack(slot);
+        let s = &mut self.slots[slot];
+        if s.bound && self.ids.get(s.id.as_bytes()) == Some(&(slot as u32)) {
+            self.ids.remove(s.id.as_bytes());
+        }
+        s.bound = false;
+        s.id.clear();
+        s.bids.clear();
+        s.asks.clear();
+        s.market.clear();
+        s.has_meta = false;
+        s.min_order_size.clear();
+        s.neg_risk = false;
+        s.pending = false;
+        s.bbo = None;
+    }
+
+    /// Clears the slot (flags 0, empty book, generation + 1) and forgets its token.
+    pub fn unbind(&mut self, slot: u32) -> Result<(), TableError> {
+        let slot = self.check_slot(slot)?;
+        self.forget(slot);
+        let s = &mut self.slots[slot];
+        s.flags = 0;
+        s.gen = s.gen.wrapping_add(1);
+        self.publish(slot, false);
+        Ok(())
+    }
+
+    /// Sets the connection index (0..255); publishes when it changes.
+    pub fn assign(&mut self, slot: u32, conn: u32) -> Result<(), TableError> {
+        Self::check_conn(conn)?;
+        let slot = self.check_slot(slot)?;
+        if self.slots[slot].conn != conn as i32 {
+            self.slots[slot].conn = conn as i32;
+            self.publish(slot, false);
+        }
+        Ok(())
+    }
+
+    /// `confirmed[conn] = max(confirmed[conn], sent_at_ms)` (conn 0 and NaN ignored).
+    pub fn confirm(&mut self, conn: u32, sent_at_ms: f64) -> Result<(), TableError> {
+        Self::check_conn(conn)?;
+        if conn == 0 {
+            return Ok(());
+        }
+        let off = H_CONFIRMED + conn as usize * 8;
+        if sent_at_ms > self.read_f64(off) {
+            self.st_f64(off, sent_at_ms);
+        }
+        Ok(())
+    }
+
+    /// Disconnect: `invalidations += 1`; reset and publish if READY/MISMATCH/HAS_BOOK, else only
+    /// mark for resync. No-op on an unbound slot.
+    pub fn invalidate(&mut self, slot: u32, _now_ms: f64) -> Result<(), TableError> {
+        let slot = self.check_slot(slot)?;
+        if !self.slots[slot].bound || self.slots[slot].flags & F_SUBSCRIBED == 0 {
+            return Ok(());
+        }
+        self.bump(c::INVALIDATIONS);
+        if self.slots[slot].flags & PRESENT != 0 {
+            self.reset(slot, false);
+            self.publish(slot, true);
+        } else {
+            self.mark_resync(slot);
+        }
+        Ok(())
+    }
+
+    /// Sets or clears DISABLED; publishes when the flags change.
+    pub fn set_disabled(&mut self, slot: u32, disabled: bool) -> Result<(), TableError> {
+        let slot = self.check_slot(slot)?;
+        let s = &mut self.slots[slot];
+        let flags = if disabled { s.flags | F_DISABLED } else { s.flags & !F_DISABLED };
+        if flags != s.flags {
+            s.flags = flags;
+            self.publish(slot, false);
+        }
+        Ok(())
+    }
+
+    /// Enables hash checks for the bound token (no publish).
+    pub fn set_meta(&mut self, slot: u32, min_order_size: &str, neg_risk: bool) -> Result<(), TableError> {
+        let slot = self.check_slot(slot)?;
+        let s = &mut self.slots[slot];
+        if s.bound {
+            s.has_meta = true;
+            s.min_order_size.clear();
+            s.min_order_size.extend_from_slice(min_order_size.as_bytes());
+            s.neg_risk = neg_risk;
+        }
+        Ok(())
+    }
+
+    /// Expires grace periods, then runs the pending hash checks (READY tokens with meta).
+    /// Returns the resync count.
+    pub fn tick(&mut self, now_ms: f64) -> u32 {
+        self.expire(now_ms);
+        let mut list = std::mem::take(&mut self.pending_list);
+        let mut buf = std::mem::take(&mut self.hashbuf);
+        for &slot in &list {
+            let s = &mut self.slots[slot as usize];
+            if !s.pending {
+                continue;
+            }
+            s.pending = false;
+            if !s.bound || !s.has_meta || s.flags & F_READY == 0 {
+                continue;
+            }
+            let s = &self.slots[slot as usize];
+            let h = book_hash(
+                &mut buf,
+                &HashInput {
+                    market: &s.market,
+                    asset_id: s.id.as_bytes(),
+                    timestamp: &s.pend_ts,
+                    bids: &s.bids.levels,
+                    asks: &s.asks.levels,
+                    min_order_size: &s.min_order_size,
+                    tick_size: s.tick,
+                    neg_risk: s.neg_risk,
+                    last_trade_price: s.ltp,
+                },
+            );
+            let differs = h[..] != s.pend_hash[..];
+            self.bump(c::HASH_CHECKS);
+            if differs {
+                self.bump(c::HASH_MISMATCHES);
+            }
+        }
+        self.hashbuf = buf;
+        list.clear();
+        self.pending_list = list;
+        self.resync.len() as u32
+    }
+
+    /// Token ids marked for resync since the last call, in marking order.
+    pub fn take_resync(&mut self) -> Vec<String> {
+        self.resync_set.clear();
+        self.resync.drain(..).map(String::from).collect()
+    }
+
+    /// Number of tokens awaiting resync.
+    pub fn resync_len(&self) -> u32 {
+        self.resync.len() as u32
+    }
+
+    /// Full-depth book with exact texts (wire order), or `None` if the slot is out of range,
+    /// unbound or has no READY book.
+    pub fn full_book(&self, slot: u32) -> Option<TextBook> {
+        let s = self.slots.get(slot as usize)?;
+        if !s.bound || s.flags & F_READY == 0 {
+            return None;
+        }
+        let texts = |side: &Side| side.levels.iter().map(|l| (l.price.text(), l.size.text())).collect();
+        Some((texts(&s.bids), texts(&s.asks)))
+    }
+
+    // ----- ingest (DESIGN 5) -----
+
+    /// Applies one raw market-channel frame. Never panics. Returns the number of tokens awaiting resync.
+    pub fn ingest(&mut self, frame: &[u8], now: f64) -> u32 {
+        self.bump(c::FRAMES);
+        self.add(c::BYTES, frame.len() as f64);
+        self.expire(now);
+        if is_control(frame) {
+            self.bump(c::CONTROL_FRAMES);
+            return self.resync.len() as u32;
+        }
+        let mut p = std::mem::take(&mut self.parser);
+        match p.parse(frame) {
+            Err(()) => self.bump(c::BAD_JSON),
+            Ok(Top::Scalar) => self.bump(c::BAD_EVENT),
+            Ok(_) => {
+                self.add(c::EVENTS, p.events.len() as f64);
+                self.epoch += 1;
+                self.touched.clear();
+                for ev in &p.events {
+                    self.event(&p, frame, ev, now);
+                }
+                self.end_frame(now);
+            }
+        }
+        self.parser = p;
+        self.resync.len() as u32
+    }
+
+    /// Applies one REST `/book` summary unless the table holds a newer book (DESIGN 5.5).
+    pub fn rest_book(&mut self, json: &[u8], now: f64) {
+        let mut p = std::mem::take(&mut self.parser);
+        match p.parse(json) {
+            Err(()) => self.bump(c::BAD_JSON),
+            Ok(Top::Object) => {
+                let ev = p.events[0];
+                self.epoch += 1;
+                self.touched.clear();
+                self.rest_event(&p, json, &ev, now);
+                self.end_frame(now);
+            }
+            Ok(_) => self.bump(c::BAD_EVENT),
+        }
+        self.parser = p;
+    }
+
+    fn rest_event(&mut self, p: &Parser, src: &[u8], ev: &EventRec, now: f64) {
+        if let Err(f) = validate_book(p, src, ev) {
+            self.bump_fault(f);
+            self.bump(c::SNAPSHOTS_REJECTED);
+            return;
+        }
+        let Some(slot) = str_of(p, src, ev.asset_id).and_then(|id| self.lookup(id)) else {
+            self.bump(c::REST_SKIPPED);
+            return;
+        };
+        if let (Some(mos), Val::Bool(neg)) = (str_of(p, src, ev.min_order_size), ev.neg_risk) {
+            let s = &mut self.slots[slot];
+            s.has_meta = true;
+            s.min_order_size.clear();
+            s.min_order_size.extend_from_slice(mos);
+            s.neg_risk = neg;
+        }
+        let ts = ts_of(p, src, ev.timestamp);
+        let s = &self.slots[slot];
+        if s.flags & F_READY != 0 && !(ts.val > s.exch_ts) {
+            self.bump(c::REST_SKIPPED);
+            return;
+        }
+        self.apply_book(p, src, ev, slot, ts, now);
+        self.slots[slot].pending = false;
+        self.bump(c::REST_APPLIED);
+    }
+
+    fn event(&mut self, p: &Parser, src: &[u8], ev: &EventRec, now: f64) {
+        if !ev.is_obj {
+            self.bump(c::BAD_EVENT);
+            return;
+        }
+        let Some(et) = str_of(p, src, ev.event_type) else {
+            self.bump(c::BAD_EVENT);
+            return;
+        };
+        match et {
+            b"price_change" => self.on_price_change(p, src, ev, now),
+            b"book" => self.on_book(p, src, ev, now),
+            b"tick_size_change" => self.on_meta_event(p, src, ev, now, true),
+            b"last_trade_price" => self.on_meta_event(p, src, ev, now, false),
+            b"best_bid_ask" => {
+                if str_of(p, src, ev.asset_id).is_some() {
+                    self.bump(c::BEST_BID_ASK);
+                } else {
+                    self.bump(c::BAD_EVENT);
+                }
+            }
+            b"new_market" => self.bump(c::NEW_MARKETS),
+            b"market_resolved" => self.on_resolved(p, src, ev),
+            _ => self.bump(c::UNKNOWN_EVENTS),
+        }
+    }
+
+    /// Resets (and touches) the subscribed token named `id`, if any.
+    fn reset_named(&mut self, id: Option<&[u8]>) {
+        if let Some(slot) = id.and_then(|id| self.lookup(id)) {
+            if self.slots[slot].flags & F_SUBSCRIBED != 0 {
+                self.reset(slot, false);
+                self.touch(slot);
+            }
+        }
+    }
+
+    fn on_book(&mut self, p: &Parser, src: &[u8], ev: &EventRec, now: f64) {
+        if let Err(f) = validate_book(p, src, ev) {
+            self.bump(c::SNAPSHOTS_REJECTED);
+            self.bump_fault(f);
+            self.reset_named(str_of(p, src, ev.asset_id));
+            return;
+        }
+        let Some(slot) = str_of(p, src, ev.asset_id).and_then(|id| self.lookup(id)) else {
+            self.bump(c::IGNORED);
+            return;
+        };
+        let ts = ts_of(p, src, ev.timestamp);
+        self.apply_book(p, src, ev, slot, ts, now);
+        self.bump(c::SNAPSHOTS_APPLIED);
+    }
+
+    /// Installs a validated book (WS or REST); records (or drops) the pending hash.
+    fn apply_book(&mut self, p: &Parser, src: &[u8], ev: &EventRec, slot: usize, ts: Ts, now: f64) {
+        self.untrack(slot);
+        let lv = |l: &Levels| &p.levels[l.start as usize..l.end as usize];
+        let s = &mut self.slots[slot];
+        s.bids.replace(lv(&ev.bids));
+        s.asks.replace(lv(&ev.asks));
+        s.flags = (s.flags | F_READY | F_HAS_BOOK) & !(F_CROSSED | F_MISMATCH);
+        if let Some(d) = str_of(p, src, ev.tick_size).and_then(Dec::parse) {
+            s.tick = Some(d);
+        }
+        if let Some(d) = str_of(p, src, ev.last_trade_price).and_then(Dec::parse_price) {
+            s.ltp = Some(d);
+        }
+        s.exch_ts = ts.val;
+        s.market.clear();
+        if let Some(m) = str_of(p, src, ev.market) {
+            s.market.extend_from_slice(m);
+        }
+        s.updates += 1.0;
+        s.last_update = now;
+        let text = ts.text.map_or(&b""[..], |r| p.bytes(src, r));
+        self.set_pending_hash(slot, str_of(p, src, ev.hash), text);
+        self.touch(slot);
+    }
+
+    fn on_price_change(&mut self, p: &Parser, src: &[u8], ev: &EventRec, now: f64) {
+        let current = ev.price_changes.state != ArrState::Absent;
+        let (list, top_id) = if current {
+            (ev.price_changes, None)
+        } else {
+            (ev.changes, str_of(p, src, ev.asset_id))
+        };
+        let entries = &p.entries[list.start as usize..list.end as usize];
+        // Validate the whole event first (DESIGN 5 step 4).
+        let checked = (|| -> Result<(), Fault> {
+            if current {
+                if list.state != ArrState::Array {
+                    return Err(Fault::Shape);
+                }
+                for e in entries {
+                    if !e.is_obj {
+                        return Err(Fault::Shape);
+                    }
+                    str_of(p, src, e.asset_id).ok_or(Fault::Shape)?;
+                    change_of(p, src, e.price, e.size, e.side)?;
+                }
+            } else {
+                top_id.ok_or(Fault::Shape)?;
+                if list.state == ArrState::Absent {
+                    change_of(p, src, ev.price, ev.size, ev.side)?;
+                } else {
+                    if list.state != ArrState::Array {
+                        return Err(Fault::Shape);
+                    }
+                    for e in entries {
+                        if !e.is_obj {
+                            return Err(Fault::Shape);
+                        }
+                        change_of(p, src, e.price, e.size, e.side)?;
+                    }
+                }
+            }
+            Ok(())
+        })();
+        if let Err(f) = checked {
+            self.bump_fault(f);
+            if current {
+                for e in entries {
+                    if e.is_obj {
+                        self.reset_named(str_of(p, src, e.asset_id));
+                    }
+                }
+            } else {
+                self.reset_named(top_id);
+            }
+            return;
+        }
+        let ts = ts_of(p, src, ev.timestamp);
+        let ts_text = ts.text.map_or(&b""[..], |r| p.bytes(src, r));
+        if !current {
+            let slot = top_id.and_then(|id| self.lookup(id));
+            if list.state == ArrState::Absent {
+                if let Ok((bid, price, size)) = change_of(p, src, ev.price, ev.size, ev.side) {
+                    self.legacy_change(slot, bid, price, size, ts.val, now);
+                }
+            } else {
+                for e in entries {
+                    if let Ok((bid, price, size)) = change_of(p, src, e.price, e.size, e.side) {
+                        self.legacy_change(slot, bid, price, size, ts.val, now);
+                    }
+                }
+            }
+            return;
+        }
+        for e in entries {
+            let slot = str_of(p, src, e.asset_id).and_then(|id| self.lookup(id));
+            let Ok((bid, price, size)) = change_of(p, src, e.price, e.size, e.side) else {
+                continue;
+            };
+            let Some(slot) = slot else {
+                self.bump(c::IGNORED);
+                continue;
+            };
+            if self.apply_change(slot, bid, price, size, ts.val, now) {
+                let bbo = match (bbo_of(p, src, e.best_bid), bbo_of(p, src, e.best_ask)) {
+                    (Some(b), Some(a)) => Some((b, a)),
+                    _ => None,
+                };
+                self.slots[slot].bbo = bbo;
+                self.set_pending_hash(slot, str_of(p, src, e.hash), ts_text);
+            }
+        }
+    }
+
+    fn legacy_change(&mut self, slot: Option<usize>, bid: bool, price: Dec, size: Dec, ts: f64, now: f64) {
+        let Some(slot) = slot else {
+            self.bump(c::IGNORED);
+            return;
+        };
+        if self.apply_change(slot, bid, price, size, ts, now) {
+            self.slots[slot].pending = false;
+        }
+    }
+
+    /// Applies one level change to a READY token (`deltasWithoutBook` otherwise). True if applied.
+    fn apply_change(&mut self, slot: usize, bid: bool, price: Dec, size: Dec, ts: f64, now: f64) -> bool {
+        if self.slots[slot].flags & F_READY == 0 {
+            self.bump(c::DELTAS_WITHOUT_BOOK);
+            return false;
+        }
+        self.touch(slot);
+        let s = &mut self.slots[slot];
+        if bid {
+            s.bids.set(price, size);
+        } else {
+            s.asks.set(price, size);
+        }
+        s.updates += 1.0;
+        s.last_update = now;
+        s.exch_ts = ts;
+        self.bump(c::DELTAS_APPLIED);
+        true
+    }
+
+    /// `tick_size_change` (`tick = true`) and `last_trade_price`.
+    fn on_meta_event(&mut self, p: &Parser, src: &[u8], ev: &EventRec, now: f64, tick: bool) {
+        let Some(id) = str_of(p, src, ev.asset_id) else {
+            self.bump(c::BAD_EVENT);
+            return;
+        };
+        let d = if tick {
+            str_of(p, src, ev.new_tick_size).and_then(Dec::parse)
+        } else {
+            str_of(p, src, ev.price).and_then(Dec::parse_price)
+        };
+        let Some(d) = d else {
+            self.bump(c::BAD_DECIMAL);
+            self.reset_named(Some(id));
+            return;
+        };
+        let Some(slot) = self.lookup(id) else {
+            self.bump(c::IGNORED);
+            return;
+        };
+        let s = &mut self.slots[slot];
+        if tick {
+            s.tick = Some(d);
+        } else {
+            s.ltp = Some(d);
+        }
+        if s.flags & F_READY != 0 {
+            s.last_update = now;
+        }
+        self.bump(if tick { c::TICK_SIZE_CHANGES } else { c::LAST_TRADES });
+        self.touch(slot);
+    }
+
+    fn on_resolved(&mut self, p: &Parser, src: &[u8], ev: &EventRec) {
+        let ids = ev.assets_ids;
+        let list = &p.ids[ids.start as usize..ids.end as usize];
+        if ids.state != ArrState::Array || !ids.all_strings {
+            self.bump(c::BAD_EVENT);
+            for &r in list {
+                self.reset_named(Some(p.bytes(src, r)));
+            }
+            return;
+        }
+        for &r in list {
+            if let Some(slot) = self.lookup(p.bytes(src, r)) {
+                let s = &mut self.slots[slot];
+                s.flags = (s.flags | F_SETTLED) & !F_READY;
+                s.bids.clear();
+                s.asks.clear();
+                s.pending = false;
+                self.bump(c::SETTLED);
+                self.touch(slot);
+            }
+        }
+    }
+
+    /// DESIGN 5.4 for every touched token, in first-touch order, then one publish each.
+    fn end_frame(&mut self, now: f64) {
+        let mut touched = std::mem::take(&mut self.touched);
+        for &slot in &touched {
+            let slot = slot as usize;
+            let s = &self.slots[slot];
+            if crossed(&s.bids, &s.asks) {
+                self.reset(slot, true);
+                self.bump(c::CROSSED_RESETS);
+            } else if let (true, Some((bb, ba))) = (s.flags & F_READY != 0, s.bbo) {
+                let was_mismatch = s.flags & F_MISMATCH != 0;
+                let same = |ours: Option<&Level>, theirs: Option<Dec>| match (ours, theirs) {
+                    (None, None) => true,
+                    (Some(l), Some(d)) => l.price.fixed9() == d.fixed9(),
+                    _ => false,
+                };
+                if same(s.bids.best(), bb) && same(s.asks.best(), ba) {
+                    if was_mismatch {
+                        self.untrack(slot);
+                        self.slots[slot].flags &= !F_MISMATCH;
+                        self.bump(c::MISMATCHES_RESOLVED);
+                    }
+                } else {
+                    self.bump(c::BBO_MISMATCHES);
+                    if !was_mismatch {
+                        let s = &mut self.slots[slot];
+                        s.flags |= F_MISMATCH;
+                        s.deadline = now + self.grace_ms;
+                        self.mismatch.push(slot as u32);
+                    }
+                }
+            }
+            self.slots[slot].bbo = None;
+            self.publish(slot, true);
+        }
+        touched.clear();
+        self.touched = touched;
+    }
+}
+
+/// `timestamp`: value if a decimal string (else NaN), text if a string (else `""`). Never rejects.
+fn ts_of(p: &Parser, src: &[u8], v: Val) -> Ts {
+    match v {
+        Val::Str(r) => Ts { val: Dec::parse(p.bytes(src, r)).map_or(f64::NAN, |d| d.to_f64()), text: Some(r) },
+        _ => Ts { val: f64::NAN, text: None },
+    }
+}
+
+#[inline]
+fn str_of<'a>(p: &'a Parser, src: &'a [u8], v: Val) -> Option<&'a [u8]> {
+    match v {
+        Val::Str(r) => Some(p.bytes(src, r)),
+        _ => None,
+    }
+}
+
+/// One level change `(is_bid, price, size)`: price (absent or invalid: `Decimal`), size (same),
+/// then side (`BUY`/`SELL`, else `Shape`).
+#[inline]
+fn change_of(p: &Parser, src: &[u8], price: Val, size: Val, side: Val) -> Result<(bool, Dec, Dec), Fault> {
+    let price = str_of(p, src, price).and_then(Dec::parse_price).ok_or(Fault::Decimal)?;
+    let size = str_of(p, src, size).and_then(Dec::parse).ok_or(Fault::Decimal)?;
+    let bid = match str_of(p, src, side) {
+        Some(b"BUY") => true,
+        Some(b"SELL") => false,
+        _ => return Err(Fault::Shape),
+    };
+    Ok((bid, price, size))
+}
+
+/// Server `best_bid`/`best_ask`: `Some(None)` for `""` (no level), `Some(Some(d))` for a decimal,
+/// `None` when absent or invalid (which cancels the top-of-book check).
+fn bbo_of(p: &Parser, src: &[u8], v: Val) -> Option<Option<Dec>> {
+    let b = str_of(p, src, v)?;
+    if b.is_empty() {
+        Some(None)
+    } else {
+        Dec::parse(b).map(Some)
+    }
+}
+
+/// `book` / REST checks in order: asset_id a string, bids and asks arrays, then each level of
+/// bids then asks in wire order (not an object: `Shape`; price; size; order).
+fn validate_book(p: &Parser, src: &[u8], ev: &EventRec) -> Result<(), Fault> {
+    str_of(p, src, ev.asset_id).ok_or(Fault::Shape)?;
+    if ev.bids.state != ArrState::Array || ev.asks.state != ArrState::Array {
+        return Err(Fault::Shape);
+    }
+    for l in [&ev.bids, &ev.asks] {
+        if let Some(f) = l.fault {
+            return Err(f);
+        }
+    }
+    Ok(())
+}
+
+/// DESIGN 5 step 2.
+pub fn is_control(frame: &[u8]) -> bool {
+    let mut s = frame;
+    while let [first, rest @ ..] = s {
+        if first.is_ascii_whitespace() {
+            s = rest;
+        } else {
+            break;
+        }
+    }
+    while let [rest @ .., last] = s {
+        if last.is_ascii_whitespace() {
+            s = rest;
+        } else {
+            break;
+        }
+    }
+    matches!(s, b"PONG" | b"PING" | b"NO NEW ASSETS" | b"INVALID OPERATION" | b"INVALID MESSAGE" | b"[]")
+}
+
+/// A table over owned, 8-byte-aligned memory (tests, benchmarks, tools).
+pub struct OwnedTable {
+    // Declared first so it is dropped first: `table` points into `_mem`.
+    table: Table,
+    _mem: Vec<u64>,
+}
+
+impl OwnedTable {
+    /// Allocates and initialises a table exactly like `createTable` in src/layout.ts.
+    pub fn new(capacity: usize, depth: usize, grace_ms: f64) -> OwnedTable {
+        let bytes = table_bytes(capacity, depth);
+        let mut mem = vec![0u64; bytes.div_ceil(8)];
+        let hdr = |mem: &mut Vec<u64>, off: usize, v: i32| {
+            let w = &mut mem[off / 8];
+            let shift = (off % 8) * 8;
+            *w = (*w & !(0xffff_ffffu64 << shift)) | ((v as u32 as u64) << shift);
+        };
+        hdr(&mut mem, H_MAGIC, MAGIC);
+        hdr(&mut mem, H_VERSION, LAYOUT_VERSION);
+        hdr(&mut mem, H_CAPACITY, capacity as i32);
+        hdr(&mut mem, H_DEPTH, depth as i32);
+        hdr(&mut mem, H_SLOT_BYTES, slot_bytes(depth) as i32);
+        let base = mem.as_mut_ptr() as *mut u8;
+        // SAFETY: `mem` is 8-aligned, `bytes` long, owned by the returned value and never moved
+        // (a Vec's heap buffer stays put when the Vec is moved); `table` is dropped before it.
+        let table = unsafe { Table::new(base, bytes, grace_ms) }.expect("fresh table");
+        OwnedTable { table, _mem: mem }
+    }
+}
+
+impl std::ops::Deref for OwnedTable {
+    type Target = Table;
+    fn deref(&self) -> &Table {
+        &self.table
+    }
+}
+
+impl std::ops::DerefMut for OwnedTable {
+    fn deref_mut(&mut self) -> &mut Table {
+        &mut self.table
+    }
+}
