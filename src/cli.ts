@@ -1,0 +1,431 @@
+/**
+ * The `polybook` command. Exit codes: 0 done, 1 runtime failure (port in use, unreadable
+ * recording, never connected), 2 usage error (bad command or flag).
+ */
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { BookCache } from './cache.js';
+import { startSimulator, FAULT_NAMES, type FaultName, type Simulator } from './simulator/index.js';
+import { renderDashboard, renderWarmup, snapshot, busiestTokens } from './dashboard.js';
+import { Recorder, RecordingError, readRecording, replay } from './recording.js';
+import { BookStore } from './store.js';
+import { createWriter, type BackendName } from './backend.js';
+import { SubscriptionManager } from './feed/index.js';
+import { ConfigError } from './config.js';
+import { DEFAULT_WS_URL } from './feed/options.js';
+import type { MarketGroup } from './universe.js';
+
+/** A usage error: printed with a pointer to --help, exit code 2. */
+export class UsageError extends Error {}
+
+const EXIT_OK = 0;
+const EXIT_FAIL = 1;
+const EXIT_USAGE = 2;
+
+type Out = { out: (s: string) => void; err: (s: string) => void; isTTY: boolean };
+
+const HELP: Record<string, string> = {
+  main: `polybook: live, verified Polymarket order books
+
+Usage: polybook [command] [options]
+
+Commands:
+  watch      live dashboard (the default command), or one JSON object per second with --json
+  simulate   run the built-in Polymarket-compatible exchange on loopback
+  record     write every raw frame with its receive time to a compressed file
+  replay     feed a recording through the same ingest path; print books and counters
+  bench      run the benchmark suite (native and pure TS side by side)
+
+Run 'polybook <command> --help' for its options. With no command, 'polybook' runs 'polybook watch'
+on the built-in simulator.
+
+Exit codes: 0 done, 1 runtime failure, 2 usage error.`,
+  watch: `Usage: polybook watch [--live | --url URL] [--tokens ID,...] [--markets N] [--duration S] [--json]
+
+Runs a cache and shows its health. Without --live or --url it starts the built-in simulator.
+
+Options:
+  --live            Polymarket's real endpoint (${DEFAULT_WS_URL}); needs --tokens
+  --url URL         another market-channel endpoint; needs --tokens
+  --tokens ID,...   token ids to follow (default: every simulator token)
+  --markets N       simulator markets (default 200, i.e. 400 tokens)
+  --rate R          simulator price changes per second (default 400)
+  --seed S          simulator seed (default 1)
+  --duration S      stop after S seconds (default: until Ctrl-C)
+  --max-stale MS    staleness for reads (default BOOK_STORE_DEFAULT_MAX_STALE_MS or 1500)
+  --backend B       native or js (default: native when it loads)
+  --worker          ingest in a worker thread
+  --json            print one JSON object per second on stdout instead of the dashboard
+
+Examples:
+  polybook
+  polybook watch --markets 1000 --duration 30
+  polybook watch --json --duration 5 | jq .hitRate
+  polybook watch --live --tokens 7193...,4460...`,
+  simulate: `Usage: polybook simulate [--port P] [--markets N] [--rate R] [--faults F,...] [--seed S]
+
+Runs the built-in exchange on 127.0.0.1 until Ctrl-C and prints its URL.
+
+Options:
+  --port P          port (default 8765; 0 = any free port)
+  --markets N       binary markets (default 200)
+  --rate R          price changes per second (default 400)
+  --faults F,...    random faults to inject: ${FAULT_NAMES.join(', ')}
+  --fault-rate X    chance of a fault per change (default 0.001)
+  --seed S          seed (default 1)
+  --duration S      stop after S seconds
+
+Examples:
+  polybook simulate --port 9000 --markets 1000
+  polybook simulate --faults drop,stall,crossed --fault-rate 0.01`,
+  record: `Usage: polybook record --out FILE [--live | --url URL] [--tokens ID,...] [--markets N] [--duration S]
+
+Writes every raw frame (with its receive time) and every subscription and disconnect to FILE,
+gzip-compressed JSON lines. Without --live or --url it records the built-in simulator.
+
+Examples:
+  polybook record --out session.pbrec.gz --duration 60
+  polybook record --out live.pbrec.gz --live --tokens 7193...,4460...`,
+  replay: `Usage: polybook replay FILE [--speed X | --max] [--backend B] [--json]
+
+Feeds a recording through the same ingest path and prints the resulting books and counters.
+The result is the same on every run and on both backends.
+
+Options:
+  --speed X     replay at X times the recorded pace
+  --max         as fast as possible (the default)
+  --backend B   native or js
+  --json        print the result as JSON
+
+Examples:
+  polybook replay session.pbrec.gz
+  polybook replay session.pbrec.gz --json --backend js`,
+  bench: `Usage: polybook bench [--quick]
+
+Runs the benchmark suite: native and pure-TS backends and a naive Map + JSON.parse baseline,
+side by side; writes bench/results.json and bench/RESULTS.md (not with --quick).`,
+};
+
+type Values = Record<string, string | boolean | undefined> & { help?: boolean };
+
+function parse(cmd: string, args: string[], options: ParseArgsConfig['options'], positionals = false): { values: Values; positionals: string[] } {
+  try {
+    const r = parseArgs({ args, options: { ...options, help: { type: 'boolean', short: 'h' } }, allowPositionals: positionals, strict: true });
+    return { values: r.values as Values, positionals: r.positionals };
+  } catch (e) {
+    throw new UsageError(`${(e as Error).message.replace(/^.*?: /, '')}. See 'polybook ${cmd} --help'.`);
+  }
+}
+
+function intOpt(name: string, v: unknown, def: number, min: number, max: number): number {
+  if (v === undefined) return def;
+  if (typeof v !== 'string' || !/^\d+$/.test(v) || Number(v) < min || Number(v) > max) throw new UsageError(`--${name} must be an integer from ${min} to ${max}, got "${v}"`);
+  return Number(v);
+}
+
+function numOpt(name: string, v: unknown, def: number, min: number, max: number): number {
+  if (v === undefined) return def;
+  const n = Number(v);
+  if (typeof v !== 'string' || v.trim() === '' || !Number.isFinite(n) || n < min || n > max) throw new UsageError(`--${name} must be a number from ${min} to ${max}, got "${v}"`);
+  return n;
+}
+
+function backendOpt(v: unknown): BackendName | undefined {
+  if (v === undefined) return undefined;
+  if (v !== 'native' && v !== 'js') throw new UsageError(`--backend must be native or js, got "${v}"`);
+  return v;
+}
+
+function tokensOpt(v: unknown): string[] | undefined {
+  if (v === undefined) return undefined;
+  if (typeof v !== 'string') throw new UsageError('--tokens needs a comma-separated list of token ids');
+  const ids = v.split(',').map((s) => s.trim()).filter(Boolean);
+  if (ids.length === 0) throw new UsageError('--tokens needs at least one token id');
+  return ids;
+}
+
+/** Resolves when Ctrl-C (SIGINT/SIGTERM) arrives or `seconds` pass. */
+function untilStopped(seconds: number | undefined): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      process.off('SIGINT', done);
+      process.off('SIGTERM', done);
+      clearTimeout(t);
+      resolve();
+    };
+    process.on('SIGINT', done);
+    process.on('SIGTERM', done);
+    const t = seconds === undefined ? undefined : setTimeout(done, seconds * 1000);
+  });
+}
+
+async function simulatorFor(values: Record<string, unknown>, io: Out, port = 0): Promise<Simulator> {
+  const markets = intOpt('markets', values.markets as string | undefined, 200, 1, 50_000);
+  const rate = numOpt('rate', values.rate as string | undefined, 400, 0, 1_000_000);
+  const seed = intOpt('seed', values.seed as string | undefined, 1, 0, 2 ** 31);
+  const faults = ((values.faults as string | undefined)?.split(',').map((s) => s.trim()).filter(Boolean) ?? []) as FaultName[];
+  for (const f of faults) if (!FAULT_NAMES.includes(f)) throw new UsageError(`unknown fault "${f}"; known: ${FAULT_NAMES.join(', ')}`);
+  const faultRate = numOpt('fault-rate', values['fault-rate'] as string | undefined, 0.001, 0, 1);
+  try {
+    return await startSimulator({ port, markets, rate, seed, faults, faultRate });
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    if (err.code === 'EADDRINUSE') throw new RuntimeError(`port ${port} is in use; choose another with --port (0 picks a free one)`);
+    void io;
+    throw e;
+  }
+}
+
+/** A runtime failure: printed without a stack trace, exit code 1. */
+export class RuntimeError extends Error {}
+
+interface Source {
+  url: string;
+  label: string;
+  universe: MarketGroup[];
+  tokens: string[];
+  sim?: Simulator;
+}
+
+async function sourceFor(cmd: string, values: Record<string, unknown>, io: Out): Promise<Source> {
+  const tokens = tokensOpt(values.tokens as string | undefined);
+  if (values.live && values.url) throw new UsageError(`--live and --url cannot be used together. See 'polybook ${cmd} --help'.`);
+  if (values.live || values.url) {
+    const url = values.live ? DEFAULT_WS_URL : String(values.url);
+    if (!values.live && !/^wss?:\/\//.test(url)) throw new UsageError(`--url must be a ws:// or wss:// URL, got "${url}"`);
+    if (!tokens) throw new UsageError(`${values.live ? '--live' : '--url'} needs --tokens ID,... (the token ids to follow)`);
+    return { url, label: url, universe: tokens.map((t) => ({ tokens: [t] })), tokens };
+  }
+  const sim = await simulatorFor(values, io);
+  const universe = sim.markets.map((m) => ({ market: m.conditionId, tokens: [...m.tokens] }));
+  const wanted = tokens ? new Set(tokens) : null;
+  const chosen = wanted ? universe.filter((g) => g.tokens.some((t) => wanted.has(t))) : universe;
+  return { url: sim.url, label: `simulator ${sim.url} (${sim.markets.length} markets)`, universe: chosen, tokens: chosen.flatMap((g) => g.tokens), sim };
+}
+
+async function cmdWatch(args: string[], io: Out): Promise<number> {
+  const { values } = parse('watch', args, {
+    live: { type: 'boolean' },
+    url: { type: 'string' },
+    tokens: { type: 'string' },
+    markets: { type: 'string' },
+    rate: { type: 'string' },
+    seed: { type: 'string' },
+    duration: { type: 'string' },
+    'max-stale': { type: 'string' },
+    backend: { type: 'string' },
+    worker: { type: 'boolean' },
+    json: { type: 'boolean' },
+  });
+  if (values.help) return help('watch', io);
+  const duration = values.duration === undefined ? undefined : numOpt('duration', values.duration, 0, 0.1, 1e9);
+  const backend = backendOpt(values.backend);
+  const maxStaleArg = values['max-stale'];
+  const src = await sourceFor('watch', values, io);
+  const logger = {
+    debug: () => {},
+    info: () => {},
+    warn: (msg: string) => io.err(`${msg}`),
+    error: (msg: string) => io.err(`${msg}`),
+  };
+  const cache = await BookCache.start({
+    universe: src.universe,
+    url: src.url,
+    backend,
+    worker: values.worker === true,
+    feed: { logger, confirmIntervalMs: 250 },
+  });
+  const maxStale = numOpt('max-stale', maxStaleArg, cache.defaultMaxStaleMs, 1, 3_600_000);
+  const started = performance.now();
+  const dashboard = !values.json && io.isTTY;
+  let exit = EXIT_OK;
+  let everReady = false;
+  const timer = setInterval(() => {
+    if (values.json) {
+      const snap = snapshot(cache, src.tokens, maxStale);
+      everReady ||= snap.ready > 0;
+      io.out(JSON.stringify(snap) + '\n');
+      return;
+    }
+    let screen: string;
+    if (!cache.tradingEnabled) {
+      const ready = cache.store.readyCount();
+      screen = renderWarmup(src.label, ready, src.tokens.length, performance.now() - started);
+    } else {
+      for (const id of src.tokens) cache.get(id, maxStale);
+      screen = renderDashboard(cache, src.label, started, maxStale, busiestTokens(cache, src.tokens, 8));
+    }
+    everReady ||= cache.store.readyCount() > 0;
+    if (dashboard) io.out(`\x1b[H\x1b[2J${screen}\n`);
+    else io.out(`${screen}\n\n`);
+  }, values.json ? 1000 : 250);
+  // A strategy-like reader so the hit rate means something: every token, every 50 ms.
+  const reader = setInterval(() => {
+    if (cache.tradingEnabled) for (const id of src.tokens) cache.get(id, maxStale);
+  }, 50);
+  if (dashboard) io.out('\x1b[?1049h\x1b[?25l');
+  try {
+    await untilStopped(duration);
+  } finally {
+    clearInterval(timer);
+    clearInterval(reader);
+    if (dashboard) io.out('\x1b[?25h\x1b[?1049l');
+    if (!values.json) {
+      const s = cache.metrics().summary();
+      io.out(`polybook: ${s.ready}/${s.tokens} ready, hit rate ${(s.hitRate * 100).toFixed(2)}%, mean age ${s.meanAgeMs.toFixed(1)} ms, reconnects ${s.feed?.reconnects ?? 0}, desyncs ${s.desyncs}\n`);
+    }
+    if (!everReady && cache.store.readyCount() === 0 && src.tokens.length > 0) {
+      io.err(`polybook: no book arrived from ${src.url} (${cache.metrics().summary().feed?.reconnects ?? 0} reconnect attempts)\n`);
+      exit = EXIT_FAIL;
+    }
+    await cache.stop();
+    await src.sim?.close();
+  }
+  return exit;
+}
+
+async function cmdSimulate(args: string[], io: Out): Promise<number> {
+  const { values } = parse('simulate', args, {
+    port: { type: 'string' },
+    markets: { type: 'string' },
+    rate: { type: 'string' },
+    faults: { type: 'string' },
+    'fault-rate': { type: 'string' },
+    seed: { type: 'string' },
+    duration: { type: 'string' },
+  });
+  if (values.help) return help('simulate', io);
+  const port = intOpt('port', values.port, 8765, 0, 65535);
+  const duration = values.duration === undefined ? undefined : numOpt('duration', values.duration, 0, 0.1, 1e9);
+  const sim = await simulatorFor(values, io, port);
+  io.out(`polybook simulator listening on ${sim.url} (${sim.markets.length} markets, ${sim.tokens.length} tokens)\n`);
+  io.out(`first tokens: ${sim.tokens.slice(0, 4).join(',')}\n`);
+  await untilStopped(duration);
+  const st = sim.stats();
+  await sim.close();
+  io.out(`polybook simulator stopped: ${JSON.stringify(st)}\n`);
+  return EXIT_OK;
+}
+
+async function cmdRecord(args: string[], io: Out): Promise<number> {
+  const { values } = parse('record', args, {
+    out: { type: 'string', short: 'o' },
+    live: { type: 'boolean' },
+    url: { type: 'string' },
+    tokens: { type: 'string' },
+    markets: { type: 'string' },
+    rate: { type: 'string' },
+    seed: { type: 'string' },
+    duration: { type: 'string' },
+    backend: { type: 'string' },
+  });
+  if (values.help) return help('record', io);
+  if (!values.out) throw new UsageError(`record needs --out FILE. See 'polybook record --help'.`);
+  const duration = values.duration === undefined ? undefined : numOpt('duration', values.duration, 0, 0.1, 1e9);
+  const backend = backendOpt(values.backend);
+  const recorder = new Recorder(String(values.out));
+  const src = await sourceFor('record', values, io);
+  const store = new BookStore({
+    clock: 'precise',
+    writer: (table) => {
+      const w = createWriter(table, { backend });
+      return { writer: recorder.wrap(w.writer), backend: w.backend };
+    },
+  });
+  const feed = new SubscriptionManager(store, { url: src.url });
+  feed.start(src.universe);
+  io.err(`polybook: recording ${src.label} to ${values.out}; Ctrl-C to stop\n`);
+  await untilStopped(duration);
+  // Stop recording before the feed closes its sockets, so the recording ends with live books.
+  await recorder.close();
+  await feed.stop();
+  store.close();
+  await src.sim?.close();
+  io.out(`polybook: recorded ${recorder.frames} frames to ${values.out}\n`);
+  return EXIT_OK;
+}
+
+async function cmdReplay(args: string[], io: Out): Promise<number> {
+  const { values, positionals } = parse(
+    'replay',
+    args,
+    { speed: { type: 'string' }, max: { type: 'boolean' }, backend: { type: 'string' }, json: { type: 'boolean' } },
+    true,
+  );
+  if (values.help) return help('replay', io);
+  if (positionals.length !== 1) throw new UsageError(`replay needs exactly one FILE. See 'polybook replay --help'.`);
+  if (values.speed !== undefined && values.max) throw new UsageError('--speed and --max cannot be used together');
+  const speed = values.speed === undefined ? undefined : numOpt('speed', values.speed, 1, 0.001, 1e6);
+  const ops = readRecording(positionals[0]);
+  const pace = speed === undefined ? undefined : (dt: number) => new Promise<void>((r) => setTimeout(r, dt / speed));
+  const result = await replay(ops, { backend: backendOpt(values.backend), pace });
+  if (values.json) {
+    io.out(JSON.stringify(result) + '\n');
+    return EXIT_OK;
+  }
+  io.out(`replayed ${result.frames} frames on the ${result.backend} backend\n\n`);
+  io.out('token                                          ready    bid      ask    levels  sequence\n');
+  for (const [id, b] of Object.entries(result.books)) {
+    if (!b) continue;
+    io.out(`${id.padEnd(46)} ${String(b.ready).padEnd(6)} ${px(b.bestBid)}  ${px(b.bestAsk)}  ${String(b.bids + b.asks).padStart(6)}  ${String(b.sequence).padStart(8)}\n`);
+  }
+  io.out('\ncounters\n');
+  for (const [k, v] of Object.entries(result.counters)) if (v !== 0) io.out(`  ${k.padEnd(20)} ${v}\n`);
+  return EXIT_OK;
+}
+
+const px = (v: number | null): string => (v === null ? '    –' : v.toFixed(3));
+
+async function cmdBench(args: string[], io: Out): Promise<number> {
+  const { values } = parse('bench', args, { quick: { type: 'boolean' } });
+  if (values.help) return help('bench', io);
+  const { runBenchmarks } = await import('./bench.js');
+  await runBenchmarks({ quick: values.quick === true, log: io.out });
+  return EXIT_OK;
+}
+
+function help(cmd: string, io: Out): number {
+  io.out(HELP[cmd] + '\n');
+  return EXIT_OK;
+}
+
+/** Runs the CLI; returns the exit code. Never throws. */
+export async function main(argv: string[], io: Out): Promise<number> {
+  const [first, ...rest] = argv;
+  try {
+    if (first === undefined || first.startsWith('-')) {
+      if (first === '--help' || first === '-h') return help('main', io);
+      return await cmdWatch(argv, io);
+    }
+    switch (first) {
+      case 'watch':
+        return await cmdWatch(rest, io);
+      case 'simulate':
+        return await cmdSimulate(rest, io);
+      case 'record':
+        return await cmdRecord(rest, io);
+      case 'replay':
+        return await cmdReplay(rest, io);
+      case 'bench':
+        return await cmdBench(rest, io);
+      case 'help':
+        return help(rest[0] && HELP[rest[0]] ? rest[0] : 'main', io);
+      default:
+        throw new UsageError(`unknown command "${first}". See 'polybook --help'.`);
+    }
+  } catch (e) {
+    if (e instanceof UsageError) {
+      io.err(`polybook: ${e.message}\n`);
+      return EXIT_USAGE;
+    }
+    if (e instanceof ConfigError) {
+      io.err(`${e.message}\n`);
+      return EXIT_USAGE;
+    }
+    if (e instanceof RecordingError || e instanceof RuntimeError) {
+      io.err(`polybook: ${e.message}\n`);
+      return EXIT_FAIL;
+    }
+    io.err(`polybook: ${(e as Error).message ?? String(e)}\n`);
+    return EXIT_FAIL;
+  }
+}
