@@ -22,6 +22,14 @@ export type MissName = (typeof MISS_NAMES)[number];
 /** Upper bounds (ms, inclusive) of the served-age histogram buckets; the last bucket is open. */
 export const AGE_BUCKETS_MS = [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000] as const;
 
+/** Bucket index by ceil(age in ms): age <= le  <=>  ceil(age) <= le, since every bound is an integer. */
+const LAST_BOUND = AGE_BUCKETS_MS[AGE_BUCKETS_MS.length - 1];
+const BUCKET_OF = new Uint8Array(LAST_BOUND + 1);
+for (let ms = 0, i = 0; ms <= LAST_BOUND; ms++) {
+  while (ms > AGE_BUCKETS_MS[i]) i++;
+  BUCKET_OF[ms] = i;
+}
+
 const HITS = 0;
 const AGE_SUM = 1;
 const MISS0 = 2;
@@ -36,10 +44,8 @@ export class ReadCounters {
     const v = this.v;
     v[HITS]++;
     v[AGE_SUM] += age;
-    let i = 0;
-    const n = AGE_BUCKETS_MS.length;
-    while (i < n && age > AGE_BUCKETS_MS[i]) i++;
-    v[HIST0 + i]++;
+    const c = Math.ceil(age);
+    v[HIST0 + (c <= LAST_BOUND ? BUCKET_OF[c < 0 ? 0 : c] : AGE_BUCKETS_MS.length)]++;
   }
 
   miss(reason: Miss): null {

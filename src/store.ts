@@ -74,6 +74,7 @@ export class BookStore {
   /** Generation each slot will have once the writer processed our bind/unbind calls. */
   private readonly gens: Int32Array;
   private readonly readClock: () => number;
+  private readonly coarseClock: boolean;
   private readonly header: Int32Array;
   private stopClock: () => void;
 
@@ -100,6 +101,7 @@ export class BookStore {
     this.gens = new Int32Array(this.capacity);
     const clock = makeClock(options.clock ?? 'coarse', this.table);
     this.readClock = clock.now;
+    this.coarseClock = (options.clock ?? 'coarse') === 'coarse';
     this.stopClock = clock.stop;
   }
 
@@ -200,7 +202,7 @@ export class BookStore {
   /** A pre-resolved handle for hot loops; see {@link BookHandle.top}. */
   handle(tokenId: string): BookHandle {
     const slot = this.slots.map.get(tokenId);
-    return new BookHandle(this.reader, tokenId, slot ?? -1, slot === undefined ? -1 : this.gens[slot], this.readClock);
+    return new BookHandle(this.reader, tokenId, slot ?? -1, slot === undefined ? -1 : this.gens[slot], this.coarseClock ? 'coarse' : this.readClock);
   }
 
   /** Counters: hits, misses by reason, served-age histogram, and the writer's counters. */

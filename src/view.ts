@@ -130,7 +130,8 @@ export class TableReader {
         // Unchanged since the last validated read: flags were servable then.
         const conf = this.f64[H_CONFIRMED / 8 + this.bookConn[slot]];
         const lu = this.bookLastUpdate[slot];
-        const age = now - (conf > lu ? conf : lu);
+        let age = now - (conf > lu ? conf : lu);
+        if (age < 0) age = 0;
         if (age > maxStaleMs) return this.counters.miss(Miss.stale);
         const book = this.books[slot] as Book;
         book.ageMs = age;
@@ -213,6 +214,11 @@ export class BookHandle {
   private conn = 0;
   private readonly b: number;
   private readonly f: number;
+  private readonly i32: Int32Array;
+  private readonly f64: Float64Array;
+  private readonly counters: ReadCounters;
+  /** Whether the clock is the table's coarse clock (read inline instead of through a call). */
+  private readonly coarse: boolean;
 
   /** @internal */
   constructor(
@@ -220,10 +226,14 @@ export class BookHandle {
     readonly tokenId: string,
     readonly slot: number,
     private readonly gen: number,
-    private readonly clock: () => number,
+    private readonly clock: (() => number) | 'coarse',
   ) {
     this.b = slot < 0 ? 0 : reader.base32(slot);
     this.f = this.b >> 1;
+    this.i32 = reader.i32;
+    this.f64 = reader.f64;
+    this.counters = reader.counters;
+    this.coarse = clock === 'coarse';
   }
 
   /**
@@ -231,19 +241,20 @@ export class BookHandle {
    * the miss) when the book is not ready, stale, crossed, disabled or no longer subscribed.
    */
   top(maxStaleMs: number): boolean {
-    const r = this.reader;
-    const counters = r.counters;
+    const counters = this.counters;
     if (this.slot < 0) return this.fail(counters.missReason(Miss.notSubscribed));
-    const i32 = r.i32;
-    const f64 = r.f64;
+    const i32 = this.i32;
+    const f64 = this.f64;
     const b = this.b;
-    const now = this.clock();
+    const now = this.coarse ? f64[H_CLOCK / 8] : (this.clock as () => number)();
     for (;;) {
       const v1 = Atomics.load(i32, b);
       if (v1 === this.version) {
         const conf = f64[H_CONFIRMED / 8 + this.conn];
         const lu = this.lastUpdate;
-        const age = now - (conf > lu ? conf : lu);
+        let age = now - (conf > lu ? conf : lu);
+        // The coarse clock can trail a write made a moment ago by up to one tick.
+        if (age < 0) age = 0;
         if (age > maxStaleMs) return this.fail(counters.missReason(Miss.stale));
         this.ageMs = age;
         this.missReason = null;
@@ -257,7 +268,7 @@ export class BookHandle {
       const nb = i32[b + 2];
       const na = i32[b + 3];
       const lv = f + S_LEVELS / 8;
-      const av = lv + r.depth * 2;
+      const av = lv + this.reader.depth * 2;
       const bp = nb > 0 ? f64[lv] : NaN;
       const bs = nb > 0 ? f64[lv + 1] : NaN;
       const ap = na > 0 ? f64[av] : NaN;
