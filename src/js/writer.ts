@@ -1,0 +1,706 @@
+/**
+ * JsWriter: the pure-TypeScript writer of the book table. Implements docs/DESIGN.md section 5
+ * exactly like the Rust writer (native/core); test/differential.test.ts compares them.
+ *
+ * Decisions where DESIGN.md leaves room (the same list is in the report to the lead):
+ * - An event is validated completely (whatever its tokens' subscription) before anything is
+ *   applied; then tokens that are not subscribed count `ignored`.
+ * - Only events of a known type are "rejected" (and reset the tokens they name); a missing or
+ *   non-string `event_type` is `badEvent` and an unknown one `unknownEvents`, no reset.
+ * - Optional fields present with a wrong type or value are ignored (as if absent); a timestamp
+ *   that is not a decimal gives exchTs NaN.
+ * - `tick_size_change` and `last_trade_price` for a token that is not subscribed: `ignored`.
+ * - A token is touched by an applied event (book, applied delta entry, tick size, last trade,
+ *   market_resolved) or a reset. At the end of the frame a touched token is published, with
+ *   `sequence` + 1, when any published field or level differs bit for bit from before the frame
+ *   (a reset of an already empty, not-ready book changes nothing). The same rule applies to the
+ *   publishes outside frames: desync, invalidate, REST book. bind sets `sequence` to 0; bind,
+ *   unbind, and assign/setDisabled when they change something publish without + 1.
+ * - The server top of book and hash are recorded by applied current-format entries only (a
+ *   delta without a book records nothing). The last applied entry wins; when its best_bid or
+ *   best_ask is absent or not "" / a decimal, the token is not checked in this frame.
+ * - Pending hash: set (tokens with meta) by a book with a hash or an applied current-format entry
+ *   with a hash; cleared by any other change of the book (hashless book or entry, legacy delta,
+ *   REST book, reset, settlement). `tick` checks it only while the token is READY.
+ * - Expired grace periods are reset in slot order.
+ * - Validation order (first problem wins): asset_id and structure, then levels/entries in order;
+ *   within one: price, size, side; a level out of wire order is checked after its decimals.
+ * - Byte frames are strict UTF-8 with the BOM kept (invalid bytes, or a BOM, are `badJson`),
+ *   so bytes and text behave the same; `bytes` counts UTF-8 bytes for text frames too.
+ * - `tick_size` and `new_tick_size` must be decimals; `last_trade_price` must be a price;
+ *   server best_bid/best_ask only decimals (the server sends "0"/"1" when a book empties).
+ * - restBook: rejected summaries count like a rejected `book` (no reset); an applied one counts
+ *   `updates` + 1 (not `snapshotsApplied`) and is crossed-checked; meta is stored when both
+ *   `min_order_size` (string) and `neg_risk` (boolean) are present, even if the book is skipped.
+ * - invalidate on a bound token without READY, MISMATCH or HAS_BOOK still counts and marks it
+ *   for resync (unless SETTLED: a settled token is never marked for resync). market_resolved clears
+ *   MISMATCH. A book clears the top-of-book record of earlier entries in its frame. An empty hash
+ *   queues no check. Server best_bid "0" / best_ask "1" mean an empty side (settlement).
+ */
+import { Buffer } from 'node:buffer';
+import { bookHash } from '../hash.js';
+import {
+  C,
+  F_CROSSED,
+  F_DISABLED,
+  F_HAS_BOOK,
+  F_MISMATCH,
+  F_READY,
+  F_SETTLED,
+  F_SUBSCRIBED,
+  MAX_CONNECTIONS,
+} from '../layout.js';
+import { decValue, scanDecimal, scanPrice } from '../decimal.js';
+import type { Writer } from '../writer.js';
+import { isControlBytes, isControlText } from './control.js';
+import { BookFields, DeltaBatch, INVALID, isObject, namedTokens, serverLevel, validateBook, validateDeltas, type Obj } from './events.js';
+import { Side } from './side.js';
+import { TableWriter } from './table.js';
+import { readSlot } from './inspect.js';
+import { NO_LEVEL, SlotState } from './token.js';
+
+export interface JsWriterOptions {
+  /** How long a top-of-book mismatch may last before the token is reset, ms. Default 1000. */
+  graceMs?: number;
+}
+
+/** One decoder for all byte frames: strict UTF-8 (invalid bytes are bad JSON), BOM kept (as for text). */
+const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+function decode(u: Uint8Array): string | null {
+  try {
+    return decoder.decode(u);
+  } catch {
+    // A view on a SharedArrayBuffer is refused by some runtimes: copy it once.
+    try {
+      return decoder.decode(u.slice());
+    } catch {
+      return null;
+    }
+  }
+}
+
+export class JsWriter implements Writer {
+  private readonly t: TableWriter;
+  private readonly c: Float64Array;
+  private readonly graceMs: number;
+  private readonly slots: (SlotState | undefined)[];
+  /** Bound token id -> slot. */
+  private readonly ids = new Map<string, number>();
+  /** Tokens marked for resync, in marking order, once each. */
+  private resync = new Set<string>();
+  /** Tokens with MISMATCH, and a lower bound of their deadlines. */
+  private readonly mismatched = new Set<SlotState>();
+  private minDeadline = Infinity;
+  /** Tokens with a pending hash check. */
+  private readonly pending: SlotState[] = [];
+
+  /** Frame stamp (never 0) and the tokens the current frame touched, in first-touch order. */
+  private frame = 0;
+  private readonly touched: SlotState[] = [];
+  private nTouched = 0;
+
+  // Scratch space for validation.
+  private spareBids = new Side();
+  private spareAsks = new Side();
+  private readonly fields = new BookFields();
+  private readonly batch = new DeltaBatch();
+  private readonly names: string[] = [];
+
+  constructor(sab: SharedArrayBuffer, opts: JsWriterOptions = {}) {
+    this.t = new TableWriter(sab);
+    this.c = this.t.counters;
+    const g = opts.graceMs ?? 1000;
+    if (typeof g !== 'number' || !(g >= 0)) throw new RangeError(`polybook: graceMs must be a number >= 0, got ${g}`);
+    this.graceMs = g;
+    this.slots = new Array(this.t.capacity);
+  }
+
+  // ---------------------------------------------------------------- slots
+
+  private slot(slot: number): SlotState {
+    if (!Number.isInteger(slot) || slot < 0 || slot >= this.t.capacity) {
+      throw new RangeError(`polybook: slot ${slot} is out of range 0..${this.t.capacity - 1}`);
+    }
+    let st = this.slots[slot];
+    if (st === undefined) {
+      st = new SlotState(slot);
+      this.t.load(st);
+      this.slots[slot] = st;
+    }
+    return st;
+  }
+
+  private bound(slot: number): SlotState | null {
+    const st = this.slot(slot);
+    return st.id === null ? null : st;
+  }
+
+  private forget(st: SlotState): void {
+    if (st.id !== null && this.ids.get(st.id) === st.slot) this.ids.delete(st.id);
+    st.id = null;
+    this.untrack(st);
+    st.clearBinding();
+  }
+
+  bind(tokenId: string, slot: number, conn = 0): void {
+    checkConn(conn);
+    const st = this.slot(slot);
+    this.forget(st);
+    st.id = String(tokenId);
+    this.ids.set(st.id, slot);
+    st.flags = F_SUBSCRIBED;
+    st.conn = conn;
+    st.gen = (st.gen + 1) | 0;
+    st.lastUpdate = 0;
+    st.exchTs = NaN;
+    st.sequence = 0;
+    st.updates = 0;
+    st.tickSize = NaN;
+    st.lastTrade = NaN;
+    this.t.publish(st);
+  }
+
+  unbind(slot: number): void {
+    const st = this.slot(slot);
+    this.forget(st);
+    st.flags = 0;
+    st.gen = (st.gen + 1) | 0;
+    this.t.publish(st);
+  }
+
+  assign(slot: number, conn: number): void {
+    checkConn(conn);
+    const st = this.slot(slot);
+    if (st.conn === conn) return;
+    st.conn = conn;
+    this.t.publish(st);
+  }
+
+  confirm(conn: number, sentAtMs: number): void {
+    checkConn(conn);
+    if (conn === 0) return;
+    const conf = this.t.confirmed;
+    if (sentAtMs > conf[conn]) conf[conn] = sentAtMs;
+  }
+
+  setDisabled(slot: number, disabled: boolean): void {
+    const st = this.slot(slot);
+    const flags = disabled ? st.flags | F_DISABLED : st.flags & ~F_DISABLED;
+    if (flags === st.flags) return;
+    st.flags = flags;
+    this.t.publish(st);
+  }
+
+  setMeta(slot: number, minOrderSize: string, negRisk: boolean): void {
+    const st = this.bound(slot);
+    if (st === null) return;
+    st.hasMeta = true;
+    st.minOrderSize = String(minOrderSize);
+    st.negRisk = negRisk === true;
+  }
+
+  invalidate(slot: number, _nowMs: number): void {
+    const st = this.bound(slot);
+    if (st === null || (st.flags & F_SUBSCRIBED) === 0) return;
+    this.c[C.invalidations] += 1;
+    if (st.flags & (F_READY | F_MISMATCH | F_HAS_BOOK)) {
+      st.snapshot();
+      this.reset(st, false);
+      this.commit(st);
+    } else if ((st.flags & F_SETTLED) === 0) {
+      this.resync.add(st.id!);
+    }
+  }
+
+  takeResync(): string[] {
+    if (this.resync.size === 0) return [];
+    const out = [...this.resync];
+    this.resync = new Set();
+    return out;
+  }
+
+  fullBook(slot: number): { bids: [string, string][]; asks: [string, string][] } | null {
+    if (!Number.isInteger(slot) || slot < 0 || slot >= this.t.capacity) return null;
+    const st = this.slots[slot];
+    if (st === undefined || st.id === null || (st.flags & F_READY) === 0) return null;
+    return { bids: st.bids.texts(), asks: st.asks.texts() };
+  }
+
+  // ---------------------------------------------------------------- state changes
+
+  /** Section 5.3: empty book, READY and MISMATCH cleared (HAS_BOOK stays), marked for resync. */
+  private reset(st: SlotState, crossed: boolean): void {
+    st.bids.clear();
+    st.asks.clear();
+    this.untrack(st);
+    st.flags &= ~(F_READY | F_MISMATCH);
+    if (crossed) st.flags |= F_CROSSED;
+    st.pendingHash = null;
+    // A settled token is never refetched: there is no book to get.
+    if ((st.flags & F_SETTLED) === 0) this.resync.add(st.id!);
+  }
+
+  /** Clears MISMATCH bookkeeping (not the flag). */
+  private untrack(st: SlotState): void {
+    if (st.flags & F_MISMATCH) this.mismatched.delete(st);
+  }
+
+  private touch(st: SlotState): void {
+    if (st.touched !== this.frame) {
+      st.touched = this.frame;
+      st.snapshot();
+      this.touched[this.nTouched++] = st;
+    }
+  }
+
+  /** Publishes the slot, sequence + 1, if anything about it changed since its snapshot. */
+  private commit(st: SlotState): void {
+    if (!st.changed()) return;
+    st.sequence += 1;
+    this.t.publish(st);
+  }
+
+  private setPending(st: SlotState, hash: string | null, ts: string): void {
+    // An empty hash carries nothing to verify.
+    st.pendingHash = st.hasMeta && hash !== '' ? hash : null;
+    if (st.pendingHash !== null) {
+      st.pendingTs = ts;
+      if (!st.pendingQueued) {
+        st.pendingQueued = true;
+        this.pending.push(st);
+      }
+    }
+  }
+
+  /** Installs the validated book in the spare sides into `st` (WS book and REST book). */
+  private installBook(st: SlotState, f: BookFields, nowMs: number): void {
+    const b = st.bids;
+    st.bids = this.spareBids;
+    this.spareBids = b;
+    const a = st.asks;
+    st.asks = this.spareAsks;
+    this.spareAsks = a;
+    this.untrack(st);
+    st.flags = (st.flags | F_READY | F_HAS_BOOK) & ~(F_CROSSED | F_MISMATCH);
+    // A book replaces what earlier entries of this frame said about the top of book.
+    st.bboFrame = -1;
+    if (f.tickOk) {
+      st.tickSize = f.tick;
+      st.tickText = f.tickText;
+    }
+    if (f.ltpOk) {
+      st.lastTrade = f.ltp;
+      st.ltpText = f.ltpText;
+    }
+    st.exchTs = f.ts;
+    st.market = f.market;
+    st.updates += 1;
+    st.lastUpdate = nowMs;
+  }
+
+  /** Whether both sides are non-empty and best bid >= best ask. */
+  private static crossed(st: SlotState): boolean {
+    return st.bids.n > 0 && st.asks.n > 0 && st.bids.bestKey() >= -st.asks.bestKey();
+  }
+
+  /** Resets every MISMATCH token whose deadline has passed, in slot order (desync). */
+  private expire(nowMs: number): void {
+    let due: SlotState[] | null = null;
+    let min = Infinity;
+    for (const st of this.mismatched) {
+      if (st.deadline <= nowMs) (due ??= []).push(st);
+      else if (st.deadline < min) min = st.deadline;
+    }
+    this.minDeadline = min;
+    if (due === null) return;
+    due.sort((x, y) => x.slot - y.slot);
+    for (const st of due) {
+      st.snapshot();
+      this.reset(st, false);
+      this.c[C.desyncs] += 1;
+      this.commit(st);
+    }
+  }
+
+  tick(nowMs: number): number {
+    if (this.mismatched.size !== 0 && this.minDeadline <= nowMs) this.expire(nowMs);
+    const c = this.c;
+    for (let i = 0; i < this.pending.length; i++) {
+      const st = this.pending[i];
+      st.pendingQueued = false;
+      const hash = st.pendingHash;
+      st.pendingHash = null;
+      if (hash === null || st.id === null || !st.hasMeta || (st.flags & F_READY) === 0) continue;
+      const ours = bookHash({
+        market: st.market,
+        assetId: st.id,
+        timestamp: st.pendingTs,
+        bids: st.bids.texts(),
+        asks: st.asks.texts(),
+        minOrderSize: st.minOrderSize,
+        tickSize: st.tickText,
+        negRisk: st.negRisk,
+        lastTradePrice: st.ltpText,
+      });
+      c[C.hashChecks] += 1;
+      if (ours !== hash) c[C.hashMismatches] += 1;
+    }
+    this.pending.length = 0;
+    return this.resync.size;
+  }
+
+  // ---------------------------------------------------------------- ingest
+
+  ingest(frame: string | Uint8Array, nowMs: number): number {
+    const c = this.c;
+    c[C.frames] += 1;
+    this.frame = (this.frame + 1) | 0 || 1;
+    this.nTouched = 0;
+    try {
+      if (this.mismatched.size !== 0 && this.minDeadline <= nowMs) this.expire(nowMs);
+      let text: string;
+      if (typeof frame === 'string') {
+        c[C.bytes] += Buffer.byteLength(frame, 'utf8');
+        if (isControlText(frame)) {
+          c[C.controlFrames] += 1;
+          return this.resync.size;
+        }
+        text = frame;
+      } else if (frame instanceof Uint8Array) {
+        c[C.bytes] += frame.byteLength;
+        if (isControlBytes(frame)) {
+          c[C.controlFrames] += 1;
+          return this.resync.size;
+        }
+        const s = decode(frame);
+        if (s === null) {
+          c[C.badJson] += 1;
+          return this.resync.size;
+        }
+        text = s;
+      } else {
+        c[C.badJson] += 1;
+        return this.resync.size;
+      }
+      let v: unknown;
+      try {
+        v = JSON.parse(text);
+      } catch {
+        c[C.badJson] += 1;
+        return this.resync.size;
+      }
+      if (Array.isArray(v)) {
+        c[C.events] += v.length;
+        for (let i = 0; i < v.length; i++) this.event(v[i], nowMs);
+      } else if (isObject(v)) {
+        c[C.events] += 1;
+        this.event(v, nowMs);
+      } else {
+        c[C.badEvent] += 1;
+      }
+    } catch {
+      // Not reachable by design (every input is validated); never let it escape.
+      c[C.badEvent] += 1;
+    } finally {
+      this.endOfFrame(nowMs);
+    }
+    return this.resync.size;
+  }
+
+  private event(ev: unknown, nowMs: number): void {
+    if (!isObject(ev)) {
+      this.c[C.badEvent] += 1;
+      return;
+    }
+    const type = ev.event_type;
+    if (typeof type !== 'string') {
+      this.c[C.badEvent] += 1;
+      return;
+    }
+    switch (type) {
+      case 'price_change':
+        return this.onPriceChange(ev, nowMs);
+      case 'book':
+        return this.onBook(ev, nowMs);
+      case 'last_trade_price':
+        return this.onLastTrade(ev, nowMs);
+      case 'tick_size_change':
+        return this.onTickSize(ev, nowMs);
+      case 'best_bid_ask':
+        if (typeof ev.asset_id !== 'string') return this.reject(type, ev, C.badEvent);
+        this.c[C.bestBidAsk] += 1;
+        return;
+      case 'new_market':
+        this.c[C.newMarkets] += 1;
+        return;
+      case 'market_resolved':
+        return this.onResolved(ev);
+      default:
+        this.c[C.unknownEvents] += 1;
+    }
+  }
+
+  /** A rejected event: its counter, and every subscribed token it names is reset. */
+  private reject(type: string, ev: Obj, counter: number): void {
+    this.c[counter] += 1;
+    const names = this.names;
+    namedTokens(type, ev, names);
+    for (let i = 0; i < names.length; i++) {
+      const slot = this.ids.get(names[i]);
+      if (slot === undefined) continue;
+      const st = this.slots[slot]!;
+      if ((st.flags & F_SUBSCRIBED) === 0) continue;
+      this.touch(st);
+      this.reset(st, false);
+    }
+    names.length = 0;
+  }
+
+  private onBook(ev: Obj, nowMs: number): void {
+    const f = this.fields;
+    const r = validateBook(ev, this.spareBids, this.spareAsks, f, false);
+    if (r !== 0) {
+      this.c[C.snapshotsRejected] += 1;
+      return this.reject('book', ev, r);
+    }
+    const slot = this.ids.get(f.assetId);
+    if (slot === undefined) {
+      this.c[C.ignored] += 1;
+      return;
+    }
+    const st = this.slots[slot]!;
+    this.touch(st);
+    this.installBook(st, f, nowMs);
+    this.c[C.snapshotsApplied] += 1;
+    this.setPending(st, f.hash, f.tsText);
+  }
+
+  private onPriceChange(ev: Obj, nowMs: number): void {
+    const b = this.batch;
+    const r = validateDeltas(ev, this.ids, b);
+    if (r !== 0) return this.reject('price_change', ev, r);
+    const c = this.c;
+    const current = b.current;
+    for (let i = 0; i < b.n; i++) {
+      const slot = b.slot[i];
+      if (slot < 0) {
+        c[C.ignored] += 1;
+        continue;
+      }
+      const st = this.slots[slot]!;
+      if ((st.flags & F_READY) === 0) {
+        c[C.deltasWithoutBook] += 1;
+        continue;
+      }
+      this.touch(st);
+      const side = b.ask[i] ? st.asks : st.bids;
+      if (b.zero[i]) side.remove(b.key[i]);
+      else side.set(b.key[i], b.size[i], b.ptext[i], b.stext[i]);
+      c[C.deltasApplied] += 1;
+      st.updates += 1;
+      st.lastUpdate = nowMs;
+      st.exchTs = b.ts;
+      if (current) {
+        st.bboFrame = this.frame;
+        st.srvBid = b.bb[i];
+        st.srvAsk = b.ba[i];
+        this.setPending(st, b.hash[i], b.tsText);
+      } else {
+        st.pendingHash = null;
+      }
+    }
+  }
+
+  private onTickSize(ev: Obj, nowMs: number): void {
+    const id = ev.asset_id;
+    if (typeof id !== 'string') return this.reject('tick_size_change', ev, C.badEvent);
+    const text = ev.new_tick_size;
+    if (!scanDecimal(text)) return this.reject('tick_size_change', ev, C.badDecimal);
+    const slot = this.ids.get(id);
+    if (slot === undefined) {
+      this.c[C.ignored] += 1;
+      return;
+    }
+    const st = this.slots[slot]!;
+    const tick = decValue();
+    this.touch(st);
+    st.tickSize = tick;
+    st.tickText = text as string;
+    this.c[C.tickSizeChanges] += 1;
+    if (st.flags & F_READY) st.lastUpdate = nowMs;
+  }
+
+  private onLastTrade(ev: Obj, nowMs: number): void {
+    const id = ev.asset_id;
+    if (typeof id !== 'string') return this.reject('last_trade_price', ev, C.badEvent);
+    const text = ev.price;
+    if (!scanPrice(text)) return this.reject('last_trade_price', ev, C.badDecimal);
+    const slot = this.ids.get(id);
+    if (slot === undefined) {
+      this.c[C.ignored] += 1;
+      return;
+    }
+    const st = this.slots[slot]!;
+    const price = decValue();
+    this.touch(st);
+    st.lastTrade = price;
+    st.ltpText = text as string;
+    this.c[C.lastTrades] += 1;
+    if (st.flags & F_READY) st.lastUpdate = nowMs;
+  }
+
+  private onResolved(ev: Obj): void {
+    const a = ev.assets_ids;
+    if (!Array.isArray(a)) return this.reject('market_resolved', ev, C.badEvent);
+    for (let i = 0; i < a.length; i++) {
+      if (typeof a[i] !== 'string') return this.reject('market_resolved', ev, C.badEvent);
+    }
+    for (let i = 0; i < a.length; i++) {
+      const slot = this.ids.get(a[i] as string);
+      if (slot === undefined) continue;
+      const st = this.slots[slot]!;
+      this.touch(st);
+      this.untrack(st);
+      st.flags = (st.flags | F_SETTLED) & ~(F_READY | F_MISMATCH);
+      st.bids.clear();
+      st.asks.clear();
+      st.pendingHash = null;
+      this.c[C.settled] += 1;
+    }
+  }
+
+  /** The server top of book of the token's last applied entry, when both values are valid. */
+  private srvBid = NO_LEVEL;
+  private srvAsk = NO_LEVEL;
+  private bboKnown(st: SlotState): boolean {
+    // While a market settles the server reports an empty side as best_bid "0" / best_ask "1".
+    this.srvBid = serverLevel(st.srvBid);
+    if (this.srvBid === INVALID) return false;
+    if (this.srvBid === 0) this.srvBid = NO_LEVEL;
+    this.srvAsk = serverLevel(st.srvAsk);
+    if (this.srvAsk === 1e9) this.srvAsk = NO_LEVEL;
+    return this.srvAsk !== INVALID;
+  }
+
+  /** Section 5.4, per touched token in first-touch order, then one publish each. */
+  private endOfFrame(nowMs: number): void {
+    const c = this.c;
+    const list = this.touched;
+    for (let i = 0; i < this.nTouched; i++) {
+      const st = list[i];
+      if (JsWriter.crossed(st)) {
+        this.reset(st, true);
+        c[C.crossedResets] += 1;
+      } else if ((st.flags & F_READY) !== 0 && st.bboFrame === this.frame && this.bboKnown(st)) {
+        const ourBid = st.bids.n > 0 ? st.bids.bestKey() : NO_LEVEL;
+        const ourAsk = st.asks.n > 0 ? -st.asks.bestKey() : NO_LEVEL;
+        if (ourBid === this.srvBid && ourAsk === this.srvAsk) {
+          if (st.flags & F_MISMATCH) {
+            this.untrack(st);
+            st.flags &= ~F_MISMATCH;
+            c[C.mismatchesResolved] += 1;
+          }
+        } else {
+          c[C.bboMismatches] += 1;
+          if ((st.flags & F_MISMATCH) === 0) {
+            st.flags |= F_MISMATCH;
+            st.deadline = nowMs + this.graceMs;
+            this.mismatched.add(st);
+            if (st.deadline < this.minDeadline) this.minDeadline = st.deadline;
+          }
+        }
+      }
+      this.commit(st);
+      list[i] = undefined as unknown as SlotState;
+    }
+    this.nTouched = 0;
+  }
+
+  // ---------------------------------------------------------------- diagnostics
+
+  /**
+   * @internal For tests: the first slot whose published fields or levels differ from the
+   * writer's own state (an unpublished change), or null when the table is up to date.
+   */
+  checkPublished(): string | null {
+    const sab = this.t.i32.buffer as SharedArrayBuffer;
+    const depth = this.t.depth;
+    for (const st of this.slots) {
+      if (st === undefined) continue;
+      const p = readSlot(sab, st.slot);
+      const top = (side: Side, sign: number) => {
+        const out: [number, number][] = [];
+        for (let i = 0, w = side.n - 1; i < depth && w >= 0; i++, w--) out.push([(sign * side.keys[w]) / 1e9, side.sizes[w]]);
+        return out;
+      };
+      const want = {
+        seq: st.seq, flags: st.flags, conn: st.conn, gen: st.gen, lastUpdate: st.lastUpdate, exchTs: st.exchTs,
+        sequence: st.sequence, updates: st.updates, tickSize: st.tickSize, lastTrade: st.lastTrade,
+        bidLevels: st.bids.n, askLevels: st.asks.n, bids: top(st.bids, 1), asks: top(st.asks, -1),
+      };
+      for (const k of Object.keys(want) as (keyof typeof want)[]) {
+        const a = JSON.stringify(want[k]);
+        const b = JSON.stringify(p[k]);
+        if (a !== b || !Object.is(want[k], p[k]) && typeof want[k] === 'number') {
+          return `slot ${st.slot}: ${k} is ${a} in the writer but ${b} in the table`;
+        }
+      }
+    }
+    return null;
+  }
+
+  // ---------------------------------------------------------------- REST
+
+  restBook(json: string, nowMs: number): void {
+    const c = this.c;
+    let v: unknown;
+    try {
+      v = JSON.parse(json);
+    } catch {
+      c[C.badJson] += 1;
+      return;
+    }
+    if (!isObject(v)) {
+      c[C.badEvent] += 1;
+      return;
+    }
+    const f = this.fields;
+    const r = validateBook(v, this.spareBids, this.spareAsks, f, true);
+    if (r !== 0) {
+      c[r] += 1;
+      c[C.snapshotsRejected] += 1;
+      return;
+    }
+    const slot = this.ids.get(f.assetId);
+    if (slot === undefined) {
+      c[C.restSkipped] += 1;
+      return;
+    }
+    const st = this.slots[slot]!;
+    if (f.minOrderSize !== null && f.negRisk !== null) {
+      st.hasMeta = true;
+      st.minOrderSize = f.minOrderSize;
+      st.negRisk = f.negRisk;
+    }
+    if ((st.flags & F_READY) !== 0 && !(f.ts > st.exchTs)) {
+      c[C.restSkipped] += 1;
+      return;
+    }
+    st.snapshot();
+    this.installBook(st, f, nowMs);
+    st.pendingHash = null;
+    c[C.restApplied] += 1;
+    if (JsWriter.crossed(st)) {
+      this.reset(st, true);
+      c[C.crossedResets] += 1;
+    }
+    this.commit(st);
+  }
+}
+
+function checkConn(conn: number): void {
+  if (!Number.isInteger(conn) || conn < 0 || conn >= MAX_CONNECTIONS) {
+    throw new RangeError(`polybook: connection index ${conn} is out of range 0..${MAX_CONNECTIONS - 1}`);
+  }
+}
