@@ -178,7 +178,7 @@ export class BookStore {
    */
   ingest(frame: string | Uint8Array, recvMs: number = preciseNow()): number {
     const n = this.writer.ingest(frame, recvMs);
-    if (this.header[H_WATCHERS / 4] !== 0) this.notifyWatchers();
+    this.wake();
     return n;
   }
 
@@ -278,7 +278,7 @@ export class BookStore {
       const slot = this.slots.map.get(id);
       if (slot !== undefined) this.writer.invalidate(slot, nowMs);
     }
-    if (this.header[H_WATCHERS / 4] !== 0) this.notifyWatchers();
+    this.wake();
   }
 
   /**
@@ -288,6 +288,17 @@ export class BookStore {
   settle(tokenIds: readonly string[], nowMs: number = preciseNow()): void {
     if (tokenIds.length === 0) return;
     this.writer.ingest(JSON.stringify({ event_type: 'market_resolved', assets_ids: tokenIds }), nowMs);
+    this.wake();
+  }
+
+  /** Wakes watchers when there are any (after any call that can change what a read returns). */
+  private wake(): void {
+    if (this.header[H_WATCHERS / 4] !== 0) this.notifyWatchers();
+  }
+
+  /** Slot of a token in the table, or -1. @internal */
+  slotOf(tokenId: string): number {
+    return this.slots.map.get(tokenId) ?? -1;
   }
 
   /** Disables (or re-enables) tokens for the session: reads miss with reason `disabled`. */
@@ -296,6 +307,7 @@ export class BookStore {
       const slot = this.slots.map.get(id);
       if (slot !== undefined) this.writer.setDisabled(slot, disabled);
     }
+    this.wake();
   }
 
   /** Enables server-hash verification for a token (`min_order_size` text and `neg_risk` from REST). */
@@ -307,7 +319,7 @@ export class BookStore {
   /** Expires mismatch grace periods and runs pending hash checks; call on a timer. */
   tick(nowMs: number = preciseNow()): number {
     const n = this.writer.tick(nowMs);
-    if (this.header[H_WATCHERS / 4] !== 0) this.notifyWatchers();
+    this.wake();
     return n;
   }
 
@@ -319,6 +331,7 @@ export class BookStore {
   /** Applies a REST `/book` summary (JSON text) unless the table already holds a newer book. */
   restBook(json: string, nowMs: number = preciseNow()): void {
     this.writer.restBook(json, nowMs);
+    this.wake();
   }
 
   /** The full-depth book with the exact texts, wire order (worst first); for diagnostics and tests. */

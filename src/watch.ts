@@ -1,0 +1,292 @@
+/**
+ * Change notification without polling (docs/DESIGN.md section 7).
+ *
+ * The writer thread, after each `ingest`/`tick`/`invalidate` and only while the header's `watchers`
+ * count is non-zero, does `Atomics.add(epoch, 1)` + `Atomics.notify(epoch)`. Here, one hub per
+ * store (per thread) keeps `watchers` incremented while any watch is active, sleeps in
+ * `Atomics.waitAsync(epoch, seen)`, and on each wake compares the slot `seq` words of the watched
+ * tokens with the versions it saw last: every token whose `seq` moved is reported once.
+ *
+ * Delivery semantics: one notification per published version when changes are further apart than
+ * one wake-up (the usual case); versions published between two wake-ups (e.g. several frames
+ * ingested back to back) are coalesced into one notification whose `versions` says how many.
+ * The book itself is read with `cache.get` / a handle: only the latest version exists.
+ */
+import { H_EPOCH, H_WATCHERS, HEADER_BYTES, F_READY, F_SUBSCRIBED, F_DISABLED, F_SETTLED, S_SEQUENCE, slotBytes, tableGeometry } from './layout.js';
+
+/** One change of a watched token's book (or of its state: ready, reset, settled, disabled). */
+export interface BookChange {
+  readonly tokenId: string;
+  /** The slot's seqlock version (even) after the change. */
+  readonly version: number;
+  /** The store's book sequence (+1 per frame that changed the book). */
+  readonly sequence: number;
+  /** Published versions since the previous notification of this token (1, or more when coalesced). */
+  readonly versions: number;
+  /** Whether the book may be served now (ignoring staleness). */
+  readonly ready: boolean;
+}
+
+export type WatchCallback = (change: BookChange) => void;
+
+/** What the hub needs from a store: the shared table and a token-to-slot lookup. */
+export interface WatchSource {
+  readonly table: SharedArrayBuffer;
+  /** Slot of a token, or -1 when it is not in the table. */
+  slotOf(tokenId: string): number;
+}
+
+interface Entry {
+  tokenId: string;
+  slot: number;
+  gen: number;
+  seq: number;
+  subs: Set<Sub>;
+}
+
+interface Sub {
+  tokens: string[];
+  cb: WatchCallback;
+}
+
+/** `Atomics.waitAsync` (V8 / Node >= 16; not in the ES2022 lib typings). */
+const waitAsync = (
+  Atomics as unknown as {
+    waitAsync(a: Int32Array, index: number, value: number): { async: false; value: string } | { async: true; value: Promise<string> };
+  }
+).waitAsync;
+
+const EPOCH = H_EPOCH / 4;
+const WATCHERS = H_WATCHERS / 4;
+
+/** The per-store hub: one `waitAsync` loop however many watches. */
+export class WatchHub {
+  private readonly i32: Int32Array;
+  private readonly f64: Float64Array;
+  private readonly stride32: number;
+  private readonly entries = new Map<string, Entry>();
+  private readonly subs = new Set<Sub>();
+  private run = 0;
+  private active = false;
+  private seen = 0;
+  /** Wake-ups since creation (diagnostics and tests: proves there is no polling). */
+  wakeups = 0;
+  /** Notifications delivered. */
+  delivered = 0;
+
+  constructor(
+    private readonly source: WatchSource,
+    private readonly onError: (e: unknown) => void = (e) => console.error('polybook: watch callback threw', e),
+  ) {
+    const { depth } = tableGeometry(source.table);
+    this.i32 = new Int32Array(source.table);
+    this.f64 = new Float64Array(source.table);
+    this.stride32 = slotBytes(depth) / 4;
+  }
+
+  /** Number of active watches. */
+  get size(): number {
+    return this.subs.size;
+  }
+
+  /** Watches `tokenIds`; returns the unsubscribe function (idempotent). */
+  watch(tokenIds: Iterable<string>, cb: WatchCallback): () => void {
+    if (typeof cb !== 'function') throw new TypeError('polybook: watch needs a callback');
+    const tokens = [...new Set(tokenIds)];
+    for (const t of tokens) if (typeof t !== 'string' || t.length === 0) throw new TypeError(`polybook: token ids are non-empty strings, got ${JSON.stringify(t)}`);
+    const sub: Sub = { tokens, cb };
+    if (!this.active) this.start();
+    this.subs.add(sub);
+    for (const t of tokens) {
+      let e = this.entries.get(t);
+      if (!e) {
+        e = { tokenId: t, slot: -1, gen: 0, seq: 0, subs: new Set() };
+        this.resolve(e);
+        this.entries.set(t, e);
+      }
+      e.subs.add(sub);
+    }
+    let done = false;
+    return () => {
+      if (done) return;
+      done = true;
+      this.subs.delete(sub);
+      for (const t of tokens) {
+        const e = this.entries.get(t);
+        if (!e) continue;
+        e.subs.delete(sub);
+        if (e.subs.size === 0) this.entries.delete(t);
+      }
+      if (this.subs.size === 0) this.stop();
+    };
+  }
+
+  /**
+   * Re-resolves token slots after the set of subscribed tokens changed (a watched token was added
+   * to or removed from the table). Tokens that appear are reported on their next change.
+   */
+  refresh(): void {
+    for (const e of this.entries.values()) {
+      const slot = this.source.slotOf(e.tokenId);
+      if (slot !== e.slot) this.resolve(e);
+    }
+  }
+
+  /** Stops every watch. */
+  close(): void {
+    this.subs.clear();
+    this.entries.clear();
+    this.stop();
+  }
+
+  private base(slot: number): number {
+    return HEADER_BYTES / 4 + slot * this.stride32;
+  }
+
+  private resolve(e: Entry): void {
+    e.slot = this.source.slotOf(e.tokenId);
+    if (e.slot < 0) return;
+    const b = this.base(e.slot);
+    let s = Atomics.load(this.i32, b);
+    // A write in progress finishes with an epoch bump after we loaded `seen`: take the version before it.
+    if (s & 1) s -= 1;
+    e.seq = s;
+    e.gen = this.i32[b + 5];
+  }
+
+  private start(): void {
+    this.active = true;
+    const run = ++this.run;
+    Atomics.add(this.i32, WATCHERS, 1);
+    // Load the epoch before the slot versions: a change published after our snapshot bumps the
+    // epoch after this load, so the wait below cannot miss it.
+    this.seen = Atomics.load(this.i32, EPOCH);
+    for (const e of this.entries.values()) this.resolve(e);
+    void this.loop(run);
+  }
+
+  private stop(): void {
+    if (!this.active) return;
+    this.active = false;
+    this.run++;
+    Atomics.sub(this.i32, WATCHERS, 1);
+    // Release our pending wait (other waiters on this epoch just re-check and sleep again).
+    Atomics.notify(this.i32, EPOCH);
+  }
+
+  private async loop(run: number): Promise<void> {
+    let spins = 0;
+    while (this.run === run) {
+      const w = waitAsync(this.i32, EPOCH, this.seen);
+      if (w.async) {
+        spins = 0;
+        await w.value;
+      } else if (++spins >= 16) {
+        // The epoch keeps moving (another thread ingesting fast): let this thread's event loop run.
+        spins = 0;
+        await new Promise((r) => setImmediate(r));
+      }
+      if (this.run !== run) return;
+      this.seen = Atomics.load(this.i32, EPOCH);
+      this.wakeups++;
+      this.scan();
+    }
+  }
+
+  private scan(): void {
+    const i32 = this.i32;
+    let changes: [Entry, BookChange][] | undefined;
+    for (const e of this.entries.values()) {
+      if (e.slot < 0) continue;
+      const b = this.base(e.slot);
+      const v1 = Atomics.load(i32, b);
+      if (v1 === e.seq || v1 & 1) continue; // unchanged, or a write in progress (its epoch bump wakes us again)
+      const flags = i32[b + 1];
+      const gen = i32[b + 5];
+      const sequence = this.f64[(b >> 1) + S_SEQUENCE / 8];
+      if (Atomics.or(i32, b, 0) !== v1) continue; // torn: the writer is publishing again, we will wake
+      if (gen !== e.gen) {
+        // Rebound: only report when the slot still holds this token.
+        const prev = e.slot;
+        this.resolve(e);
+        if (e.slot !== prev || e.slot < 0) continue;
+      }
+      const versions = Math.max(1, ((v1 - e.seq) | 0) >> 1);
+      e.seq = v1;
+      e.gen = gen;
+      const ready = (flags & (F_SUBSCRIBED | F_READY | F_DISABLED | F_SETTLED)) === (F_SUBSCRIBED | F_READY);
+      (changes ??= []).push([e, { tokenId: e.tokenId, version: v1, sequence, versions, ready }]);
+    }
+    if (!changes) return;
+    for (const [e, c] of changes) {
+      for (const sub of e.subs) {
+        if (!this.subs.has(sub)) continue;
+        this.delivered++;
+        try {
+          sub.cb(c);
+        } catch (err) {
+          this.onError(err);
+        }
+      }
+    }
+  }
+}
+
+export interface ChangesOptions {
+  /** Ends the iteration when aborted. */
+  signal?: AbortSignal;
+}
+
+/**
+ * An async iterator over changes, built on a hub watch. Changes of one token that queue up while
+ * the consumer is busy are merged (`versions` summed), so the queue is bounded by the number of
+ * watched tokens. `break` (or `return()`) unsubscribes.
+ */
+export function changesIterator(hub: WatchHub, tokenIds: Iterable<string>, options: ChangesOptions = {}): AsyncIterableIterator<BookChange> {
+  const queue = new Map<string, BookChange>();
+  let wake: (() => void) | null = null;
+  let ended = false;
+  const end = () => {
+    if (ended) return;
+    ended = true;
+    unsubscribe();
+    options.signal?.removeEventListener('abort', end);
+    wake?.();
+  };
+  const unsubscribe = hub.watch(tokenIds, (c) => {
+    const prev = queue.get(c.tokenId);
+    if (prev) {
+      queue.delete(c.tokenId);
+      queue.set(c.tokenId, { ...c, versions: prev.versions + c.versions });
+    } else {
+      queue.set(c.tokenId, c);
+    }
+    wake?.();
+  });
+  if (options.signal?.aborted) end();
+  else options.signal?.addEventListener('abort', end, { once: true });
+
+  const it: AsyncIterableIterator<BookChange> = {
+    async next(): Promise<IteratorResult<BookChange>> {
+      for (;;) {
+        const first = queue.entries().next();
+        if (!first.done) {
+          queue.delete(first.value[0]);
+          return { value: first.value[1], done: false };
+        }
+        if (ended) return { value: undefined, done: true };
+        await new Promise<void>((r) => (wake = r));
+        wake = null;
+      }
+    },
+    async return(): Promise<IteratorResult<BookChange>> {
+      end();
+      queue.clear();
+      return { value: undefined, done: true };
+    },
+    [Symbol.asyncIterator]() {
+      return it;
+    },
+  };
+  return it;
+}
