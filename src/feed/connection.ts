@@ -1,0 +1,292 @@
+/**
+ * One market-channel WebSocket: its socket, its tokens, its keepalive FIFO and the hot path
+ * (control frames intercepted by comparing bytes, data frames handed to the store as received).
+ * Lifecycle decisions (reconnect, split, settle) belong to the manager (manager.ts).
+ */
+import WebSocket from 'ws';
+import type { BookStore } from '../store.js';
+import { preciseNow } from '../clock.js';
+import { Backoff } from './backoff.js';
+import { MAX_FRAME_BYTES, MAX_TOKENS_PER_CONNECTION, type ResolvedFeedOptions } from './options.js';
+
+/** A set of tokens that always share a connection (the outcomes of one market, or one lone token). */
+export interface Group {
+  /** `market` when given, else the token id itself. */
+  readonly key: string;
+  readonly market: string | undefined;
+  readonly tokens: Set<string>;
+  conn: FeedConnection;
+}
+
+/** Counters shared by every connection of a manager. */
+export class FeedCounters {
+  messages = 0;
+  bytes = 0;
+  controlReplies = 0;
+  pongs = 0;
+  pongLatencyLast = NaN;
+  pongLatencySum = 0;
+  reconnects = 0;
+  resubscriptions = 0;
+  settledCloses = 0;
+  slowConsumerCloses = 0;
+  badFrames = 0;
+}
+
+/** What a connection reports to its manager. */
+export interface ConnectionHost {
+  readonly store: BookStore;
+  readonly options: ResolvedFeedOptions;
+  readonly counters: FeedCounters;
+  /** Whether data frames must be scanned for `new_market` events. */
+  scanNewMarkets(): boolean;
+  onOpen(conn: FeedConnection, now: number): void;
+  /** The socket is gone. `local` names why we closed it ourselves, else null. */
+  onDisconnect(conn: FeedConnection, code: number, reason: string, local: string | null, wasOpen: boolean): void;
+  onControl(conn: FeedConnection, text: string): void;
+  onNewMarketFrame(conn: FeedConnection, frame: Buffer): void;
+  /** A frame the store could not parse at all: the changes it carried are lost. */
+  onBadFrame(conn: FeedConnection, now: number): void;
+  onConfirmed(conn: FeedConnection, sentAt: number): void;
+  /** The store has tokens waiting for a fresh book (resubscribe them soon, not at the next health tick). */
+  onResync(): void;
+}
+
+export type ConnectionState = 'idle' | 'connecting' | 'open' | 'backoff' | 'closed';
+
+const PONG = Buffer.from('PONG');
+const NEW_MARKET = Buffer.from('new_market');
+const CONTROL_REPLIES = new Set(['NO NEW ASSETS', 'INVALID OPERATION', 'INVALID MESSAGE']);
+/** Longest control text plus some whitespace. */
+const MAX_CONTROL_BYTES = 24;
+
+/**
+ * One WebSocket connection with a fixed index (1..255) in the table's `confirmed[]` array. The
+ * index survives reconnects; the socket does not.
+ */
+export class FeedConnection {
+  state: ConnectionState = 'idle';
+  /** Token groups on this connection. */
+  readonly groups = new Set<Group>();
+  /** Every token on this connection. */
+  readonly tokens = new Set<string>();
+  /** Whether the current socket has sent its first (type: market) frame. */
+  initialSent = false;
+  /** Send time of the PING whose PONG arrived last (ms); 0 = none on this socket. */
+  confirmedAt = 0;
+  /** Receive time of the last data frame on the current socket (ms). */
+  lastDataAt = 0;
+  /** When the silence watchdog last probed this socket (ms), 0 = never. */
+  probeAt = 0;
+  /** When the current socket opened (ms), 0 while not open. */
+  openedAt = 0;
+  /** Operation-frame subscriptions not yet proven processed by a PONG (see the 1000 close handling). */
+  unconfirmedAdds: { at: number; tokens: string[] }[] = [];
+  /** How long the last socket was open (ms), set when it goes away. */
+  lastUpMs = 0;
+  /** `unconfirmedAdds` of the last socket, kept when it goes away. */
+  lastUnconfirmedAdds: { at: number; tokens: string[] }[] = [];
+  readonly backoff: Backoff;
+  reconnectTimer: NodeJS.Timeout | undefined;
+  /** Set once the manager retired this connection (settled, emptied, stopped). */
+  retired = false;
+
+  private ws: WebSocket | null = null;
+  private pingTimer: NodeJS.Timeout | undefined;
+  /** Send times of unanswered PINGs, oldest first (ring buffer). */
+  private pings: number[] = [];
+  private pingHead = 0;
+  private readonly badJson: Float64Array;
+
+  constructor(
+    readonly index: number,
+    private readonly host: ConnectionHost,
+    badJsonCounter: Float64Array,
+  ) {
+    this.backoff = new Backoff(host.options.backoff);
+    this.badJson = badJsonCounter;
+  }
+
+  /** Opens a new socket. */
+  connect(): void {
+    if (this.retired) return;
+    this.reconnectTimer = undefined;
+    this.state = 'connecting';
+    this.initialSent = false;
+    const ws = new WebSocket(this.host.options.url, {
+      maxPayload: MAX_FRAME_BYTES,
+      skipUTF8Validation: true,
+      handshakeTimeout: 15_000,
+    });
+    this.ws = ws;
+    ws.on('open', () => {
+      if (this.ws !== ws) return;
+      const now = preciseNow();
+      this.state = 'open';
+      this.openedAt = now;
+      this.lastDataAt = now;
+      this.confirmedAt = 0;
+      this.probeAt = 0;
+      this.host.onOpen(this, now);
+    });
+    ws.on('message', (data, isBinary) => {
+      if (this.ws !== ws) return;
+      this.onMessage(data as Buffer, isBinary);
+    });
+    ws.on('close', (code, reason) => {
+      if (this.ws !== ws) return;
+      const wasOpen = this.state === 'open';
+      this.detach();
+      this.host.onDisconnect(this, code, reason.toString(), null, wasOpen);
+    });
+    ws.on('error', (err) => {
+      if (this.ws !== ws) return;
+      this.host.options.logger?.debug?.('polybook feed: socket error', { conn: this.index, error: err.message });
+    });
+  }
+
+  /** Whether operation frames can be sent now. */
+  get live(): boolean {
+    return this.state === 'open' && this.initialSent;
+  }
+
+  /** Sends the first frame with every token of the connection, then starts the keepalive. */
+  sendInitial(tokens: string[]): void {
+    const ws = this.ws;
+    if (!ws || this.state !== 'open') return;
+    ws.send(
+      JSON.stringify({
+        assets_ids: tokens,
+        type: 'market',
+        initial_dump: true,
+        custom_feature_enabled: this.host.options.customFeatures,
+      }),
+    );
+    this.initialSent = true;
+    this.ping();
+    this.pingTimer = setInterval(() => this.ping(), this.host.options.confirmIntervalMs);
+  }
+
+  /** Sends `subscribe` or `unsubscribe` operation frames (at most 500 ids each). */
+  sendOp(operation: 'subscribe' | 'unsubscribe', ids: readonly string[]): void {
+    const ws = this.ws;
+    if (!ws || !this.live || ids.length === 0) return;
+    for (let i = 0; i < ids.length; i += MAX_TOKENS_PER_CONNECTION) {
+      ws.send(
+        JSON.stringify({
+          operation,
+          assets_ids: ids.slice(i, i + MAX_TOKENS_PER_CONNECTION),
+          custom_feature_enabled: this.host.options.customFeatures,
+        }),
+      );
+    }
+  }
+
+  /** Send time of the oldest unanswered PING, or NaN. */
+  oldestPing(): number {
+    return this.pingHead < this.pings.length ? this.pings[this.pingHead] : NaN;
+  }
+
+  /** Drops the socket at once (watchdogs) and reports the disconnect. */
+  kill(reason: string): void {
+    const ws = this.ws;
+    if (!ws) return;
+    const wasOpen = this.state === 'open';
+    this.detach();
+    ws.terminate();
+    this.host.onDisconnect(this, 1006, reason, reason, wasOpen);
+  }
+
+  /** Closes the socket cleanly (code 1000) without reporting; resolves once it is closed. */
+  shutdown(timeoutMs = 1000): Promise<void> {
+    this.retired = true;
+    clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = undefined;
+    const ws = this.ws;
+    this.detach();
+    this.state = 'closed';
+    if (!ws || ws.readyState === WebSocket.CLOSED) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const t = setTimeout(() => {
+        ws.terminate();
+        resolve();
+      }, timeoutMs);
+      ws.once('close', () => {
+        clearTimeout(t);
+        resolve();
+      });
+      if (ws.readyState === WebSocket.CONNECTING) ws.terminate();
+      else ws.close(1000);
+    });
+  }
+
+  private detach(): void {
+    this.lastUpMs = this.openedAt > 0 ? preciseNow() - this.openedAt : 0;
+    this.lastUnconfirmedAdds = this.unconfirmedAdds;
+    clearInterval(this.pingTimer);
+    this.pingTimer = undefined;
+    this.ws = null;
+    this.pings = [];
+    this.pingHead = 0;
+    this.initialSent = false;
+    this.openedAt = 0;
+    this.unconfirmedAdds = [];
+    if (this.state !== 'closed') this.state = 'backoff';
+  }
+
+  private ping(): void {
+    const ws = this.ws;
+    if (!ws || ws.readyState !== WebSocket.OPEN) return;
+    if (this.pingHead > 1024 && this.pingHead * 2 > this.pings.length) {
+      this.pings = this.pings.slice(this.pingHead);
+      this.pingHead = 0;
+    }
+    this.pings.push(preciseNow());
+    ws.send('PING');
+  }
+
+  private onPong(now: number): void {
+    const c = this.host.counters;
+    if (this.pingHead >= this.pings.length) return; // unsolicited
+    const sentAt = this.pings[this.pingHead++];
+    this.host.store.confirm(this.index, sentAt);
+    this.confirmedAt = sentAt;
+    const rtt = now - sentAt;
+    c.pongs++;
+    c.pongLatencyLast = rtt;
+    c.pongLatencySum += rtt;
+    if (this.unconfirmedAdds.length > 0) this.host.onConfirmed(this, sentAt);
+  }
+
+  /** The hot path. */
+  private onMessage(buf: Buffer, isBinary: boolean): void {
+    const now = preciseNow();
+    const len = buf.length;
+    const c = this.host.counters;
+    c.messages++;
+    c.bytes += len;
+    if (!isBinary && len <= MAX_CONTROL_BYTES && len > 0) {
+      const b0 = buf[0];
+      // Data frames start with '[' or '{' (0x5b, 0x7b); control text with a capital letter.
+      if (b0 !== 0x5b && b0 !== 0x7b) {
+        if (len === 4 && buf.equals(PONG)) return this.onPong(now);
+        const text = buf.toString('latin1').trim();
+        if (text === 'PONG') return this.onPong(now);
+        if (CONTROL_REPLIES.has(text)) {
+          c.controlReplies++;
+          this.host.onControl(this, text);
+          return;
+        }
+      }
+    }
+    this.lastDataAt = now;
+    const bad = this.badJson;
+    const before = bad[0];
+    if (this.host.store.ingest(buf, now) > 0) this.host.onResync();
+    if (bad[0] !== before) {
+      c.badFrames++;
+      this.host.onBadFrame(this, now);
+    }
+    if (this.host.scanNewMarkets() && buf.indexOf(NEW_MARKET) !== -1) this.host.onNewMarketFrame(this, buf);
+  }
+}

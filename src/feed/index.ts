@@ -1,0 +1,27 @@
+/**
+ * The live feed: sharded market-channel connections that keep a BookStore current
+ * (docs/FEED.md).
+ */
+export {
+  SubscriptionManager,
+  type FeedGroup,
+  type UniverseEntry,
+  type FeedEvents,
+  type FeedStats,
+  type ConnectedEvent,
+  type DisconnectedEvent,
+  type NewMarketEvent,
+} from './manager.js';
+export {
+  DEFAULT_WS_URL,
+  DEFAULT_MAX_TOKENS_PER_CONNECTION,
+  MAX_TOKENS_PER_CONNECTION,
+  MAX_FEED_CONNECTIONS,
+  MAX_FRAME_BYTES,
+  resolveFeedOptions,
+  type FeedOptions,
+  type FeedLogger,
+  type ResolvedFeedOptions,
+} from './options.js';
+export { Backoff, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.js';
+export { startWorkerFeed, WorkerFeed, type WorkerFeedOptions } from './worker.js';

@@ -1,0 +1,673 @@
+/**
+ * SubscriptionManager: keeps a universe of tokens subscribed on sharded market-channel
+ * connections and feeds every frame into a {@link BookStore}. Design and options: docs/FEED.md.
+ */
+import { EventEmitter } from 'node:events';
+import type { BookStore } from '../store.js';
+import { preciseNow } from '../clock.js';
+import { C, H_COUNTERS } from '../layout.js';
+import { FeedConnection, FeedCounters, type ConnectionHost, type Group } from './connection.js';
+import { MAX_FEED_CONNECTIONS, resolveFeedOptions, type FeedOptions, type ResolvedFeedOptions } from './options.js';
+
+/**
+ * The tokens of one market: they always share a connection. `market` is the condition id (a
+ * `MarketGroup` from discovery fits).
+ */
+export interface FeedGroup {
+  market?: string;
+  tokens: readonly string[];
+}
+
+/** One universe entry: a market's tokens, or a lone token id (its own group). */
+export type UniverseEntry = string | FeedGroup;
+
+/** Emitted when a connection's socket opened and its first frame was sent. */
+export interface ConnectedEvent {
+  /** Connection index (1..255), stable across reconnects. */
+  conn: number;
+  /** Tokens subscribed in the first frame. */
+  tokens: number;
+}
+
+/** Emitted when an open connection's socket is gone (its tokens are already invalidated). */
+export interface DisconnectedEvent {
+  conn: number;
+  /** WebSocket close code (1006 when there was no close frame or the feed dropped the socket). */
+  code: number;
+  /** Close reason, or why the feed dropped the socket (`pong timeout`, `silence`, `unconfirmed`). */
+  reason: string;
+  /** Tokens on the connection. */
+  tokens: number;
+  /** Delay before the reconnect, ms, or null when the connection is not reconnected (settled, stopped). */
+  reconnectInMs: number | null;
+}
+
+/** A `new_market` event (broadcast when `customFeatures` is on), as sent by the server. */
+export interface NewMarketEvent {
+  event_type: 'new_market';
+  market?: string;
+  assets_ids?: string[];
+  question?: string;
+  slug?: string;
+  [field: string]: unknown;
+}
+
+/** Events of a {@link SubscriptionManager}. */
+export interface FeedEvents {
+  connected: [ConnectedEvent];
+  disconnected: [DisconnectedEvent];
+  newMarket: [NewMarketEvent];
+}
+
+/** Feed counters, see {@link SubscriptionManager.stats}. */
+export interface FeedStats {
+  /** Connections in use (open, connecting or waiting to reconnect). */
+  connections: number;
+  /** Connections whose socket is open. */
+  open: number;
+  /** Tokens on connections. */
+  tokens: number;
+  /** Reconnects scheduled after a disconnect. */
+  reconnects: number;
+  /** Tokens resubscribed (unsubscribe + subscribe) to get a fresh book. */
+  resubscriptions: number;
+  /** PING to PONG round trip, ms (NaN before the first PONG). */
+  pongLatencyMs: { last: number; mean: number };
+  /** Frames received (data and control). */
+  messages: number;
+  /** Bytes received. */
+  bytes: number;
+  /** Over the last rate window (about 1 s). */
+  messagesPerSec: number;
+  bytesPerSec: number;
+  /** `NO NEW ASSETS`, `INVALID OPERATION` and `INVALID MESSAGE` replies. */
+  controlReplies: number;
+  /** Connections closed with `1000 all subscribed assets resolved`. */
+  settledCloses: number;
+  /** Connections closed with `1013` (slow consumer). */
+  slowConsumerCloses: number;
+  /** Frames that were not JSON (their tokens were resubscribed). */
+  badFrames: number;
+}
+
+interface Pending {
+  deadline: number;
+  tries: number;
+}
+
+/** Longest wait between two resubscriptions of a token that gets no book, ms. */
+const MAX_RETRY_MS = 60_000;
+
+/**
+ * Subscribes a universe of tokens on sharded WebSocket connections and feeds a {@link BookStore}.
+ * One manager per store. All work happens on the thread that created it (see `startWorkerFeed`
+ * to run it off the main thread).
+ *
+ * ```ts
+ * const store = new BookStore();
+ * const feed = new SubscriptionManager(store, { confirmIntervalMs: 250 });
+ * feed.start([{ market: conditionId, tokens: [yes, no] }]);
+ * ```
+ */
+export class SubscriptionManager extends EventEmitter<FeedEvents> {
+  /** The options in force, defaults applied. */
+  readonly options: ResolvedFeedOptions;
+  private readonly conns: (FeedConnection | undefined)[] = new Array(MAX_FEED_CONNECTIONS + 1);
+  private readonly groupOf = new Map<string, Group>();
+  private readonly groupByKey = new Map<string, Group>();
+  private readonly pending = new Map<string, Pending>();
+  private readonly counters = new FeedCounters();
+  private readonly host: ConnectionHost;
+  private readonly badJson: Float64Array;
+  private healthTimer: NodeJS.Timeout | undefined;
+  private started = false;
+  private resyncScheduled = false;
+  private stopped = false;
+  private rate = { at: 0, messages: 0, bytes: 0, messagesPerSec: 0, bytesPerSec: 0 };
+
+  /**
+   * @param store the table to feed (the manager subscribes, assigns, confirms, invalidates and settles its tokens).
+   * @throws ConfigError on an invalid option.
+   */
+  constructor(
+    readonly store: BookStore,
+    options: FeedOptions = {},
+  ) {
+    super();
+    this.options = resolveFeedOptions(options);
+    this.badJson = new Float64Array(store.table, H_COUNTERS + C.badJson * 8, 1);
+    const self = this;
+    this.host = {
+      store,
+      options: this.options,
+      counters: this.counters,
+      scanNewMarkets: () => self.listenerCount('newMarket') > 0,
+      onOpen: (c, now) => self.onOpen(c, now),
+      onDisconnect: (c, code, reason, local, wasOpen) => self.onDisconnect(c, code, reason, local, wasOpen),
+      onControl: (c, text) => self.log(text === 'NO NEW ASSETS' ? 'debug' : 'warn', `polybook feed: server replied ${text}`, { conn: c.index }),
+      onNewMarketFrame: (_c, frame) => self.onNewMarketFrame(frame),
+      onBadFrame: (c, now) => self.onBadFrame(c, now),
+      onResync: () => {
+        if (self.resyncScheduled) return;
+        self.resyncScheduled = true;
+        setImmediate(() => {
+          self.resyncScheduled = false;
+          if (!self.stopped) self.processResync(preciseNow());
+        });
+      },
+      onConfirmed: (c, sentAt) => {
+        c.unconfirmedAdds = c.unconfirmedAdds.filter((a) => a.at >= sentAt);
+      },
+    };
+  }
+
+  /**
+   * Subscribes the universe (eagerly: every connection opens now) and starts the health timer.
+   * @throws Error when already started; RangeError when the universe needs more than 255 connections.
+   */
+  start(universe: Iterable<UniverseEntry> = []): void {
+    if (this.started) throw new Error('polybook feed: start() was already called');
+    this.started = true;
+    this.healthTimer = setInterval(() => this.health(), this.options.healthIntervalMs);
+    this.rate.at = preciseNow();
+    this.add(universe);
+  }
+
+  /**
+   * Adds markets or tokens (tokens already managed are skipped). Open connections get
+   * `subscribe` operation frames; new connections open as needed.
+   * @throws RangeError when they need more than 255 connections (nothing is added then).
+   */
+  add(entries: Iterable<UniverseEntry>): void {
+    this.checkRunning();
+    const now = preciseNow();
+    const cap = this.options.maxTokensPerConnection;
+    // Normalise: new tokens only, grouped by market.
+    const incoming: { key: string; market: string | undefined; tokens: string[] }[] = [];
+    const seen = new Set<string>();
+    for (const e of entries) {
+      const market = typeof e === 'string' ? undefined : e.market;
+      const list = typeof e === 'string' ? [e] : e.tokens;
+      if (!list || typeof (list as Iterable<string>)[Symbol.iterator] !== 'function') {
+        throw new TypeError('polybook feed: a universe entry is a token id or { market?, tokens: string[] }');
+      }
+      const tokens: string[] = [];
+      for (const t of list) {
+        if (typeof t !== 'string' || t.length === 0) {
+          throw new TypeError(`polybook feed: token ids are non-empty strings, got ${JSON.stringify(t)}`);
+        }
+        if (this.groupOf.has(t) || seen.has(t)) continue;
+        seen.add(t);
+        tokens.push(t);
+      }
+      if (tokens.length === 0) continue;
+      if (tokens.length > cap) {
+        throw new RangeError(
+          `polybook feed: market ${market ?? '?'} has ${tokens.length} tokens, more than maxTokensPerConnection (${cap})`,
+        );
+      }
+      incoming.push({ key: market ?? tokens[0], market, tokens });
+    }
+    if (incoming.length === 0) return;
+
+    // Dry run: do they fit in the free connection indexes?
+    const room = new Map<FeedConnection, number>();
+    for (const c of this.liveConns()) room.set(c, cap - c.tokens.size);
+    const fresh: number[] = [];
+    for (const g of incoming) {
+      const existing = g.market !== undefined ? this.groupByKey.get(g.key) : undefined;
+      if (existing && (room.get(existing.conn) ?? 0) >= g.tokens.length) {
+        room.set(existing.conn, (room.get(existing.conn) ?? 0) - g.tokens.length);
+        continue;
+      }
+      let placed = false;
+      for (const [c, r] of room) {
+        if (r >= g.tokens.length) {
+          room.set(c, r - g.tokens.length);
+          placed = true;
+          break;
+        }
+      }
+      if (placed) continue;
+      const i = fresh.findIndex((r) => r >= g.tokens.length);
+      if (i >= 0) fresh[i] -= g.tokens.length;
+      else fresh.push(cap - g.tokens.length);
+    }
+    let notInStore = 0;
+    for (const t of seen) if (!this.store.has(t)) notInStore++;
+    if (this.store.size + notInStore > this.store.capacity) {
+      throw new RangeError(
+        `polybook feed: the table is full (${this.store.capacity} tokens); create the store with a larger capacity`,
+      );
+    }
+    if (fresh.length > this.freeIndexes()) {
+      throw new RangeError(
+        `polybook feed: ${this.groupOf.size + seen.size} tokens need more than ${MAX_FEED_CONNECTIONS} connections ` +
+          `at ${cap} per connection; raise maxTokensPerConnection (max 500)`,
+      );
+    }
+
+    // Place for real (same first-fit order as the dry run).
+    const added = new Map<FeedConnection, string[]>();
+    const created: FeedConnection[] = [];
+    for (const inc of incoming) {
+      let group = inc.market !== undefined ? this.groupByKey.get(inc.key) : undefined;
+      let conn: FeedConnection | undefined;
+      if (group && group.conn.tokens.size + inc.tokens.length <= cap && !group.conn.retired) {
+        conn = group.conn;
+      } else {
+        if (group) {
+          this.log('warn', 'polybook feed: market does not fit on its connection; its new tokens go elsewhere', {
+            market: inc.market,
+          });
+        }
+        group = undefined;
+        conn = this.liveConns().find((c) => c.tokens.size + inc.tokens.length <= cap);
+        if (!conn) {
+          conn = this.newConnection();
+          created.push(conn);
+        }
+      }
+      if (!group) {
+        group = { key: inc.key, market: inc.market, tokens: new Set(), conn };
+        conn.groups.add(group);
+        if (!this.groupByKey.has(inc.key)) this.groupByKey.set(inc.key, group);
+      }
+      for (const t of inc.tokens) {
+        group.tokens.add(t);
+        conn.tokens.add(t);
+        this.groupOf.set(t, group);
+      }
+      let list = added.get(conn);
+      if (!list) added.set(conn, (list = []));
+      list.push(...inc.tokens);
+    }
+    for (const [conn, tokens] of added) {
+      this.store.subscribe(tokens, conn.index);
+      this.store.assign(tokens, conn.index);
+      if (conn.live) {
+        conn.sendOp('subscribe', tokens);
+        conn.unconfirmedAdds.push({ at: now, tokens });
+        this.markPending(tokens, now);
+      }
+    }
+    for (const c of created) c.connect();
+  }
+
+  /**
+   * Removes tokens: unsubscribed on their connection and removed from the store (their slots are
+   * reused). A connection left without tokens is closed.
+   */
+  remove(tokenIds: Iterable<string>): void {
+    this.checkRunning();
+    const ids = [...tokenIds];
+    const byConn = new Map<FeedConnection, string[]>();
+    for (const id of ids) {
+      this.pending.delete(id);
+      const g = this.groupOf.get(id);
+      if (!g) continue;
+      this.groupOf.delete(id);
+      g.tokens.delete(id);
+      const conn = g.conn;
+      conn.tokens.delete(id);
+      if (g.tokens.size === 0) this.dropGroup(g);
+      let list = byConn.get(conn);
+      if (!list) byConn.set(conn, (list = []));
+      list.push(id);
+    }
+    for (const [conn, list] of byConn) {
+      if (conn.tokens.size === 0) this.retire(conn);
+      else conn.sendOp('unsubscribe', list);
+    }
+    this.store.unsubscribe(ids);
+  }
+
+  /** Connection index (1..255) that carries `tokenId`, or undefined when the token is not managed. */
+  connectionOf(tokenId: string): number | undefined {
+    return this.groupOf.get(tokenId)?.conn.index;
+  }
+
+  /** Tokens managed on connection `conn`. */
+  tokensOf(conn: number): string[] {
+    const c = this.conns[conn];
+    return c ? [...c.tokens] : [];
+  }
+
+  /** Counters and rates of the feed. */
+  stats(): FeedStats {
+    const c = this.counters;
+    let connections = 0;
+    let open = 0;
+    let tokens = 0;
+    for (const conn of this.liveConns()) {
+      connections++;
+      if (conn.state === 'open') open++;
+      tokens += conn.tokens.size;
+    }
+    return {
+      connections,
+      open,
+      tokens,
+      reconnects: c.reconnects,
+      resubscriptions: c.resubscriptions,
+      pongLatencyMs: { last: c.pongLatencyLast, mean: c.pongs > 0 ? c.pongLatencySum / c.pongs : NaN },
+      messages: c.messages,
+      bytes: c.bytes,
+      messagesPerSec: this.rate.messagesPerSec,
+      bytesPerSec: this.rate.bytesPerSec,
+      controlReplies: c.controlReplies,
+      settledCloses: c.settledCloses,
+      slowConsumerCloses: c.slowConsumerCloses,
+      badFrames: c.badFrames,
+    };
+  }
+
+  /**
+   * Closes every connection cleanly and clears every timer. The tokens' books are invalidated
+   * (nothing keeps them current any more). Resolves once the sockets are closed.
+   */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    clearInterval(this.healthTimer);
+    this.healthTimer = undefined;
+    const closing: Promise<void>[] = [];
+    const now = preciseNow();
+    for (const c of this.liveConns()) {
+      this.store.invalidate(c.tokens, now);
+      closing.push(c.shutdown());
+      this.conns[c.index] = undefined;
+    }
+    this.store.takeResync();
+    this.pending.clear();
+    await Promise.all(closing);
+  }
+
+  // ---- internals ----
+
+  private checkRunning(): void {
+    if (!this.started) throw new Error('polybook feed: call start() first');
+    if (this.stopped) throw new Error('polybook feed: the manager was stopped');
+  }
+
+  private log(level: 'debug' | 'info' | 'warn' | 'error', msg: string, ctx?: Record<string, unknown>): void {
+    this.options.logger?.[level]?.(msg, ctx);
+  }
+
+  /** Emits without letting a listener's exception break the feed's own state handling. */
+  private safeEmit<K extends keyof FeedEvents>(name: K, ...args: FeedEvents[K]): void {
+    try {
+      (this.emit as (n: K, ...a: FeedEvents[K]) => boolean)(name, ...args);
+    } catch (e) {
+      this.log('error', `polybook feed: a '${name}' listener threw: ${(e as Error)?.message ?? String(e)}`);
+    }
+  }
+
+  private liveConns(): FeedConnection[] {
+    const out: FeedConnection[] = [];
+    for (let i = 1; i <= MAX_FEED_CONNECTIONS; i++) {
+      const c = this.conns[i];
+      if (c && !c.retired) out.push(c);
+    }
+    return out;
+  }
+
+  private freeIndexes(): number {
+    let n = 0;
+    for (let i = 1; i <= MAX_FEED_CONNECTIONS; i++) if (!this.conns[i]) n++;
+    return n;
+  }
+
+  private newConnection(): FeedConnection {
+    for (let i = 1; i <= MAX_FEED_CONNECTIONS; i++) {
+      if (!this.conns[i]) {
+        const c = new FeedConnection(i, this.host, this.badJson);
+        this.conns[i] = c;
+        return c;
+      }
+    }
+    throw new RangeError(`polybook feed: all ${MAX_FEED_CONNECTIONS} connections are in use`);
+  }
+
+  private dropGroup(g: Group): void {
+    g.conn.groups.delete(g);
+    if (this.groupByKey.get(g.key) === g) this.groupByKey.delete(g.key);
+  }
+
+  /** Closes a connection for good and frees its index. */
+  private retire(conn: FeedConnection): void {
+    if (conn.retired) return;
+    void conn.shutdown();
+    if (this.conns[conn.index] === conn) this.conns[conn.index] = undefined;
+  }
+
+  private markPending(tokens: Iterable<string>, now: number): void {
+    const deadline = now + this.options.hardStaleMs;
+    for (const t of tokens) {
+      const p = this.pending.get(t);
+      if (p) p.deadline = Math.max(p.deadline, deadline);
+      else this.pending.set(t, { deadline, tries: 0 });
+    }
+  }
+
+  private onOpen(conn: FeedConnection, now: number): void {
+    if (this.stopped || conn.retired) return;
+    if (conn.tokens.size === 0) {
+      this.retire(conn);
+      return;
+    }
+    const tokens = [...conn.tokens];
+    conn.sendInitial(tokens);
+    for (const t of tokens) this.pending.delete(t);
+    this.markPending(tokens, now);
+    this.log('debug', 'polybook feed: connected', { conn: conn.index, tokens: tokens.length });
+    this.safeEmit('connected', { conn: conn.index, tokens: tokens.length });
+  }
+
+  private onDisconnect(conn: FeedConnection, code: number, reason: string, local: string | null, wasOpen: boolean): void {
+    if (this.stopped || conn.retired) return;
+    const now = preciseNow();
+    const tokens = [...conn.tokens];
+    const upMs = conn.lastUpMs;
+    // Every book of the connection is unusable from now until its fresh book arrives.
+    if (wasOpen) this.store.invalidate(tokens, now);
+    for (const t of tokens) this.pending.delete(t);
+    this.processResync(now);
+
+    if (local === null && code === 1000 && /resolved/i.test(reason)) {
+      this.onSettledClose(conn, tokens, reason, now);
+      return;
+    }
+    if (local === null && code === 1013) {
+      this.counters.slowConsumerCloses++;
+      this.split(conn, now);
+    }
+    if (wasOpen) conn.backoff.connected(upMs);
+    const delay = conn.backoff.next();
+    this.counters.reconnects++;
+    conn.reconnectTimer = setTimeout(() => conn.connect(), delay);
+    if (wasOpen) {
+      this.log('info', 'polybook feed: disconnected', { conn: conn.index, code, reason, reconnectInMs: delay });
+      this.safeEmit('disconnected', { conn: conn.index, code, reason, tokens: tokens.length, reconnectInMs: delay });
+    } else {
+      this.log('debug', 'polybook feed: connect failed', { conn: conn.index, code, reason, reconnectInMs: delay });
+    }
+  }
+
+  /** `1000 all subscribed assets resolved`: settle the tokens the server knew about; re-place the rest. */
+  private onSettledClose(conn: FeedConnection, tokens: string[], reason: string, now: number): void {
+    this.counters.settledCloses++;
+    const uncertain = new Set<string>();
+    for (const a of conn.lastUnconfirmedAdds) for (const t of a.tokens) uncertain.add(t);
+    const settled = tokens.filter((t) => !uncertain.has(t));
+    const replace: FeedGroup[] = [];
+    for (const g of [...conn.groups]) {
+      const rest = [...g.tokens].filter((t) => uncertain.has(t));
+      if (rest.length > 0) replace.push({ market: g.market, tokens: rest });
+      this.dropGroup(g);
+      for (const t of g.tokens) this.groupOf.delete(t);
+    }
+    conn.tokens.clear();
+    this.store.settle(settled, now);
+    this.retire(conn);
+    this.log('info', 'polybook feed: connection closed, all assets resolved', { conn: conn.index, settled: settled.length });
+    this.safeEmit('disconnected', { conn: conn.index, code: 1000, reason, tokens: tokens.length, reconnectInMs: null });
+    if (replace.length > 0) this.add(replace);
+  }
+
+  /** After a 1013: move about half of the connection's markets to a new connection. */
+  private split(conn: FeedConnection, now: number): void {
+    if (conn.groups.size < 2 || this.freeIndexes() === 0) return;
+    const groups = [...conn.groups];
+    const half = conn.tokens.size / 2;
+    const target = this.newConnection();
+    let moved = 0;
+    const movedTokens: string[] = [];
+    // The first market always stays; move markets from the end until about half the tokens moved.
+    for (let i = groups.length - 1; i >= 1 && moved < half; i--) {
+      const g = groups[i];
+      conn.groups.delete(g);
+      target.groups.add(g);
+      g.conn = target;
+      for (const t of g.tokens) {
+        conn.tokens.delete(t);
+        target.tokens.add(t);
+        movedTokens.push(t);
+      }
+      moved += g.tokens.size;
+    }
+    this.store.invalidate(movedTokens, now);
+    this.store.assign(movedTokens, target.index);
+    this.store.takeResync();
+    this.log('info', 'polybook feed: slow consumer, splitting connection', {
+      conn: conn.index,
+      into: target.index,
+      moved: movedTokens.length,
+    });
+    target.connect();
+  }
+
+  /** A token of the connection with a ready book (the server will answer a resubscription). */
+  private probeToken(c: FeedConnection): string | undefined {
+    for (const t of c.tokens) {
+      const st = this.store.state(t);
+      if (st && st.ready && !st.settled && !st.disabled) return t;
+    }
+    return undefined;
+  }
+
+  private onBadFrame(conn: FeedConnection, now: number): void {
+    // A frame we could not parse may have carried changes for any token of this connection.
+    this.log('warn', 'polybook feed: unparseable frame; resubscribing the connection', { conn: conn.index });
+    this.store.invalidate(conn.tokens, now);
+  }
+
+  private onNewMarketFrame(frame: Buffer): void {
+    let v: unknown;
+    try {
+      v = JSON.parse(frame.toString('utf8'));
+    } catch {
+      return;
+    }
+    const events = Array.isArray(v) ? v : [v];
+    for (const e of events) {
+      if (e && typeof e === 'object' && (e as { event_type?: unknown }).event_type === 'new_market') {
+        this.safeEmit('newMarket', e as NewMarketEvent);
+      }
+    }
+  }
+
+  /** Resubscribes (unsubscribe + subscribe) the tokens the store asks a fresh book for. */
+  private processResync(now: number): void {
+    const ids = this.store.takeResync();
+    if (ids.length === 0) return;
+    const byConn = new Map<FeedConnection, string[]>();
+    for (const id of ids) {
+      const g = this.groupOf.get(id);
+      if (!g || !g.conn.live) continue;
+      let list = byConn.get(g.conn);
+      if (!list) byConn.set(g.conn, (list = []));
+      list.push(id);
+    }
+    for (const [conn, list] of byConn) this.resubscribe(conn, list, now);
+  }
+
+  private resubscribe(conn: FeedConnection, ids: string[], now: number): void {
+    conn.sendOp('unsubscribe', ids);
+    conn.sendOp('subscribe', ids);
+    this.counters.resubscriptions += ids.length;
+    this.markPending(ids, now);
+  }
+
+  /** The health timer: store tick, resyncs, books that never came, watchdogs, rates. */
+  private health(): void {
+    const now = preciseNow();
+    const o = this.options;
+    this.store.tick(now);
+    this.processResync(now);
+
+    // Tokens still waiting for a book past hardStaleMs: resubscribe, backing off per token.
+    if (this.pending.size > 0) {
+      const retry = new Map<FeedConnection, string[]>();
+      for (const [id, p] of this.pending) {
+        const g = this.groupOf.get(id);
+        const st = this.store.state(id);
+        if (!g || !st || st.ready || st.settled || st.disabled) {
+          this.pending.delete(id);
+          continue;
+        }
+        if (now < p.deadline || !g.conn.live) continue;
+        p.tries++;
+        p.deadline = now + Math.min(MAX_RETRY_MS, o.hardStaleMs * 2 ** p.tries);
+        let list = retry.get(g.conn);
+        if (!list) retry.set(g.conn, (list = []));
+        list.push(id);
+      }
+      for (const [conn, list] of retry) {
+        this.log('debug', 'polybook feed: no book yet; resubscribing', { conn: conn.index, tokens: list.length });
+        conn.sendOp('unsubscribe', list);
+        conn.sendOp('subscribe', list);
+        this.counters.resubscriptions += list.length;
+      }
+    }
+
+    // Watchdogs.
+    const unconfirmedAfter = Math.max(o.hardStaleMs, 3 * o.confirmIntervalMs);
+    for (const c of this.liveConns()) {
+      if (c.state !== 'open') continue;
+      const oldest = c.oldestPing();
+      if (oldest === oldest && now - oldest > o.pongTimeoutMs) {
+        this.log('warn', 'polybook feed: PONG timeout; reconnecting', { conn: c.index });
+        c.kill('pong timeout');
+      } else if (o.silenceTimeoutMs > 0 && now - c.lastDataAt > o.silenceTimeoutMs) {
+        // Silent: quiet markets, or a stalled data path (PING may still be answered). Probe by
+        // resubscribing one ready token, whose snapshot must come back; if nothing comes, reconnect.
+        if (c.probeAt < c.lastDataAt) {
+          const probe = this.probeToken(c);
+          if (probe !== undefined) {
+            c.probeAt = now;
+            this.log('debug', 'polybook feed: connection silent; probing', { conn: c.index, tokenId: probe });
+            this.resubscribe(c, [probe], now);
+            continue;
+          }
+        } else if (now - c.probeAt <= o.hardStaleMs) continue;
+        this.log('warn', 'polybook feed: no data; reconnecting', { conn: c.index });
+        c.kill('silence');
+      } else if (now - c.openedAt > unconfirmedAfter && now - Math.max(c.lastDataAt, c.confirmedAt) > unconfirmedAfter) {
+        this.log('warn', 'polybook feed: connection unconfirmed past hardStaleMs; reconnecting', { conn: c.index });
+        c.kill('unconfirmed');
+      }
+    }
+
+    // Rates, over windows of about a second.
+    const dt = now - this.rate.at;
+    if (dt >= 1000) {
+      const c = this.counters;
+      this.rate.messagesPerSec = ((c.messages - this.rate.messages) * 1000) / dt;
+      this.rate.bytesPerSec = ((c.bytes - this.rate.bytes) * 1000) / dt;
+      this.rate.messages = c.messages;
+      this.rate.bytes = c.bytes;
+      this.rate.at = now;
+    }
+  }
+}

@@ -1,0 +1,122 @@
+/**
+ * Feed options, their defaults and their validation.
+ */
+import { ConfigError, optionalIntEnv, optionalUrlEnv } from '../config.js';
+import type { BackoffOptions } from './backoff.js';
+
+/** Polymarket's public market channel. */
+export const DEFAULT_WS_URL = 'wss://ws-subscriptions-clob.polymarket.com/ws/market';
+/** Tokens per connection by default (Polymarket serves at most 500; see PROTOCOL 1.5). */
+export const DEFAULT_MAX_TOKENS_PER_CONNECTION = 200;
+/** Hard limit of tokens per connection: with more, the server sends no opening snapshot. */
+export const MAX_TOKENS_PER_CONNECTION = 500;
+/** Connection indexes available in the table (1..255). */
+export const MAX_FEED_CONNECTIONS = 255;
+/** Largest frame accepted from the server (a 600-token snapshot is over 1 MiB). */
+export const MAX_FRAME_BYTES = 16 * 1024 * 1024;
+
+/** Where the feed writes its diagnostics. `console` fits. Every method is optional. */
+export interface FeedLogger {
+  debug?(message: string, context?: Record<string, unknown>): void;
+  info?(message: string, context?: Record<string, unknown>): void;
+  warn?(message: string, context?: Record<string, unknown>): void;
+  error?(message: string, context?: Record<string, unknown>): void;
+}
+
+/** Options of a {@link SubscriptionManager}. All optional. */
+export interface FeedOptions {
+  /** Market-channel URL. Default `POLYBOOK_WS_URL`, else Polymarket's `wss://…/ws/market`. */
+  url?: string;
+  /** Tokens per connection, 1..500. Default 200. The tokens of one market always share a connection. */
+  maxTokensPerConnection?: number;
+  /**
+   * Interval of the text `PING` on each connection, ms. Each `PONG` confirms every book of the
+   * connection current as of the PING's send time, so a quiet book's age cycles between the PONG
+   * round trip and this interval plus the round trip: keep it well under your `maxStale`. Default 100.
+   */
+  confirmIntervalMs?: number;
+  /** Close and reconnect when the oldest unanswered PING is this old, ms. Default 30000 (PONG queues behind data). */
+  pongTimeoutMs?: number;
+  /**
+   * Data-silence watchdog, ms; 0 = off. A connection with no data frame for this long is probed
+   * (one ready token is resubscribed, its snapshot must come back); when still nothing arrives
+   * within `hardStaleMs`, it is closed and reconnected. Default 15000.
+   */
+  silenceTimeoutMs?: number;
+  /**
+   * A token still without a book this long after its (re)subscription is resubscribed, and a
+   * connection with neither data nor a PONG for this long is recycled, ms.
+   * Default `BOOK_STORE_HARD_STALE_MS`, else 5000.
+   */
+  hardStaleMs?: number;
+  /** Period of the health timer (store tick, resyncs, watchdogs), ms. Default 100. */
+  healthIntervalMs?: number;
+  /** Send `custom_feature_enabled: true` (best_bid_ask, new_market, market_resolved events). Default false. */
+  customFeatures?: boolean;
+  /** Reconnect backoff. Default 100 ms doubling to 30 s, jitter 0.5, reset after 10 s up. */
+  backoff?: BackoffOptions;
+  /** Diagnostics sink (connections, control replies, watchdogs). Default: none. */
+  logger?: FeedLogger;
+}
+
+/** Options with every default applied. */
+export interface ResolvedFeedOptions {
+  url: string;
+  maxTokensPerConnection: number;
+  confirmIntervalMs: number;
+  pongTimeoutMs: number;
+  silenceTimeoutMs: number;
+  hardStaleMs: number;
+  healthIntervalMs: number;
+  customFeatures: boolean;
+  backoff: BackoffOptions;
+  logger: FeedLogger | undefined;
+}
+
+function num(name: string, v: number | undefined, def: number, min: number, max: number, integer = true): number {
+  const x = v ?? def;
+  if (typeof x !== 'number' || !(x >= min && x <= max) || (integer && !Number.isInteger(x))) {
+    throw new ConfigError(name, x, `${integer ? 'an integer' : 'a number'} from ${min} to ${max}`);
+  }
+  return x;
+}
+
+/** Applies defaults (and the environment) and checks ranges; throws {@link ConfigError}. */
+export function resolveFeedOptions(o: FeedOptions = {}): ResolvedFeedOptions {
+  let url = o.url ?? optionalUrlEnv('POLYBOOK_WS_URL') ?? DEFAULT_WS_URL;
+  if (o.url !== undefined) {
+    let ok = false;
+    try {
+      const u = new URL(o.url);
+      ok = u.protocol === 'ws:' || u.protocol === 'wss:';
+    } catch {
+      ok = false;
+    }
+    if (!ok) throw new ConfigError('url', o.url, 'a ws:// or wss:// URL');
+    url = o.url;
+  }
+  return {
+    url,
+    maxTokensPerConnection: num(
+      'maxTokensPerConnection',
+      o.maxTokensPerConnection,
+      DEFAULT_MAX_TOKENS_PER_CONNECTION,
+      1,
+      MAX_TOKENS_PER_CONNECTION,
+    ),
+    confirmIntervalMs: num('confirmIntervalMs', o.confirmIntervalMs, 100, 10, 600_000),
+    pongTimeoutMs: num('pongTimeoutMs', o.pongTimeoutMs, 30_000, 50, 3_600_000),
+    silenceTimeoutMs: num('silenceTimeoutMs', o.silenceTimeoutMs, 15_000, 0, 86_400_000),
+    hardStaleMs: num(
+      'hardStaleMs',
+      o.hardStaleMs,
+      optionalIntEnv('BOOK_STORE_HARD_STALE_MS', 1, 86_400_000) ?? 5000,
+      1,
+      86_400_000,
+    ),
+    healthIntervalMs: num('healthIntervalMs', o.healthIntervalMs, 100, 5, 60_000),
+    customFeatures: o.customFeatures ?? false,
+    backoff: { ...(o.backoff ?? {}) },
+    logger: o.logger,
+  };
+}

@@ -1,0 +1,119 @@
+/**
+ * The feed worker: the one writer of the table. Runs a SubscriptionManager over a writer-side
+ * BookStore attached to the table the main thread created, and applies the main thread's
+ * bind/unbind/assign/... operations with the slots the main thread allocated.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { BookStore } from '../store.js';
+import { SubscriptionManager } from './manager.js';
+import type { FeedLogger } from './options.js';
+import { writeStats, STATS_WORDS, type MainMessage, type MainOp, type WorkerInit, type WorkerMessage } from './worker-protocol.js';
+
+const port = parentPort;
+if (!port) throw new Error('polybook: worker-entry.ts runs in a worker thread (see startWorkerFeed)');
+const init = workerData as WorkerInit;
+const post = (m: WorkerMessage): void => port.postMessage(m);
+
+function run(): void {
+  let store: BookStore;
+  try {
+    // Reads on this side are diagnostics only: no coarse-clock ticker needed.
+    store = new BookStore({ table: init.table, backend: init.backend, graceMs: init.graceMs, clock: 'precise' });
+  } catch (e) {
+    post({ type: 'fatal', message: (e as Error).message });
+    port!.close();
+    return;
+  }
+  const logger: FeedLogger | undefined = init.log
+    ? {
+        debug: (message, context) => post({ type: 'log', level: 'debug', message, context }),
+        info: (message, context) => post({ type: 'log', level: 'info', message, context }),
+        warn: (message, context) => post({ type: 'log', level: 'warn', message, context }),
+        error: (message, context) => post({ type: 'log', level: 'error', message, context }),
+      }
+    : undefined;
+  let manager: SubscriptionManager;
+  try {
+    manager = new SubscriptionManager(store, { ...init.feed, logger });
+  } catch (e) {
+    post({ type: 'fatal', message: (e as Error).message });
+    port!.close();
+    return;
+  }
+  manager.on('connected', (e) => post({ type: 'event', name: 'connected', payload: e }));
+  manager.on('disconnected', (e) => post({ type: 'event', name: 'disconnected', payload: e }));
+  if (init.feed.customFeatures) manager.on('newMarket', (e) => post({ type: 'event', name: 'newMarket', payload: e }));
+  manager.start([]);
+  const statsBlock = new Float64Array(init.stats, 0, STATS_WORDS);
+  const publish = (): void => writeStats(statsBlock, manager.stats());
+  publish();
+  const statsTimer = setInterval(publish, manager.options.healthIntervalMs);
+
+  /** Token bound at each slot by the main thread (to turn its unbind(slot) into unbindAt(token)). */
+  const tokenAt = new Map<number, string>();
+  const w = store.writer;
+  let stopping = false;
+
+  const apply = (o: MainOp): void => {
+    switch (o.op) {
+      case 'bind':
+        tokenAt.set(o.slot, o.tokenId);
+        store.bindAt(o.tokenId, o.slot, o.conn);
+        return;
+      case 'unbind': {
+        const t = tokenAt.get(o.slot);
+        tokenAt.delete(o.slot);
+        // A token the manager already removed is not unbound twice (one generation step per main-side unbind).
+        if (t !== undefined) store.unbindAt(t);
+        return;
+      }
+      case 'assign':
+        return w.assign(o.slot, o.conn);
+      case 'confirm':
+        return w.confirm(o.conn, o.sentAt);
+      case 'ingest':
+        w.ingest(o.frame, o.now);
+        return;
+      case 'invalidate':
+        return w.invalidate(o.slot, o.now);
+      case 'disable':
+        return w.setDisabled(o.slot, o.disabled);
+      case 'setMeta':
+        return w.setMeta(o.slot, o.minOrderSize, o.negRisk);
+      case 'restBook':
+        return w.restBook(o.json, o.now);
+      case 'add':
+        if (!stopping) manager.add(o.entries);
+        return;
+      case 'remove':
+        if (!stopping) manager.remove(o.tokenIds);
+        return;
+      case 'stats':
+        post({ type: 'stats', id: o.id, stats: manager.stats() });
+        return;
+      case 'stop':
+        stopping = true;
+        clearInterval(statsTimer);
+        void manager.stop().then(() => {
+          publish();
+          store.close();
+          post({ type: 'stopped', id: o.id });
+          port!.close();
+        });
+        return;
+    }
+  };
+
+  port!.on('message', (m: MainMessage) => {
+    for (const o of m.ops) {
+      try {
+        apply(o);
+      } catch (e) {
+        post({ type: 'opError', message: `${o.op}: ${(e as Error).message}` });
+      }
+    }
+  });
+  post({ type: 'ready' });
+}
+
+run();

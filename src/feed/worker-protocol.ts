@@ -1,0 +1,97 @@
+/**
+ * Messages between the main thread (worker.ts) and the feed worker (worker-entry.ts).
+ * Main to worker: batches of operations, applied in order. Worker to main: replies and events.
+ */
+import type { BackendName } from '../backend.js';
+import type { FeedStats, UniverseEntry } from './manager.js';
+import type { BackoffOptions } from './backoff.js';
+
+/** Feed options that cross the thread boundary (no functions). */
+export interface WorkerFeedSettings {
+  url?: string;
+  maxTokensPerConnection?: number;
+  confirmIntervalMs?: number;
+  pongTimeoutMs?: number;
+  silenceTimeoutMs?: number;
+  hardStaleMs?: number;
+  healthIntervalMs?: number;
+  customFeatures?: boolean;
+  backoff?: BackoffOptions;
+}
+
+export interface WorkerInit {
+  table: SharedArrayBuffer;
+  backend: BackendName;
+  graceMs: number | undefined;
+  feed: WorkerFeedSettings;
+  /** Shared stats block (STATS_WORDS f64), refreshed by the worker every health interval. */
+  stats: SharedArrayBuffer;
+  /** Forward log lines to the main thread. */
+  log: boolean;
+}
+
+export type MainOp =
+  | { op: 'bind'; tokenId: string; slot: number; conn: number }
+  | { op: 'unbind'; slot: number }
+  | { op: 'assign'; slot: number; conn: number }
+  | { op: 'confirm'; conn: number; sentAt: number }
+  | { op: 'ingest'; frame: string | Uint8Array; now: number }
+  | { op: 'invalidate'; slot: number; now: number }
+  | { op: 'disable'; slot: number; disabled: boolean }
+  | { op: 'setMeta'; slot: number; minOrderSize: string; negRisk: boolean }
+  | { op: 'restBook'; json: string; now: number }
+  | { op: 'add'; entries: UniverseEntry[] }
+  | { op: 'remove'; tokenIds: string[] }
+  | { op: 'stats'; id: number }
+  | { op: 'stop'; id: number };
+
+export interface MainMessage {
+  ops: MainOp[];
+}
+
+export type WorkerMessage =
+  | { type: 'ready' }
+  | { type: 'fatal'; message: string }
+  | { type: 'event'; name: 'connected' | 'disconnected' | 'newMarket'; payload: unknown }
+  | { type: 'log'; level: 'debug' | 'info' | 'warn' | 'error'; message: string; context?: Record<string, unknown> }
+  | { type: 'stats'; id: number; stats: FeedStats }
+  | { type: 'stopped'; id: number }
+  | { type: 'opError'; message: string };
+
+/** Numeric FeedStats fields, in their order in the shared stats block. */
+const STAT_KEYS = [
+  'connections',
+  'open',
+  'tokens',
+  'reconnects',
+  'resubscriptions',
+  'messages',
+  'bytes',
+  'messagesPerSec',
+  'bytesPerSec',
+  'controlReplies',
+  'settledCloses',
+  'slowConsumerCloses',
+  'badFrames',
+] as const satisfies readonly (keyof FeedStats)[];
+
+/** f64 words of the shared stats block: the fields above, the two PONG latencies, and a write count. */
+export const STATS_WORDS = STAT_KEYS.length + 3;
+
+/** Worker side: publishes a snapshot (single f64 stores; a reader may mix two snapshots, which is fine for counters). */
+export function writeStats(f64: Float64Array, s: FeedStats): void {
+  for (let i = 0; i < STAT_KEYS.length; i++) f64[i] = s[STAT_KEYS[i]];
+  f64[STAT_KEYS.length] = s.pongLatencyMs.last;
+  f64[STAT_KEYS.length + 1] = s.pongLatencyMs.mean;
+  f64[STAT_KEYS.length + 2]++;
+}
+
+/** Main side: the last published snapshot. */
+export function readStats(f64: Float64Array): FeedStats {
+  const s = {} as Record<string, number>;
+  for (let i = 0; i < STAT_KEYS.length; i++) s[STAT_KEYS[i]] = f64[i];
+  return {
+    ...(s as unknown as Omit<FeedStats, 'pongLatencyMs'>),
+    pongLatencyMs: { last: f64[STAT_KEYS.length], mean: f64[STAT_KEYS.length + 1] },
+  };
+}

@@ -1,0 +1,187 @@
+/**
+ * Worker mode: the feed ingests in a worker thread, the main thread reads the shared table.
+ * Both backends, real loopback sockets against the simulator.
+ */
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { Worker } from 'node:worker_threads';
+import { once } from 'node:events';
+import { startWorkerFeed, type WorkerFeed } from '../src/feed/worker.js';
+import type { ConnectedEvent } from '../src/feed/manager.js';
+import { startSimulator, type Simulator } from '../src/simulator/index.js';
+import { BACKENDS } from './helpers.js';
+
+vi.setConfig({ testTimeout: 30_000, hookTimeout: 15_000 });
+
+async function waitFor(cond: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    if (cond()) return;
+    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for: ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+const open: { sim: Simulator; feed?: WorkerFeed }[] = [];
+
+afterEach(async () => {
+  for (const o of open.splice(0)) {
+    await o.feed?.stop();
+    await o.sim.close();
+  }
+});
+
+async function setup(backend: 'js' | 'native', markets: number, rate: number, maxDepth = 20) {
+  const sim = await startSimulator({ seed: 11, markets, rate });
+  const o: { sim: Simulator; feed?: WorkerFeed } = { sim };
+  open.push(o);
+  const feed = await startWorkerFeed({
+    backend,
+    maxDepth,
+    clock: 'precise',
+    url: sim.url,
+    confirmIntervalMs: 100,
+    healthIntervalMs: 50,
+    backoff: { minMs: 20, maxMs: 200 },
+    universe: sim.markets.map((m) => ({ market: m.conditionId, tokens: [...m.tokens] })),
+  });
+  o.feed = feed;
+  return { sim, feed, store: feed.store };
+}
+
+describe.each(BACKENDS)('worker feed (%s backend)', (backend) => {
+  it('serves on the main thread the books the worker ingests; add, remove, stats, events, stop', async () => {
+    const { sim, feed, store } = await setup(backend, 20, 300);
+    expect(feed.backend).toBe(backend);
+    expect(store.backend).toBe(backend);
+    const connected: ConnectedEvent[] = [];
+    feed.on('connected', (e) => connected.push(e));
+    await waitFor(() => store.readyCount() === 40, '40 tokens ready');
+    // Every book read here equals the simulator's truth once the flow stops.
+    sim.setRate(0);
+    await waitFor(
+      () =>
+        sim.tokens.every((t) => {
+          const b = store.get(t, 1e12);
+          const s = sim.book(t);
+          if (!b || b.bids.length !== Math.min(20, s.bids.length) || b.asks.length !== Math.min(20, s.asks.length)) return false;
+          const sb = [...s.bids].reverse();
+          const sa = [...s.asks].reverse();
+          return (
+            b.bids.every((l, i) => l.price === Number(sb[i][0]) && l.size === Number(sb[i][1])) &&
+            b.asks.every((l, i) => l.price === Number(sa[i][0]) && l.size === Number(sa[i][1]))
+          );
+        }),
+      'main-thread reads equal the simulator',
+    );
+    // Quiet books stay fresh through the worker's PONG confirmations.
+    const h = store.handle(sim.tokens[0]);
+    await new Promise((r) => setTimeout(r, 400));
+    expect(h.top(300)).toBe(true);
+    expect(h.ageMs).toBeLessThan(300);
+
+    await waitFor(() => feed.stats().tokens === 40 && feed.stats().open === 1, 'published stats');
+    const fresh = await feed.fetchStats();
+    expect(fresh.messages).toBeGreaterThan(0);
+    expect(fresh.pongLatencyMs.last).toBeGreaterThanOrEqual(0);
+
+    // Remove a market, then add it back.
+    const m = sim.markets[3];
+    feed.remove(m.tokens);
+    expect(store.has(m.yes)).toBe(false);
+    expect(store.get(m.yes, 1e12)).toBeNull();
+    await waitFor(() => feed.stats().tokens === 38, 'removed in the worker');
+    await waitFor(() => sim.connections().connections[0]?.tokens === 38, 'unsubscribed on the socket');
+    feed.add([{ market: m.conditionId, tokens: [...m.tokens] }]);
+    await waitFor(() => store.get(m.yes, 1e12) !== null && store.get(m.no, 1e12) !== null, 'added back');
+
+    // A drop: the event crosses threads, and the books come back.
+    sim.setRate(300);
+    const disconnected = new Promise((r) => feed.once('disconnected', r));
+    sim.inject('drop');
+    await disconnected;
+    await waitFor(() => connected.length >= 1 && store.readyCount() === 40, 'ready again');
+    await feed.stop();
+    expect(store.get(sim.tokens[0], 1e12)).toBeNull(); // invalidated on stop
+    await expect(feed.fetchStats()).rejects.toThrow();
+  });
+
+  it('a busy main-thread reader never sees a torn book while the worker ingests', async () => {
+    // The simulator runs in its own thread, so this thread can read without ever yielding.
+    const remote = await remoteSimulator({ seed: 5, markets: 10, rate: 4000 });
+    const feed = await startWorkerFeed({
+      backend,
+      maxDepth: 10,
+      clock: 'precise',
+      url: remote.url,
+      confirmIntervalMs: 100,
+      universe: remote.markets.map((m) => ({ market: m.conditionId, tokens: [...m.tokens] })),
+    });
+    open.push({ sim: { close: () => remote.close() } as Simulator, feed });
+    const store = feed.store;
+    await waitFor(() => store.readyCount() === 20, 'ready');
+    const tokens = remote.markets.flatMap((m) => [...m.tokens]);
+    const handles = tokens.map((t) => store.handle(t));
+    const lastSeq = new Array<number>(tokens.length).fill(-1);
+    let reads = 0;
+    let changes = 0;
+    const problems: string[] = [];
+    const end = Date.now() + 1500;
+    // Synchronous: this thread never yields, so every change seen was written by the worker meanwhile.
+    while (Date.now() < end) {
+      for (let i = 0; i < tokens.length; i++) {
+        const h = handles[i];
+        if (h.top(1e12)) {
+          reads++;
+          if (h.bidPrice === h.bidPrice && h.askPrice === h.askPrice && !(h.bidPrice < h.askPrice)) problems.push('crossed top');
+          if (!(h.bidSize > 0 || h.bidPrice !== h.bidPrice) || !(h.askSize > 0 || h.askPrice !== h.askPrice)) problems.push('bad top size');
+        }
+        const b = store.get(tokens[i], 1e12);
+        if (!b) continue;
+        reads++;
+        if (b.sequence < lastSeq[i]) problems.push('sequence went back');
+        if (b.sequence !== lastSeq[i]) changes++;
+        lastSeq[i] = b.sequence;
+        // Per-book invariant: strictly ordered levels, positive sizes, prices in (0,1), best = first, uncrossed.
+        for (let k = 0; k < b.bids.length; k++) {
+          const l = b.bids[k];
+          if (!(l.size > 0 && l.price > 0 && l.price < 1) || (k > 0 && !(l.price < b.bids[k - 1].price))) problems.push('bad bid ' + JSON.stringify(b.bids) + ' seq ' + b.sequence);
+        }
+        for (let k = 0; k < b.asks.length; k++) {
+          const l = b.asks[k];
+          if (!(l.size > 0 && l.price > 0 && l.price < 1) || (k > 0 && !(l.price > b.asks[k - 1].price))) problems.push('bad ask ' + JSON.stringify(b.asks) + ' seq ' + b.sequence);
+        }
+        if (b.bestBid !== (b.bids[0]?.price ?? null) || b.bestAsk !== (b.asks[0]?.price ?? null)) problems.push('best != first level');
+        if (b.bestBid !== null && b.bestAsk !== null && !(b.bestBid < b.bestAsk)) problems.push('crossed book');
+      }
+      if (problems.length > 0) break;
+    }
+    expect(problems.slice(0, 5)).toEqual([]);
+    expect(reads).toBeGreaterThan(100_000);
+    expect(changes).toBeGreaterThan(100); // the worker really wrote while we read
+  });
+});
+
+/** A simulator in its own worker thread (started through the feed's tsx bootstrap). */
+async function remoteSimulator(
+  options: Record<string, unknown>,
+): Promise<{ url: string; markets: { conditionId: string; tokens: string[] }[]; close(): Promise<void> }> {
+  const code = `
+    import { parentPort } from 'node:worker_threads';
+    const { startSimulator } = await import(${JSON.stringify(new URL('../src/simulator/index.ts', import.meta.url).href)});
+    const sim = await startSimulator(${JSON.stringify(options)});
+    parentPort.postMessage({ url: sim.url, markets: sim.markets.map((m) => ({ conditionId: m.conditionId, tokens: m.tokens })) });
+    parentPort.once('message', async () => { await sim.close(); parentPort.close(); });
+  `;
+  const w = new Worker(new URL('../src/feed/ts-worker-bootstrap.mjs', import.meta.url), {
+    argv: ['data:text/javascript,' + encodeURIComponent(code)],
+  });
+  const [info] = (await once(w, 'message')) as [{ url: string; markets: { conditionId: string; tokens: string[] }[] }];
+  return {
+    ...info,
+    close: async () => {
+      const exited = once(w, 'exit');
+      w.postMessage('close');
+      await exited;
+    },
+  };
+}
