@@ -22,17 +22,24 @@ export type MissName = (typeof MISS_NAMES)[number];
 /** Upper bounds (ms, inclusive) of the served-age histogram buckets; the last bucket is open. */
 export const AGE_BUCKETS_MS = [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000] as const;
 
-/** Bucket index by ceil(age in ms): age <= le  <=>  ceil(age) <= le, since every bound is an integer. */
+/**
+ * Bucket index by ceil(age in ms): age <= le  <=>  ceil(age) <= le, since every bound is an
+ * integer. BUCKET_OF[ceil(age)] for ceil(age) <= LAST_BOUND, else the open bucket.
+ */
 const LAST_BOUND = AGE_BUCKETS_MS[AGE_BUCKETS_MS.length - 1];
+const OPEN_BUCKET = AGE_BUCKETS_MS.length;
 const BUCKET_OF = new Uint8Array(LAST_BOUND + 1);
 for (let ms = 0, i = 0; ms <= LAST_BOUND; ms++) {
   while (ms > AGE_BUCKETS_MS[i]) i++;
   BUCKET_OF[ms] = i;
 }
 
-const HITS = 0;
-const AGE_SUM = 1;
-const MISS0 = 2;
+/*
+ * Layout of ReadCounters.v. There is no hit counter: every hit lands in exactly one histogram
+ * bucket, so hits = the sum of the buckets (one read-modify-write less per hit).
+ */
+const AGE_SUM = 0;
+const MISS0 = 1;
 const HIST0 = MISS0 + MISS_NAMES.length;
 const SIZE = HIST0 + AGE_BUCKETS_MS.length + 1;
 
@@ -40,12 +47,13 @@ const SIZE = HIST0 + AGE_BUCKETS_MS.length + 1;
 export class ReadCounters {
   readonly v = new Float64Array(SIZE);
 
+  /** Counts a served read of age `age` ms (>= 0). */
   hit(age: number): void {
     const v = this.v;
-    v[HITS]++;
     v[AGE_SUM] += age;
     const c = Math.ceil(age);
-    v[HIST0 + (c <= LAST_BOUND ? BUCKET_OF[c < 0 ? 0 : c] : AGE_BUCKETS_MS.length)]++;
+    // `c <= LAST_BOUND` is false for NaN, and c >= 0 for every age >= 0 (the readers clamp).
+    v[HIST0 + (c <= LAST_BOUND ? BUCKET_OF[c] : OPEN_BUCKET)]++;
   }
 
   miss(reason: Miss): null {
@@ -57,6 +65,14 @@ export class ReadCounters {
   missReason(reason: Miss): Miss {
     this.v[MISS0 + reason]++;
     return reason;
+  }
+
+  /** Hits so far (the sum of the age histogram). */
+  get hits(): number {
+    const v = this.v;
+    let n = 0;
+    for (let i = HIST0; i < SIZE; i++) n += v[i];
+    return n;
   }
 
   reset(): void {
@@ -87,7 +103,7 @@ export class Metrics implements MetricsSnapshot {
   /** @internal */
   constructor(read: ReadCounters, table: SharedArrayBuffer) {
     const v = read.v;
-    this.hits = v[HITS];
+    this.hits = read.hits;
     this.ageSumMs = v[AGE_SUM];
     this.misses = Object.fromEntries(MISS_NAMES.map((n, i) => [n, v[MISS0 + i]])) as Record<MissName, number>;
     this.ageHistogram = [...AGE_BUCKETS_MS, Infinity].map((le, i) => ({ le, count: v[HIST0 + i] }));

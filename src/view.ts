@@ -55,6 +55,21 @@ const SERVABLE = F_SUBSCRIBED | F_READY | F_DISABLED | F_SETTLED | F_MISMATCH;
 const SERVED = F_SUBSCRIBED | F_READY;
 const EMPTY: readonly Level[] = Object.freeze([]);
 
+/*
+ * Word indexes used on the hot paths, as local literals: an imported binding is a cell load with a
+ * hole check in optimised code, and `H_CLOCK / 8` a division with a divisibility check, on every
+ * call (seen with --print-opt-code). Checked against layout.ts once, at module load.
+ */
+/** f64 index of the coarse clock in the header. */
+const CLOCK_F64 = 3;
+/** f64 index of `confirmed[0]` in the header. */
+const CONFIRMED_F64 = 68;
+/** i32 index of slot 0. */
+const SLOTS_I32 = 1024;
+if (CLOCK_F64 * 8 !== H_CLOCK || CONFIRMED_F64 * 8 !== H_CONFIRMED || SLOTS_I32 * 4 !== HEADER_BYTES) {
+  throw new Error('polybook: view.ts word indexes disagree with layout.ts');
+}
+
 /** Why a slot state cannot be served, in the order of docs/DESIGN.md section 3. */
 export function missReason(flags: number): Miss {
   if ((flags & F_SUBSCRIBED) === 0) return Miss.notSubscribed;
@@ -77,11 +92,15 @@ export class TableReader {
   readonly capacity: number;
   /** Slot stride in 32-bit words. */
   private readonly stride32: number;
-  /** Per slot: seq of the cached book (-1 = none), and the cached book. */
+  /**
+   * Per slot: seq of the cached book (-1 = none), the binding generation it was validated for,
+   * the cached book, its lastUpdate, and the f64 index of its connection's `confirmed` word.
+   */
   private readonly bookVersion: Int32Array;
+  private readonly bookGen: Int32Array;
   private readonly books: (Book | undefined)[];
   private readonly bookLastUpdate: Float64Array;
-  private readonly bookConn: Int32Array;
+  private readonly bookConfIdx: Int32Array;
   readonly counters = new ReadCounters();
 
   constructor(readonly sab: SharedArrayBuffer) {
@@ -92,72 +111,99 @@ export class TableReader {
     this.f64 = new Float64Array(sab);
     this.stride32 = slotBytes(depth) / 4;
     this.bookVersion = new Int32Array(capacity).fill(-1);
-    this.books = new Array(capacity);
+    this.bookGen = new Int32Array(capacity);
+    this.books = new Array(capacity).fill(undefined);
     this.bookLastUpdate = new Float64Array(capacity);
-    this.bookConn = new Int32Array(capacity);
+    this.bookConfIdx = new Int32Array(capacity).fill(CONFIRMED_F64);
   }
 
-  /** Drops the cached book of a slot, so the next read decodes it again (benchmarks). @internal */
+  /**
+   * Drops the cached book of a slot, so the next read decodes it again from scratch, as after a
+   * change of every level (benchmarks). @internal
+   */
   forget(slot: number): void {
     this.bookVersion[slot] = -1;
+    this.books[slot] = undefined;
   }
 
   /** Base index of a slot in 32-bit words. */
   base32(slot: number): number {
-    return HEADER_BYTES / 4 + slot * this.stride32;
+    return SLOTS_I32 + slot * this.stride32;
   }
 
   /** The coarse clock in the header (ms), 0 if no ticker runs. */
   clock(): number {
-    return this.f64[H_CLOCK / 8];
+    return this.f64[CLOCK_F64];
   }
 
   /** Confirmation time of a connection (ms). */
   confirmed(conn: number): number {
-    return this.f64[H_CONFIRMED / 8 + conn];
+    return this.f64[CONFIRMED_F64 + conn];
   }
 
   /**
    * Reads the book in `slot` if it may be served under `maxStaleMs` at time `now`; else counts the
    * miss and returns null.
+   *
+   * Fast path (the book did not change since the last validated read for this binding generation):
+   * one atomic load of `seq`, then only this reader's own cache and the `confirmed` word.
    */
   read(slot: number, gen: number, tokenId: string, maxStaleMs: number, now: number): Book | null {
-    const i32 = this.i32;
-    const b = this.base32(slot);
     for (;;) {
-      const v1 = Atomics.load(i32, b);
-      if (v1 === this.bookVersion[slot]) {
-        // Unchanged since the last validated read: flags were servable then.
-        const conf = this.f64[H_CONFIRMED / 8 + this.bookConn[slot]];
+      const v1 = Atomics.load(this.i32, SLOTS_I32 + slot * this.stride32);
+      if (v1 === this.bookVersion[slot] && gen === this.bookGen[slot]) {
+        // Unchanged since the last validated read of this binding: flags were servable then.
+        const conf = this.f64[this.bookConfIdx[slot]];
         const lu = this.bookLastUpdate[slot];
         let age = now - (conf > lu ? conf : lu);
-        if (age < 0) age = 0;
+        // Clamp to +0 computed as a double (see BookHandle.top).
+        if (age < 0) age = now - now;
         if (age > maxStaleMs) return this.counters.miss(Miss.stale);
         const book = this.books[slot] as Book;
         book.ageMs = age;
         this.counters.hit(age);
         return book;
       }
-      if (v1 & 1) continue;
-      const flags = i32[b + 1];
-      const g = i32[b + 5];
-      if ((flags & SERVABLE) !== SERVED || g !== gen) {
-        if (TSO ? Atomics.load(i32, b) !== v1 : Atomics.or(i32, b, 0) !== v1) continue;
-        return this.counters.miss(g !== gen ? Miss.notSubscribed : missReason(flags));
-      }
-      const book = this.decode(b, tokenId);
-      const conn = i32[b + 4];
-      const lu = this.f64[(b >> 1) + S_LAST_UPDATE / 8];
-      if (TSO ? Atomics.load(i32, b) !== v1 : Atomics.or(i32, b, 0) !== v1) continue;
-      this.bookVersion[slot] = v1;
-      this.books[slot] = book;
-      this.bookLastUpdate[slot] = lu;
-      this.bookConn[slot] = conn;
-      // Loop once more through the fast path to apply the staleness check and count.
+      const miss = this.refresh(slot, gen, tokenId, v1);
+      if (miss >= 0) return this.counters.miss(miss as Miss);
     }
   }
 
-  private decode(b: number, tokenId: string): Book {
+  /**
+   * Slow path of {@link read}: validates the slot and caches its book. Returns -1 when the cache
+   * now holds a validated version (or the slot was being written: try again), else the miss reason.
+   */
+  private refresh(slot: number, gen: number, tokenId: string, v1: number): number {
+    if (v1 & 1) return -1;
+    const i32 = this.i32;
+    const b = SLOTS_I32 + slot * this.stride32;
+    const flags = i32[b + 1];
+    const g = i32[b + 5];
+    if ((flags & SERVABLE) !== SERVED || g !== gen) {
+      if (TSO ? Atomics.load(i32, b) !== v1 : Atomics.or(i32, b, 0) !== v1) return -1;
+      return g !== gen ? Miss.notSubscribed : missReason(flags);
+    }
+    const book = this.decode(b, tokenId, this.books[slot]);
+    const conn = i32[b + 4];
+    const lu = this.f64[(b >> 1) + S_LAST_UPDATE / 8];
+    if (TSO ? Atomics.load(i32, b) !== v1 : Atomics.or(i32, b, 0) !== v1) return -1;
+    this.bookVersion[slot] = v1;
+    this.bookGen[slot] = gen;
+    this.books[slot] = book;
+    this.bookLastUpdate[slot] = lu;
+    // conn is 0..255 by the layout; a torn value cannot get here (the seq check passed).
+    this.bookConfIdx[slot] = CONFIRMED_F64 + (conn & 255);
+    // The caller loops once more through the fast path to apply the staleness check and count.
+    return -1;
+  }
+
+  /**
+   * Builds the Book of the slot at `b`. Levels equal (price and size) to the level at the same
+   * position of `prev` (the previous book of the slot) reuse its Level object: levels are
+   * immutable values, and a typical change touches one or two levels, so a decode then allocates
+   * the new levels, the two arrays and the Book instead of every level again.
+   */
+  private decode(b: number, tokenId: string, prev: Book | undefined): Book {
     const f64 = this.f64;
     const i32 = this.i32;
     const depth = this.depth;
@@ -168,11 +214,23 @@ export class TableReader {
     nb = nb < 0 ? 0 : nb > depth ? depth : nb;
     na = na < 0 ? 0 : na > depth ? depth : na;
     const lv = f + S_LEVELS / 8;
+    const pb = prev === undefined ? EMPTY : prev.bids;
     const bids: Level[] = nb === 0 ? (EMPTY as Level[]) : new Array(nb);
-    for (let i = 0; i < nb; i++) bids[i] = { price: f64[lv + 2 * i], size: f64[lv + 2 * i + 1] };
+    for (let i = 0; i < nb; i++) {
+      const price = f64[lv + 2 * i];
+      const size = f64[lv + 2 * i + 1];
+      const o = i < pb.length ? pb[i] : undefined;
+      bids[i] = o !== undefined && o.price === price && o.size === size ? o : { price, size };
+    }
     const av = lv + depth * 2;
+    const pa = prev === undefined ? EMPTY : prev.asks;
     const asks: Level[] = na === 0 ? (EMPTY as Level[]) : new Array(na);
-    for (let i = 0; i < na; i++) asks[i] = { price: f64[av + 2 * i], size: f64[av + 2 * i + 1] };
+    for (let i = 0; i < na; i++) {
+      const price = f64[av + 2 * i];
+      const size = f64[av + 2 * i + 1];
+      const o = i < pa.length ? pa[i] : undefined;
+      asks[i] = o !== undefined && o.price === price && o.size === size ? o : { price, size };
+    }
     const ts = f64[f + S_EXCH_TS / 8];
     const tick = f64[f + S_TICK_SIZE / 8];
     return {
@@ -182,7 +240,8 @@ export class TableReader {
       bestBid: nb > 0 ? bids[0].price : null,
       bestAsk: na > 0 ? asks[0].price : null,
       timestamp: ts === ts ? ts : null,
-      ageMs: 0,
+      // -0 is a heap number: the field starts with the double representation the reads store.
+      ageMs: -0,
       sequence: f64[f + S_SEQUENCE / 8],
       tickSize: tick === tick ? tick : null,
     };
@@ -209,16 +268,18 @@ export class BookHandle {
   ageMs = NaN;
   /** Why the last `top()` returned false, or null after a hit. */
   missReason: Miss | null = null;
+  /** seq of the last validated read; -1 = none (never equal to an even seq). */
   private version = -1;
-  private lastUpdate = 0;
-  private conn = 0;
+  private lastUpdate = NaN;
+  /** f64 index of `confirmed[conn]` of the last validated read. */
+  private confIdx = CONFIRMED_F64;
+  /** Slot base in i32 words (0 when unsubscribed: never read on the fast path, version stays -1). */
   private readonly b: number;
-  private readonly f: number;
   private readonly i32: Int32Array;
   private readonly f64: Float64Array;
   private readonly counters: ReadCounters;
-  /** Whether the clock is the table's coarse clock (read inline instead of through a call). */
-  private readonly coarse: boolean;
+  /** The clock to call, or null for the table's coarse clock (read inline: no call). */
+  private readonly clockFn: (() => number) | null;
 
   /** @internal */
   constructor(
@@ -226,66 +287,83 @@ export class BookHandle {
     readonly tokenId: string,
     readonly slot: number,
     private readonly gen: number,
-    private readonly clock: (() => number) | 'coarse',
+    clock: (() => number) | 'coarse',
   ) {
     this.b = slot < 0 ? 0 : reader.base32(slot);
-    this.f = this.b >> 1;
     this.i32 = reader.i32;
     this.f64 = reader.f64;
     this.counters = reader.counters;
-    this.coarse = clock === 'coarse';
+    this.clockFn = clock === 'coarse' ? null : clock;
   }
 
   /**
    * Refreshes the top of book if it may be served under `maxStaleMs`. Returns false (and counts
    * the miss) when the book is not ready, stale, crossed, disabled or no longer subscribed.
+   *
+   * Fast path (unchanged since the last validated read): one atomic load of `seq` first (so
+   * nothing is held across that builtin call), the clock, `confirmed[conn]`, and the counters.
    */
   top(maxStaleMs: number): boolean {
-    const counters = this.counters;
-    if (this.slot < 0) return this.fail(counters.missReason(Miss.notSubscribed));
+    for (;;) {
+      const v1 = Atomics.load(this.i32, this.b);
+      if (v1 === this.version) {
+        const f64 = this.f64;
+        const clock = this.clockFn;
+        const now = clock === null ? f64[CLOCK_F64] : clock();
+        const conf = f64[this.confIdx];
+        const lu = this.lastUpdate;
+        let age = now - (conf > lu ? conf : lu);
+        // The coarse clock can trail a write made a moment ago by up to one tick: clamp to +0.
+        // `now - now` rather than the literal 0: a Smi here would teach the optimising compiler
+        // that ages are small integers (right after a write, while the clock trails), and the
+        // first fractional age would then deoptimise the read (and its callers' loops).
+        if (age < 0) age = now - now;
+        if (age > maxStaleMs) return this.fail(this.counters.missReason(Miss.stale));
+        this.ageMs = age;
+        this.missReason = null;
+        this.counters.hit(age);
+        return true;
+      }
+      const miss = this.refresh(v1);
+      if (miss >= 0) return this.fail(this.counters.missReason(miss as Miss));
+    }
+  }
+
+  /**
+   * Slow path of {@link top}: a seqlock read of the slot's top of book into the handle. Returns -1
+   * when the handle now holds a validated version (or the slot was being written: try again),
+   * else the miss reason.
+   */
+  private refresh(v1: number): number {
+    if (this.slot < 0) return Miss.notSubscribed;
+    if (v1 & 1) return -1;
     const i32 = this.i32;
     const f64 = this.f64;
     const b = this.b;
-    const now = this.coarse ? f64[H_CLOCK / 8] : (this.clock as () => number)();
-    for (;;) {
-      const v1 = Atomics.load(i32, b);
-      if (v1 === this.version) {
-        const conf = f64[H_CONFIRMED / 8 + this.conn];
-        const lu = this.lastUpdate;
-        let age = now - (conf > lu ? conf : lu);
-        // The coarse clock can trail a write made a moment ago by up to one tick.
-        if (age < 0) age = 0;
-        if (age > maxStaleMs) return this.fail(counters.missReason(Miss.stale));
-        this.ageMs = age;
-        this.missReason = null;
-        counters.hit(age);
-        return true;
-      }
-      if (v1 & 1) continue;
-      const flags = i32[b + 1];
-      const gen = i32[b + 5];
-      const f = this.f;
-      const nb = i32[b + 2];
-      const na = i32[b + 3];
-      const lv = f + S_LEVELS / 8;
-      const av = lv + this.reader.depth * 2;
-      const bp = nb > 0 ? f64[lv] : NaN;
-      const bs = nb > 0 ? f64[lv + 1] : NaN;
-      const ap = na > 0 ? f64[av] : NaN;
-      const as = na > 0 ? f64[av + 1] : NaN;
-      const conn = i32[b + 4];
-      const lu = f64[f + S_LAST_UPDATE / 8];
-      if (TSO ? Atomics.load(i32, b) !== v1 : Atomics.or(i32, b, 0) !== v1) continue;
-      if (gen !== this.gen) return this.fail(counters.missReason(Miss.notSubscribed));
-      if ((flags & SERVABLE) !== SERVED) return this.fail(counters.missReason(missReason(flags)));
-      this.version = v1;
-      this.bidPrice = bp;
-      this.bidSize = bs;
-      this.askPrice = ap;
-      this.askSize = as;
-      this.conn = conn;
-      this.lastUpdate = lu;
-    }
+    const f = b >> 1;
+    const flags = i32[b + 1];
+    const gen = i32[b + 5];
+    const nb = i32[b + 2];
+    const na = i32[b + 3];
+    const lv = f + S_LEVELS / 8;
+    const av = lv + this.reader.depth * 2;
+    const bp = nb > 0 ? f64[lv] : NaN;
+    const bs = nb > 0 ? f64[lv + 1] : NaN;
+    const ap = na > 0 ? f64[av] : NaN;
+    const as = na > 0 ? f64[av + 1] : NaN;
+    const conn = i32[b + 4];
+    const lu = f64[f + S_LAST_UPDATE / 8];
+    if (TSO ? Atomics.load(i32, b) !== v1 : Atomics.or(i32, b, 0) !== v1) return -1;
+    if (gen !== this.gen) return Miss.notSubscribed;
+    if ((flags & SERVABLE) !== SERVED) return missReason(flags);
+    this.version = v1;
+    this.bidPrice = bp;
+    this.bidSize = bs;
+    this.askPrice = ap;
+    this.askSize = as;
+    this.confIdx = CONFIRMED_F64 + (conn & 255);
+    this.lastUpdate = lu;
+    return -1;
   }
 
   private fail(reason: Miss): false {

@@ -1,0 +1,109 @@
+/**
+ * Small timing harness for the benchmark suite: batched samples timed with `performance.now()`
+ * (sub-microsecond resolution), reported per operation as the median and the p99 over samples.
+ * A batch is long enough that the two timer reads (~60 ns) are under 1% of it.
+ */
+import { Worker } from 'node:worker_threads';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+/** Percentile (0..1) of an ascending-sorted array, nearest rank. */
+export function pct(sorted: ArrayLike<number>, p: number): number {
+  if (sorted.length === 0) return NaN;
+  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1));
+  return sorted[i];
+}
+
+export interface Sampled {
+  /** Per operation, ns. */
+  medianNs: number;
+  p99Ns: number;
+  samples: number;
+  /** Operations per sample. */
+  batch: number;
+}
+
+/**
+ * Runs `fn` (one batch of operations) for `warmupMs`, then times it for `timeMs` (at least
+ * `minSamples` batches). Returns the batch durations, ms.
+ */
+export function collect(fn: () => void, timeMs: number, warmupMs: number, minSamples = 50): number[] {
+  const warmEnd = performance.now() + warmupMs;
+  while (performance.now() < warmEnd) fn();
+  const times: number[] = [];
+  const end = performance.now() + timeMs;
+  while (times.length < minSamples || performance.now() < end) {
+    const t0 = performance.now();
+    fn();
+    times.push(performance.now() - t0);
+    if (times.length >= 5_000_000) break;
+  }
+  return times;
+}
+
+/** Per-operation statistics of batch durations (ms) of `batch` operations each. */
+export function stats(times: number[], batch: number): Sampled {
+  const s = Float64Array.from(times).sort();
+  return { medianNs: (pct(s, 0.5) * 1e6) / batch, p99Ns: (pct(s, 0.99) * 1e6) / batch, samples: s.length, batch };
+}
+
+/** {@link collect} then {@link stats}. */
+export function sample(fn: () => void, batch: number, timeMs: number, warmupMs: number, minSamples = 200): Sampled {
+  return stats(collect(fn, timeMs, warmupMs, minSamples), batch);
+}
+
+/** The shared clock base of every thread: `performance.timeOrigin + performance.now()`, ms. */
+export function wallNow(): number {
+  return performance.timeOrigin + performance.now();
+}
+
+const HERE = import.meta.url;
+/** Whether the suite runs from its TypeScript sources (tsx) rather than the compiled dist/. */
+const FROM_TS = HERE.endsWith('.ts');
+
+function sibling(name: string): URL {
+  return new URL(`./${name}.${FROM_TS ? 'ts' : 'js'}`, HERE);
+}
+
+/** Starts `src/bench/<name>` in a worker thread (through the tsx bootstrap when running from sources). */
+export function benchWorker(name: string, workerData: unknown): Worker {
+  const entry = sibling(name);
+  if (!FROM_TS) return new Worker(entry, { workerData });
+  return new Worker(new URL('../feed/ts-worker-bootstrap.mjs', HERE), { workerData, argv: [entry.href] });
+}
+
+/** Runs `src/bench/<name>` in a child process (own heap and RSS); resolves with its last stdout line parsed as JSON. */
+export function benchChild(name: string, args: string[], nodeFlags: string[] = []): Promise<unknown> {
+  const file = fileURLToPath(sibling(name));
+  const loader = FROM_TS ? ['--import', import.meta.resolve('tsx')] : [];
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [...nodeFlags, ...loader, file, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      const last = out.trim().split('\n').pop() ?? '';
+      if (code !== 0) return reject(new Error(`bench child ${name} ${args.join(' ')} exited ${code}: ${err.trim().slice(-2000)}`));
+      try {
+        resolve(JSON.parse(last));
+      } catch {
+        reject(new Error(`bench child ${name}: no JSON result (stdout: ${out.slice(-500)}, stderr: ${err.slice(-1000)})`));
+      }
+    });
+  });
+}
+
+/** Sleeps without blocking the event loop. */
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Polls `cond` every `everyMs` until true or `timeoutMs` passed; returns whether it became true. */
+export async function waitFor(cond: () => boolean, timeoutMs: number, everyMs = 5): Promise<boolean> {
+  const end = performance.now() + timeoutMs;
+  while (!cond()) {
+    if (performance.now() > end) return false;
+    await sleep(everyMs);
+  }
+  return true;
+}

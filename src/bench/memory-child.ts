@@ -1,0 +1,84 @@
+/**
+ * Memory benchmark child process (one per backend, so resident memory is not mixed):
+ * `memory-child <native|js|naive> <tokens>`. Subscribes `tokens` tokens and ingests for each the
+ * real 186-level opening snapshot (fixtures/polymarket/book_opening_snapshot_2026-10-04.json) under
+ * its own asset id, as the Buffer `ws` would deliver, then collects garbage and prints one JSON
+ * line: resident set size, V8 heap, external memory and the table's size.
+ */
+import { BookStore } from '../store.js';
+import type { BackendName } from '../backend.js';
+import { NaiveCache } from './fixtures.js';
+import { OPENING } from './fixtures.js';
+
+const [kind, countArg] = process.argv.slice(2);
+const count = Number(countArg);
+const gc = (globalThis as { gc?: () => void }).gc;
+if (!gc) throw new Error('memory-child needs --expose-gc');
+
+function collect(): void {
+  for (let i = 0; i < 4; i++) gc!();
+}
+
+/** Token ids shaped like Polymarket's (77-digit decimals), distinct per index. */
+function tokenId(i: number): string {
+  return (BigInt('55404192439775628931124671719520886657525387168536821457706619003199189099864') + BigInt(i) * 7919n).toString();
+}
+
+const template = JSON.stringify({ ...OPENING, asset_id: '@@' });
+const [head, tail] = template.split('"@@"');
+const levels = OPENING.bids.length + OPENING.asks.length;
+
+collect();
+const base = process.memoryUsage();
+const t0 = performance.now();
+let ready = 0;
+let tableBytes = 0;
+let store: BookStore | undefined;
+let naive: NaiveCache | undefined;
+const ids: string[] = new Array(count);
+for (let i = 0; i < count; i++) ids[i] = tokenId(i);
+// One reused buffer for the frames: 50,000 transient 7 KB Buffers would leave freed malloc chunks
+// in the resident set and blur what the books themselves take.
+const scratch = Buffer.allocUnsafe(template.length + 256);
+const frame = (i: number): Buffer => scratch.subarray(0, scratch.write(`${head}"${ids[i]}"${tail}`, 0, 'latin1'));
+if (kind === 'naive') {
+  naive = new NaiveCache();
+  for (let i = 0; i < count; i++) naive.ingest(frame(i));
+  ready = naive.books.size;
+} else {
+  store = new BookStore({ backend: kind as BackendName, capacity: count, maxDepth: 20, clock: 'precise' });
+  tableBytes = store.table.byteLength;
+  store.subscribe(ids);
+  for (let i = 0; i < count; i++) store.ingest(frame(i));
+  ready = store.readyCount();
+}
+const ingestMs = performance.now() - t0;
+collect();
+const m = process.memoryUsage();
+// Then every book read once through get(): the reader caches each decoded depth-20 view (Book
+// objects on the JS heap), as a strategy reading every token would.
+let afterReads: NodeJS.MemoryUsage | null = null;
+if (store) {
+  for (let i = 0; i < count; i++) if (store.get(ids[i], 60_000) === null) throw new Error(`book ${i} not served`);
+  collect();
+  afterReads = process.memoryUsage();
+}
+if (ready !== count) throw new Error(`${kind}: ${ready} of ${count} books ready`);
+console.log(
+  JSON.stringify({
+    kind,
+    tokens: count,
+    levelsPerBook: levels,
+    rssBytes: m.rss,
+    baseRssBytes: base.rss,
+    heapUsedBytes: m.heapUsed,
+    externalBytes: m.external,
+    arrayBuffersBytes: m.arrayBuffers,
+    tableBytes,
+    rssAfterReadsBytes: afterReads?.rss ?? null,
+    heapAfterReadsBytes: afterReads?.heapUsed ?? null,
+    ingestMs,
+    // keep the structures alive until measured
+    alive: (store?.size ?? 0) + (naive?.books.size ?? 0) + ids.length,
+  }),
+);
