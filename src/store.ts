@@ -173,10 +173,11 @@ export class BookStore {
   /**
    * Applies one raw market-channel frame exactly as received (text or the bytes `ws` delivers).
    * Never throws: bad input is counted in `metrics().writer`.
-   * @param recvMs local receive time; default now.
+   * @param recvMs local receive time; default: the store's clock (the coarse clock trails real
+   *   time by at most a tick, so a book can only look older than it is, never younger).
    * @returns the number of tokens waiting to be refetched (see {@link BookStore.takeResync}).
    */
-  ingest(frame: string | Uint8Array, recvMs: number = preciseNow()): number {
+  ingest(frame: string | Uint8Array, recvMs: number = this.readClock()): number {
     const n = this.writer.ingest(frame, recvMs);
     this.wake();
     return n;

@@ -42,6 +42,16 @@ pub struct NativeWriter {
     /// Holds a napi reference to the table's Uint8Array, which keeps its SharedArrayBuffer (and so
     /// the memory `table` writes to) alive for as long as this writer lives.
     _memory: Uint8Array,
+    /// The handle shared with this writer's bound fast `ingest`/`ingestString` (see [`fast`]);
+    /// null until the first call installs them.
+    fast: std::cell::Cell<*mut fast::Handle>,
+}
+
+impl Drop for NativeWriter {
+    fn drop(&mut self) {
+        // SAFETY: the handle (if any) is alive: this writer holds one of its counts.
+        unsafe { fast::detach(self.fast.get()) }
+    }
 }
 
 #[napi]
@@ -57,7 +67,7 @@ impl NativeWriter {
         // keeps it referenced until `table` is dropped, so the memory outlives the `Table`. This is
         // the only writer of the table by contract (DESIGN section 1); JS readers only read it.
         let table_w = unsafe { Table::new(ptr, len, grace_ms.unwrap_or(DEFAULT_GRACE_MS)) }.map_err(js_err)?;
-        Ok(NativeWriter { table: table_w, _memory: table })
+        Ok(NativeWriter { table: table_w, _memory: table, fast: std::cell::Cell::new(std::ptr::null_mut()) })
     }
 
     /// Binds `tokenId` to `slot` (SUBSCRIBED, empty book, generation + 1).
@@ -86,12 +96,16 @@ impl NativeWriter {
 
     /// Applies one raw frame given as bytes (a Buffer / Uint8Array, read in place). Never throws.
     /// Returns the number of tokens awaiting resync.
+    // At module load this method is replaced on the prototype by the raw N-API callback of `fast`
+    // (same contract, a fraction of the call overhead); this checked version stays as its fallback
+    // for unusual arguments.
     #[napi]
     pub fn ingest(&mut self, frame: &[u8], now_ms: f64) -> u32 {
         self.table.ingest(frame, now_ms)
     }
 
     /// Applies one raw frame given as a JS string (converted to UTF-8). Never throws.
+    // Replaced at module load like `ingest`.
     #[napi]
     pub fn ingest_string(&mut self, frame: String, now_ms: f64) -> u32 {
         self.table.ingest(frame.as_bytes(), now_ms)
@@ -149,5 +163,336 @@ impl NativeWriter {
         } else {
             f64::NAN
         }
+    }
+}
+
+/// Installs the raw N-API fast paths of `ingest` / `ingestString` on `NativeWriter.prototype`.
+#[napi(module_exports)]
+pub fn install_fast_paths(exports: Object, env: Env) -> Result<()> {
+    // SAFETY: called by napi-rs during module registration on the env's thread, with its exports.
+    unsafe { fast::install(env.raw(), exports.raw()) }
+}
+
+/// The hot path without the generic napi-rs callback machinery.
+///
+/// A `#[napi]` method call goes through napi-rs's receiver/argument borrow bookkeeping (a scope
+/// object, thread-local stacks, a class registry) and finds its Rust struct with a type-tag check
+/// plus `napi_unwrap` (two private-property lookups in V8): together several times the cost of
+/// applying a price_change. `ingest` and `ingestString` only read their arguments, never call
+/// back into JavaScript and return a number, so they need none of that:
+///
+/// - At module load, `NativeWriter.prototype.ingest`/`ingestString` are replaced by raw callbacks
+///   that check the receiver the way napi-rs does (type tag, then unwrap) and, on a writer's
+///   first call, give that writer its own `ingest`/`ingestString` properties: functions whose
+///   N-API callback data is a [`Handle`] pointing to the writer. Every later call goes straight
+///   from `napi_get_cb_info` to the table (no receiver lookup at all).
+/// - Anything unusual (a frame that is not a Uint8Array/string, a time that is not a number, a
+///   writer already released, a failing N-API call) is handed to the original napi-rs method
+///   with the call's receiver, so errors are exactly those of the checked method.
+///
+/// A bound function ignores its `this` (like a bound method): `w.ingest` always feeds `w`.
+/// The handle is counted by the writer and by each bound function (napi finalizer) and freed by
+/// the last one; the writer clears its pointer when it is dropped.
+mod fast {
+    use super::NativeWriter;
+    use napi::bindgen_prelude::{Error, Result, Status, TypeTag};
+    use napi::sys;
+    use std::cell::Cell;
+    use std::ffi::{c_void, CStr};
+    use std::ptr;
+
+    /// Per env and method: the original checked napi-rs method.
+    struct Original {
+        method: sys::napi_ref,
+    }
+
+    /// Per env: the two originals and a scratch buffer for string frames.
+    pub struct Env {
+        bytes: Original,
+        string: Original,
+        text: Vec<u8>,
+    }
+
+    /// Shared by a writer and its bound functions.
+    pub struct Handle {
+        writer: Cell<*mut NativeWriter>,
+        refs: Cell<u32>,
+        env: *mut Env,
+    }
+
+    const NAMES: [&CStr; 2] = [c"ingest", c"ingestString"];
+    const OK: sys::napi_status = sys::Status::napi_ok;
+
+    fn check(status: sys::napi_status, what: &str) -> Result<()> {
+        if status == OK {
+            Ok(())
+        } else {
+            Err(Error::new(Status::GenericFailure, format!("polybook: cannot install the fast path ({what})")))
+        }
+    }
+
+    unsafe fn named(env: sys::napi_env, obj: sys::napi_value, name: &CStr) -> Result<sys::napi_value> {
+        let mut v = ptr::null_mut();
+        check(unsafe { sys::napi_get_named_property(env, obj, name.as_ptr(), &mut v) }, "lookup")?;
+        Ok(v)
+    }
+
+    fn method(name: &CStr, cb: sys::napi_callback, data: *mut c_void, enumerable: bool) -> sys::napi_property_descriptor {
+        let mut attributes = sys::PropertyAttributes::writable | sys::PropertyAttributes::configurable;
+        if enumerable {
+            attributes |= sys::PropertyAttributes::enumerable;
+        }
+        sys::napi_property_descriptor {
+            utf8name: name.as_ptr(),
+            name: ptr::null_mut(),
+            method: cb,
+            getter: None,
+            setter: None,
+            value: ptr::null_mut(),
+            attributes,
+            data,
+        }
+    }
+
+    pub unsafe fn install(env: sys::napi_env, exports: sys::napi_value) -> Result<()> {
+        unsafe {
+            let class = named(env, exports, c"NativeWriter")?;
+            let proto = named(env, class, c"prototype")?;
+            let mut refs = [ptr::null_mut(); 2];
+            for (r, name) in refs.iter_mut().zip(NAMES) {
+                let original = named(env, proto, name)?;
+                check(sys::napi_create_reference(env, original, 1, r), "reference")?;
+            }
+            let e = Box::into_raw(Box::new(Env {
+                bytes: Original { method: refs[0] },
+                string: Original { method: refs[1] },
+                text: Vec::new(),
+            }));
+            // Freed with the env: no callback of this env can run after that.
+            check(sys::napi_add_env_cleanup_hook(env, Some(free_env), e.cast()), "cleanup hook")?;
+            // The attributes napi-rs gives prototype methods (writable, enumerable, configurable).
+            let props = [
+                method(NAMES[0], Some(proto_ingest_bytes), e.cast(), true),
+                method(NAMES[1], Some(proto_ingest_string), e.cast(), true),
+            ];
+            check(sys::napi_define_properties(env, proto, props.len(), props.as_ptr()), "define")
+        }
+    }
+
+    unsafe extern "C" fn free_env(data: *mut c_void) {
+        // SAFETY: the Box made in `install`, freed once.
+        drop(unsafe { Box::from_raw(data as *mut Env) });
+    }
+
+    /// Drops one count of the handle; frees it at zero.
+    unsafe fn release(h: *mut Handle) {
+        unsafe {
+            let n = (*h).refs.get() - 1;
+            (*h).refs.set(n);
+            if n == 0 {
+                drop(Box::from_raw(h));
+            }
+        }
+    }
+
+    /// The writer is being dropped: its bound functions must not reach it any more.
+    pub unsafe fn detach(h: *mut Handle) {
+        if !h.is_null() {
+            unsafe {
+                (*h).writer.set(ptr::null_mut());
+                release(h);
+            }
+        }
+    }
+
+    unsafe extern "C" fn finalize_bound(_env: sys::napi_env, data: *mut c_void, _hint: *mut c_void) {
+        unsafe { release(data.cast()) }
+    }
+
+    struct Call {
+        args: [sys::napi_value; 2],
+        argc: usize,
+        this: sys::napi_value,
+        data: *mut c_void,
+    }
+
+    unsafe fn call_info(env: sys::napi_env, info: sys::napi_callback_info) -> Option<Call> {
+        let mut c = Call { args: [ptr::null_mut(); 2], argc: 2, this: ptr::null_mut(), data: ptr::null_mut() };
+        let st = unsafe { sys::napi_get_cb_info(env, info, &mut c.argc, c.args.as_mut_ptr(), &mut c.this, &mut c.data) };
+        (st == OK).then_some(c)
+    }
+
+    /// Calls the original checked method with the call's receiver and arguments (it throws the
+    /// usual napi-rs errors).
+    unsafe fn fallback(env: sys::napi_env, original: &Original, c: &Call) -> sys::napi_value {
+        let mut f = ptr::null_mut();
+        let mut out = ptr::null_mut();
+        unsafe {
+            if sys::napi_get_reference_value(env, original.method, &mut f) == OK {
+                let argc = c.argc.min(2);
+                sys::napi_call_function(env, c.this, f, argc, c.args.as_ptr(), &mut out);
+            }
+        }
+        out
+    }
+
+    unsafe fn uint(env: sys::napi_env, n: u32) -> sys::napi_value {
+        let mut out = ptr::null_mut();
+        unsafe { sys::napi_create_uint32(env, n, &mut out) };
+        out
+    }
+
+    /// `ingest(frame: Uint8Array, nowMs: number)` on `w`; `None` = unusual arguments.
+    unsafe fn ingest_bytes(env: sys::napi_env, w: *mut NativeWriter, c: &Call) -> Option<sys::napi_value> {
+        unsafe {
+            if c.argc < 2 {
+                return None;
+            }
+            let mut kind = 0;
+            let mut len = 0usize;
+            let mut data = ptr::null_mut();
+            let st = sys::napi_get_typedarray_info(env, c.args[0], &mut kind, &mut len, &mut data, ptr::null_mut(), ptr::null_mut());
+            if st != OK || kind != sys::TypedarrayType::uint8_array {
+                return None;
+            }
+            let mut now = 0.0;
+            if sys::napi_get_value_double(env, c.args[1], &mut now) != OK {
+                return None;
+            }
+            let frame: &[u8] = if len == 0 || data.is_null() { &[] } else { std::slice::from_raw_parts(data as *const u8, len) };
+            // SAFETY: `w` is a live NativeWriter (see the callers). No other reference to it is
+            // active: every method of this addon runs synchronously on this thread and none calls
+            // back into JavaScript, so this call cannot be nested inside another one.
+            Some(uint(env, (*w).table.ingest(frame, now)))
+        }
+    }
+
+    /// `ingestString(frame: string, nowMs: number)` on `w`; `None` = unusual arguments.
+    unsafe fn ingest_string(env: sys::napi_env, w: *mut NativeWriter, e: *mut Env, c: &Call) -> Option<sys::napi_value> {
+        unsafe {
+            if c.argc < 2 {
+                return None;
+            }
+            let mut now = 0.0;
+            if sys::napi_get_value_double(env, c.args[1], &mut now) != OK {
+                return None;
+            }
+            // Copy into the reused buffer at once; only when the text may not have fitted (a
+            // truncated copy stops before the last whole character, so it ends within 4 bytes of
+            // the buffer's end), ask for its exact UTF-8 length and copy again.
+            let text = &mut (*e).text;
+            text.clear();
+            text.reserve(16 * 1024);
+            let cap = text.capacity();
+            let mut got = 0usize;
+            if sys::napi_get_value_string_utf8(env, c.args[0], text.as_mut_ptr().cast(), cap, &mut got) != OK {
+                return None;
+            }
+            if got + 5 > cap {
+                let mut len = 0usize;
+                if sys::napi_get_value_string_utf8(env, c.args[0], ptr::null_mut(), 0, &mut len) != OK {
+                    return None;
+                }
+                text.reserve(len + 1);
+                if sys::napi_get_value_string_utf8(env, c.args[0], text.as_mut_ptr().cast(), len + 1, &mut got) != OK {
+                    return None;
+                }
+                got = got.min(len);
+            }
+            text.set_len(got.min(text.capacity()));
+            // SAFETY: as in `ingest_bytes`.
+            Some(uint(env, (*w).table.ingest(text, now)))
+        }
+    }
+
+    /// The prototype methods: check the receiver as napi-rs does, bind the fast functions to it
+    /// (first call only), then run the call.
+    unsafe fn proto_call(env: sys::napi_env, info: sys::napi_callback_info, string: bool) -> sys::napi_value {
+        unsafe {
+            let Some(c) = call_info(env, info) else {
+                return ptr::null_mut();
+            };
+            let e: *mut Env = c.data.cast();
+            let original = if string { &(*e).string } else { &(*e).bytes };
+            // napi-rs stamps every NativeWriter it constructs with this tag (feature napi8) and
+            // checks it the same way before it trusts the wrapped pointer.
+            let tag = <NativeWriter as TypeTag>::type_tag();
+            let mut tagged = false;
+            let mut wrapped = ptr::null_mut();
+            if sys::napi_check_object_type_tag(env, c.this, &tag, &mut tagged) != OK
+                || !tagged
+                || sys::napi_unwrap(env, c.this, &mut wrapped) != OK
+                || wrapped.is_null()
+            {
+                return fallback(env, original, &c);
+            }
+            let w: *mut NativeWriter = wrapped.cast();
+            if (*w).fast.get().is_null() {
+                bind(env, w, e, c.this);
+            }
+            let done = if string { ingest_string(env, w, e, &c) } else { ingest_bytes(env, w, &c) };
+            done.unwrap_or_else(|| fallback(env, original, &c))
+        }
+    }
+
+    /// Gives the writer object its own fast `ingest`/`ingestString` (not enumerable). On any
+    /// failure nothing is bound and the prototype path keeps serving the calls.
+    unsafe fn bind(env: sys::napi_env, w: *mut NativeWriter, e: *mut Env, this: sys::napi_value) {
+        unsafe {
+            let h = Box::into_raw(Box::new(Handle { writer: Cell::new(w), refs: Cell::new(1), env: e }));
+            let cbs: [sys::napi_callback; 2] = [Some(bound_ingest_bytes), Some(bound_ingest_string)];
+            let mut props = Vec::with_capacity(2);
+            for (name, cb) in NAMES.into_iter().zip(cbs) {
+                let mut f = ptr::null_mut();
+                if sys::napi_create_function(env, name.as_ptr(), name.to_bytes().len() as isize, cb, h.cast(), &mut f) != OK {
+                    break;
+                }
+                (*h).refs.set((*h).refs.get() + 1);
+                if sys::napi_add_finalizer(env, f, h.cast(), Some(finalize_bound), ptr::null_mut(), ptr::null_mut()) != OK {
+                    // Never finalized: keep the count (a small leak rather than a dangling handle).
+                    break;
+                }
+                props.push(sys::napi_property_descriptor { value: f, method: None, ..method(name, None, ptr::null_mut(), false) });
+            }
+            if props.len() == 2 && sys::napi_define_properties(env, this, 2, props.as_ptr()) == OK {
+                (*w).fast.set(h);
+            } else {
+                // Unused: the functions (if any) hold their counts until they are collected.
+                release(h);
+            }
+        }
+    }
+
+    unsafe fn bound_call(env: sys::napi_env, info: sys::napi_callback_info, string: bool) -> sys::napi_value {
+        unsafe {
+            let Some(c) = call_info(env, info) else {
+                return ptr::null_mut();
+            };
+            let h: *mut Handle = c.data.cast();
+            let e = (*h).env;
+            let original = if string { &(*e).string } else { &(*e).bytes };
+            let w = (*h).writer.get();
+            if w.is_null() {
+                return fallback(env, original, &c);
+            }
+            let done = if string { ingest_string(env, w, e, &c) } else { ingest_bytes(env, w, &c) };
+            done.unwrap_or_else(|| fallback(env, original, &c))
+        }
+    }
+
+    unsafe extern "C" fn proto_ingest_bytes(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
+        unsafe { proto_call(env, info, false) }
+    }
+
+    unsafe extern "C" fn proto_ingest_string(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
+        unsafe { proto_call(env, info, true) }
+    }
+
+    unsafe extern "C" fn bound_ingest_bytes(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
+        unsafe { bound_call(env, info, false) }
+    }
+
+    unsafe extern "C" fn bound_ingest_string(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
+        unsafe { bound_call(env, info, true) }
     }
 }

@@ -110,7 +110,7 @@ mod tests {
     use super::*;
 
     fn lv(p: &str, s: &str) -> Level {
-        Level { price: Dec::parse(p.as_bytes()).unwrap(), size: Dec::parse(s.as_bytes()).unwrap() }
+        Level::new(Dec::parse(p.as_bytes()).unwrap(), Dec::parse(s.as_bytes()).unwrap())
     }
 
     #[test]

@@ -5,11 +5,13 @@
 //! - [`parse`]: the validating, schema-directed frame parser.
 //! - [`book`]: full-depth book sides in wire order.
 //! - [`hash`]: the server's book hash recipe.
+//! - [`idhash`]: the hasher of the token id map.
 //! - [`table`]: the writer (ingest rules, seqlock publish).
 
 pub mod book;
 pub mod decimal;
 pub mod hash;
+pub mod idhash;
 pub mod layout;
 pub mod parse;
 pub mod table;

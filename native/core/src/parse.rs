@@ -3,6 +3,13 @@
 //! top-level events ([`EventRec`]), book levels already parsed to fixed point ([`Level`]),
 //! `price_changes`/`changes` entries ([`EntryRec`]) and `assets_ids` strings.
 //!
+//! The hot shapes have fast paths that recognise the exact text the server sends and fall back
+//! to the general (validating) path from the same position on any difference, so they never
+//! change a result (`fast_paths_agree_with_the_general_path` checks it): levels
+//! (`{"price":"…","size":"…"}`, decimals parsed with SWAR), `price_changes` entries (the seven
+//! keys in server order), event keys predicted from the previous key, and a 16-byte SSE2 (SWAR
+//! elsewhere) search for the end of strings.
+//!
 //! Semantics follow `JSON.parse` exactly (RFC 8259 grammar, whitespace = space/tab/LF/CR, any nesting
 //! depth, duplicate keys: the last one wins, lone surrogate escapes become U+FFFD as Node's UTF-8
 //! encoder writes them). Invalid UTF-8 inside strings is replaced like `TextDecoder` (WHATWG,
@@ -10,7 +17,7 @@
 //! input: every index is checked (`peek` returns 0 past the end, which no rule accepts).
 
 use crate::book::Level;
-use crate::decimal::Dec;
+use crate::decimal::{load8, Dec, FAST_TAIL};
 
 /// A decoded string: a span of the frame, or of [`Parser::strbuf`] when it had to be decoded.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -184,6 +191,292 @@ impl<'a> Cur<'a> {
 const HI: u64 = 0x8080_8080_8080_8080;
 const LO: u64 = 0x0101_0101_0101_0101;
 
+/// `{"price"` and `","size"` as little-endian words, `:"` and `"}` as halfwords: the exact text
+/// `JSON.stringify` (and the server) writes around the two decimals of a level.
+const LEVEL_OPEN: u64 = u64::from_le_bytes(*b"{\"price\"");
+const LEVEL_MID: u64 = u64::from_le_bytes(*b"\",\"size\"");
+const COLON_QUOTE: u16 = u16::from_le_bytes(*b":\"");
+const QUOTE_CLOSE: u16 = u16::from_le_bytes(*b"\"}");
+
+#[inline(always)]
+fn load2(s: &[u8], i: usize) -> u16 {
+    let b: [u8; 2] = s[i..i + 2].try_into().unwrap();
+    u16::from_le_bytes(b)
+}
+
+/// At the first byte of a string's text: the index of its closing quote when the string holds only
+/// plain ASCII (no escape, no control character, no byte >= 0x80) and ends at least 8 bytes before
+/// the end of `s`; `None` = take the general path.
+#[inline(always)]
+fn plain_string_end(s: &[u8], i: usize) -> Option<usize> {
+    let (j, quote) = find_special_quote(s, i);
+    quote.then_some(j)
+}
+
+/// [`find_special`], also telling whether the byte found is '"'. On x86-64 that comes from the
+/// compare masks instead of a load of the byte: the end of a string then does not wait for a
+/// second, dependent load (the next literal compare of a fast path already waits for the first).
+#[inline(always)]
+#[cfg_attr(not(target_arch = "x86_64"), allow(unused_mut))]
+fn find_special_quote(s: &[u8], mut i: usize) -> (usize, bool) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::*;
+        // SAFETY: SSE2 is part of the x86-64 baseline; each load reads s[i..i + 16], in bounds.
+        unsafe {
+            let quote = _mm_set1_epi8(b'"' as i8);
+            let backslash = _mm_set1_epi8(b'\\' as i8);
+            let space = _mm_set1_epi8(0x20);
+            while i + 16 <= s.len() {
+                let v = _mm_loadu_si128(s.as_ptr().add(i) as *const __m128i);
+                let q = _mm_cmpeq_epi8(v, quote);
+                let m = _mm_or_si128(_mm_or_si128(q, _mm_cmpeq_epi8(v, backslash)), _mm_cmplt_epi8(v, space));
+                let mask = _mm_movemask_epi8(m) as u32;
+                if mask != 0 {
+                    let k = mask.trailing_zeros();
+                    let is_quote = (_mm_movemask_epi8(q) as u32 >> k) & 1 != 0;
+                    return (i + k as usize, is_quote);
+                }
+                i += 16;
+            }
+        }
+    }
+    let j = find_special(s, i);
+    (j, s.get(j) == Some(&b'"'))
+}
+
+/// The index of the first byte at or after `i` that is '"', '\\', a control character or >= 0x80
+/// (`s.len()` if none): 16 bytes per step with SSE2 on x86-64, 8 with SWAR elsewhere.
+#[inline(always)]
+fn find_special(s: &[u8], mut i: usize) -> usize {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::*;
+        // SAFETY: SSE2 is part of the x86-64 baseline; each load reads s[i..i + 16], in bounds.
+        unsafe {
+            let quote = _mm_set1_epi8(b'"' as i8);
+            let backslash = _mm_set1_epi8(b'\\' as i8);
+            let space = _mm_set1_epi8(0x20);
+            while i + 16 <= s.len() {
+                let v = _mm_loadu_si128(s.as_ptr().add(i) as *const __m128i);
+                // Signed compare: bytes >= 0x80 are negative, so "< 0x20" catches them too.
+                let m = _mm_or_si128(
+                    _mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, backslash)),
+                    _mm_cmplt_epi8(v, space),
+                );
+                let mask = _mm_movemask_epi8(m) as u32;
+                if mask != 0 {
+                    return i + mask.trailing_zeros() as usize;
+                }
+                i += 16;
+            }
+        }
+    }
+    while i + 8 <= s.len() {
+        let m = special8(load8(s, i));
+        if m != 0 {
+            return i + (m.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    while i < s.len() {
+        let b = s[i];
+        if b == b'"' || b == b'\\' || !(0x20..0x80).contains(&b) {
+            return i;
+        }
+        i += 1;
+    }
+    i
+}
+
+/// The member keys of an event the parser keeps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Key {
+    /// Before the first member.
+    Start,
+    Other,
+    EventType,
+    AssetId,
+    Market,
+    Timestamp,
+    Hash,
+    TickSize,
+    LastTradePrice,
+    NewTickSize,
+    Price,
+    Size,
+    Side,
+    MinOrderSize,
+    NegRisk,
+    Bids,
+    Asks,
+    PriceChanges,
+    Changes,
+    AssetsIds,
+}
+
+impl Key {
+    fn of(key: &[u8]) -> Key {
+        match key {
+            b"event_type" => Key::EventType,
+            b"asset_id" => Key::AssetId,
+            b"market" => Key::Market,
+            b"timestamp" => Key::Timestamp,
+            b"hash" => Key::Hash,
+            b"tick_size" => Key::TickSize,
+            b"last_trade_price" => Key::LastTradePrice,
+            b"new_tick_size" => Key::NewTickSize,
+            b"price" => Key::Price,
+            b"size" => Key::Size,
+            b"side" => Key::Side,
+            b"min_order_size" => Key::MinOrderSize,
+            b"neg_risk" => Key::NegRisk,
+            b"bids" => Key::Bids,
+            b"asks" => Key::Asks,
+            b"price_changes" => Key::PriceChanges,
+            b"changes" => Key::Changes,
+            b"assets_ids" => Key::AssetsIds,
+            _ => Key::Other,
+        }
+    }
+}
+
+/// A literal of 1 to 24 bytes, as little-endian words for word compares.
+#[derive(Clone, Copy)]
+struct Lit {
+    len: usize,
+    /// Bytes 0..8 (zero-padded).
+    w0: u64,
+    /// Bytes len-8..len (len > 8).
+    w1: u64,
+    /// Bytes 8..16 (len > 16).
+    w2: u64,
+}
+
+impl Lit {
+    const fn new(b: &[u8]) -> Lit {
+        const fn word(b: &[u8], at: usize) -> u64 {
+            let mut w = 0u64;
+            let mut k = 0;
+            while k < 8 && at + k < b.len() {
+                w |= (b[at + k] as u64) << (8 * k);
+                k += 1;
+            }
+            w
+        }
+        let len = b.len();
+        assert!(len >= 1 && len <= 24);
+        Lit { len, w0: word(b, 0), w1: if len > 8 { word(b, len - 8) } else { 0 }, w2: if len > 16 { word(b, 8) } else { 0 } }
+    }
+
+    /// `s[at..]` starts with the literal.
+    #[inline(always)]
+    fn at(&self, s: &[u8], at: usize) -> bool {
+        if at + 8.max(self.len) > s.len() {
+            return false;
+        }
+        if self.len <= 8 {
+            let mask = if self.len == 8 { !0 } else { (1u64 << (8 * self.len)) - 1 };
+            return (load8(s, at) ^ self.w0) & mask == 0;
+        }
+        load8(s, at) == self.w0
+            && load8(s, at + self.len - 8) == self.w1
+            && (self.len <= 16 || load8(s, at + 8) == self.w2)
+    }
+}
+
+/// The keys (as `"key":` literals) that follow `prev` in the events the server sends, most
+/// likely first: `book` after a trade (`market, asset_id, bids, asks, hash, timestamp,
+/// event_type`), opening `book` (`market, asset_id, timestamp, hash, bids, asks, tick_size,
+/// event_type, last_trade_price`) and `price_change` (`market, price_changes, timestamp,
+/// event_type`).
+fn next_keys(prev: Key) -> &'static [(Key, Lit)] {
+    const MARKET: (Key, Lit) = (Key::Market, Lit::new(b"\"market\":"));
+    const ASSET_ID: (Key, Lit) = (Key::AssetId, Lit::new(b"\"asset_id\":"));
+    const PRICE_CHANGES: (Key, Lit) = (Key::PriceChanges, Lit::new(b"\"price_changes\":"));
+    const BIDS: (Key, Lit) = (Key::Bids, Lit::new(b"\"bids\":"));
+    const ASKS: (Key, Lit) = (Key::Asks, Lit::new(b"\"asks\":"));
+    const HASH: (Key, Lit) = (Key::Hash, Lit::new(b"\"hash\":"));
+    const TIMESTAMP: (Key, Lit) = (Key::Timestamp, Lit::new(b"\"timestamp\":"));
+    const EVENT_TYPE: (Key, Lit) = (Key::EventType, Lit::new(b"\"event_type\":"));
+    const TICK_SIZE: (Key, Lit) = (Key::TickSize, Lit::new(b"\"tick_size\":"));
+    const LAST_TRADE_PRICE: (Key, Lit) = (Key::LastTradePrice, Lit::new(b"\"last_trade_price\":"));
+    match prev {
+        Key::Start => &[MARKET],
+        Key::Market => &[ASSET_ID, PRICE_CHANGES],
+        Key::AssetId => &[BIDS, TIMESTAMP],
+        Key::Bids => &[ASKS],
+        Key::Asks => &[HASH, TICK_SIZE],
+        Key::Hash => &[TIMESTAMP, BIDS],
+        Key::Timestamp => &[EVENT_TYPE, HASH],
+        Key::PriceChanges => &[TIMESTAMP],
+        Key::TickSize => &[EVENT_TYPE],
+        Key::EventType => &[LAST_TRADE_PRICE],
+        _ => &[],
+    }
+}
+
+/// `s[at..]` starts with `text` (8 to 16 bytes): two overlapping word compares.
+#[inline(always)]
+fn has_text(s: &[u8], at: usize, text: &[u8]) -> bool {
+    let n = text.len();
+    debug_assert!((8..=16).contains(&n));
+    at + n <= s.len() && load8(s, at) == load8(text, 0) && load8(s, at + n - 8) == load8(text, n - 8)
+}
+
+/// After `text` at `*at`: a plain string value ([`plain_string_end`]); `*at` moves to its closing quote.
+#[inline(always)]
+fn text_then_string(s: &[u8], at: &mut usize, text: &[u8]) -> Option<Val> {
+    if !has_text(s, *at, text) {
+        return None;
+    }
+    let start = *at + text.len();
+    let end = plain_string_end(s, start)?;
+    *at = end;
+    Some(Val::Str(StrRef { start: start as u32, len: (end - start) as u32, decoded: false }))
+}
+
+/// Fast path for one `price_changes` entry written exactly as the server does: the seven keys
+/// `asset_id, price, size, side, hash, best_bid, best_ask` in that order, plain string values, no
+/// whitespace. Appends the entry to `out` and returns the index after its `}`; `None` = take the
+/// general path from the same index (nothing was consumed).
+#[inline(always)]
+fn fast_entry(s: &[u8], i: usize, out: &mut Vec<EntryRec>) -> Option<usize> {
+    let mut at = i;
+    let asset_id = text_then_string(s, &mut at, b"{\"asset_id\":\"")?;
+    let price = text_then_string(s, &mut at, b"\",\"price\":\"")?;
+    let size = text_then_string(s, &mut at, b"\",\"size\":\"")?;
+    let side = text_then_string(s, &mut at, b"\",\"side\":\"")?;
+    let hash = text_then_string(s, &mut at, b"\",\"hash\":\"")?;
+    let best_bid = text_then_string(s, &mut at, b"\",\"best_bid\":\"")?;
+    let best_ask = text_then_string(s, &mut at, b"\",\"best_ask\":\"")?;
+    if at + 2 > s.len() || load2(s, at) != QUOTE_CLOSE {
+        return None;
+    }
+    out.push(EntryRec { is_obj: true, asset_id, price, size, side, hash, best_bid, best_ask });
+    Some(at + 2)
+}
+
+/// Fast path for one level written exactly `{"price":"<decimal>","size":"<decimal>"}` with a valid
+/// price and size on the [`Dec::parse_fast`] path: the level and the index after its `}`.
+/// `None` = take the general path from the same index (nothing was consumed).
+#[inline(always)]
+fn fast_level(s: &[u8], i: usize) -> Option<(Level, usize)> {
+    if i + 10 + FAST_TAIL > s.len() || load8(s, i) != LEVEL_OPEN || load2(s, i + 8) != COLON_QUOTE {
+        return None;
+    }
+    let (price, pe) = Dec::parse_fast(s, i + 10)?;
+    let price = price.as_price()?;
+    if pe + 10 + FAST_TAIL > s.len() || load8(s, pe) != LEVEL_MID || load2(s, pe + 8) != COLON_QUOTE {
+        return None;
+    }
+    let (size, se) = Dec::parse_fast(s, pe + 10)?;
+    if load2(s, se) != QUOTE_CLOSE {
+        return None;
+    }
+    Some((Level::new(price, size), se + 2))
+}
+
 /// High bit set in (at least) the lowest byte of `w` that is '"', '\\' or a control character
 /// (higher bytes may be flagged falsely by borrows; only the lowest flag is used).
 #[inline(always)]
@@ -239,8 +532,7 @@ impl Parser {
         c.ws();
         let top = match c.peek() {
             b'{' => {
-                let ev = self.event(&mut c)?;
-                self.events.push(ev);
+                self.event(&mut c)?;
                 Top::Object
             }
             b'[' => {
@@ -252,8 +544,7 @@ impl Parser {
                     loop {
                         c.ws();
                         if c.peek() == b'{' {
-                            let ev = self.event(&mut c)?;
-                            self.events.push(ev);
+                            self.event(&mut c)?;
                         } else {
                             self.value(&mut c)?;
                             self.events.push(EventRec::default());
@@ -304,16 +595,7 @@ impl Parser {
         let mut i = start;
         let mut non_ascii = false;
         loop {
-            while i + 8 <= s.len() {
-                let w = u64::from_le_bytes([s[i], s[i + 1], s[i + 2], s[i + 3], s[i + 4], s[i + 5], s[i + 6], s[i + 7]]);
-                let m = special8(w);
-                if m == 0 {
-                    i += 8;
-                } else {
-                    i += (m.trailing_zeros() / 8) as usize;
-                    break;
-                }
-            }
+            i = find_special(s, i);
             let b = match s.get(i) {
                 Some(&b) => b,
                 None => return Err(()),
@@ -432,19 +714,7 @@ impl Parser {
         let s = c.s;
         let mut i = c.i;
         loop {
-            while i + 8 <= s.len() {
-                let w = u64::from_le_bytes([s[i], s[i + 1], s[i + 2], s[i + 3], s[i + 4], s[i + 5], s[i + 6], s[i + 7]]);
-                let m = stop8(w);
-                if w & HI != 0 {
-                    self.non_ascii = true;
-                }
-                if m == 0 {
-                    i += 8;
-                } else {
-                    i += (m.trailing_zeros() / 8) as usize;
-                    break;
-                }
-            }
+            i = find_special(s, i);
             match s.get(i) {
                 None => return Err(()),
                 Some(b'"') => {
@@ -707,76 +977,144 @@ impl Parser {
         self.bytes(src, k)
     }
 
-    fn event(&mut self, c: &mut Cur) -> R<EventRec> {
-        let mut ev = EventRec { is_obj: true, ..EventRec::default() };
-        let src = c.s;
-        self.members(c, |p, k, c| {
-            let key = p.key(src, k);
-            match key {
-                b"bids" => ev.bids = p.levels(c, true)?,
-                b"asks" => ev.asks = p.levels(c, false)?,
-                b"price_changes" => ev.price_changes = p.entries(c)?,
-                b"changes" => ev.changes = p.entries(c)?,
-                b"assets_ids" => ev.assets_ids = p.id_list(c)?,
-                _ => {
-                    let slot = match key {
-                        b"event_type" => Some(&mut ev.event_type),
-                        b"asset_id" => Some(&mut ev.asset_id),
-                        b"market" => Some(&mut ev.market),
-                        b"timestamp" => Some(&mut ev.timestamp),
-                        b"hash" => Some(&mut ev.hash),
-                        b"tick_size" => Some(&mut ev.tick_size),
-                        b"last_trade_price" => Some(&mut ev.last_trade_price),
-                        b"new_tick_size" => Some(&mut ev.new_tick_size),
-                        b"price" => Some(&mut ev.price),
-                        b"size" => Some(&mut ev.size),
-                        b"side" => Some(&mut ev.side),
-                        b"min_order_size" => Some(&mut ev.min_order_size),
-                        b"neg_risk" => Some(&mut ev.neg_risk),
-                        _ => None,
-                    };
-                    let v = p.value(c)?;
-                    if let Some(slot) = slot {
-                        *slot = v;
-                    }
+    /// One event object at '{', appended to `events`.
+    fn event(&mut self, c: &mut Cur) -> R<()> {
+        // Built in place in `events` (taken out meanwhile: the members only use the other pools).
+        let mut events = std::mem::take(&mut self.events);
+        events.push(EventRec { is_obj: true, ..EventRec::default() });
+        let r = match events.last_mut() {
+            Some(ev) => self.event_members(c, ev),
+            None => Err(()),
+        };
+        self.events = events;
+        r
+    }
+
+    fn event_members(&mut self, c: &mut Cur, ev: &mut EventRec) -> R<()> {
+        // `members`, with each key first matched against the keys that follow the previous one in
+        // real frames (`"key":` compared as words); any other key takes the general path.
+        c.i += 1;
+        c.ws();
+        if c.peek() == b'}' {
+            c.i += 1;
+            return Ok(());
+        }
+        let mut prev = Key::Start;
+        loop {
+            let s = c.s;
+            let key = match next_keys(prev).iter().find(|(_, lit)| lit.at(s, c.i)) {
+                Some(&(k, lit)) => {
+                    c.i += lit.len;
+                    c.ws();
+                    k
                 }
+                None => {
+                    if c.peek() != b'"' {
+                        return Err(());
+                    }
+                    let r = self.string(c)?;
+                    c.ws();
+                    c.eat(b':')?;
+                    c.ws();
+                    Key::of(self.bytes(s, r))
+                }
+            };
+            self.member(ev, key, c)?;
+            prev = key;
+            c.ws();
+            match c.peek() {
+                b',' => {
+                    c.i += 1;
+                    c.ws();
+                }
+                b'}' => {
+                    c.i += 1;
+                    return Ok(());
+                }
+                _ => return Err(()),
             }
-            Ok(())
-        })?;
-        Ok(ev)
+        }
+    }
+
+    /// The value of member `key` of an event, at the cursor.
+    #[inline(always)]
+    fn member(&mut self, ev: &mut EventRec, key: Key, c: &mut Cur) -> R<()> {
+        let slot = match key {
+            // (Results written in place: returned through the stack they are copied in pieces
+            // that defeat store forwarding.)
+            Key::Bids => return self.levels(c, true, &mut ev.bids),
+            Key::Asks => return self.levels(c, false, &mut ev.asks),
+            Key::PriceChanges => return self.entries(c, &mut ev.price_changes),
+            Key::Changes => return self.entries(c, &mut ev.changes),
+            Key::AssetsIds => return self.id_list(c).map(|i| ev.assets_ids = i),
+            Key::Start | Key::Other => return self.value(c).map(|_| ()),
+            Key::EventType => &mut ev.event_type,
+            Key::AssetId => &mut ev.asset_id,
+            Key::Market => &mut ev.market,
+            Key::Timestamp => &mut ev.timestamp,
+            Key::Hash => &mut ev.hash,
+            Key::TickSize => &mut ev.tick_size,
+            Key::LastTradePrice => &mut ev.last_trade_price,
+            Key::NewTickSize => &mut ev.new_tick_size,
+            Key::Price => &mut ev.price,
+            Key::Size => &mut ev.size,
+            Key::Side => &mut ev.side,
+            Key::MinOrderSize => &mut ev.min_order_size,
+            Key::NegRisk => &mut ev.neg_risk,
+        };
+        // A plain string (the usual case) without the general string scanner.
+        if c.peek() == b'"' {
+            if let Some(end) = plain_string_end(c.s, c.i + 1) {
+                *slot = Val::Str(StrRef { start: (c.i + 1) as u32, len: (end - c.i - 1) as u32, decoded: false });
+                c.i = end + 1;
+                return Ok(());
+            }
+        }
+        *slot = self.value(c)?;
+        Ok(())
     }
 
     /// A `bids` (ascending) or `asks` (descending) value.
-    fn levels(&mut self, c: &mut Cur, ascending: bool) -> R<Levels> {
+    fn levels(&mut self, c: &mut Cur, ascending: bool, out: &mut Levels) -> R<()> {
         if c.peek() != b'[' {
             self.value(c)?;
-            return Ok(Levels { state: ArrState::NotArray, ..Levels::default() });
+            *out = Levels { state: ArrState::NotArray, ..Levels::default() };
+            return Ok(());
         }
         let start = self.levels.len() as u32;
-        let mut out = Levels { state: ArrState::Array, start, ..Levels::default() };
-        let mut prev: Option<u64> = None;
-        self.elements(c, |p, c| {
+        *out = Levels { state: ArrState::Array, start, end: start, ..Levels::default() };
+        // The previous valid level's key; the sentinels (keys are in 1..10^9) never clash.
+        let mut prev: u64 = if ascending { 0 } else { u64::MAX };
+        // `elements`, unrolled around the fast path of a level.
+        c.i += 1;
+        c.ws();
+        if c.peek() == b']' {
+            c.i += 1;
+            return Ok(());
+        }
+        loop {
             out.count += 1;
-            let r = if c.peek() == b'{' {
-                p.level(c)?
+            let r = if let Some((l, next)) = fast_level(c.s, c.i) {
+                c.i = next;
+                Ok(l)
+            } else if c.peek() == b'{' {
+                self.level(c)?
             } else {
-                p.value(c)?;
+                self.value(c)?;
                 Err(Fault::Shape)
             };
             match r {
                 Ok(l) => {
-                    let key = l.price.price_key();
-                    if let Some(pk) = prev {
-                        if (ascending && key <= pk) || (!ascending && key >= pk) {
-                            out.unordered = true;
-                            if out.fault.is_none() {
-                                out.fault = Some(Fault::Unordered);
-                            }
+                    let key = l.key;
+                    if (ascending && key <= prev) || (!ascending && key >= prev) {
+                        out.unordered = true;
+                        if out.fault.is_none() {
+                            out.fault = Some(Fault::Unordered);
                         }
                     }
-                    prev = Some(key);
+                    prev = key;
                     if !l.size.is_zero() {
-                        p.levels.push(l);
+                        self.levels.push(l);
                     }
                 }
                 Err(f) => {
@@ -785,10 +1123,21 @@ impl Parser {
                     }
                 }
             }
-            Ok(())
-        })?;
+            c.ws();
+            match c.peek() {
+                b',' => {
+                    c.i += 1;
+                    c.ws();
+                }
+                b']' => {
+                    c.i += 1;
+                    break;
+                }
+                _ => return Err(()),
+            }
+        }
         out.end = self.levels.len() as u32;
-        Ok(out)
+        Ok(())
     }
 
     /// One `{price, size}` level at '{'. Syntax errors are `Err(())`; the inner result is the level or its fault.
@@ -824,28 +1173,32 @@ impl Parser {
         })?;
         // Like the TS twin: an absent price or size is an invalid decimal too.
         Ok(match (price.flatten(), size.flatten()) {
-            (Some(price), Some(size)) => Ok(Level { price, size }),
+            (Some(price), Some(size)) => Ok(Level::new(price, size)),
             _ => Err(Fault::Decimal),
         })
     }
 
-    fn entries(&mut self, c: &mut Cur) -> R<Entries> {
+    fn entries(&mut self, c: &mut Cur, out: &mut Entries) -> R<()> {
         if c.peek() != b'[' {
             self.value(c)?;
-            return Ok(Entries { state: ArrState::NotArray, ..Entries::default() });
+            *out = Entries { state: ArrState::NotArray, ..Entries::default() };
+            return Ok(());
         }
         let start = self.entries.len() as u32;
         self.elements(c, |p, c| {
-            let e = if c.peek() == b'{' {
-                p.entry(c)?
+            if let Some(next) = fast_entry(c.s, c.i, &mut p.entries) {
+                c.i = next;
+            } else if c.peek() == b'{' {
+                let e = p.entry(c)?;
+                p.entries.push(e);
             } else {
                 p.value(c)?;
-                EntryRec::default()
-            };
-            p.entries.push(e);
+                p.entries.push(EntryRec::default());
+            }
             Ok(())
         })?;
-        Ok(Entries { state: ArrState::Array, start, end: self.entries.len() as u32 })
+        *out = Entries { state: ArrState::Array, start, end: self.entries.len() as u32 };
+        Ok(())
     }
 
     fn entry(&mut self, c: &mut Cur) -> R<EntryRec> {
@@ -959,6 +1312,140 @@ mod tests {
         p.parse(src).unwrap();
         assert_eq!(p.events[0].bids.fault, Some(Fault::Decimal));
         assert_eq!(p.events[0].asks.state, ArrState::NotArray);
+    }
+
+    /// Everything a parse produced, with strings decoded (spans differ between two texts).
+    fn canon(p: &Parser, src: &[u8], top: R<Top>) -> String {
+        use std::fmt::Write;
+        let mut out = format!("{top:?}\n");
+        let v = |v: Val| match v {
+            Val::Str(r) => format!("S{:?}", String::from_utf8_lossy(p.bytes(src, r))),
+            other => format!("{other:?}"),
+        };
+        if top.is_err() {
+            return out;
+        }
+        for ev in &p.events {
+            let vals = [
+                ev.event_type, ev.asset_id, ev.market, ev.timestamp, ev.hash, ev.tick_size, ev.last_trade_price,
+                ev.new_tick_size, ev.price, ev.size, ev.side, ev.min_order_size, ev.neg_risk,
+            ];
+            writeln!(out, "event {} {:?}", ev.is_obj, vals.map(v)).unwrap();
+            for l in [&ev.bids, &ev.asks] {
+                writeln!(out, " levels {:?} {:?} {} {} {:?}", l.state, l.fault, l.unordered, l.count, &p.levels[l.start as usize..l.end as usize]).unwrap();
+            }
+            for e in [&ev.price_changes, &ev.changes] {
+                writeln!(out, " entries {:?}", e.state).unwrap();
+                for e in &p.entries[e.start as usize..e.end as usize] {
+                    let vals = [e.asset_id, e.price, e.size, e.side, e.hash, e.best_bid, e.best_ask];
+                    writeln!(out, "  {} {:?}", e.is_obj, vals.map(v)).unwrap();
+                }
+            }
+            let ids: Vec<String> = p.ids[ev.assets_ids.start as usize..ev.assets_ids.end as usize].iter().map(|&r| v(Val::Str(r))).collect();
+            writeln!(out, " ids {:?} {} {ids:?}", ev.assets_ids.state, ev.assets_ids.all_strings).unwrap();
+        }
+        out
+    }
+
+    /// The same JSON with every object key's first character written as a `\u` escape: no
+    /// fast path (level, entry, predicted key) matches it, so it takes the general path.
+    fn escape_keys(src: &str) -> String {
+        let b = src.as_bytes();
+        let mut out = String::new();
+        let mut i = 0;
+        while i < b.len() {
+            if b[i] == b'"' {
+                // A string: find its end, then see whether a ':' follows (a key).
+                let mut j = i + 1;
+                while b[j] != b'"' {
+                    j += if b[j] == b'\\' { 2 } else { 1 };
+                }
+                let mut k = j + 1;
+                while b[k] == b' ' {
+                    k += 1;
+                }
+                let text = &src[i + 1..j];
+                if b[k] == b':' && !text.is_empty() && text.as_bytes()[0].is_ascii_alphanumeric() {
+                    write!(&mut out, "\"\\u{:04x}{}\"", text.as_bytes()[0], &text[1..]).unwrap();
+                } else {
+                    out.push_str(&src[i..=j]);
+                }
+                i = j + 1;
+            } else {
+                out.push(b[i] as char);
+                i += 1;
+            }
+        }
+        out
+    }
+    use std::fmt::Write as _;
+
+    #[test]
+    fn fast_paths_agree_with_the_general_path() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/polymarket");
+        let mut frames: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|f| f.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "json"))
+            .map(|p| std::fs::read_to_string(p).unwrap())
+            .collect();
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut rnd = move |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        let nums = [
+            "0.5", "0.50", ".5", "5.", "0", "1", "0.999999999", "0.0000000001", "13354.28", "11005549.53", "123456789012",
+            "1234567890123456", "9007199254740991", "9007199254740992", "0.12345678", "12345678.123456789", "1e5", "-1",
+            "", "0.5 ", "0.\\u0035", "00.5", "007", "0.001", "6105440.35", "99999999.9999999",
+        ];
+        for _ in 0..3000 {
+            let mut num = |rnd: &mut dyn FnMut(u64) -> u64| -> String {
+                if rnd(3) == 0 {
+                    nums[rnd(nums.len() as u64) as usize].to_string()
+                } else {
+                    format!("0.{:0w$}", rnd(1000), w = 1 + rnd(4) as usize)
+                }
+            };
+            let side = |rnd: &mut dyn FnMut(u64) -> u64, num: &mut dyn FnMut(&mut dyn FnMut(u64) -> u64) -> String| {
+                let n = rnd(6);
+                let ls: Vec<String> = (0..n).map(|_| format!(r#"{{"price":"{}","size":"{}"}}"#, num(rnd), num(rnd))).collect();
+                format!("[{}]", ls.join(","))
+            };
+            let b = side(&mut rnd, &mut num);
+            let a = side(&mut rnd, &mut num);
+            frames.push(format!(
+                r#"{{"market":"0xm","asset_id":"1001","bids":{b},"asks":{a},"hash":"h","timestamp":"{}","event_type":"book"}}"#,
+                num(&mut rnd)
+            ));
+            let es: Vec<String> = (0..1 + rnd(3))
+                .map(|_| {
+                    format!(
+                        r#"{{"asset_id":"100{}","price":"{}","size":"{}","side":"{}","hash":"","best_bid":"{}","best_ask":"{}"}}"#,
+                        rnd(3),
+                        num(&mut rnd),
+                        num(&mut rnd),
+                        ["BUY", "SELL", "X"][rnd(3) as usize],
+                        num(&mut rnd),
+                        num(&mut rnd)
+                    )
+                })
+                .collect();
+            frames.push(format!(
+                r#"[{{"market":"0xm","price_changes":[{}],"timestamp":"{}","event_type":"price_change"}}]"#,
+                es.join(","),
+                num(&mut rnd)
+            ));
+        }
+        let (mut p, mut q) = (Parser::default(), Parser::default());
+        for f in &frames {
+            let g = escape_keys(f);
+            assert_ne!(f, &g);
+            let (tf, tg) = (p.parse(f.as_bytes()), q.parse(g.as_bytes()));
+            assert_eq!(canon(&p, f.as_bytes(), tf), canon(&q, g.as_bytes(), tg), "{f}");
+        }
     }
 
     #[test]

@@ -12,6 +12,7 @@ use rustc_hash::FxBuildHasher;
 use crate::book::{crossed, Level, Side};
 use crate::decimal::Dec;
 use crate::hash::{book_hash, HashInput};
+use crate::idhash::IdBuildHasher;
 use crate::layout::*;
 use crate::parse::{ArrState, EventRec, Fault, Levels, Parser, StrRef, Top, Val};
 
@@ -66,8 +67,8 @@ struct SlotState {
     deadline: f64,
     touch_epoch: u64,
     /// Server top of book from the last applied current-format entry of this frame:
-    /// `Some((best_bid, best_ask))`, `None` inside = `""` (no level).
-    bbo: Option<(Option<Dec>, Option<Dec>)>,
+    /// `Some((best_bid, best_ask))` as keys ([`bbo_of`]).
+    bbo: Option<(u64, u64)>,
 }
 
 /// The writer. Construct over the table memory with [`Table::new`], or [`OwnedTable`] in tests.
@@ -79,7 +80,7 @@ pub struct Table {
     slot_bytes: usize,
     grace_ms: f64,
     slots: Vec<SlotState>,
-    ids: HashMap<Box<[u8]>, u32, FxBuildHasher>,
+    ids: HashMap<Box<[u8]>, u32, IdBuildHasher>,
     counters: [f64; COUNTERS.len()],
     resync: Vec<Box<str>>,
     resync_set: std::collections::HashSet<Box<str>, FxBuildHasher>,
@@ -87,8 +88,11 @@ pub struct Table {
     pending_list: Vec<u32>,
     touched: Vec<u32>,
     epoch: u64,
-    parser: Parser,
+    /// Boxed so that taking it out for a frame moves a pointer, not the whole parser.
+    parser: Option<Box<Parser>>,
     hashbuf: Vec<u8>,
+    /// Scratch: the validated changes of one `price_change` event.
+    changes: Vec<Change>,
 }
 
 const PRESENT: i32 = F_READY | F_MISMATCH | F_HAS_BOOK;
@@ -130,8 +134,9 @@ impl Table {
             pending_list: Vec::new(),
             touched: Vec::new(),
             epoch: 0,
-            parser: Parser::default(),
+            parser: Some(Box::default()),
             hashbuf: Vec::new(),
+            changes: Vec::new(),
         };
         if t.read_i32(H_MAGIC) != MAGIC || t.read_i32(H_VERSION) != LAYOUT_VERSION {
             return bad("the buffer is not a polybook table of layout version 1");
@@ -204,11 +209,6 @@ impl Table {
     }
 
     #[inline(always)]
-    fn st_i32(&self, off: usize, v: i32) {
-        self.a32(off).store(v, Ordering::Relaxed);
-    }
-
-    #[inline(always)]
     fn st_f64(&self, off: usize, v: f64) {
         self.a64(off).store(v.to_bits(), Ordering::Relaxed);
     }
@@ -250,13 +250,83 @@ impl Table {
 
     // ----- seqlock publish (DESIGN section 4) -----
 
-    /// Writes the slot's fields under the seqlock. `count` adds 1 to the slot's `sequence` first.
-    fn publish(&mut self, slot: usize, count: bool) {
-        if count {
-            self.slots[slot].sequence += 1.0;
-        }
+    /// The slot's memory: its i32 fields (bytes 0..24) and all of it as 64-bit words (the i32
+    /// fields are accessed only through the first, everything from byte 24 only through the second).
+    #[inline(always)]
+    fn slot_mem<'a>(&self, slot: usize) -> (&'a [AtomicI32], &'a [AtomicU64]) {
         let base = self.slot_offset(slot);
-        let seq = self.a32(base + S_SEQ);
+        assert!(slot < self.capacity && base + self.slot_bytes <= self.len);
+        // SAFETY: the slot's bytes are in bounds (checked above) and 8-aligned (the table is, and
+        // HEADER_BYTES and slot_bytes are multiples of 8), and stay valid for the writer's life
+        // (`Table::new`'s contract); every access to table memory is atomic (ours) or a JS
+        // typed-array access of the shared buffer (the design).
+        unsafe {
+            let p = self.base.add(base);
+            (
+                std::slice::from_raw_parts(p as *const AtomicI32, S_LAST_UPDATE / 4),
+                std::slice::from_raw_parts(p as *const AtomicU64, self.slot_bytes / 8),
+            )
+        }
+    }
+
+    /// Whether a published field or level of the slot would differ from what the table holds (the
+    /// last publish: this writer is the only one). `sequence` is not compared: it counts changes.
+    fn differs(&self, slot: usize) -> bool {
+        let (i32s, words) = self.slot_mem(slot);
+        let s = &self.slots[slot];
+        let depth = self.depth;
+        let nb = s.bids.levels.len().min(depth);
+        let na = s.asks.levels.len().min(depth);
+        let r32 = |off: usize| i32s[off / 4].load(Ordering::Relaxed);
+        let r64 = |off: usize| words[off / 8].load(Ordering::Relaxed);
+        if r32(S_FLAGS) != s.flags
+            || r32(S_NBIDS) != nb as i32
+            || r32(S_NASKS) != na as i32
+            || r32(S_CONN) != s.conn
+            || r32(S_GEN) != s.gen
+            || r64(S_LAST_UPDATE) != s.last_update.to_bits()
+            || r64(S_EXCH_TS) != s.exch_ts.to_bits()
+            || r64(S_UPDATES) != s.updates.to_bits()
+            || r64(S_TICK_SIZE) != s.tick.map_or(f64::NAN, |d| d.to_f64()).to_bits()
+            || r64(S_LAST_TRADE) != s.ltp.map_or(f64::NAN, |d| d.to_f64()).to_bits()
+            || r64(S_BID_LEVELS) != (s.bids.levels.len() as f64).to_bits()
+            || r64(S_ASK_LEVELS) != (s.asks.levels.len() as f64).to_bits()
+        {
+            return true;
+        }
+        for (side, n_pub, first) in [(&s.bids, nb, S_LEVELS / 8), (&s.asks, na, S_LEVELS / 8 + depth * 2)] {
+            let n = side.levels.len();
+            for k in side.dirty(n_pub) {
+                let l = &side.levels[n - 1 - k];
+                if words[first + 2 * k].load(Ordering::Relaxed) != l.price.to_f64().to_bits()
+                    || words[first + 2 * k + 1].load(Ordering::Relaxed) != l.size.to_f64().to_bits()
+                {
+                    return true;
+                }
+            }
+        }
+        false
+    }
+
+    /// DESIGN 8: publishes the slot, `sequence` + 1, only if a published field or level differs
+    /// from before.
+    fn commit(&mut self, slot: usize) {
+        if self.differs(slot) {
+            self.publish(slot, true);
+        }
+    }
+
+    /// Writes the slot's fields under the seqlock. `count` adds 1 to the slot's `sequence` first.
+    /// Of the levels, only those that may have changed since the last publish are rewritten (the
+    /// others are still in the table: this writer is the only one).
+    fn publish(&mut self, slot: usize, count: bool) {
+        let depth = self.depth;
+        let (i32s, words) = self.slot_mem(slot);
+        let s = &mut self.slots[slot];
+        if count {
+            s.sequence += 1.0;
+        }
+        let seq = &i32s[S_SEQ / 4];
         let v = seq.load(Ordering::Relaxed);
         // An odd version left by a writer that stopped mid-write counts as the next even one.
         let v = v.wrapping_add(v & 1);
@@ -264,31 +334,30 @@ impl Table {
         seq.store(v.wrapping_add(1), Ordering::Relaxed);
         fence(Ordering::Release);
         // 2. data words, relaxed.
-        let s = &self.slots[slot];
-        let nb = s.bids.levels.len().min(self.depth);
-        let na = s.asks.levels.len().min(self.depth);
-        self.st_i32(base + S_FLAGS, s.flags);
-        self.st_i32(base + S_NBIDS, nb as i32);
-        self.st_i32(base + S_NASKS, na as i32);
-        self.st_i32(base + S_CONN, s.conn);
-        self.st_i32(base + S_GEN, s.gen);
-        self.st_f64(base + S_LAST_UPDATE, s.last_update);
-        self.st_f64(base + S_EXCH_TS, s.exch_ts);
-        self.st_f64(base + S_SEQUENCE, s.sequence);
-        self.st_f64(base + S_UPDATES, s.updates);
-        self.st_f64(base + S_TICK_SIZE, s.tick.map_or(f64::NAN, |d| d.to_f64()));
-        self.st_f64(base + S_LAST_TRADE, s.ltp.map_or(f64::NAN, |d| d.to_f64()));
-        self.st_f64(base + S_BID_LEVELS, s.bids.levels.len() as f64);
-        self.st_f64(base + S_ASK_LEVELS, s.asks.levels.len() as f64);
-        let bids = base + S_LEVELS;
-        for (k, l) in s.bids.levels.iter().rev().take(nb).enumerate() {
-            self.st_f64(bids + k * 16, l.price.to_f64());
-            self.st_f64(bids + k * 16 + 8, l.size.to_f64());
-        }
-        let asks = base + S_LEVELS + self.depth * 16;
-        for (k, l) in s.asks.levels.iter().rev().take(na).enumerate() {
-            self.st_f64(asks + k * 16, l.price.to_f64());
-            self.st_f64(asks + k * 16 + 8, l.size.to_f64());
+        let f = |x: f64| x.to_bits();
+        let nb = s.bids.levels.len().min(depth);
+        let na = s.asks.levels.len().min(depth);
+        i32s[S_FLAGS / 4].store(s.flags, Ordering::Relaxed);
+        i32s[S_NBIDS / 4].store(nb as i32, Ordering::Relaxed);
+        i32s[S_NASKS / 4].store(na as i32, Ordering::Relaxed);
+        i32s[S_CONN / 4].store(s.conn, Ordering::Relaxed);
+        i32s[S_GEN / 4].store(s.gen, Ordering::Relaxed);
+        words[S_LAST_UPDATE / 8].store(f(s.last_update), Ordering::Relaxed);
+        words[S_EXCH_TS / 8].store(f(s.exch_ts), Ordering::Relaxed);
+        words[S_SEQUENCE / 8].store(f(s.sequence), Ordering::Relaxed);
+        words[S_UPDATES / 8].store(f(s.updates), Ordering::Relaxed);
+        words[S_TICK_SIZE / 8].store(f(s.tick.map_or(f64::NAN, |d| d.to_f64())), Ordering::Relaxed);
+        words[S_LAST_TRADE / 8].store(f(s.ltp.map_or(f64::NAN, |d| d.to_f64())), Ordering::Relaxed);
+        words[S_BID_LEVELS / 8].store(f(s.bids.levels.len() as f64), Ordering::Relaxed);
+        words[S_ASK_LEVELS / 8].store(f(s.asks.levels.len() as f64), Ordering::Relaxed);
+        for (side, nb, first) in [(&mut s.bids, nb, S_LEVELS / 8), (&mut s.asks, na, S_LEVELS / 8 + depth * 2)] {
+            let n = side.levels.len();
+            let out = &words[first..first + 2 * nb];
+            for k in side.take_dirty(nb) {
+                let l = &side.levels[n - 1 - k];
+                out[2 * k].store(f(l.price.to_f64()), Ordering::Relaxed);
+                out[2 * k + 1].store(f(l.size.to_f64()), Ordering::Relaxed);
+            }
         }
         // 3. even version, release: readers that see it see every store above.
         seq.store(v.wrapping_add(2), Ordering::Release);
@@ -312,7 +381,11 @@ impl Table {
     }
 
     /// Marks the slot's token for resync (once until `take_resync`, in marking order).
+    /// A SETTLED token is never marked: there is no book to fetch.
     fn mark_resync(&mut self, slot: usize) {
+        if self.slots[slot].flags & F_SETTLED != 0 {
+            return;
+        }
         let id = &self.slots[slot].id;
         if !self.resync_set.contains(id.as_str()) {
             let b: Box<str> = id.as_str().into();
@@ -343,10 +416,11 @@ impl Table {
         self.mark_resync(slot);
     }
 
-    /// Records the server hash to verify at the next `tick` (tokens with meta); `None` drops it.
+    /// Records the server hash to verify at the next `tick` (tokens with meta); `None` or an empty
+    /// hash (nothing to verify) drops the pending one.
     fn set_pending_hash(&mut self, slot: usize, hash: Option<&[u8]>, ts: &[u8]) {
         let s = &mut self.slots[slot];
-        let Some(hash) = hash.filter(|_| s.has_meta) else {
+        let Some(hash) = hash.filter(|h| s.has_meta && !h.is_empty()) else {
             s.pending = false;
             return;
         };
@@ -371,7 +445,7 @@ impl Table {
         for s in due {
             self.reset(s as usize, false);
             self.bump(c::DESYNCS);
-            self.publish(s as usize, true);
+            self.commit(s as usize);
         }
     }
 
@@ -480,7 +554,7 @@ impl Table {
         self.bump(c::INVALIDATIONS);
         if self.slots[slot].flags & PRESENT != 0 {
             self.reset(slot, false);
-            self.publish(slot, true);
+            self.commit(slot);
         } else {
             self.mark_resync(slot);
         }
@@ -587,7 +661,7 @@ impl Table {
             self.bump(c::CONTROL_FRAMES);
             return self.resync.len() as u32;
         }
-        let mut p = std::mem::take(&mut self.parser);
+        let mut p = self.parser.take().unwrap_or_default();
         match p.parse(frame) {
             Err(()) => self.bump(c::BAD_JSON),
             Ok(Top::Scalar) => self.bump(c::BAD_EVENT),
@@ -601,13 +675,13 @@ impl Table {
                 self.end_frame(now);
             }
         }
-        self.parser = p;
+        self.parser = Some(p);
         self.resync.len() as u32
     }
 
     /// Applies one REST `/book` summary unless the table holds a newer book (DESIGN 5.5).
     pub fn rest_book(&mut self, json: &[u8], now: f64) {
-        let mut p = std::mem::take(&mut self.parser);
+        let mut p = self.parser.take().unwrap_or_default();
         match p.parse(json) {
             Err(()) => self.bump(c::BAD_JSON),
             Ok(Top::Object) => {
@@ -619,7 +693,7 @@ impl Table {
             }
             Ok(_) => self.bump(c::BAD_EVENT),
         }
-        self.parser = p;
+        self.parser = Some(p);
     }
 
     fn rest_event(&mut self, p: &Parser, src: &[u8], ev: &EventRec, now: f64) {
@@ -711,6 +785,8 @@ impl Table {
         s.bids.replace(lv(&ev.bids));
         s.asks.replace(lv(&ev.asks));
         s.flags = (s.flags | F_READY | F_HAS_BOOK) & !(F_CROSSED | F_MISMATCH);
+        // The book replaces what earlier entries of this frame said about the top of book.
+        s.bbo = None;
         if let Some(d) = str_of(p, src, ev.tick_size).and_then(Dec::parse) {
             s.tick = Some(d);
         }
@@ -737,7 +813,9 @@ impl Table {
             (ev.changes, str_of(p, src, ev.asset_id))
         };
         let entries = &p.entries[list.start as usize..list.end as usize];
-        // Validate the whole event first (DESIGN 5 step 4).
+        // Validate the whole event first (DESIGN 5 step 4), keeping each change for the apply loop.
+        let mut changes = std::mem::take(&mut self.changes);
+        changes.clear();
         let checked = (|| -> Result<(), Fault> {
             if current {
                 if list.state != ArrState::Array {
@@ -748,12 +826,12 @@ impl Table {
                         return Err(Fault::Shape);
                     }
                     str_of(p, src, e.asset_id).ok_or(Fault::Shape)?;
-                    change_of(p, src, e.price, e.size, e.side)?;
+                    push_change(&mut changes, p, src, e.price, e.size, e.side)?;
                 }
             } else {
                 top_id.ok_or(Fault::Shape)?;
                 if list.state == ArrState::Absent {
-                    change_of(p, src, ev.price, ev.size, ev.side)?;
+                    push_change(&mut changes, p, src, ev.price, ev.size, ev.side)?;
                 } else {
                     if list.state != ArrState::Array {
                         return Err(Fault::Shape);
@@ -762,13 +840,14 @@ impl Table {
                         if !e.is_obj {
                             return Err(Fault::Shape);
                         }
-                        change_of(p, src, e.price, e.size, e.side)?;
+                        push_change(&mut changes, p, src, e.price, e.size, e.side)?;
                     }
                 }
             }
             Ok(())
         })();
         if let Err(f) = checked {
+            self.changes = changes;
             self.bump_fault(f);
             if current {
                 for e in entries {
@@ -782,40 +861,33 @@ impl Table {
             return;
         }
         let ts = ts_of(p, src, ev.timestamp);
-        let ts_text = ts.text.map_or(&b""[..], |r| p.bytes(src, r));
         if !current {
             let slot = top_id.and_then(|id| self.lookup(id));
-            if list.state == ArrState::Absent {
-                if let Ok((bid, price, size)) = change_of(p, src, ev.price, ev.size, ev.side) {
-                    self.legacy_change(slot, bid, price, size, ts.val, now);
-                }
-            } else {
-                for e in entries {
-                    if let Ok((bid, price, size)) = change_of(p, src, e.price, e.size, e.side) {
-                        self.legacy_change(slot, bid, price, size, ts.val, now);
-                    }
-                }
+            for ch in &changes {
+                self.legacy_change(slot, ch.bid, ch.price, ch.size, ts.val, now);
             }
-            return;
-        }
-        for e in entries {
-            let slot = str_of(p, src, e.asset_id).and_then(|id| self.lookup(id));
-            let Ok((bid, price, size)) = change_of(p, src, e.price, e.size, e.side) else {
-                continue;
-            };
-            let Some(slot) = slot else {
-                self.bump(c::IGNORED);
-                continue;
-            };
-            if self.apply_change(slot, bid, price, size, ts.val, now) {
-                let bbo = match (bbo_of(p, src, e.best_bid), bbo_of(p, src, e.best_ask)) {
-                    (Some(b), Some(a)) => Some((b, a)),
-                    _ => None,
+        } else {
+            let ts_text = ts.text.map_or(&b""[..], |r| p.bytes(src, r));
+            for (e, ch) in entries.iter().zip(&changes) {
+                let (bid, price, size) = (ch.bid, ch.price, ch.size);
+                let Some(slot) = str_of(p, src, e.asset_id).and_then(|id| self.lookup(id)) else {
+                    self.bump(c::IGNORED);
+                    continue;
                 };
-                self.slots[slot].bbo = bbo;
-                self.set_pending_hash(slot, str_of(p, src, e.hash), ts_text);
+                if self.apply_change(slot, bid, price, size, ts.val, now) {
+                    // A change at the top of the book repeats its price as best_bid (BUY) or
+                    // best_ask (SELL): that text need not be parsed again.
+                    let same = (e.price, price);
+                    let bbo = match (bbo_of(p, src, e.best_bid, false, same), bbo_of(p, src, e.best_ask, true, same)) {
+                        (Some(b), Some(a)) => Some((b, a)),
+                        _ => None,
+                    };
+                    self.slots[slot].bbo = bbo;
+                    self.set_pending_hash(slot, str_of(p, src, e.hash), ts_text);
+                }
             }
         }
+        self.changes = changes;
     }
 
     fn legacy_change(&mut self, slot: Option<usize>, bid: bool, price: Dec, size: Dec, ts: f64, now: f64) {
@@ -893,8 +965,9 @@ impl Table {
         }
         for &r in list {
             if let Some(slot) = self.lookup(p.bytes(src, r)) {
+                self.untrack(slot);
                 let s = &mut self.slots[slot];
-                s.flags = (s.flags | F_SETTLED) & !F_READY;
+                s.flags = (s.flags | F_SETTLED) & !(F_READY | F_MISMATCH);
                 s.bids.clear();
                 s.asks.clear();
                 s.pending = false;
@@ -904,7 +977,8 @@ impl Table {
         }
     }
 
-    /// DESIGN 5.4 for every touched token, in first-touch order, then one publish each.
+    /// DESIGN 5.4 for every touched token, in first-touch order, then one publish each (if
+    /// anything about it changed, DESIGN 8).
     fn end_frame(&mut self, now: f64) {
         let mut touched = std::mem::take(&mut self.touched);
         for &slot in &touched {
@@ -915,12 +989,8 @@ impl Table {
                 self.bump(c::CROSSED_RESETS);
             } else if let (true, Some((bb, ba))) = (s.flags & F_READY != 0, s.bbo) {
                 let was_mismatch = s.flags & F_MISMATCH != 0;
-                let same = |ours: Option<&Level>, theirs: Option<Dec>| match (ours, theirs) {
-                    (None, None) => true,
-                    (Some(l), Some(d)) => l.price.fixed9() == d.fixed9(),
-                    _ => false,
-                };
-                if same(s.bids.best(), bb) && same(s.asks.best(), ba) {
+                let ours = |l: Option<&Level>| l.map_or(NO_LEVEL, |l| l.key);
+                if ours(s.bids.best()) == bb && ours(s.asks.best()) == ba {
                     if was_mismatch {
                         self.untrack(slot);
                         self.slots[slot].flags &= !F_MISMATCH;
@@ -937,7 +1007,7 @@ impl Table {
                 }
             }
             self.slots[slot].bbo = None;
-            self.publish(slot, true);
+            self.commit(slot);
         }
         touched.clear();
         self.touched = touched;
@@ -947,7 +1017,7 @@ impl Table {
 /// `timestamp`: value if a decimal string (else NaN), text if a string (else `""`). Never rejects.
 fn ts_of(p: &Parser, src: &[u8], v: Val) -> Ts {
     match v {
-        Val::Str(r) => Ts { val: Dec::parse(p.bytes(src, r)).map_or(f64::NAN, |d| d.to_f64()), text: Some(r) },
+        Val::Str(r) => Ts { val: dec_of(p, src, v).map_or(f64::NAN, |d| d.to_f64()), text: Some(r) },
         _ => Ts { val: f64::NAN, text: None },
     }
 }
@@ -960,29 +1030,94 @@ fn str_of<'a>(p: &'a Parser, src: &'a [u8], v: Val) -> Option<&'a [u8]> {
     }
 }
 
-/// One level change `(is_bid, price, size)`: price (absent or invalid: `Decimal`), size (same),
-/// then side (`BUY`/`SELL`, else `Shape`).
+/// One validated level change.
+#[derive(Clone, Copy)]
+struct Change {
+    price: Dec,
+    size: Dec,
+    bid: bool,
+}
+
+/// Validates one level change and appends it to `out`: price (absent or invalid: `Decimal`),
+/// size (same), then side (`BUY`/`SELL`, else `Shape`). (Appending in place, rather than
+/// returning the change, keeps it from being copied through the stack.)
 #[inline]
-fn change_of(p: &Parser, src: &[u8], price: Val, size: Val, side: Val) -> Result<(bool, Dec, Dec), Fault> {
-    let price = str_of(p, src, price).and_then(Dec::parse_price).ok_or(Fault::Decimal)?;
-    let size = str_of(p, src, size).and_then(Dec::parse).ok_or(Fault::Decimal)?;
+fn push_change(out: &mut Vec<Change>, p: &Parser, src: &[u8], price: Val, size: Val, side: Val) -> Result<(), Fault> {
+    let Some(price) = dec_of(p, src, price).and_then(Dec::as_price) else {
+        return Err(Fault::Decimal);
+    };
+    let Some(size) = dec_of(p, src, size) else {
+        return Err(Fault::Decimal);
+    };
     let bid = match str_of(p, src, side) {
         Some(b"BUY") => true,
         Some(b"SELL") => false,
         _ => return Err(Fault::Shape),
     };
-    Ok((bid, price, size))
+    out.push(Change { price, size, bid });
+    Ok(())
 }
 
-/// Server `best_bid`/`best_ask`: `Some(None)` for `""` (no level), `Some(Some(d))` for a decimal,
-/// `None` when absent or invalid (which cancels the top-of-book check).
-fn bbo_of(p: &Parser, src: &[u8], v: Val) -> Option<Option<Dec>> {
-    let b = str_of(p, src, v)?;
-    if b.is_empty() {
-        Some(None)
-    } else {
-        Dec::parse(b).map(Some)
+/// A side without levels in the top-of-book comparison.
+const NO_LEVEL: u64 = u64::MAX;
+/// A server value that is no price (too large to have a 10^-9 key): equal to no side of ours.
+const NOT_A_PRICE: u64 = u64::MAX - 1;
+
+/// Server `best_bid`/`best_ask` as a comparison key: [`NO_LEVEL`] for `""`, the value's 10^-9 key
+/// for a decimal (exact: equal values, equal keys; [`NOT_A_PRICE`] if it cannot be a price),
+/// `None` when absent or invalid (which cancels the top-of-book check). Best bid `0` and best ask
+/// `1` are no level too: while a market settles the server reports an emptied side that way
+/// (prices are always in (0, 1), so these values can only mean "empty").
+/// `price`: the entry's price text and its decimal, used when `v` is the same text.
+#[inline]
+fn bbo_of(p: &Parser, src: &[u8], v: Val, ask: bool, price: (Val, Dec)) -> Option<u64> {
+    match v {
+        Val::Str(r) if r.len == 0 => Some(NO_LEVEL),
+        Val::Str(r) if same_text(src, r, price.0) => Some(price.1.price_key()),
+        _ => dec_of(p, src, v).map(|d| {
+            if (ask && d.is_one()) || (!ask && d.is_zero()) {
+                NO_LEVEL
+            } else {
+                d.key().unwrap_or(NOT_A_PRICE)
+            }
+        }),
     }
+}
+
+/// Two undecoded strings of at most 8 bytes (with 8 readable bytes) hold the same text; `false`
+/// otherwise (also when it cannot tell cheaply).
+#[inline(always)]
+fn same_text(src: &[u8], a: StrRef, b: Val) -> bool {
+    let Val::Str(b) = b else {
+        return false;
+    };
+    let (sa, sb, n) = (a.start as usize, b.start as usize, a.len as usize);
+    if a.decoded || b.decoded || n != b.len as usize || n > 8 || sa.max(sb) + 8 > src.len() {
+        return false;
+    }
+    let w = |i: usize| u64::from_le_bytes(src[i..i + 8].try_into().unwrap());
+    let mask = if n == 8 { !0 } else { (1u64 << (8 * n)) - 1 };
+    (w(sa) ^ w(sb)) & mask == 0
+}
+
+/// A decimal string value (`None`: not a string, or not a decimal).
+#[inline(always)]
+fn dec_of(p: &Parser, src: &[u8], v: Val) -> Option<Dec> {
+    let Val::Str(r) = v else {
+        return None;
+    };
+    if !r.decoded {
+        // Undecoded strings are spans of the frame, followed by their closing quote.
+        if let Some(d) = Dec::parse_short(src, r.start as usize, r.len as usize) {
+            return Some(d);
+        }
+        if let Some((d, end)) = Dec::parse_fast(src, r.start as usize) {
+            if end == r.start as usize + r.len as usize {
+                return Some(d);
+            }
+        }
+    }
+    Dec::parse(p.bytes(src, r))
 }
 
 /// `book` / REST checks in order: asset_id a string, bids and asks arrays, then each level of

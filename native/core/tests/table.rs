@@ -535,3 +535,227 @@ fn fuzzed_frames_never_panic() {
     }
     assert_eq!(cnt(&t, "frames"), 20_000.0);
 }
+
+#[allow(clippy::too_many_arguments)]
+fn pc_hash(id: &str, price: &str, size: &str, side: &str, hash: &str, bb: &str, ba: &str, ts: &str) -> String {
+    format!(
+        r#"{{"event_type":"price_change","market":"0xm","timestamp":"{ts}","price_changes":[{{"asset_id":"{id}","price":"{price}","size":"{size}","side":"{side}","hash":"{hash}","best_bid":"{bb}","best_ask":"{ba}"}}]}}"#
+    )
+}
+
+#[test]
+fn book_clears_earlier_top_of_book_record_of_its_frame() {
+    let mut t = table();
+    t.bind(A, 0, 1).unwrap();
+    basic_book(&mut t, A);
+    let bk = book(A, &[("0.40", "10"), ("0.45", "5")], &[("0.60", "7"), ("0.55", "3")], "100");
+    // An entry that disagrees with the book that follows it in the same frame: not checked.
+    let f = format!("[{},{bk}]", pc(&[(A, "0.3", "1", "BUY", "0.9", "0.55")], "2"));
+    t.ingest(f.as_bytes(), 10.0);
+    assert_eq!(cnt(&t, "bboMismatches"), 0.0);
+    assert_eq!(flags(&t, 0), F_SUBSCRIBED | F_READY | F_HAS_BOOK);
+    // Entries after the last book of the token are checked: agreeing one...
+    let f = format!(
+        "[{},{bk},{}]",
+        pc(&[(A, "0.3", "1", "BUY", "0.9", "0.55")], "2"),
+        pc(&[(A, "0.3", "2", "BUY", "0.45", "0.55")], "3")
+    );
+    t.ingest(f.as_bytes(), 11.0);
+    assert_eq!((cnt(&t, "bboMismatches"), flags(&t, 0) & F_MISMATCH), (0.0, 0));
+    // ...and a disagreeing one.
+    let f = format!("[{bk},{}]", pc(&[(A, "0.3", "2", "BUY", "0.46", "0.55")], "3"));
+    t.ingest(f.as_bytes(), 12.0);
+    assert_eq!(cnt(&t, "bboMismatches"), 1.0);
+    assert_ne!(flags(&t, 0) & F_MISMATCH, 0);
+    // A book of another token does not clear this token's record.
+    t.bind(B, 1, 1).unwrap();
+    basic_book(&mut t, A);
+    let f = format!("[{},{}]", pc(&[(A, "0.3", "1", "BUY", "0.9", "0.55")], "4"), book(B, &[("0.1", "1")], &[], "4"));
+    t.ingest(f.as_bytes(), 13.0);
+    assert_eq!(cnt(&t, "bboMismatches"), 2.0);
+}
+
+#[test]
+fn market_resolved_clears_mismatch_and_settled_tokens_are_never_resynced() {
+    let mut t = table();
+    t.bind(A, 0, 1).unwrap();
+    basic_book(&mut t, A);
+    t.ingest(pc(&[(A, "0.3", "1", "BUY", "0.46", "0.55")], "2").as_bytes(), 1000.0);
+    assert_ne!(flags(&t, 0) & F_MISMATCH, 0);
+    let resolved = format!(r#"{{"event_type":"market_resolved","assets_ids":["{A}","{B}"]}}"#);
+    t.ingest(resolved.as_bytes(), 1100.0);
+    assert_eq!(flags(&t, 0), F_SUBSCRIBED | F_HAS_BOOK | F_SETTLED);
+    // The deadline is gone: no desync when it would have expired.
+    assert_eq!(t.tick(2500.0), 0);
+    t.ingest(b"PONG", 3000.0);
+    assert_eq!(cnt(&t, "desyncs"), 0.0);
+    assert!(t.take_resync().is_empty());
+    // Nothing marks a settled token for resync: invalidate, a rejected event, a crossed book,
+    // an expired mismatch of a book received after settlement.
+    t.invalidate(0, 3100.0).unwrap();
+    assert_eq!(cnt(&t, "invalidations"), 1.0);
+    t.ingest(book(A, &[("0.45", "1"), ("0.40", "1")], &[], "9").as_bytes(), 3200.0);
+    assert_eq!(cnt(&t, "unorderedLevels"), 1.0);
+    t.ingest(book(A, &[("0.6", "1")], &[("0.6", "1")], "9").as_bytes(), 3300.0);
+    assert_eq!(cnt(&t, "crossedResets"), 1.0);
+    basic_book(&mut t, A);
+    assert_eq!(flags(&t, 0), F_SUBSCRIBED | F_READY | F_HAS_BOOK | F_SETTLED);
+    t.ingest(pc(&[(A, "0.3", "1", "BUY", "0.46", "0.55")], "2").as_bytes(), 4000.0);
+    assert_ne!(flags(&t, 0) & F_MISMATCH, 0);
+    t.tick(5000.0);
+    assert_eq!(cnt(&t, "desyncs"), 1.0);
+    assert_eq!(flags(&t, 0) & (F_READY | F_MISMATCH), 0);
+    assert!(t.take_resync().is_empty());
+    assert_eq!(t.resync_len(), 0);
+    // A new binding is not settled any more.
+    t.bind(A, 0, 1).unwrap();
+    t.invalidate(0, 6000.0).unwrap();
+    assert_eq!(t.take_resync(), [A]);
+}
+
+#[test]
+fn empty_hash_queues_no_check() {
+    let mut t = table();
+    t.bind(A, 0, 1).unwrap();
+    t.set_meta(0, "5", false).unwrap();
+    let with_hash = |h: &str| {
+        format!(
+            r#"{{"event_type":"book","asset_id":"{A}","market":"0xm","timestamp":"1","hash":"{h}","bids":[{{"price":"0.4","size":"1"}}],"asks":[{{"price":"0.6","size":"1"}}]}}"#
+        )
+    };
+    t.ingest(with_hash("").as_bytes(), 1.0);
+    t.tick(2.0);
+    assert_eq!(cnt(&t, "hashChecks"), 0.0);
+    t.ingest(with_hash("0000000000000000000000000000000000000000").as_bytes(), 3.0);
+    t.tick(4.0);
+    assert_eq!((cnt(&t, "hashChecks"), cnt(&t, "hashMismatches")), (1.0, 1.0));
+    // An entry with an empty hash queues nothing and drops the check an earlier book queued.
+    t.ingest(pc_hash(A, "0.3", "1", "BUY", "", "0.4", "0.6", "5").as_bytes(), 5.0);
+    t.tick(6.0);
+    assert_eq!(cnt(&t, "hashChecks"), 1.0);
+    t.ingest(with_hash("0000000000000000000000000000000000000000").as_bytes(), 7.0);
+    t.ingest(pc_hash(A, "0.3", "2", "BUY", "", "0.4", "0.6", "8").as_bytes(), 8.0);
+    t.tick(9.0);
+    assert_eq!(cnt(&t, "hashChecks"), 1.0);
+    t.ingest(pc_hash(A, "0.3", "3", "BUY", "ab", "0.4", "0.6", "8").as_bytes(), 10.0);
+    t.tick(11.0);
+    assert_eq!((cnt(&t, "hashChecks"), cnt(&t, "hashMismatches")), (2.0, 2.0));
+}
+
+#[test]
+fn settlement_best_bid_0_and_best_ask_1_mean_empty_sides() {
+    let mut t = table();
+    t.bind(A, 0, 1).unwrap();
+    t.ingest(book(A, &[("0.45", "5")], &[("0.55", "3")], "1").as_bytes(), 1.0);
+    // The settlement burst empties the book; the server reports "0" / "1".
+    t.ingest(pc(&[(A, "0.45", "0", "BUY", "0", "0.55")], "2").as_bytes(), 2.0);
+    t.ingest(pc(&[(A, "0.55", "0", "SELL", "0", "1")], "3").as_bytes(), 3.0);
+    assert_eq!(cnt(&t, "bboMismatches"), 0.0);
+    assert_eq!(flags(&t, 0), F_SUBSCRIBED | F_READY | F_HAS_BOOK);
+    // By value: "0.0" and "1.000" too.
+    t.ingest(pc(&[(A, "0.3", "0", "BUY", "0.0", "1.000")], "4").as_bytes(), 4.0);
+    assert_eq!(cnt(&t, "bboMismatches"), 0.0);
+    // "1" for a side that has levels is a mismatch (ours is 0.55), as is "0" for a non-empty bid side.
+    t.ingest(pc(&[(A, "0.55", "3", "SELL", "0", "1")], "5").as_bytes(), 5.0);
+    assert_eq!(cnt(&t, "bboMismatches"), 1.0);
+    t.ingest(pc(&[(A, "0.45", "5", "BUY", "0", "0.55")], "6").as_bytes(), 6.0);
+    assert_eq!(cnt(&t, "bboMismatches"), 2.0);
+    t.ingest(pc(&[(A, "0.45", "5", "BUY", "0.45", "0.55")], "7").as_bytes(), 7.0);
+    assert_eq!(cnt(&t, "mismatchesResolved"), 1.0);
+    assert_eq!(flags(&t, 0) & F_MISMATCH, 0);
+}
+
+/// The publish rewrites only the levels that may have changed: after any sequence of changes the
+/// published levels must still be the book's best `depth` levels.
+#[test]
+fn published_levels_always_match_the_book() {
+    let mut t = table();
+    t.bind(A, 0, 1).unwrap();
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let mut rnd = move |n: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % n
+    };
+    let bids: Vec<(String, String)> = (1..=30).map(|i| (format!("0.{:03}", i * 10), "5".to_string())).collect();
+    let asks: Vec<(String, String)> = (1..=30).rev().map(|i| (format!("0.{:03}", 500 + i * 10), "5".to_string())).collect();
+    fn lv(v: &[(String, String)]) -> Vec<(&str, &str)> {
+        v.iter().map(|(p, s)| (p.as_str(), s.as_str())).collect()
+    }
+    for round in 0..3000 {
+        if round % 500 == 0 {
+            t.ingest(book(A, &lv(&bids), &lv(&asks), "1").as_bytes(), round as f64);
+        }
+        // Changes around the top, at depth and deep: updates, inserts, removals.
+        let n = 1 + rnd(3);
+        let mut es = Vec::new();
+        for _ in 0..n {
+            let bid = rnd(2) == 0;
+            let k = if bid { 1 + rnd(310) } else { 501 + rnd(310) };
+            let size = ["0", "1", "2.5", "7"][rnd(4) as usize];
+            es.push((A, format!("0.{k:03}"), size, if bid { "BUY" } else { "SELL" }));
+        }
+        let es: Vec<(&str, &str, &str, &str, &str, &str)> =
+            es.iter().map(|(a, p, s, side)| (*a, p.as_str(), *s, *side, "", "")).collect();
+        t.ingest(pc(&es, "2").as_bytes(), round as f64);
+        let Some((fb, fa)) = t.full_book(0) else {
+            continue;
+        };
+        let base = t.slot_offset(0);
+        let nb = t.read_i32(base + S_NBIDS) as usize;
+        let na = t.read_i32(base + S_NASKS) as usize;
+        assert_eq!(nb, fb.len().min(DEPTH));
+        assert_eq!(na, fa.len().min(DEPTH));
+        for (k, (p, s)) in fb.iter().rev().take(nb).enumerate() {
+            let off = base + S_LEVELS + k * 16;
+            assert_eq!((t.read_f64(off), t.read_f64(off + 8)), (num(p), num(s)), "round {round} bid {k}");
+        }
+        for (k, (p, s)) in fa.iter().rev().take(na).enumerate() {
+            let off = base + S_LEVELS + DEPTH * 16 + k * 16;
+            assert_eq!((t.read_f64(off), t.read_f64(off + 8)), (num(p), num(s)), "round {round} ask {k}");
+        }
+    }
+    assert!(cnt(&t, "deltasApplied") > 1000.0);
+}
+
+/// DESIGN 8: a slot is published (and `sequence` raised) only when a published field or level
+/// differs from before; a rejected event that changes nothing publishes nothing.
+#[test]
+fn publishes_only_when_something_changed() {
+    let mut t = table();
+    t.bind(A, 0, 1).unwrap();
+    let seq = |t: &OwnedTable| (t.read_i32(t.slot_offset(0) + S_SEQ), f64_at(t, 0, S_SEQUENCE));
+    assert_eq!(seq(&t), (2, 0.0));
+    // Rejected book for a token without a book: reset of nothing, no publish (but resync).
+    t.ingest(book(A, &[("0.45", "1"), ("0.40", "1")], &[], "1").as_bytes(), 5.0);
+    assert_eq!(cnt(&t, "unorderedLevels"), 1.0);
+    assert_eq!(seq(&t), (2, 0.0));
+    assert_eq!(t.take_resync(), [A]);
+    // invalidate of a token with nothing to reset: counted, not published.
+    t.invalidate(0, 6.0).unwrap();
+    assert_eq!(seq(&t), (2, 0.0));
+    // A delta without a book, a tick size for a token without READY (tickSize changes: published).
+    t.ingest(pc(&[(A, "0.5", "1", "BUY", "", "")], "2").as_bytes(), 7.0);
+    assert_eq!(seq(&t), (2, 0.0));
+    let tick = format!(r#"{{"event_type":"tick_size_change","asset_id":"{A}","new_tick_size":"0.01"}}"#);
+    t.ingest(tick.as_bytes(), 8.0);
+    assert_eq!(seq(&t), (4, 1.0));
+    // The same tick size again (no READY, so lastUpdate stays): nothing changed.
+    t.ingest(tick.as_bytes(), 9.0);
+    assert_eq!(seq(&t), (4, 1.0));
+    // A book, then a delta that sets a level to what it is at the same time: `updates` changes.
+    basic_book(&mut t, A);
+    assert_eq!(seq(&t), (6, 2.0));
+    t.ingest(pc(&[(A, "0.45", "5", "BUY", "0.45", "0.55")], "100").as_bytes(), 1.0);
+    assert_eq!(seq(&t), (8, 3.0));
+    // Removing a level that is not there changes `updates` too (an applied delta).
+    t.ingest(pc(&[(A, "0.31", "0", "BUY", "0.45", "0.55")], "100").as_bytes(), 1.0);
+    assert_eq!(seq(&t), (10, 4.0));
+    // market_resolved twice: the second changes nothing.
+    let res = format!(r#"{{"event_type":"market_resolved","assets_ids":["{A}"]}}"#);
+    t.ingest(res.as_bytes(), 2.0);
+    assert_eq!(seq(&t), (12, 5.0));
+    t.ingest(res.as_bytes(), 3.0);
+    assert_eq!(seq(&t), (12, 5.0));
+}
