@@ -1,9 +1,10 @@
 /**
- * Small timing harness for the benchmark suite: batched samples timed with `performance.now()`
- * (sub-microsecond resolution), reported per operation as the median and the p99 over samples.
+ * Timing harness of the benchmark suite: batched samples timed by tinybench (whose per-task floor
+ * is ~30 ns, hence batches), reported per operation as the median and the p99 over samples.
  * A batch is long enough that the two timer reads (~60 ns) are under 1% of it.
  */
 import { Worker } from 'node:worker_threads';
+import { Bench } from 'tinybench';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
@@ -24,21 +25,17 @@ export interface Sampled {
 }
 
 /**
- * Runs `fn` (one batch of operations) for `warmupMs`, then times it for `timeMs` (at least
- * `minSamples` batches). Returns the batch durations, ms.
+ * Runs `fn` (one batch of operations) under tinybench: `warmupMs` of warm-up, then at least
+ * `timeMs` and `minSamples` timed batches. Returns the batch durations, ms.
  */
 export function collect(fn: () => void, timeMs: number, warmupMs: number, minSamples = 50): number[] {
-  const warmEnd = performance.now() + warmupMs;
-  while (performance.now() < warmEnd) fn();
-  const times: number[] = [];
-  const end = performance.now() + timeMs;
-  while (times.length < minSamples || performance.now() < end) {
-    const t0 = performance.now();
-    fn();
-    times.push(performance.now() - t0);
-    if (times.length >= 5_000_000) break;
-  }
-  return times;
+  const bench = new Bench({ time: timeMs, warmupTime: warmupMs, iterations: minSamples, retainSamples: true, throws: true });
+  bench.add('batch', fn);
+  const [task] = bench.runSync();
+  const r = task.result as { latency?: { samples?: ArrayLike<number> } } | undefined;
+  const samples = r?.latency?.samples;
+  if (!samples || samples.length === 0) throw new Error(`benchmark produced no samples: ${JSON.stringify(task.result)}`);
+  return Array.from(samples);
 }
 
 /** Per-operation statistics of batch durations (ms) of `batch` operations each. */
