@@ -25,7 +25,7 @@ import {
 import { bookHash } from '../src/hash.js';
 import { isDecimal, parseDecimal } from '../src/decimal.js';
 
-const DIR = fileURLToPath(new URL('../../shared/polymarket/fixtures/', import.meta.url));
+const DIR = fileURLToPath(new URL('../fixtures/polymarket/', import.meta.url));
 const text = (name: string) => readFileSync(join(DIR, name), 'utf8');
 const json = (name: string) => JSON.parse(text(name));
 
