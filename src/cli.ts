@@ -202,8 +202,8 @@ async function sourceFor(cmd: string, values: Record<string, unknown>, io: Out):
   return { url: sim.url, label: `simulator ${sim.url} (${sim.markets.length} markets)`, universe: chosen, tokens: chosen.flatMap((g) => g.tokens), sim };
 }
 
-async function cmdWatch(args: string[], io: Out): Promise<number> {
-  const { values } = parse('watch', args, {
+/** Options of the commands that connect somewhere (watch, record). */
+const SOURCE_OPTIONS: ParseArgsConfig['options'] = {
     live: { type: 'boolean' },
     url: { type: 'string' },
     tokens: { type: 'string' },
@@ -211,6 +211,11 @@ async function cmdWatch(args: string[], io: Out): Promise<number> {
     rate: { type: 'string' },
     seed: { type: 'string' },
     duration: { type: 'string' },
+};
+
+async function cmdWatch(args: string[], io: Out): Promise<number> {
+  const { values } = parse('watch', args, {
+    ...SOURCE_OPTIONS,
     'max-stale': { type: 'string' },
     backend: { type: 'string' },
     worker: { type: 'boolean' },
@@ -309,13 +314,7 @@ async function cmdSimulate(args: string[], io: Out): Promise<number> {
 async function cmdRecord(args: string[], io: Out): Promise<number> {
   const { values } = parse('record', args, {
     out: { type: 'string', short: 'o' },
-    live: { type: 'boolean' },
-    url: { type: 'string' },
-    tokens: { type: 'string' },
-    markets: { type: 'string' },
-    rate: { type: 'string' },
-    seed: { type: 'string' },
-    duration: { type: 'string' },
+    ...SOURCE_OPTIONS,
     backend: { type: 'string' },
   });
   if (values.help) return help('record', io);

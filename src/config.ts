@@ -61,16 +61,21 @@ export function optionalEnumEnv<T extends string>(name: string, allowed: readonl
   return v as T;
 }
 
+/** Checks that `value` is a ws:// or wss:// URL; returns it. @throws ConfigError naming `name`. */
+export function checkWsUrl(name: string, value: unknown): string {
+  let ok = false;
+  try {
+    const u = new URL(String(value));
+    ok = typeof value === 'string' && (u.protocol === 'ws:' || u.protocol === 'wss:');
+  } catch {
+    ok = false;
+  }
+  if (!ok) throw new ConfigError(name, value, 'a ws:// or wss:// URL');
+  return value as string;
+}
+
 /** A ws:// or wss:// URL, or undefined when unset. */
 export function optionalUrlEnv(name: string, env: Env = process.env): string | undefined {
   const v = raw(name, env);
-  if (v === undefined) return undefined;
-  let u: URL;
-  try {
-    u = new URL(v);
-  } catch {
-    throw new ConfigError(name, v, 'a ws:// or wss:// URL');
-  }
-  if (u.protocol !== 'ws:' && u.protocol !== 'wss:') throw new ConfigError(name, v, 'a ws:// or wss:// URL');
-  return v;
+  return v === undefined ? undefined : checkWsUrl(name, v);
 }

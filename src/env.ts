@@ -5,6 +5,7 @@
  */
 import {
   ConfigError,
+  checkWsUrl,
   optionalBoolEnv,
   optionalEnumEnv,
   optionalIntEnv,
@@ -119,15 +120,7 @@ export function resolveCacheSettings(o: Partial<CacheEnvOptions>): CacheEnvOptio
     throw new ConfigError('defaultMaxStaleMs', r.defaultMaxStaleMs, `at most hardStaleMs (${r.hardStaleMs})`);
   }
   if (o.url !== undefined) {
-    let ok = false;
-    try {
-      const u = new URL(o.url);
-      ok = u.protocol === 'ws:' || u.protocol === 'wss:';
-    } catch {
-      ok = false;
-    }
-    if (!ok) throw new ConfigError('url', o.url, 'a ws:// or wss:// URL');
-    r.url = o.url;
+    r.url = checkWsUrl('url', o.url);
   }
   if (o.backend !== undefined) {
     if (!BACKENDS.includes(o.backend)) throw new ConfigError('backend', o.backend, "'native' or 'js'");

@@ -1,7 +1,7 @@
 /**
  * Feed options, their defaults and their validation.
  */
-import { ConfigError, optionalIntEnv, optionalUrlEnv } from '../config.js';
+import { ConfigError, checkWsUrl, optionalIntEnv, optionalUrlEnv } from '../config.js';
 import type { BackoffOptions } from './backoff.js';
 
 /** Polymarket's public market channel. */
@@ -85,15 +85,7 @@ function num(name: string, v: number | undefined, def: number, min: number, max:
 export function resolveFeedOptions(o: FeedOptions = {}): ResolvedFeedOptions {
   let url = o.url ?? optionalUrlEnv('POLYBOOK_WS_URL') ?? DEFAULT_WS_URL;
   if (o.url !== undefined) {
-    let ok = false;
-    try {
-      const u = new URL(o.url);
-      ok = u.protocol === 'ws:' || u.protocol === 'wss:';
-    } catch {
-      ok = false;
-    }
-    if (!ok) throw new ConfigError('url', o.url, 'a ws:// or wss:// URL');
-    url = o.url;
+    url = checkWsUrl('url', o.url);
   }
   return {
     url,
