@@ -552,7 +552,7 @@ describe('differential: writers agree bit for bit', () => {
         const c = readCounters(sab);
         for (const n of COUNTERS) totals[n] += c[n];
       }),
-      { numRuns: 60 },
+      { numRuns: 200 },
     );
     if (process.env.DIFF_DEBUG) console.log(totals);
     for (const n of ['snapshotsApplied', 'deltasApplied', 'deltasWithoutBook', 'crossedResets', 'bboMismatches', 'mismatchesResolved', 'desyncs', 'hashChecks', 'badJson', 'badEvent', 'badDecimal', 'unorderedLevels', 'unknownEvents', 'ignored', 'settled', 'controlFrames', 'snapshotsRejected']) {
