@@ -14,20 +14,13 @@ import { Staleness } from '../src/staleness.js';
 import { Miss } from '../src/metrics.js';
 import { preciseNow } from '../src/clock.js';
 import { startSimulator, type Simulator } from '../src/simulator/index.js';
-import { BACKENDS, ManualClock, bookFrame } from './helpers.js';
+import { BACKENDS, ManualClock, bookFrame, waitFor } from './helpers.js';
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
   while (cleanups.length) await cleanups.pop()!();
 });
 
-async function waitFor(cond: () => boolean, timeoutMs = 5000, what = 'condition'): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 2));
-  }
-}
 
 function once<T>(emitter: { once(ev: string, fn: (v: T) => void): unknown }, ev: string, timeoutMs = 5000): Promise<T> {
   return new Promise((resolve, reject) => {
@@ -266,7 +259,7 @@ describe.each(BACKENDS)('BookCache (%s)', (backend) => {
     expect(s.hits).toBe(5);
     expect(s.snapshots).toBeGreaterThanOrEqual(4);
     // The synchronous stats are those the worker last published (every health interval).
-    await waitFor(() => cache.metrics().feed!.open === 1, 5000, 'published worker stats');
+    await waitFor(() => cache.metrics().feed!.open === 1, 'published worker stats', 5000);
     expect(cache.prometheus()).toMatch(/^polybook_ws_connections\{state="open"\} 1$/m);
   });
 
@@ -328,7 +321,7 @@ describe.each(BACKENDS)('BookCache (%s)', (backend) => {
     mini.broadcastNewMarket({ slug: 'eth-up', market: '0xeth', assets_ids: ['2001', '2002'] });
     mini.broadcastNewMarket({ slug: 'btc-up', market: '0xbtc', assets_ids: ['3001', '3002'] });
     await followed;
-    await waitFor(() => cache.get('3001') !== null && cache.get('3002') !== null, 5000, 'the new market books');
+    await waitFor(() => cache.get('3001') !== null && cache.get('3002') !== null, 'the new market books', 5000);
     expect(cache.store.has('2001')).toBe(false);
     expect(cache.refCount('3001')).toBe(1);
     expect(cache.metrics().cache.newMarketsFollowed).toBe(1);

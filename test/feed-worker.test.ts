@@ -8,18 +8,10 @@ import { once } from 'node:events';
 import { startWorkerFeed, type WorkerFeed } from '../src/feed/worker.js';
 import type { ConnectedEvent } from '../src/feed/manager.js';
 import { startSimulator, type Simulator } from '../src/simulator/index.js';
-import { BACKENDS } from './helpers.js';
+import { BACKENDS, waitFor } from './helpers.js';
 
 vi.setConfig({ testTimeout: 30_000, hookTimeout: 15_000 });
 
-async function waitFor(cond: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    if (cond()) return;
-    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for: ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 const open: { sim: Simulator; feed?: WorkerFeed }[] = [];
 

@@ -11,21 +11,13 @@ import { Backoff } from '../src/feed/backoff.js';
 import { SubscriptionManager, type DisconnectedEvent, type FeedGroup } from '../src/feed/manager.js';
 import type { FeedOptions } from '../src/feed/options.js';
 import { startSimulator, type Simulator, type SimulatorOptions } from '../src/simulator/index.js';
-import { BACKENDS } from './helpers.js';
+import { BACKENDS, waitFor } from './helpers.js';
 
 vi.setConfig({ testTimeout: 30_000, hookTimeout: 15_000 });
 
 // ---------------------------------------------------------------- helpers
 
 /** Polls `cond` until it holds (bounded); fails with `what` otherwise. */
-async function waitFor(cond: () => boolean, what: string, timeoutMs = 10_000, everyMs = 10): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    if (cond()) return;
-    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for: ${what}`);
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-}
 
 /** Resolves with the first event matching `pred`. */
 function nextEvent<T>(on: (fn: (e: T) => void) => () => void, pred: (e: T) => boolean = () => true, timeoutMs = 10_000): Promise<T> {

@@ -56,3 +56,12 @@ export function priceChange(
 ): string {
   return JSON.stringify({ market: '0xmarket', price_changes: entries, timestamp, event_type: 'price_change' });
 }
+
+/** Polls `cond` until it holds (a bounded wait on an observable condition, not a sleep). */
+export async function waitFor(cond: () => boolean, what = 'condition', timeoutMs = 10_000, everyMs = 5): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}

@@ -10,16 +10,9 @@ import { RestRefusedError, RestWarmupClient, TokenBucket, type RestSink } from '
 import { BookCache } from '../src/cache.js';
 import { startSimulator } from '../src/simulator/index.js';
 import type { Simulator } from '../src/simulator/index.js';
-import { BACKENDS } from './helpers.js';
+import { BACKENDS, waitFor } from './helpers.js';
 
 /** Bounded wait on a condition (no sleep stands in for synchronisation). */
-async function waitFor(cond: () => boolean, timeoutMs = 5000, what = 'condition'): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 2));
-  }
-}
 
 interface StandIn {
   url: string;
@@ -262,10 +255,10 @@ describe.each(BACKENDS)('REST during cache warmup (%s)', (backend) => {
       warmupTimeoutMs: 3000,
     });
     cleanups.push(() => cache.stop());
-    await waitFor(() => cache.store.readyCount() === 4, 5000, 'the WebSocket books');
+    await waitFor(() => cache.store.readyCount() === 4, 'the WebSocket books', 5000);
     const before = sim.tokens.map((t) => cache.store.fullBook(t));
     release();
-    await waitFor(() => cache.store.counter('restSkipped') === 4, 5000, 'the REST books');
+    await waitFor(() => cache.store.counter('restSkipped') === 4, 'the REST books', 5000);
     expect(cache.store.counter('restApplied')).toBe(0);
     expect(sim.tokens.map((t) => cache.store.fullBook(t))).toEqual(before);
     const r = await cache.warmup();

@@ -9,20 +9,13 @@ import { WarmupManager, type WarmupProgress } from '../src/warmup.js';
 import { BookCache } from '../src/cache.js';
 import { Miss } from '../src/metrics.js';
 import { startSimulator, type Simulator } from '../src/simulator/index.js';
-import { BACKENDS, ManualClock, bookFrame } from './helpers.js';
+import { BACKENDS, ManualClock, bookFrame, waitFor } from './helpers.js';
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
   while (cleanups.length) await cleanups.pop()!();
 });
 
-async function waitFor(cond: () => boolean, timeoutMs = 5000, what = 'condition'): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 1));
-  }
-}
 
 /** Fake token ids the simulator does not know: they never get a book. */
 const UNKNOWN = ['11111111111111111111', '22222222222222222222'];
@@ -146,7 +139,7 @@ describe.each(BACKENDS)('BookCache warmup against the simulator (%s)', (backend)
     cleanups.push(() => cache.stop());
     expect(cache.tradingEnabled).toBe(false);
     // Even once the known books are in, nothing is served before warmup completes.
-    await waitFor(() => cache.store.readyCount() === 4, 5000, 'the books');
+    await waitFor(() => cache.store.readyCount() === 4, 'the books', 5000);
     expect(cache.get(sim.tokens[0])).toBeNull();
     const h = cache.handle(sim.tokens[1]);
     expect(h.top(1500)).toBe(false);

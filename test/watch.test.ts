@@ -8,15 +8,8 @@ import { WatchHub, changesIterator, type BookChange } from '../src/watch.js';
 import { BookCache } from '../src/cache.js';
 import { H_EPOCH, H_WATCHERS, HEADER_BYTES, slotBytes } from '../src/layout.js';
 import { startSimulator, type Simulator } from '../src/simulator/index.js';
-import { BACKENDS, ManualClock, bookFrame, priceChange } from './helpers.js';
+import { BACKENDS, ManualClock, bookFrame, priceChange, waitFor } from './helpers.js';
 
-async function waitFor(cond: () => boolean, timeoutMs = 5000, what = 'condition'): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 1));
-  }
-}
 
 /** Lets the event loop turn `n` times (to show nothing happens without a change; not a synchronisation). */
 async function turns(n: number): Promise<void> {
@@ -87,7 +80,7 @@ describe.each(BACKENDS)('watch on the writer thread (%s)', (backend) => {
     // Twenty spaced changes: twenty notifications, one version each, in order.
     for (let i = 0; i < 20; i++) {
       store.ingest(delta(A, String(20 + i)), clock.t);
-      await waitFor(() => events.length === 5 + i, 5000, `change ${i}`);
+      await waitFor(() => events.length === 5 + i, `change ${i}`, 5000);
     }
     const forA = events.filter((e) => e.tokenId === A);
     expect(forA).toHaveLength(22);
@@ -227,14 +220,14 @@ describe.each(BACKENDS)('watch with ingestion in a worker (%s)', (backend) => {
     for (let i = 0; i < 25; i++) {
       const n = events.length;
       sim.step(1);
-      await waitFor(() => events.length > n && caughtUp(), 5000, `step ${i}`);
+      await waitFor(() => events.length > n && caughtUp(), `step ${i}`, 5000);
     }
     // Quiescent: every published version was reported exactly once.
     await waitFor(() => sim.tokens.every((t) => {
       const evs = events.filter((e) => e.tokenId === t);
       const sum = evs.reduce((s, e) => s + e.versions, 0);
       return sum === (slotSeq(cache.store, t) - start.get(t)!) / 2;
-    }), 5000, 'all versions reported');
+    }), 'all versions reported', 5000);
     for (const t of sim.tokens) {
       const evs = events.filter((e) => e.tokenId === t);
       for (let i = 1; i < evs.length; i++) expect(evs[i].version).toBeGreaterThan(evs[i - 1].version);

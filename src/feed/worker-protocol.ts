@@ -4,20 +4,10 @@
  */
 import type { BackendName } from '../backend.js';
 import type { FeedStats, UniverseEntry } from './manager.js';
-import type { BackoffOptions } from './backoff.js';
+import type { FeedOptions } from './options.js';
 
-/** Feed options that cross the thread boundary (no functions). */
-export interface WorkerFeedSettings {
-  url?: string;
-  maxTokensPerConnection?: number;
-  confirmIntervalMs?: number;
-  pongTimeoutMs?: number;
-  silenceTimeoutMs?: number;
-  hardStaleMs?: number;
-  healthIntervalMs?: number;
-  customFeatures?: boolean;
-  backoff?: BackoffOptions;
-}
+/** Feed options that cross the thread boundary: all but the logger (a function). */
+export type WorkerFeedSettings = Omit<FeedOptions, 'logger'>;
 
 export interface WorkerInit {
   table: SharedArrayBuffer;
