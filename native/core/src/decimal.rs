@@ -9,7 +9,7 @@ pub const MAX_MANTISSA: u64 = (1 << 53) - 1;
 /// Most fraction digits accepted.
 pub const MAX_SCALE: u8 = 9;
 
-const POW10: [u64; 10] = [
+pub const POW10: [u64; 10] = [
     1,
     10,
     100,

@@ -1,7 +1,7 @@
 //! The book hash of PROTOCOL.md section 2.9: SHA-1 over compact JSON with keys in the server's order,
 //! all texts exactly as received. Mirrors `src/hash.ts`.
 
-use crate::book::Level;
+use crate::book::Side;
 use crate::decimal::Dec;
 use sha1::{Digest, Sha1};
 
@@ -11,9 +11,9 @@ pub struct HashInput<'a> {
     pub asset_id: &'a [u8],
     pub timestamp: &'a [u8],
     /// Wire order (ascending price).
-    pub bids: &'a [Level],
+    pub bids: &'a Side,
     /// Wire order (descending price).
-    pub asks: &'a [Level],
+    pub asks: &'a Side,
     pub min_order_size: &'a [u8],
     /// `None` = unknown, hashed as `""`.
     pub tick_size: Option<Dec>,
@@ -46,9 +46,9 @@ pub fn json_string(out: &mut Vec<u8>, s: &[u8]) {
     out.push(b'"');
 }
 
-fn levels(out: &mut Vec<u8>, ls: &[Level]) {
+fn levels(out: &mut Vec<u8>, side: &Side) {
     out.push(b'[');
-    for (i, l) in ls.iter().enumerate() {
+    for (i, l) in side.iter().enumerate() {
         if i > 0 {
             out.push(b',');
         }
@@ -108,6 +108,7 @@ pub fn book_hash(buf: &mut Vec<u8>, h: &HashInput) -> [u8; 40] {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::book::Level;
 
     fn lv(p: &str, s: &str) -> Level {
         Level::new(Dec::parse(p.as_bytes()).unwrap(), Dec::parse(s.as_bytes()).unwrap())
@@ -116,8 +117,8 @@ mod tests {
     #[test]
     fn official_vector() {
         // PROTOCOL.md 2.9, py-clob-client test vector.
-        let bids = [lv("0.3", "100"), lv("0.4", "100")];
-        let asks = [lv("0.6", "100"), lv("0.7", "100")];
+        let bids = Side::from_levels(true, &[lv("0.3", "100"), lv("0.4", "100")]);
+        let asks = Side::from_levels(false, &[lv("0.6", "100"), lv("0.7", "100")]);
         let h = HashInput {
             market: b"0xaabbcc",
             asset_id: b"100",

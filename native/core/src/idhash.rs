@@ -14,6 +14,13 @@ pub struct IdHasher(u64);
 /// `HashMap` builder for [`IdHasher`].
 pub type IdBuildHasher = BuildHasherDefault<IdHasher>;
 
+/// The hash of a token id (as a `HashMap<Box<[u8]>, _, IdBuildHasher>` would hash it).
+#[inline]
+pub fn id_hash(id: &[u8]) -> u64 {
+    use std::hash::BuildHasher;
+    IdBuildHasher::default().hash_one(id)
+}
+
 #[inline(always)]
 fn fold(a: u64, b: u64) -> u64 {
     let p = (a as u128).wrapping_mul(b as u128);

@@ -4,15 +4,14 @@
 //! written, through the seqlock of DESIGN section 4. All stores into the table are atomic
 //! (relaxed for data words), because readers on other threads read the same memory concurrently.
 
-use std::collections::HashMap;
 use std::sync::atomic::{fence, AtomicI32, AtomicU64, Ordering};
 
 use rustc_hash::FxBuildHasher;
 
-use crate::book::{crossed, Level, Side};
+use crate::book::{crossed, Side};
 use crate::decimal::Dec;
 use crate::hash::{book_hash, HashInput};
-use crate::idhash::IdBuildHasher;
+use crate::idhash::id_hash;
 use crate::layout::*;
 use crate::parse::{ArrState, EventRec, Fault, Levels, Parser, StrRef, Top, Val};
 
@@ -42,10 +41,68 @@ impl std::error::Error for TableError {}
 /// A full-depth book with exact texts, wire order.
 pub type TextBook = (Vec<(String, String)>, Vec<(String, String)>);
 
+/// Indices of [`Texts`].
+const T_MARKET: usize = 0;
+const T_MIN_ORDER_SIZE: usize = 1;
+const T_PEND_TS: usize = 2;
+const T_PEND_HASH: usize = 3;
+
+/// A token's texts for the hash check in one allocation (one per token instead of four):
+/// market, min_order_size, then the pending timestamp and hash, which change together and last.
+#[derive(Default)]
+struct Texts {
+    buf: Vec<u8>,
+    /// End of each text in `buf`.
+    ends: [u32; 4],
+}
+
+impl Texts {
+    #[inline]
+    fn get(&self, k: usize) -> &[u8] {
+        let start = if k == 0 { 0 } else { self.ends[k - 1] as usize };
+        &self.buf[start..self.ends[k] as usize]
+    }
+
+    /// Replaces text `k` (a no-op when equal, the common case for a market).
+    fn set(&mut self, k: usize, v: &[u8]) {
+        let start = if k == 0 { 0 } else { self.ends[k - 1] as usize };
+        let end = self.ends[k] as usize;
+        if self.buf[start..end] == *v {
+            return;
+        }
+        let total = self.buf.len() - (end - start) + v.len();
+        // Exactly what is needed: thousands of tokens each hold one.
+        self.buf.reserve_exact(total.saturating_sub(self.buf.len()));
+        self.buf.splice(start..end, v.iter().copied());
+        let removed = (end - start) as u32;
+        for e in &mut self.ends[k..] {
+            *e = *e - removed + v.len() as u32;
+        }
+    }
+
+    /// Replaces the pending timestamp and hash (the last two texts: no other text moves).
+    #[inline]
+    fn set_pending(&mut self, ts: &[u8], hash: &[u8]) {
+        let keep = self.ends[T_MIN_ORDER_SIZE] as usize;
+        self.buf.truncate(keep);
+        self.buf.reserve_exact(ts.len() + hash.len());
+        self.buf.extend_from_slice(ts);
+        self.ends[T_PEND_TS] = self.buf.len() as u32;
+        self.buf.extend_from_slice(hash);
+        self.ends[T_PEND_HASH] = self.buf.len() as u32;
+    }
+
+    fn clear(&mut self) {
+        self.buf.clear();
+        self.ends = [0; 4];
+    }
+}
+
 #[derive(Default)]
 struct SlotState {
     bound: bool,
-    id: String,
+    /// The token id; `Table::ids` finds slots by it (one copy of each id).
+    id: Box<str>,
     flags: i32,
     conn: i32,
     gen: i32,
@@ -57,13 +114,11 @@ struct SlotState {
     ltp: Option<Dec>,
     bids: Side,
     asks: Side,
-    market: Vec<u8>,
+    /// Market, min_order_size, and the pending hash and its timestamp.
+    texts: Texts,
     has_meta: bool,
-    min_order_size: Vec<u8>,
     neg_risk: bool,
     pending: bool,
-    pend_hash: Vec<u8>,
-    pend_ts: Vec<u8>,
     deadline: f64,
     touch_epoch: u64,
     /// Server top of book from the last applied current-format entry of this frame:
@@ -80,7 +135,8 @@ pub struct Table {
     slot_bytes: usize,
     grace_ms: f64,
     slots: Vec<SlotState>,
-    ids: HashMap<Box<[u8]>, u32, IdBuildHasher>,
+    /// Slots of bound tokens, hashed by id ([`id_hash`]); the ids themselves live in the slots.
+    ids: hashbrown::HashTable<u32>,
     counters: [f64; COUNTERS.len()],
     resync: Vec<Box<str>>,
     resync_set: std::collections::HashSet<Box<str>, FxBuildHasher>,
@@ -126,7 +182,7 @@ impl Table {
             slot_bytes: 0,
             grace_ms: if grace_ms.is_nan() { DEFAULT_GRACE_MS } else { grace_ms },
             slots: Vec::new(),
-            ids: HashMap::default(),
+            ids: hashbrown::HashTable::new(),
             counters: [0.0; COUNTERS.len()],
             resync: Vec::new(),
             resync_set: Default::default(),
@@ -275,8 +331,8 @@ impl Table {
         let (i32s, words) = self.slot_mem(slot);
         let s = &self.slots[slot];
         let depth = self.depth;
-        let nb = s.bids.levels.len().min(depth);
-        let na = s.asks.levels.len().min(depth);
+        let nb = s.bids.len().min(depth);
+        let na = s.asks.len().min(depth);
         let r32 = |off: usize| i32s[off / 4].load(Ordering::Relaxed);
         let r64 = |off: usize| words[off / 8].load(Ordering::Relaxed);
         if r32(S_FLAGS) != s.flags
@@ -289,17 +345,17 @@ impl Table {
             || r64(S_UPDATES) != s.updates.to_bits()
             || r64(S_TICK_SIZE) != s.tick.map_or(f64::NAN, |d| d.to_f64()).to_bits()
             || r64(S_LAST_TRADE) != s.ltp.map_or(f64::NAN, |d| d.to_f64()).to_bits()
-            || r64(S_BID_LEVELS) != (s.bids.levels.len() as f64).to_bits()
-            || r64(S_ASK_LEVELS) != (s.asks.levels.len() as f64).to_bits()
+            || r64(S_BID_LEVELS) != (s.bids.len() as f64).to_bits()
+            || r64(S_ASK_LEVELS) != (s.asks.len() as f64).to_bits()
         {
             return true;
         }
         for (side, n_pub, first) in [(&s.bids, nb, S_LEVELS / 8), (&s.asks, na, S_LEVELS / 8 + depth * 2)] {
-            let n = side.levels.len();
+            let n = side.len();
             for k in side.dirty(n_pub) {
-                let l = &side.levels[n - 1 - k];
-                if words[first + 2 * k].load(Ordering::Relaxed) != l.price.to_f64().to_bits()
-                    || words[first + 2 * k + 1].load(Ordering::Relaxed) != l.size.to_f64().to_bits()
+                let (price, size) = side.values(n - 1 - k);
+                if words[first + 2 * k].load(Ordering::Relaxed) != price.to_bits()
+                    || words[first + 2 * k + 1].load(Ordering::Relaxed) != size.to_bits()
                 {
                     return true;
                 }
@@ -335,8 +391,8 @@ impl Table {
         fence(Ordering::Release);
         // 2. data words, relaxed.
         let f = |x: f64| x.to_bits();
-        let nb = s.bids.levels.len().min(depth);
-        let na = s.asks.levels.len().min(depth);
+        let nb = s.bids.len().min(depth);
+        let na = s.asks.len().min(depth);
         i32s[S_FLAGS / 4].store(s.flags, Ordering::Relaxed);
         i32s[S_NBIDS / 4].store(nb as i32, Ordering::Relaxed);
         i32s[S_NASKS / 4].store(na as i32, Ordering::Relaxed);
@@ -348,15 +404,15 @@ impl Table {
         words[S_UPDATES / 8].store(f(s.updates), Ordering::Relaxed);
         words[S_TICK_SIZE / 8].store(f(s.tick.map_or(f64::NAN, |d| d.to_f64())), Ordering::Relaxed);
         words[S_LAST_TRADE / 8].store(f(s.ltp.map_or(f64::NAN, |d| d.to_f64())), Ordering::Relaxed);
-        words[S_BID_LEVELS / 8].store(f(s.bids.levels.len() as f64), Ordering::Relaxed);
-        words[S_ASK_LEVELS / 8].store(f(s.asks.levels.len() as f64), Ordering::Relaxed);
+        words[S_BID_LEVELS / 8].store(f(s.bids.len() as f64), Ordering::Relaxed);
+        words[S_ASK_LEVELS / 8].store(f(s.asks.len() as f64), Ordering::Relaxed);
         for (side, nb, first) in [(&mut s.bids, nb, S_LEVELS / 8), (&mut s.asks, na, S_LEVELS / 8 + depth * 2)] {
-            let n = side.levels.len();
+            let n = side.len();
             let out = &words[first..first + 2 * nb];
             for k in side.take_dirty(nb) {
-                let l = &side.levels[n - 1 - k];
-                out[2 * k].store(f(l.price.to_f64()), Ordering::Relaxed);
-                out[2 * k + 1].store(f(l.size.to_f64()), Ordering::Relaxed);
+                let (price, size) = side.values(n - 1 - k);
+                out[2 * k].store(f(price), Ordering::Relaxed);
+                out[2 * k + 1].store(f(size), Ordering::Relaxed);
             }
         }
         // 3. even version, release: readers that see it see every store above.
@@ -367,7 +423,8 @@ impl Table {
 
     #[inline]
     fn lookup(&self, id: &[u8]) -> Option<usize> {
-        self.ids.get(id).map(|&s| s as usize)
+        let slots = &self.slots;
+        self.ids.find(id_hash(id), |&s| slots[s as usize].id.as_bytes() == id).map(|&s| s as usize)
     }
 
     #[inline]
@@ -387,10 +444,9 @@ impl Table {
             return;
         }
         let id = &self.slots[slot].id;
-        if !self.resync_set.contains(id.as_str()) {
-            let b: Box<str> = id.as_str().into();
-            self.resync_set.insert(b.clone());
-            self.resync.push(b);
+        if !self.resync_set.contains(id) {
+            self.resync_set.insert(id.clone());
+            self.resync.push(id.clone());
         }
     }
 
@@ -424,10 +480,7 @@ impl Table {
             s.pending = false;
             return;
         };
-        s.pend_hash.clear();
-        s.pend_hash.extend_from_slice(hash);
-        s.pend_ts.clear();
-        s.pend_ts.extend_from_slice(ts);
+        s.texts.set_pending(ts, hash);
         if !s.pending {
             s.pending = true;
             self.pending_list.push(slot as u32);
@@ -475,7 +528,7 @@ impl Table {
         self.forget(slot);
         let s = &mut self.slots[slot];
         s.bound = true;
-        s.id.push_str(token_id);
+        s.id = token_id.into();
         s.flags = F_SUBSCRIBED;
         s.conn = conn as i32;
         s.gen = s.gen.wrapping_add(1);
@@ -485,7 +538,15 @@ impl Table {
         s.updates = 0.0;
         s.tick = None;
         s.ltp = None;
-        self.ids.insert(token_id.as_bytes().into(), slot as u32);
+        // A token bound twice is found at its latest slot (the older one keeps its book until unbound).
+        let slots = &self.slots;
+        let id = token_id.as_bytes();
+        match self.ids.find_entry(id_hash(id), |&x| slots[x as usize].id.as_bytes() == id) {
+            Ok(mut e) => *e.get_mut() = slot as u32,
+            Err(_) => {
+                self.ids.insert_unique(id_hash(id), slot as u32, |&x| id_hash(slots[x as usize].id.as_bytes()));
+            }
+        }
         self.publish(slot, false);
         Ok(())
     }
@@ -494,16 +555,17 @@ impl Table {
     fn forget(&mut self, slot: usize) {
         self.untrack(slot);
         let s = &mut self.slots[slot];
-        if s.bound && self.ids.get(s.id.as_bytes()) == Some(&(slot as u32)) {
-            self.ids.remove(s.id.as_bytes());
+        if s.bound {
+            if let Ok(e) = self.ids.find_entry(id_hash(s.id.as_bytes()), |&x| x as usize == slot) {
+                e.remove();
+            }
         }
         s.bound = false;
-        s.id.clear();
+        s.id = Box::default();
         s.bids.clear();
         s.asks.clear();
-        s.market.clear();
+        s.texts.clear();
         s.has_meta = false;
-        s.min_order_size.clear();
         s.neg_risk = false;
         s.pending = false;
         s.bbo = None;
@@ -579,8 +641,7 @@ impl Table {
         let s = &mut self.slots[slot];
         if s.bound {
             s.has_meta = true;
-            s.min_order_size.clear();
-            s.min_order_size.extend_from_slice(min_order_size.as_bytes());
+            s.texts.set(T_MIN_ORDER_SIZE, min_order_size.as_bytes());
             s.neg_risk = neg_risk;
         }
         Ok(())
@@ -605,18 +666,18 @@ impl Table {
             let h = book_hash(
                 &mut buf,
                 &HashInput {
-                    market: &s.market,
+                    market: s.texts.get(T_MARKET),
                     asset_id: s.id.as_bytes(),
-                    timestamp: &s.pend_ts,
-                    bids: &s.bids.levels,
-                    asks: &s.asks.levels,
-                    min_order_size: &s.min_order_size,
+                    timestamp: s.texts.get(T_PEND_TS),
+                    bids: &s.bids,
+                    asks: &s.asks,
+                    min_order_size: s.texts.get(T_MIN_ORDER_SIZE),
                     tick_size: s.tick,
                     neg_risk: s.neg_risk,
                     last_trade_price: s.ltp,
                 },
             );
-            let differs = h[..] != s.pend_hash[..];
+            let differs = h[..] != *s.texts.get(T_PEND_HASH);
             self.bump(c::HASH_CHECKS);
             if differs {
                 self.bump(c::HASH_MISMATCHES);
@@ -646,7 +707,7 @@ impl Table {
         if !s.bound || s.flags & F_READY == 0 {
             return None;
         }
-        let texts = |side: &Side| side.levels.iter().map(|l| (l.price.text(), l.size.text())).collect();
+        let texts = |side: &Side| side.iter().map(|l| (l.price.text(), l.size.text())).collect();
         Some((texts(&s.bids), texts(&s.asks)))
     }
 
@@ -709,8 +770,7 @@ impl Table {
         if let (Some(mos), Val::Bool(neg)) = (str_of(p, src, ev.min_order_size), ev.neg_risk) {
             let s = &mut self.slots[slot];
             s.has_meta = true;
-            s.min_order_size.clear();
-            s.min_order_size.extend_from_slice(mos);
+            s.texts.set(T_MIN_ORDER_SIZE, mos);
             s.neg_risk = neg;
         }
         let ts = ts_of(p, src, ev.timestamp);
@@ -794,10 +854,7 @@ impl Table {
             s.ltp = Some(d);
         }
         s.exch_ts = ts.val;
-        s.market.clear();
-        if let Some(m) = str_of(p, src, ev.market) {
-            s.market.extend_from_slice(m);
-        }
+        s.texts.set(T_MARKET, str_of(p, src, ev.market).unwrap_or_default());
         s.updates += 1.0;
         s.last_update = now;
         let text = ts.text.map_or(&b""[..], |r| p.bytes(src, r));
@@ -989,8 +1046,8 @@ impl Table {
                 self.bump(c::CROSSED_RESETS);
             } else if let (true, Some((bb, ba))) = (s.flags & F_READY != 0, s.bbo) {
                 let was_mismatch = s.flags & F_MISMATCH != 0;
-                let ours = |l: Option<&Level>| l.map_or(NO_LEVEL, |l| l.key);
-                if ours(s.bids.best()) == bb && ours(s.asks.best()) == ba {
+                let ours = |k: Option<u64>| k.unwrap_or(NO_LEVEL);
+                if ours(s.bids.best_key()) == bb && ours(s.asks.best_key()) == ba {
                     if was_mismatch {
                         self.untrack(slot);
                         self.slots[slot].flags &= !F_MISMATCH;
