@@ -1,6 +1,10 @@
 /**
  * Backend selection: the native writer when its binary loads, else the pure-TypeScript one.
  * `POLYBOOK_BACKEND=native|js` (or the `backend` option) forces one.
+ *
+ * Falling back on its own (no backend asked for, no binary loads) prints one line on stderr, once
+ * per process; asking for `js` explicitly prints nothing, asking for `native` where it cannot load
+ * is an error.
  */
 import type { Writer } from './writer.js';
 import { JsWriter } from './js/writer.js';
@@ -32,7 +36,30 @@ export function resolveBackend(backend?: BackendName): BackendName {
         `Install the platform package (or build with 'npm run build:native'), or use the pure-TypeScript backend ('js').`,
     );
   }
-  return wanted ?? (native.available ? 'native' : 'js');
+  if (wanted !== undefined) return wanted;
+  if (native.available) return 'native';
+  noticeFallback(native.error);
+  return 'js';
+}
+
+/** Process-wide (not per module instance), so two copies of polybook still print one line. */
+const NOTICE_SHOWN = Symbol.for('polybook.fallbackNoticeShown');
+
+/** The one-line fallback notice (exported for tests). */
+export function fallbackNotice(error: Error): string {
+  // The loader's message is a paragraph; its first sentence says what failed.
+  const reason = (error.message.split(/\.(?:\s|$)|\n/)[0] ?? '').trim().slice(0, 160) || 'unknown error';
+  return (
+    `polybook: native backend unavailable on ${process.platform}-${process.arch} (${reason}); ` +
+    `using the pure-TypeScript backend. Set POLYBOOK_BACKEND=js to choose it explicitly and hide this notice.`
+  );
+}
+
+function noticeFallback(error: Error): void {
+  const g = globalThis as { [NOTICE_SHOWN]?: boolean };
+  if (g[NOTICE_SHOWN]) return;
+  g[NOTICE_SHOWN] = true;
+  process.stderr.write(fallbackNotice(error) + '\n');
 }
 
 /** Creates the writer of a table. */

@@ -12,9 +12,9 @@
  *
  * Run: `npm run bench` or `polybook bench [--quick]`.
  */
-import { writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem, platform, arch, loadavg, release } from 'node:os';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { BackendName } from './backend.js';
 import { nativeAvailability } from './backend.js';
 import { runMicro } from './bench/micro.js';
@@ -87,7 +87,10 @@ export async function runBenchmarks({
   const md = renderMarkdown(results, analysis(results));
   log('\n' + md);
   if (!quick) {
-    const dir = new URL('../bench/', import.meta.url);
+    // In a checkout the results go to bench/ (the README quotes them); an installed package has no
+    // bench/ folder, so they go to the working directory.
+    const repoDir = new URL('../bench/', import.meta.url);
+    const dir = existsSync(new URL('run.ts', repoDir)) ? repoDir : pathToFileURL(process.cwd() + '/');
     writeFileSync(new URL('results.json', dir), JSON.stringify(results, null, 2) + '\n');
     writeFileSync(new URL('RESULTS.md', dir), md);
     log(`written to ${fileURLToPath(new URL('RESULTS.md', dir))}\n`);
