@@ -452,8 +452,9 @@ impl Side {
         if !self.wide {
             match narrow_price(&price) {
                 Some(p) => return self.set_narrow(p, l),
-                // Not on the narrow forms: such a level cannot be in a narrow side.
-                None if size.is_zero() => return,
+                // Another text of a price may name a level held narrow ("0.300" for "0.30"):
+                // removal goes by the key. Setting such a text widens the side.
+                None if size.is_zero() => return self.remove_narrow(l.key),
                 None => self.widen(),
             }
         }
@@ -483,6 +484,25 @@ impl Side {
         self.mark(lo, hi);
     }
 
+    /// Removes the narrow level at `key`, if any.
+    fn remove_narrow(&mut self, key: u64) {
+        if let Ok(i) = find_in(&self.recs, key, self.ascending, rec_key) {
+            self.remove_rec(i);
+        }
+    }
+
+    /// Removes record `i`; every worse level moves up by one.
+    #[inline]
+    fn remove_rec(&mut self, i: usize) {
+        let n = self.recs.len();
+        let old = self.recs[i];
+        if old[0] & P_SIZE_OUT != 0 {
+            self.free_size(rec_size_bits(&old));
+        }
+        self.recs.remove(i);
+        self.mark(n - 1 - i, u32::MAX);
+    }
+
     #[inline]
     fn set_narrow(&mut self, p: u16, l: Level) {
         let n = self.recs.len();
@@ -490,11 +510,7 @@ impl Side {
             Ok(i) => {
                 let old = self.recs[i];
                 if l.size.is_zero() {
-                    if old[0] & P_SIZE_OUT != 0 {
-                        self.free_size(rec_size_bits(&old));
-                    }
-                    self.recs.remove(i);
-                    self.mark(n - 1 - i, u32::MAX);
+                    self.remove_rec(i);
                 } else {
                     let (b, out) = self.store_size(&l.size, Some(old));
                     self.recs[i] = [p | if out { P_SIZE_OUT } else { 0 }, b as u16, (b >> 16) as u16];
@@ -696,6 +712,26 @@ mod tests {
                     assert!(held <= 40 + out, "round {round} step {step}: {held} sizes held for {out}");
                 }
             }
+        }
+    }
+
+    /// A level goes away (or changes) whatever text of its price the change uses.
+    #[test]
+    fn any_text_of_a_price_names_its_level() {
+        for ascending in [true, false] {
+            let mut levels = [Level::new(d("0.30"), d("5")), Level::new(d("0.4"), d("6"))];
+            if !ascending {
+                levels.reverse();
+            }
+            let mut side = Side::from_levels(ascending, &levels);
+            side.set(d("0.300"), d("0"));
+            assert_eq!(prices(&side), ["0.4"], "removal by \"0.300\"");
+            side.set(d(".4"), d("0"));
+            assert!(side.is_empty() && !side.is_wide(), "removal by \".4\"");
+            let mut side = Side::from_levels(ascending, &[Level::new(d("0.30"), d("5"))]);
+            side.set(d("0.3000"), d("7"));
+            assert_eq!(side.iter().map(|l| (l.price.text(), l.size.text())).collect::<Vec<_>>(), [("0.3000".into(), "7".into())]);
+            assert!(side.is_wide());
         }
     }
 
