@@ -78,6 +78,11 @@ export interface CacheEvents {
   /** A followed `new_market` event was accepted. */
   newMarket: [NewMarketEvent];
   error: [unknown];
+  /**
+   * A feed connection went away; its tokens were invalidated before this event (in worker mode it
+   * arrives by message, after the fact). `reconnectInMs: null`: not reconnected (settled).
+   */
+  disconnected: [DisconnectedEvent];
 }
 
 /** Cache-level counters. */
@@ -92,6 +97,10 @@ export interface CacheCounters extends RestStats {
   addedAtRuntime: number;
   /** New markets followed. */
   newMarketsFollowed: number;
+  /** Change notifications delivered to watch callbacks and `changes()` iterators. */
+  watchNotifications: number;
+  /** Book versions merged into a later notification of the same token (the watch queues coalesce, never grow). */
+  watchCoalesced: number;
 }
 
 /** Everything `cache.metrics()` reports. */
@@ -304,6 +313,7 @@ export class BookCache extends EventEmitter<CacheEvents> {
     if (options.followNewMarkets) feed.on('newMarket', (ev) => cache.onNewMarket(ev));
     feed.on('disconnected', (ev) => {
       if (ev.reconnectInMs === null) cache.sweep();
+      cache.emit('disconnected', ev);
     });
     try {
       cache.startFeed(groups);
@@ -575,6 +585,8 @@ export class BookCache extends EventEmitter<CacheEvents> {
         evicted: this.counters.evicted,
         addedAtRuntime: this.counters.addedAtRuntime,
         newMarketsFollowed: this.counters.newMarketsFollowed,
+        watchNotifications: this.hub.delivered,
+        watchCoalesced: this.hub.coalesced,
       },
       this.warmupResult,
       this.enabled,
@@ -659,6 +671,8 @@ export function renderCachePrometheus(m: CacheMetrics): string {
   p.counter('polybook_rest_refused_total', 'REST calls refused because warmup had ended.', c.restRefused);
   p.counter('polybook_rest_books_total', 'Books received from REST during warmup.', c.restBooks);
   p.counter('polybook_rest_errors_total', 'Failed REST requests during warmup.', c.restErrors);
+  p.counter('polybook_watch_notifications_total', 'Change notifications delivered to watchers.', c.watchNotifications);
+  p.counter('polybook_watch_coalesced_versions_total', 'Book versions merged into a later notification of the same token.', c.watchCoalesced);
   if (m.warmup) {
     p.gauge('polybook_warmup_ready_fraction', 'Ready fraction when warmup completed.', m.warmup.fraction);
     p.gauge('polybook_warmup_duration_seconds', 'Duration of the initial warmup.', m.warmup.elapsedMs / 1000);
@@ -681,6 +695,11 @@ export function renderCachePrometheus(m: CacheMetrics): string {
     p.counter('polybook_ws_settled_closes_total', 'Connections closed with 1000 all subscribed assets resolved.', f.settledCloses);
     p.counter('polybook_ws_slow_consumer_closes_total', 'Connections closed with 1013 slow consumer.', f.slowConsumerCloses);
     p.counter('polybook_ws_bad_frames_total', 'Frames that were not JSON.', f.badFrames);
+    p.counter('polybook_ws_oversized_frames_total', 'Frames over maxFrameBytes (connection closed with 1009).', f.oversizedFrames);
+    p.counter('polybook_ws_protocol_errors_total', 'WebSocket protocol violations by the server (connection closed with 1002).', f.protocolErrors);
+    p.gauge('polybook_worker_queue', 'Messages waiting between the feed worker and this thread, by direction.', f.workerQueued, { direction: 'from_worker' });
+    p.gauge('polybook_worker_queue', 'Messages waiting between the feed worker and this thread, by direction.', f.workerOpsQueued, { direction: 'to_worker' });
+    p.counter('polybook_worker_dropped_total', 'Worker log lines and connection events dropped because this thread fell behind.', f.workerDropped);
   }
   return p.toString();
 }

@@ -8,6 +8,7 @@
  * book look younger by that delay; staleness presets are 100 ms and up, so a 1 ms clock is
  * far inside them. test/clock.test.ts checks its error against `performance.now()`.
  */
+import { existsSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { H_CLOCK } from './layout.js';
 
@@ -22,21 +23,25 @@ export const COARSE_PERIOD_MS = 1;
 
 export type ClockOption = 'coarse' | 'precise' | (() => number);
 
-const TICKER = `
-const { workerData } = require('node:worker_threads');
-const f64 = new Float64Array(workerData.sab, ${H_CLOCK}, 1);
-const stop = new Int32Array(workerData.stop);
-const t0 = performance.timeOrigin;
-while (Atomics.load(stop, 0) === 0) {
-  f64[0] = t0 + performance.now();
-  Atomics.wait(stop, 0, 0, workerData.period);
+/**
+ * Where the ticker thread starts: `clock-ticker.js` next to this file when compiled; from the
+ * TypeScript sources (vitest, tsx) the compiled one in dist/ when the package is built, else
+ * `clock-ticker.ts` through the tsx bootstrap (a worker cannot load .ts by itself on Node 20).
+ */
+function tickerEntry(): { url: URL; argv: string[] | undefined } {
+  const here = import.meta.url;
+  if (!here.endsWith('.ts')) return { url: new URL('./clock-ticker.js', here), argv: undefined };
+  const built = new URL('../dist/clock-ticker.js', here);
+  if (existsSync(built)) return { url: built, argv: undefined };
+  return { url: new URL('./feed/ts-worker-bootstrap.mjs', here), argv: [new URL('./clock-ticker.ts', here).href] };
 }
-`;
 
 interface Ticker {
   refs: number;
   stop: Int32Array;
   worker: Worker;
+  /** Fallback ticking on this thread if the ticker thread could not start. */
+  fallback: NodeJS.Timeout | undefined;
 }
 
 const tickers = new WeakMap<SharedArrayBuffer, Ticker>();
@@ -47,9 +52,22 @@ export function startTicker(sab: SharedArrayBuffer): () => void {
   if (!t) {
     new Float64Array(sab, H_CLOCK, 1)[0] = preciseNow();
     const stop = new Int32Array(new SharedArrayBuffer(4));
-    const worker = new Worker(TICKER, { eval: true, workerData: { sab, stop: stop.buffer, period: COARSE_PERIOD_MS } });
+    const entry = tickerEntry();
+    const worker = new Worker(entry.url, {
+      workerData: { sab, offset: H_CLOCK, stop: stop.buffer, period: COARSE_PERIOD_MS },
+      argv: entry.argv,
+    });
     worker.unref();
-    t = { refs: 0, stop, worker };
+    const ticker: Ticker = { refs: 0, stop, worker, fallback: undefined };
+    worker.on('error', (e) => {
+      // Never leave the clock frozen (books would look ever younger): tick from this thread instead.
+      console.error(`polybook: the coarse-clock thread failed (${e.message}); ticking on this thread`);
+      if (Atomics.load(stop, 0) !== 0 || ticker.fallback) return;
+      const f64 = new Float64Array(sab, H_CLOCK, 1);
+      ticker.fallback = setInterval(() => (f64[0] = preciseNow()), COARSE_PERIOD_MS);
+      ticker.fallback.unref();
+    });
+    t = ticker;
     tickers.set(sab, t);
   }
   t.refs++;
@@ -61,6 +79,7 @@ export function startTicker(sab: SharedArrayBuffer): () => void {
     if (--ticker.refs === 0) {
       Atomics.store(ticker.stop, 0, 1);
       Atomics.notify(ticker.stop, 0);
+      clearInterval(ticker.fallback);
       tickers.delete(sab);
     }
   };

@@ -19,5 +19,5 @@ export { RestRefusedError, type RestOptions, type RestStats } from './rest.js';
 export { discoverMarkets, isTradeable, type DiscoveredMarket, type DiscoverOptions, type MarketGroup, type UniverseSpec } from './universe.js';
 export { PROMETHEUS_CONTENT_TYPE } from './prometheus.js';
 export { SubscriptionManager, startWorkerFeed, WorkerFeed, DEFAULT_WS_URL, type FeedOptions, type FeedStats, type FeedLogger, type WorkerFeedOptions } from './feed/index.js';
-export { startSimulator, FAULT_NAMES, type Simulator, type SimulatorOptions, type FaultName, type MarketInfo } from './simulator/index.js';
+export { startSimulator, FAULT_NAMES, type Simulator, type SimulatorOptions, type FaultName, type MarketInfo, type TopOfBook } from './simulator/index.js';
 export { Recorder, readRecording, replay, RecordingError, type RecordedOp, type ReplayResult } from './recording.js';

@@ -73,6 +73,13 @@ export class WatchHub {
   wakeups = 0;
   /** Notifications delivered. */
   delivered = 0;
+  /**
+   * Published versions not reported one by one: merged into a later notification of the same
+   * token (by the hub between two wake-ups, or by a `changes()` queue while its consumer is busy).
+   * This is the queue policy: coalesce per token, so nothing waits in memory beyond one entry per
+   * watched token.
+   */
+  coalesced = 0;
 
   constructor(
     private readonly source: WatchSource,
@@ -212,6 +219,7 @@ export class WatchHub {
         if (e.slot !== prev || e.slot < 0) continue;
       }
       const versions = Math.max(1, ((v1 - e.seq) | 0) >> 1);
+      this.coalesced += versions - 1;
       e.seq = v1;
       e.gen = gen;
       const ready = (flags & (F_SUBSCRIBED | F_READY | F_DISABLED | F_SETTLED)) === (F_SUBSCRIBED | F_READY);
@@ -256,6 +264,7 @@ export function changesIterator(hub: WatchHub, tokenIds: Iterable<string>, optio
   const unsubscribe = hub.watch(tokenIds, (c) => {
     const prev = queue.get(c.tokenId);
     if (prev) {
+      hub.coalesced += 1;
       queue.delete(c.tokenId);
       queue.set(c.tokenId, { ...c, versions: prev.versions + c.versions });
     } else {

@@ -5,9 +5,9 @@
  * grow over tens of millions of reads means the reads allocate nothing.
  */
 import { PerformanceObserver } from 'node:perf_hooks';
-import { getHeapSpaceStatistics, setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
+import { getHeapSpaceStatistics } from 'node:v8';
 import { BookStore } from '../store.js';
+import { benchChild } from './harness.js';
 import type { BackendName } from '../backend.js';
 import { BOOK100, NO_BOOK, YES, NO } from './fixtures.js';
 
@@ -28,12 +28,6 @@ export interface AllocRow {
   elapsedMs: number;
 }
 
-function getGc(): () => void {
-  const g = (globalThis as { gc?: () => void }).gc;
-  if (g) return g;
-  setFlagsFromString('--expose-gc');
-  return runInNewContext('gc') as () => void;
-}
 
 function heap(): { used: number; newSpace: number } {
   let used = 0;
@@ -46,7 +40,9 @@ function heap(): { used: number; newSpace: number } {
 }
 
 export async function runAlloc(backends: BackendName[], quick: boolean): Promise<AllocRow[]> {
-  const gc = getGc();
+  const gc = (globalThis as { gc?: () => void }).gc;
+  // Without --expose-gc, measure in a child process that has it (no code evaluation to reach gc).
+  if (!gc) return (await benchChild('alloc-child', [backends.join(','), quick ? 'quick' : 'full'], ['--expose-gc'])) as AllocRow[];
   const reads = quick ? 2_000_000 : 10_000_000;
   const rows: AllocRow[] = [];
   for (const backend of backends) {

@@ -7,7 +7,7 @@ import WebSocket from 'ws';
 import type { BookStore } from '../store.js';
 import { preciseNow } from '../clock.js';
 import { Backoff } from './backoff.js';
-import { MAX_FRAME_BYTES, MAX_TOKENS_PER_CONNECTION, type ResolvedFeedOptions } from './options.js';
+import { MAX_TOKENS_PER_CONNECTION, type ResolvedFeedOptions } from './options.js';
 
 /** A set of tokens that always share a connection (the outcomes of one market, or one lone token). */
 export interface Group {
@@ -31,6 +31,10 @@ export class FeedCounters {
   settledCloses = 0;
   slowConsumerCloses = 0;
   badFrames = 0;
+  /** Frames longer than `maxFrameBytes` (each closed its connection with 1009). */
+  oversizedFrames = 0;
+  /** Other WebSocket protocol violations by the server (each closed its connection with 1002). */
+  protocolErrors = 0;
 }
 
 /** What a connection reports to its manager. */
@@ -114,7 +118,7 @@ export class FeedConnection {
     this.state = 'connecting';
     this.initialSent = false;
     const ws = new WebSocket(this.host.options.url, {
-      maxPayload: MAX_FRAME_BYTES,
+      maxPayload: this.host.options.maxFrameBytes,
       skipUTF8Validation: true,
       handshakeTimeout: 15_000,
     });
@@ -141,6 +145,21 @@ export class FeedConnection {
     });
     ws.on('error', (err) => {
       if (this.ws !== ws) return;
+      const code = (err as NodeJS.ErrnoException).code;
+      if (typeof code === 'string' && code.startsWith('WS_ERR_')) {
+        // The server broke the protocol (a frame over maxFrameBytes, a bad opcode, ...). `ws` has sent
+        // its close frame and stopped reading; do not wait up to 30 s for the server to answer it:
+        // the connection is gone now (its tokens are invalidated) and reconnects.
+        const oversized = code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH';
+        if (oversized) this.host.counters.oversizedFrames++;
+        else this.host.counters.protocolErrors++;
+        this.host.options.logger?.warn?.(`polybook feed: ${oversized ? 'frame over maxFrameBytes' : 'protocol error'}; reconnecting`, {
+          conn: this.index,
+          error: err.message,
+        });
+        this.drop(oversized ? 1009 : 1002, oversized ? 'frame too large' : 'protocol error');
+        return;
+      }
       this.host.options.logger?.debug?.('polybook feed: socket error', { conn: this.index, error: err.message });
     });
   }
@@ -189,12 +208,17 @@ export class FeedConnection {
 
   /** Drops the socket at once (watchdogs) and reports the disconnect. */
   kill(reason: string): void {
+    this.drop(1006, reason);
+  }
+
+  /** Drops the socket at once and reports the disconnect with `code` (we closed it: `reason` is local). */
+  private drop(code: number, reason: string): void {
     const ws = this.ws;
     if (!ws) return;
     const wasOpen = this.state === 'open';
     this.detach();
     ws.terminate();
-    this.host.onDisconnect(this, 1006, reason, reason, wasOpen);
+    this.host.onDisconnect(this, code, reason, reason, wasOpen);
   }
 
   /** Closes the socket cleanly (code 1000) without reporting; resolves once it is closed. */

@@ -18,6 +18,8 @@ export {
   MAX_TOKENS_PER_CONNECTION,
   MAX_FEED_CONNECTIONS,
   MAX_FRAME_BYTES,
+  MIN_FRAME_LIMIT,
+  MAX_FRAME_LIMIT,
   resolveFeedOptions,
   type FeedOptions,
   type FeedLogger,
@@ -25,3 +27,4 @@ export {
 } from './options.js';
 export { Backoff, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.js';
 export { startWorkerFeed, WorkerFeed, type WorkerFeedOptions } from './worker.js';
+export { WORKER_QUEUE_LIMIT } from './worker-protocol.js';

@@ -34,7 +34,10 @@ export interface DisconnectedEvent {
   conn: number;
   /** WebSocket close code (1006 when there was no close frame or the feed dropped the socket). */
   code: number;
-  /** Close reason, or why the feed dropped the socket (`pong timeout`, `silence`, `unconfirmed`). */
+  /**
+   * Close reason, or why the feed dropped the socket (`pong timeout`, `silence`, `unconfirmed`,
+   * `frame too large` with code 1009, `protocol error` with code 1002).
+   */
   reason: string;
   /** Tokens on the connection. */
   tokens: number;
@@ -88,6 +91,22 @@ export interface FeedStats {
   slowConsumerCloses: number;
   /** Frames that were not JSON (their tokens were resubscribed). */
   badFrames: number;
+  /** Frames over `maxFrameBytes`: each closed its connection with 1009 (which reconnected). */
+  oversizedFrames: number;
+  /** Other WebSocket protocol violations by the server: each closed its connection with 1002. */
+  protocolErrors: number;
+  /**
+   * Worker mode only (0 otherwise): messages the feed worker posted to this thread that it has not
+   * handled yet (log lines, connection events, replies).
+   */
+  workerQueued: number;
+  /**
+   * Worker mode only: log lines and connected/disconnected events the worker dropped because this
+   * thread was more than `WORKER_QUEUE_LIMIT` messages behind (newMarket events and replies are never dropped).
+   */
+  workerDropped: number;
+  /** Worker mode only: operations (bind, unbind, add, ...) posted to the worker and not applied yet (never dropped). */
+  workerOpsQueued: number;
 }
 
 interface Pending {
@@ -359,6 +378,11 @@ export class SubscriptionManager extends EventEmitter<FeedEvents> {
       settledCloses: c.settledCloses,
       slowConsumerCloses: c.slowConsumerCloses,
       badFrames: c.badFrames,
+      oversizedFrames: c.oversizedFrames,
+      protocolErrors: c.protocolErrors,
+      workerQueued: 0,
+      workerDropped: 0,
+      workerOpsQueued: 0,
     };
   }
 

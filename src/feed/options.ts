@@ -12,8 +12,11 @@ export const DEFAULT_MAX_TOKENS_PER_CONNECTION = 200;
 export const MAX_TOKENS_PER_CONNECTION = 500;
 /** Connection indexes available in the table (1..255). */
 export const MAX_FEED_CONNECTIONS = 255;
-/** Largest frame accepted from the server (a 600-token snapshot is over 1 MiB). */
+/** Largest frame accepted from the server by default (a 600-token snapshot is over 1 MiB). */
 export const MAX_FRAME_BYTES = 16 * 1024 * 1024;
+/** Bounds of the `maxFrameBytes` option. */
+export const MIN_FRAME_LIMIT = 1024;
+export const MAX_FRAME_LIMIT = 256 * 1024 * 1024;
 
 /** Where the feed writes its diagnostics. `console` fits. Every method is optional. */
 export interface FeedLogger {
@@ -55,6 +58,12 @@ export interface FeedOptions {
   customFeatures?: boolean;
   /** Reconnect backoff. Default 100 ms doubling to 30 s, jitter 0.5, reset after 10 s up. */
   backoff?: BackoffOptions;
+  /**
+   * Largest incoming frame, bytes (the socket's `maxPayload`). A longer frame is refused as soon as
+   * its header arrives: the connection is closed with 1009, counted in `oversizedFrames`, its tokens
+   * are invalidated and it reconnects. Default 16 MiB.
+   */
+  maxFrameBytes?: number;
   /** Diagnostics sink (connections, control replies, watchdogs). Default: none. */
   logger?: FeedLogger;
 }
@@ -70,6 +79,7 @@ export interface ResolvedFeedOptions {
   healthIntervalMs: number;
   customFeatures: boolean;
   backoff: BackoffOptions;
+  maxFrameBytes: number;
   logger: FeedLogger | undefined;
 }
 
@@ -109,6 +119,7 @@ export function resolveFeedOptions(o: FeedOptions = {}): ResolvedFeedOptions {
     healthIntervalMs: num('healthIntervalMs', o.healthIntervalMs, 100, 5, 60_000),
     customFeatures: o.customFeatures ?? false,
     backoff: { ...(o.backoff ?? {}) },
+    maxFrameBytes: num('maxFrameBytes', o.maxFrameBytes, MAX_FRAME_BYTES, MIN_FRAME_LIMIT, MAX_FRAME_LIMIT),
     logger: o.logger,
   };
 }

@@ -7,12 +7,38 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { BookStore } from '../store.js';
 import { SubscriptionManager } from './manager.js';
 import type { FeedLogger } from './options.js';
-import { writeStats, STATS_WORDS, type MainMessage, type MainOp, type WorkerInit, type WorkerMessage } from './worker-protocol.js';
+import {
+  writeStats,
+  Q_HANDLED,
+  Q_OPS_APPLIED,
+  Q_POSTED,
+  QUEUE_WORDS,
+  STATS_WORDS,
+  WORKER_QUEUE_LIMIT,
+  type MainMessage,
+  type MainOp,
+  type WorkerInit,
+  type WorkerMessage,
+} from './worker-protocol.js';
 
 const port = parentPort;
 if (!port) throw new Error('polybook: worker-entry.ts runs in a worker thread (see startWorkerFeed)');
 const init = workerData as WorkerInit;
-const post = (m: WorkerMessage): void => port.postMessage(m);
+const queue = new Int32Array(init.queue, 0, QUEUE_WORDS);
+const post = (m: WorkerMessage): void => {
+  Atomics.add(queue, Q_POSTED, 1);
+  port.postMessage(m);
+};
+/** Log lines and connection events dropped because the main thread was WORKER_QUEUE_LIMIT messages behind. */
+let dropped = 0;
+/** Posts a notification unless the main thread is too far behind (then it is dropped and counted). */
+const notify = (m: WorkerMessage): void => {
+  if (((Atomics.load(queue, Q_POSTED) - Atomics.load(queue, Q_HANDLED)) | 0) >= WORKER_QUEUE_LIMIT) {
+    dropped++;
+    return;
+  }
+  post(m);
+};
 
 function run(): void {
   let store: BookStore;
@@ -26,10 +52,10 @@ function run(): void {
   }
   const logger: FeedLogger | undefined = init.log
     ? {
-        debug: (message, context) => post({ type: 'log', level: 'debug', message, context }),
-        info: (message, context) => post({ type: 'log', level: 'info', message, context }),
-        warn: (message, context) => post({ type: 'log', level: 'warn', message, context }),
-        error: (message, context) => post({ type: 'log', level: 'error', message, context }),
+        debug: (message, context) => notify({ type: 'log', level: 'debug', message, context }),
+        info: (message, context) => notify({ type: 'log', level: 'info', message, context }),
+        warn: (message, context) => notify({ type: 'log', level: 'warn', message, context }),
+        error: (message, context) => notify({ type: 'log', level: 'error', message, context }),
       }
     : undefined;
   let manager: SubscriptionManager;
@@ -40,12 +66,13 @@ function run(): void {
     port!.close();
     return;
   }
-  manager.on('connected', (e) => post({ type: 'event', name: 'connected', payload: e }));
-  manager.on('disconnected', (e) => post({ type: 'event', name: 'disconnected', payload: e }));
+  manager.on('connected', (e) => notify({ type: 'event', name: 'connected', payload: e }));
+  manager.on('disconnected', (e) => notify({ type: 'event', name: 'disconnected', payload: e }));
   if (init.feed.customFeatures) manager.on('newMarket', (e) => post({ type: 'event', name: 'newMarket', payload: e }));
   manager.start([]);
   const statsBlock = new Float64Array(init.stats, 0, STATS_WORDS);
-  const publish = (): void => writeStats(statsBlock, manager.stats());
+  const stats = () => ({ ...manager.stats(), workerDropped: dropped });
+  const publish = (): void => writeStats(statsBlock, stats());
   publish();
   const statsTimer = setInterval(publish, manager.options.healthIntervalMs);
 
@@ -89,7 +116,7 @@ function run(): void {
         if (!stopping) manager.remove(o.tokenIds);
         return;
       case 'stats':
-        post({ type: 'stats', id: o.id, stats: manager.stats() });
+        post({ type: 'stats', id: o.id, stats: stats() });
         return;
       case 'stop':
         stopping = true;
@@ -106,6 +133,7 @@ function run(): void {
 
   port!.on('message', (m: MainMessage) => {
     for (const o of m.ops) {
+      Atomics.add(queue, Q_OPS_APPLIED, 1); // off the queue (before a reply can reach the main thread)
       try {
         apply(o);
       } catch (e) {

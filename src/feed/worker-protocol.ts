@@ -18,7 +18,27 @@ export interface WorkerInit {
   stats: SharedArrayBuffer;
   /** Forward log lines to the main thread. */
   log: boolean;
+  /** Shared queue counters (Int32Array of QUEUE_WORDS, indexes Q_*), see {@link WORKER_QUEUE_LIMIT}. */
+  queue: SharedArrayBuffer;
 }
+
+/**
+ * Most messages the worker lets wait unhandled on the main thread. Past it, log lines and
+ * connected/disconnected events are dropped (counted in `workerDropped`); newMarket events and
+ * replies always go through. Operations to the worker are never dropped (each is a call of the
+ * application or the cache, applied in order); `workerOpsQueued` shows how many wait.
+ */
+export const WORKER_QUEUE_LIMIT = 10_000;
+/** Int32 words of the shared queue counters. */
+export const QUEUE_WORDS = 4;
+/** Messages the worker posted to the main thread. */
+export const Q_POSTED = 0;
+/** Messages the main thread handled. */
+export const Q_HANDLED = 1;
+/** Operations the main thread posted to the worker. */
+export const Q_OPS_POSTED = 2;
+/** Operations the worker applied. */
+export const Q_OPS_APPLIED = 3;
 
 export type MainOp =
   | { op: 'bind'; tokenId: string; slot: number; conn: number }
@@ -63,6 +83,9 @@ const STAT_KEYS = [
   'settledCloses',
   'slowConsumerCloses',
   'badFrames',
+  'oversizedFrames',
+  'protocolErrors',
+  'workerDropped',
 ] as const satisfies readonly (keyof FeedStats)[];
 
 /** f64 words of the shared stats block: the fields above, the two PONG latencies, and a write count. */
@@ -76,12 +99,22 @@ export function writeStats(f64: Float64Array, s: FeedStats): void {
   f64[STAT_KEYS.length + 2]++;
 }
 
-/** Main side: the last published snapshot. */
-export function readStats(f64: Float64Array): FeedStats {
+/** Main side: the last published snapshot, with the queue gauges read from the shared counters. */
+export function readStats(f64: Float64Array, queue?: Int32Array): FeedStats {
   const s = {} as Record<string, number>;
   for (let i = 0; i < STAT_KEYS.length; i++) s[STAT_KEYS[i]] = f64[i];
   return {
-    ...(s as unknown as Omit<FeedStats, 'pongLatencyMs'>),
+    ...(s as unknown as Omit<FeedStats, 'pongLatencyMs' | 'workerQueued' | 'workerOpsQueued'>),
     pongLatencyMs: { last: f64[STAT_KEYS.length], mean: f64[STAT_KEYS.length + 1] },
+    ...queueGauges(queue),
+  };
+}
+
+/** `workerQueued` and `workerOpsQueued` from the shared queue counters. */
+export function queueGauges(queue: Int32Array | undefined): { workerQueued: number; workerOpsQueued: number } {
+  if (!queue) return { workerQueued: 0, workerOpsQueued: 0 };
+  return {
+    workerQueued: Math.max(0, (Atomics.load(queue, Q_POSTED) - Atomics.load(queue, Q_HANDLED)) | 0),
+    workerOpsQueued: Math.max(0, (Atomics.load(queue, Q_OPS_POSTED) - Atomics.load(queue, Q_OPS_APPLIED)) | 0),
   };
 }

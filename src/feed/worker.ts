@@ -9,7 +9,19 @@ import { resolveBackend, type BackendName } from '../backend.js';
 import type { Writer } from '../writer.js';
 import type { FeedEvents, FeedStats, UniverseEntry } from './manager.js';
 import { resolveFeedOptions, type FeedOptions } from './options.js';
-import { readStats, STATS_WORDS, type MainMessage, type MainOp, type WorkerFeedSettings, type WorkerInit, type WorkerMessage } from './worker-protocol.js';
+import {
+  queueGauges,
+  readStats,
+  Q_HANDLED,
+  Q_OPS_POSTED,
+  QUEUE_WORDS,
+  STATS_WORDS,
+  type MainMessage,
+  type MainOp,
+  type WorkerFeedSettings,
+  type WorkerInit,
+  type WorkerMessage,
+} from './worker-protocol.js';
 
 /** Options of {@link startWorkerFeed}: the feed's (the logger is called on this thread), the store's, and the universe. */
 export interface WorkerFeedOptions
@@ -31,7 +43,11 @@ class ForwardingWriter implements Writer {
   private scheduled = false;
   worker: Worker | undefined;
 
+  /** @param counters shared queue counters: operations posted are counted for `workerOpsQueued`. */
+  constructor(private readonly counters: Int32Array) {}
+
   post(op: MainOp): void {
+    Atomics.add(this.counters, Q_OPS_POSTED, 1);
     this.queue.push(op);
     if (!this.scheduled) {
       this.scheduled = true;
@@ -110,6 +126,7 @@ export class WorkerFeed extends EventEmitter<FeedEvents> {
   private readonly writer: ForwardingWriter;
   private readonly worker: Worker;
   private readonly statsBlock: Float64Array;
+  private readonly queueCounters: Int32Array;
   private nextId = 1;
   private readonly waiting = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
   private exited = false;
@@ -125,7 +142,9 @@ export class WorkerFeed extends EventEmitter<FeedEvents> {
     this.logger = fo.logger;
     const backend = resolveBackend(so.backend);
     this.backend = backend;
-    const fw = new ForwardingWriter();
+    const queueSab = new SharedArrayBuffer(QUEUE_WORDS * 4);
+    this.queueCounters = new Int32Array(queueSab);
+    const fw = new ForwardingWriter(this.queueCounters);
     this.writer = fw;
     const statsSab = new SharedArrayBuffer(STATS_WORDS * 8);
     this.statsBlock = new Float64Array(statsSab);
@@ -139,6 +158,7 @@ export class WorkerFeed extends EventEmitter<FeedEvents> {
       healthIntervalMs: resolved.healthIntervalMs,
       customFeatures: resolved.customFeatures,
       backoff: resolved.backoff,
+      maxFrameBytes: resolved.maxFrameBytes,
     };
     let worker: Worker | undefined;
     this.store = new BookStore({
@@ -154,6 +174,7 @@ export class WorkerFeed extends EventEmitter<FeedEvents> {
           feed: settings,
           stats: statsSab,
           log: fo.logger !== undefined,
+          queue: queueSab,
         };
         worker = new Worker(entry.url, { workerData: init, argv: entry.argv });
         return { writer: fw, backend };
@@ -168,6 +189,7 @@ export class WorkerFeed extends EventEmitter<FeedEvents> {
       void this.worker.terminate();
     }, options.startTimeoutMs ?? 30_000);
     this.worker.on('message', (m: WorkerMessage) => {
+      Atomics.add(this.queueCounters, Q_HANDLED, 1);
       switch (m.type) {
         case 'ready':
           started = true;
@@ -243,12 +265,13 @@ export class WorkerFeed extends EventEmitter<FeedEvents> {
    * interval, 100 ms by default). Synchronous and cheap; see {@link WorkerFeed.fetchStats}.
    */
   stats(): FeedStats {
-    return readStats(this.statsBlock);
+    return readStats(this.statsBlock, this.queueCounters);
   }
 
   /** The worker's feed counters right now, asked for by message. */
-  fetchStats(): Promise<FeedStats> {
-    return this.request('stats') as Promise<FeedStats>;
+  async fetchStats(): Promise<FeedStats> {
+    const s = (await this.request('stats')) as FeedStats;
+    return { ...s, ...queueGauges(this.queueCounters) };
   }
 
   /** Stops the feed (clean close, timers cleared), lets the worker exit, and stops the store's clock. */

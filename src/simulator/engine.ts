@@ -16,12 +16,12 @@ import {
   tickSizeChangeText,
   tradeBookText,
 } from './events.js';
-import { CLOSE_RESOLVED, CLOSE_SLOW_CONSUMER, crossedText, malformedText } from './faults.js';
+import { CLOSE_RESOLVED, CLOSE_SLOW_CONSUMER, crossedText, malformedText, oversizedFrame } from './faults.js';
 import type { Change, Entry, Market, Token } from './market.js';
 import { INVALID_MESSAGE, INVALID_OPERATION, NO_NEW_ASSETS, PONG, parseClientFrame } from './protocol.js';
 import { Rng } from './random.js';
-import { FAULT_NAMES } from './types.js';
-import type { ConnectionInfo, FaultName, InjectTarget, MalformedVariant, SimulatorStats } from './types.js';
+import { DEFAULT_OVERSIZED_BYTES, FAULT_NAMES } from './types.js';
+import type { ConnectionInfo, FaultName, InjectTarget, MalformedVariant, SimulatorStats, TopOfBook } from './types.js';
 import { createMarkets } from './universe.js';
 
 export interface ExchangeOptions {
@@ -38,6 +38,7 @@ export interface ExchangeOptions {
   faultRate: number;
   tickChangeRate: number;
   maxBufferedBytes: number;
+  onTopOfBook?: ((top: TopOfBook) => void) | undefined;
 }
 
 const VARIANTS: readonly MalformedVariant[] = ['garbage', 'json', 'decimal'];
@@ -151,6 +152,11 @@ export class Exchange {
     return this.routes.get(m.yes)!.size > 0 || this.routes.get(m.no)!.size > 0;
   }
 
+  /** Reports the top of book of `t` at version `ts` to the truth observer. */
+  private top(t: Token, ts: number, outOfOrder = false): void {
+    this.o.onTopOfBook?.({ tokenId: t.id, timestamp: ts, bestBid: t.bestBidText(), bestAsk: t.bestAskText(), outOfOrder });
+  }
+
   /** Sends a price_change (plus the outOfOrder variant to connections that have that fault pending). */
   private emitPriceChange(m: Market, entries: Entry[], ts: number): void {
     const text = priceChangeText(m, entries, ts);
@@ -163,6 +169,10 @@ export class Exchange {
         if (c.outOfOrder && !c.stalled) {
           c.outOfOrder = false;
           const back = (Number.isFinite(c.lastTs) ? Math.min(ts, c.lastTs) : ts) - 1 - this.faultRng.int(500);
+          if (this.o.onTopOfBook) {
+            this.top(m.yes, back, true);
+            this.top(m.no, back, true);
+          }
           c.data(Buffer.from(priceChangeText(m, entries, back)));
           continue;
         }
@@ -174,6 +184,10 @@ export class Exchange {
 
   private emitChange(ch: Change, ts: number): void {
     const m = ch.market;
+    if (this.o.onTopOfBook) {
+      this.top(m.yes, ts);
+      this.top(m.no, ts);
+    }
     if (!this.subscribed(m)) return; // nothing to send: hashes stay lazy
     this.emitPriceChange(m, ch.entries, ts);
     if (ch.trade) {
@@ -391,6 +405,7 @@ export class Exchange {
       c.live.add(t);
       this.routes.get(t)!.add(c);
       if (snap[i]) {
+        if (this.o.onTopOfBook) this.top(t, t.ts);
         books.push(t.openingText());
         if (t.ts > newest) newest = t.ts;
       }
@@ -427,7 +442,12 @@ export class Exchange {
       return affected;
     }
     let applied = 0;
+    const frame = fault === 'oversized' ? oversizedFrame(target.bytes ?? DEFAULT_OVERSIZED_BYTES) : undefined;
     for (const c of conns) {
+      if (frame) {
+        if (c.write(frame)) applied++;
+        continue;
+      }
       if (this.injectOne(fault, c, token, target.variant)) applied++;
     }
     if (applied > 0) this.counters.faultsInjected[fault]++;

@@ -13,6 +13,8 @@
  * - outOfOrder: the next price_change is stamped earlier than every frame sent before on that connection
  *               (hashes recomputed with that timestamp, so the content still verifies).
  * - settle:     the token's market settles (see Exchange.settle).
+ * - oversized:  one text frame of `bytes` bytes (default 16 MiB + 1: over the feed's default frame
+ *               limit), whitespace inside `[` `]`. The true book is unchanged.
  */
 import type { EntryView } from './events.js';
 import { priceChangeText } from './events.js';
@@ -80,4 +82,13 @@ export function malformedText(variant: MalformedVariant, t: Token | undefined, t
   const bad = rng.pick(BAD_DECIMALS);
   const view: EntryView = rng.chance(0.5) ? { entry, priceText: bad } : { entry, sizeText: bad };
   return priceChangeText(m, [view], ts);
+}
+
+/** A text frame of exactly `bytes` bytes (at least 2): `[`, spaces, `]` (an empty array if accepted). */
+export function oversizedFrame(bytes: number): Buffer {
+  if (!Number.isInteger(bytes) || bytes < 2 || bytes > 1024 * 1024 * 1024) throw new RangeError(`oversized: bytes must be an integer from 2 to 2^30, got ${bytes}`);
+  const b = Buffer.alloc(bytes, 0x20);
+  b[0] = 0x5b;
+  b[bytes - 1] = 0x5d;
+  return b;
 }

@@ -9,7 +9,7 @@ import { FAULT_NAMES } from './types.js';
 import { bookState, marketInfo, tokenInfo } from './views.js';
 import type { MarketInfo, Simulator, SimulatorOptions } from './types.js';
 
-export { FAULT_NAMES } from './types.js';
+export { FAULT_NAMES, DEFAULT_OVERSIZED_BYTES } from './types.js';
 export type {
   BookState,
   ConnectionInfo,
@@ -22,6 +22,7 @@ export type {
   SimulatorOptions,
   SimulatorStats,
   TokenInfo,
+  TopOfBook,
 } from './types.js';
 
 export async function startSimulator(options: SimulatorOptions = {}): Promise<Simulator> {
@@ -50,6 +51,7 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     faultRate: options.faultRate ?? 0.001,
     tickChangeRate: options.tickChangeRate ?? 0.0002,
     maxBufferedBytes: options.maxBufferedBytes ?? 32 * 1024 * 1024,
+    onTopOfBook: options.onTopOfBook,
   });
   let listener;
   try {

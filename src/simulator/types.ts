@@ -1,7 +1,7 @@
 /** Public types of the local Polymarket market-channel simulator. */
 
 /** Faults the simulator can inject (see faults.ts for what each looks like to a client). */
-export type FaultName = 'drop' | 'close1013' | 'stall' | 'deaf' | 'malformed' | 'crossed' | 'duplicate' | 'outOfOrder' | 'settle';
+export type FaultName = 'drop' | 'close1013' | 'stall' | 'deaf' | 'malformed' | 'crossed' | 'duplicate' | 'outOfOrder' | 'settle' | 'oversized';
 
 export const FAULT_NAMES: readonly FaultName[] = [
   'drop',
@@ -13,7 +13,25 @@ export const FAULT_NAMES: readonly FaultName[] = [
   'duplicate',
   'outOfOrder',
   'settle',
+  'oversized',
 ];
+
+/** Size of the `oversized` fault's frame by default: one byte over the feed's default `maxFrameBytes` (16 MiB). */
+export const DEFAULT_OVERSIZED_BYTES = 16 * 1024 * 1024 + 1;
+
+/**
+ * The exchange's top of book of one token at one published version, as the wire states it
+ * (`best_bid`/`best_ask` texts: "" for an empty side, "0"/"1" while the market settles).
+ */
+export interface TopOfBook {
+  tokenId: string;
+  /** Exchange timestamp of the version (the `timestamp` of its frames). */
+  timestamp: number;
+  bestBid: string;
+  bestAsk: string;
+  /** True for the copy an `outOfOrder` fault sent with an earlier timestamp (same content). */
+  outOfOrder: boolean;
+}
 
 export type MalformedVariant = 'garbage' | 'json' | 'decimal';
 
@@ -52,6 +70,13 @@ export interface SimulatorOptions {
   maxBufferedBytes?: number;
   /** Serve REST `GET /book?token_id=` and `POST /books` on the same port. Default true. */
   rest?: boolean;
+  /**
+   * Observer of the truth, for tests and soaks that check what a client serves: called after every
+   * change with the new top of book of both tokens of the market (before its frames are sent), for
+   * every book of an opening snapshot, and for the earlier-stamped copy of an `outOfOrder` fault.
+   * Exceptions are not caught. Default none.
+   */
+  onTopOfBook?: (top: TopOfBook) => void;
 }
 
 export type Level = [price: string, size: string];
@@ -137,6 +162,8 @@ export interface InjectTarget {
   tokenId?: string;
   /** For `malformed`: which kind of garbage; default a seeded choice. */
   variant?: MalformedVariant;
+  /** For `oversized`: the frame's length in bytes (default {@link DEFAULT_OVERSIZED_BYTES}). */
+  bytes?: number;
 }
 
 export interface Simulator {

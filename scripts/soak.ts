@@ -1,0 +1,677 @@
+/**
+ * Fault-injection soak (docs/RELIABILITY.md "Soak"): `npm run soak` (about 3 minutes of faults,
+ * both backends) or `npm run soak -- --minutes 30 --backend native`.
+ *
+ * One run per backend, each in its own process (clean memory figures): the built-in simulator with
+ * hundreds of markets at a high change rate, a BookCache on it (feed in this thread), and
+ *
+ * 1. a fault phase: every `--fault-ms` one fault from the simulator's set (drops, 1013 closes,
+ *    stalls, deaf sockets, heals, malformed and oversized frames, crossed books, duplicates,
+ *    out-of-order stamps, settlements, bursts) on a random connection;
+ * 2. a quiet phase: no more faults (nothing healed by hand), until every live token is served
+ *    again (the recovery time), then a steady period and a final comparison with the exchange.
+ *
+ * A reader on this thread reads every token with `cache.get(token, maxStale)` in a loop and checks
+ * every served book: never crossed or out of order; never older than `maxStale` by the store clock;
+ * never a book from before a disconnect of its connection after that disconnect; and its top of
+ * book equal to the exchange's at the same version (the exchange reports every version's top of
+ * book through the simulator's `onTopOfBook` observer, and stamps every change with a unique time).
+ * Memory (RSS, heap after GC) is taken after warmup and at the end. It prints what it injected and
+ * what it observed, and exits 1 on any violation, a recovery over the bound, or memory growth.
+ */
+import { spawn } from 'node:child_process';
+import { cpus, totalmem } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { BookCache } from '../src/cache.js';
+import { nativeAvailability, type BackendName } from '../src/backend.js';
+import { preciseNow } from '../src/clock.js';
+import { H_CONFIRMED, HEADER_BYTES, S_LAST_UPDATE, S_SEQUENCE, slotBytes, F_READY } from '../src/layout.js';
+import { MISS_NAMES, type MissName } from '../src/metrics.js';
+import { startSimulator, type MalformedVariant, type Simulator, type TopOfBook } from '../src/simulator/index.js';
+import type { DisconnectedEvent } from '../src/feed/manager.js';
+import type { Book } from '../src/view.js';
+
+// ------------------------------------------------------------------ options
+
+const { values: args } = parseArgs({
+  options: {
+    minutes: { type: 'string', default: '3' },
+    backend: { type: 'string', default: 'both' },
+    markets: { type: 'string', default: '500' },
+    rate: { type: 'string', default: '2000' },
+    'fault-ms': { type: 'string', default: '250' },
+    'max-stale': { type: 'string', default: '1000' },
+    'recovery-bound': { type: 'string', default: '60' },
+    seed: { type: 'string', default: '1' },
+    json: { type: 'boolean', default: false },
+    help: { type: 'boolean', default: false },
+  },
+  strict: true,
+});
+
+if (args.help) {
+  console.log(`npm run soak -- [--minutes M] [--backend native|js|both] [--markets N] [--rate R] [--fault-ms MS]
+                    [--max-stale MS] [--recovery-bound S] [--seed S] [--json]
+
+  --minutes M          minutes of fault injection in all (split between the backends with 'both'); default 3
+  --backend B          native, js or both (one process each, one after the other); default both
+  --markets N          simulator markets (2 tokens each); default 500
+  --rate R             simulator price changes per second; default 2000
+  --fault-ms MS        one fault every MS milliseconds during the fault phase; default 250
+  --max-stale MS       staleness limit of every read; default 1000
+  --recovery-bound S   every live token must be served again within S seconds after the faults stop; default 60
+  --json               print the result as one JSON object`);
+  process.exit(0);
+}
+
+const num = (name: string, v: string | undefined, min: number): number => {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < min) {
+    console.error(`soak: --${name} must be a number >= ${min}, got ${v}`);
+    process.exit(2);
+  }
+  return n;
+};
+const MINUTES = num('minutes', args.minutes, 0.05);
+const MARKETS = num('markets', args.markets, 1);
+const RATE = num('rate', args.rate, 1);
+const FAULT_MS = num('fault-ms', args['fault-ms'], 10);
+const MAX_STALE = num('max-stale', args['max-stale'], 50);
+const RECOVERY_BOUND_S = num('recovery-bound', args['recovery-bound'], 1);
+const SEED = num('seed', args.seed, 0);
+
+// ------------------------------------------------------------------ both backends: one child each
+
+interface Result {
+  backend: BackendName;
+  date: string;
+  machine: string;
+  settings: Record<string, unknown>;
+  injected: Record<string, number>;
+  observed: {
+    readsChecked: number;
+    served: number;
+    hitRate: number;
+    misses: Record<MissName, number>;
+    violations: number;
+    violationSamples: string[];
+    violationsByKind: Record<string, number>;
+    outOfOrderReads: number;
+    /** Largest time a served version had already been superseded at the exchange, ms. */
+    maxExchangeLagMs: number;
+    /** Reads served more than maxStale behind the exchange (stalls: see docs/RELIABILITY.md). */
+    readsBehindExchange: number;
+    /** Reads of a version older than the kept history (its top could not be checked). */
+    readsBeyondHistory: number;
+    recoveryMs: number | null;
+    recoveryBoundMs: number;
+    maxRealAgeOverLimitMs: number;
+    disconnects: number;
+    disconnectsByReason: Record<string, number>;
+    feed: Record<string, number>;
+    writer: Record<string, number>;
+    connectionsAtStart: number;
+    connectionsAtEnd: number;
+    liveTokensAtEnd: number;
+    settledTokens: number;
+    finalBooksEqual: number;
+    finalBooksDiffer: string[];
+    messagesPerSecond: number;
+    changesGenerated: number;
+  };
+  memory: { before: Mem; after: Mem; rssMax: number; heapGrowthBytes: number };
+  ok: boolean;
+  failures: string[];
+}
+
+interface Mem {
+  rss: number;
+  heapUsed: number;
+  external: number;
+  arrayBuffers: number;
+}
+
+const machine = `${cpus()[0]?.model.trim() ?? 'unknown CPU'}, ${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`;
+
+if (args.backend === 'both') {
+  const backends: BackendName[] = nativeAvailability().available ? ['native', 'js'] : ['js'];
+  if (backends.length === 1) console.log('soak: the native backend does not load here; running js only');
+  const results: Result[] = [];
+  for (const b of backends) {
+    const childArgs = [
+      ...process.execArgv,
+      fileURLToPath(import.meta.url),
+      ...['--backend', b, '--minutes', String(MINUTES / backends.length), '--markets', String(MARKETS), '--rate', String(RATE)],
+      ...['--fault-ms', String(FAULT_MS), '--max-stale', String(MAX_STALE), '--recovery-bound', String(RECOVERY_BOUND_S), '--seed', String(SEED), '--json'],
+    ];
+    results.push(await runChild(childArgs));
+  }
+  if (args.json) console.log(JSON.stringify(results));
+  const ok = results.every((r) => r.ok);
+  console.log(`\nsoak: ${ok ? 'PASS' : 'FAIL'} (${results.map((r) => `${r.backend}: ${r.observed.violations} violations, recovery ${fmtMs(r.observed.recoveryMs)}`).join('; ')})`);
+  process.exit(ok ? 0 : 1);
+} else {
+  if (args.backend !== 'native' && args.backend !== 'js') {
+    console.error(`soak: --backend must be native, js or both, got ${args.backend}`);
+    process.exit(2);
+  }
+  const r = await soak(args.backend);
+  if (args.json) console.log(JSON.stringify(r));
+  else print(r);
+  process.exit(r.ok ? 0 : 1);
+}
+
+function runChild(childArgs: string[]): Promise<Result> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, childArgs, { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => {
+      const s = d.toString();
+      out += s;
+      // Progress lines go through; the JSON result is the last line.
+      for (const line of s.split('\n')) if (line && !line.startsWith('{')) process.stdout.write(`${line}\n`);
+    });
+    child.on('error', reject);
+    child.on('close', () => {
+      const last = out.trim().split('\n').pop() ?? '';
+      try {
+        const r = JSON.parse(last) as Result;
+        print(r);
+        resolve(r);
+      } catch {
+        reject(new Error(`soak child failed (no result): ${out.slice(-2000)}`));
+      }
+    });
+  });
+}
+
+// ------------------------------------------------------------------ one soak
+
+function progress(msg: string): void {
+  // Progress goes to stdout as plain lines (the parent forwards them; the JSON result is the last line).
+  process.stdout.write(`[soak ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
+}
+
+function memory(): Mem {
+  const m = process.memoryUsage();
+  return { rss: m.rss, heapUsed: m.heapUsed, external: m.external, arrayBuffers: m.arrayBuffers };
+}
+
+async function settledMemory(): Promise<Mem> {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  for (let i = 0; i < 3; i++) {
+    gc?.();
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return memory();
+}
+
+/** Structural checks on a served book. */
+function bookProblem(b: Book): string | null {
+  for (let i = 0; i < b.bids.length; i++) {
+    if (!(b.bids[i].size > 0) || !(b.bids[i].price > 0 && b.bids[i].price < 1)) return 'bad bid level';
+    if (i > 0 && !(b.bids[i].price < b.bids[i - 1].price)) return 'bids out of order';
+  }
+  for (let i = 0; i < b.asks.length; i++) {
+    if (!(b.asks[i].size > 0) || !(b.asks[i].price > 0 && b.asks[i].price < 1)) return 'bad ask level';
+    if (i > 0 && !(b.asks[i].price > b.asks[i - 1].price)) return 'asks out of order';
+  }
+  if (b.bids.length > 0 && b.asks.length > 0 && !(b.bids[0].price < b.asks[0].price)) return 'crossed';
+  if ((b.bestBid ?? null) !== (b.bids[0]?.price ?? null) || (b.bestAsk ?? null) !== (b.asks[0]?.price ?? null)) return 'bestBid/bestAsk disagree with the levels';
+  return null;
+}
+
+/** Whether a served best price equals the exchange's wire text ("" = empty; "0"/"1" = empty while settling). */
+function sameTop(served: number | null, text: string, emptyText: string): boolean {
+  if (text === '' || text === emptyText) return served === null;
+  return served === Number(text);
+}
+
+async function soak(backend: BackendName): Promise<Result> {
+  const failures: string[] = [];
+  const faultMs = MINUTES * 60_000;
+  progress(`${backend}: ${MARKETS} markets (${2 * MARKETS} tokens), ${RATE} changes/s, a fault every ${FAULT_MS} ms for ${(faultMs / 1000).toFixed(0)} s, maxStale ${MAX_STALE} ms`);
+
+  // ---- the truth: the last KEEP versions of every token's top of book, with the time each became
+  // current (preallocated rings, so the soak's own bookkeeping does not grow during the run).
+  const KEEP = 128;
+  let index = new Map<string, number>();
+  let ringTs = new Float64Array(0);
+  let ringAt = new Float64Array(0);
+  let ringTop = new Int32Array(0);
+  let ringOoo = new Uint8Array(0);
+  let ringHead = new Int32Array(0);
+  let ringCount = new Int32Array(0);
+  const topIds = new Map<string, number>();
+  const topText: string[] = [];
+  const onTop = (t: TopOfBook): void => {
+    const i = index.get(t.tokenId);
+    if (i === undefined) return;
+    const v = `${t.bestBid}|${t.bestAsk}`;
+    let id = topIds.get(v);
+    if (id === undefined) {
+      id = topText.length;
+      topIds.set(v, id);
+      topText.push(v);
+    }
+    const k = i * KEEP + ringHead[i];
+    ringTs[k] = t.timestamp;
+    ringAt[k] = preciseNow();
+    ringTop[k] = id;
+    ringOoo[k] = t.outOfOrder ? 1 : 0;
+    ringHead[i] = (ringHead[i] + 1) % KEEP;
+    if (ringCount[i] < KEEP) ringCount[i]++;
+  };
+  /**
+   * The exchange's versions of token `i` at timestamp `ts` whose top is `bid`/`ask`: 'match' (and
+   * how long ago a later version superseded it, 0 if current; whether it was an out-of-order copy),
+   * 'differs' (the version exists with another top), 'unknown' (never published within the kept
+   * history), or 'beyond' (older than the kept history).
+   */
+  const lookup = (i: number, ts: number, bid: number | null, ask: number | null, now: number): { r: 'match' | 'differs' | 'unknown' | 'beyond'; lagMs: number; ooo: boolean; tops: string[] } => {
+    const n = ringCount[i];
+    let supersededAt = NaN;
+    let oldest = Infinity;
+    const tops: string[] = [];
+    for (let j = 1; j <= n; j++) {
+      const k = i * KEEP + ((ringHead[i] - j + KEEP) % KEEP);
+      const ooo = ringOoo[k] === 1;
+      if (!ooo && ringTs[k] < oldest) oldest = ringTs[k];
+      if (ringTs[k] !== ts) {
+        if (!ooo) supersededAt = ringAt[k];
+        continue;
+      }
+      const [b, a] = topText[ringTop[k]].split('|');
+      tops.push(topText[ringTop[k]]);
+      if (sameTop(bid, b, '0') && sameTop(ask, a, '1')) return { r: 'match', lagMs: Number.isNaN(supersededAt) ? 0 : now - supersededAt, ooo, tops };
+    }
+    if (tops.length > 0) return { r: 'differs', lagMs: 0, ooo: false, tops };
+    return { r: n === KEEP && ts < oldest ? 'beyond' : 'unknown', lagMs: 0, ooo: false, tops };
+  };
+  // Unique exchange timestamps: every change gets its own (multiples of 1000 ms from a base), so a
+  // served book's timestamp names exactly one version of the exchange's book.
+  let tick = 0;
+  const BASE = 1_800_000_000_000;
+  const sim: Simulator = await startSimulator({ markets: MARKETS, rate: 0, seed: SEED, clock: () => BASE + ++tick * 1000, onTopOfBook: onTop });
+  const tokens = [...sim.tokens];
+  index = new Map(tokens.map((t, i) => [t, i]));
+  ringTs = new Float64Array(tokens.length * KEEP);
+  ringAt = new Float64Array(tokens.length * KEEP);
+  ringTop = new Int32Array(tokens.length * KEEP);
+  ringOoo = new Uint8Array(tokens.length * KEEP);
+  ringHead = new Int32Array(tokens.length);
+  ringCount = new Int32Array(tokens.length);
+
+  // ---- the cache
+  const warns = new Map<string, number>();
+  const cache = await BookCache.start({
+    url: sim.url,
+    backend,
+    universe: sim.markets.map((m) => ({ market: m.conditionId, tokens: [...m.tokens] })),
+    warmupMinReadyFraction: 1,
+    warmupTimeoutMs: 120_000,
+    hardStaleMs: 5000,
+    defaultMaxStaleMs: MAX_STALE,
+    feed: {
+      pongTimeoutMs: 5000,
+      silenceTimeoutMs: 5000,
+      logger: { warn: (m) => warns.set(m, (warns.get(m) ?? 0) + 1), error: (m) => warns.set(m, (warns.get(m) ?? 0) + 1) },
+    },
+  });
+  const store = cache.store;
+  const warm = await cache.warmup();
+  progress(`${backend}: warm: ${warm.ready}/${warm.total} ready in ${warm.elapsedMs.toFixed(0)} ms`);
+  if (warm.ready !== warm.total) failures.push(`warmup: ${warm.ready}/${warm.total} ready`);
+  // Hash checks on (the store then verifies the exchange's hashes of every book it holds).
+  for (const m of sim.markets) for (const t of m.tokens) store.setMeta(t, m.minOrderSize, m.negRisk);
+
+  // Direct views of the table for the checks that must not go through the read path.
+  const i32 = new Int32Array(store.table);
+  const f64 = new Float64Array(store.table);
+  const stride = slotBytes(store.maxDepth);
+  const confirmed = new Float64Array(store.table, H_CONFIRMED, 256);
+  const slotBase = (t: string): number => {
+    const s = store.slotOf(t);
+    return s < 0 ? -1 : HEADER_BYTES + s * stride;
+  };
+  const connOf = (b: number): number => i32[(b >> 2) + 4];
+
+  // ---- disconnects: after one, no book of its connection from before it may be served
+  const lastConn = new Int32Array(tokens.length);
+  const floor = new Float64Array(tokens.length).fill(-1);
+  let disconnects = 0;
+  const disconnectsByReason: Record<string, number> = {};
+  const violationsByKind: Record<string, number> = {};
+  const violationSamples: string[] = [];
+  let violations = 0;
+  const violation = (kind: string, detail: string): void => {
+    violations++;
+    violationsByKind[kind] = (violationsByKind[kind] ?? 0) + 1;
+    if (violationSamples.length < 20) violationSamples.push(`${kind}: ${detail}`);
+  };
+  cache.on('disconnected', (e: DisconnectedEvent) => {
+    disconnects++;
+    const why = `${e.code} ${e.reason || '(no reason)'}`;
+    disconnectsByReason[why] = (disconnectsByReason[why] ?? 0) + 1;
+    // Synchronous with the disconnect (the feed runs in this thread): every token of the connection
+    // must already be unservable, and any later served book must be a newer one.
+    for (let i = 0; i < tokens.length; i++) {
+      const b = slotBase(tokens[i]);
+      if (b < 0 || (lastConn[i] !== e.conn && connOf(b) !== e.conn)) continue;
+      if (i32[(b >> 2) + 1] & F_READY) violation('ready after its disconnect', tokens[i]);
+      floor[i] = f64[(b + S_SEQUENCE) >> 3];
+    }
+  });
+
+  // ---- the reader
+  let reads = 0;
+  let served = 0;
+  let outOfOrderReads = 0;
+  let maxRealOver = -Infinity;
+  /** Served versions older than the kept history, the largest lag behind the exchange, reads served more than maxStale behind it. */
+  let beyondHistory = 0;
+  let maxLag = 0;
+  let behindReads = 0;
+  /** Checks one served book; returns how far behind the exchange it was (ms; Infinity if unknown). */
+  const checkRead = (i: number, t: string, b: Book, before: number): number => {
+    served++;
+    const p = bookProblem(b);
+    if (p) violation(p, t);
+    if (!(b.ageMs >= 0 && b.ageMs <= MAX_STALE)) violation('older than maxStale by the store clock', `${t} age ${b.ageMs}`);
+    const base = slotBase(t);
+    if (base >= 0) {
+      // Real age: the time since the book was last confirmed, by the precise clock (the coarse
+      // store clock may trail it by a tick or a late ticker); reported, not a violation.
+      const confirmedAt = Math.max(f64[(base + S_LAST_UPDATE) >> 3], confirmed[connOf(base)]);
+      const over = before - confirmedAt - MAX_STALE;
+      if (over > maxRealOver) maxRealOver = over;
+    }
+    if (floor[i] >= 0 && !(b.sequence > floor[i])) violation('pre-disconnect book served after the disconnect', `${t} sequence ${b.sequence} <= ${floor[i]}`);
+    if (b.timestamp === null) {
+      violation('served a book without an exchange timestamp', t);
+      return Infinity;
+    }
+    const v = lookup(i, b.timestamp, b.bestBid, b.bestAsk, before);
+    if (v.r === 'unknown') violation('served a version the exchange never published', `${t} @${b.timestamp}`);
+    else if (v.r === 'differs') violation('top of book differs from the exchange at the same version', `${t} @${b.timestamp}: served ${b.bestBid}/${b.bestAsk}, exchange ${v.tops.join(' or ')}`);
+    else if (v.r === 'beyond') beyondHistory++;
+    else {
+      if (v.ooo) outOfOrderReads++;
+      // How far behind the exchange the served version was (0: still current). Not a violation:
+      // freshness is the feed's confirmation (PONG), and a server that answers PING while dropping
+      // data (a stall) is only found by the silence watchdog (docs/FEED.md, "Known limits").
+      if (v.lagMs > maxLag) maxLag = v.lagMs;
+      if (v.lagMs > MAX_STALE) behindReads++;
+      return v.lagMs;
+    }
+    return Infinity;
+  };
+  /**
+   * One round over every token; returns how many live tokens are not recovered: not served, or
+   * served more than maxStale behind the exchange (a stalled connection's books look fresh).
+   */
+  const round = (): number => {
+    let unserved = 0;
+    for (let i = 0; i < tokens.length; i++) {
+      const t = tokens[i];
+      const base = slotBase(t);
+      if (base >= 0) lastConn[i] = connOf(base);
+      const before = preciseNow();
+      const b = cache.get(t, MAX_STALE);
+      reads++;
+      const lag = b ? checkRead(i, t, b, before) : Infinity;
+      if (lag > MAX_STALE && !sim.token(t)!.settled) unserved++;
+    }
+    return unserved;
+  };
+  const yieldTurn = (): Promise<void> => new Promise((r) => setImmediate(r));
+
+  // ---- start the flow, let it settle, take the memory baseline
+  sim.setRate(RATE);
+  const tSteady = preciseNow() + 10_000;
+  while (preciseNow() < tSteady) {
+    round();
+    await yieldTurn();
+  }
+  const memBefore = await settledMemory();
+  const connectionsAtStart = sim.connections().count;
+  const msg0 = cache.metrics().feed?.messages ?? 0;
+  const changes0 = sim.stats().changes;
+  const t0 = preciseNow();
+  progress(`${backend}: baseline: rss ${mb(memBefore.rss)}, heap ${mb(memBefore.heapUsed)}; faults start`);
+
+  // ---- fault phase
+  const injected: Record<string, number> = {};
+  const count = (k: string) => (injected[k] = (injected[k] ?? 0) + 1);
+  let rngState = (SEED * 2654435761) >>> 0 || 1;
+  const rand = (): number => {
+    rngState ^= rngState << 13;
+    rngState ^= rngState >>> 17;
+    rngState ^= rngState << 5;
+    return (rngState >>> 0) / 4294967296;
+  };
+  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)];
+  const FAULTS: [string, number][] = [
+    ['drop', 10],
+    ['close1013', 6],
+    ['stall', 6],
+    ['deaf', 6],
+    ['heal', 6],
+    ['malformed', 12],
+    ['crossed', 12],
+    ['duplicate', 10],
+    ['outOfOrder', 10],
+    ['oversized', 3],
+    ['settle', 2],
+    ['burst', 5],
+  ];
+  const totalWeight = FAULTS.reduce((a, [, w]) => a + w, 0);
+  const injectOne = (): void => {
+    let x = rand() * totalWeight;
+    let kind = FAULTS[0][0];
+    for (const [k, w] of FAULTS) {
+      if ((x -= w) < 0) {
+        kind = k;
+        break;
+      }
+    }
+    const open = sim.connections().connections;
+    if (open.length === 0) return;
+    const conn = pick(open).id;
+    switch (kind) {
+      case 'heal':
+        sim.heal(conn);
+        count('heal');
+        return;
+      case 'burst':
+        sim.step(Math.max(100, Math.round(RATE / 2))); // half a second of changes at once
+        count('burst');
+        return;
+      case 'settle': {
+        const live = sim.markets.filter((m) => !m.settled);
+        if (live.length > MARKETS / 2) {
+          sim.settle(pick(live).conditionId);
+          count('settle');
+        }
+        return;
+      }
+      case 'malformed': {
+        const variant = pick<MalformedVariant>(['garbage', 'json', 'decimal']);
+        if (sim.inject('malformed', { connection: conn, variant }) > 0) count(`malformed (${variant})`);
+        return;
+      }
+      default:
+        if (sim.inject(kind as Parameters<Simulator['inject']>[0], { connection: conn }) > 0) count(kind);
+    }
+  };
+  const faultTimer = setInterval(injectOne, FAULT_MS);
+  const rssSampler = setInterval(() => (rssMax = Math.max(rssMax, process.memoryUsage().rss)), 1000);
+  let rssMax = memBefore.rss;
+  const faultEnd = t0 + faultMs;
+  let lastReport = t0;
+  while (preciseNow() < faultEnd) {
+    round();
+    if (preciseNow() - lastReport > 15_000) {
+      lastReport = preciseNow();
+      const s = cache.metrics().summary();
+      progress(`${backend}: ${((lastReport - t0) / 1000).toFixed(0)} s: reads ${reads}, served ${served}, violations ${violations}, disconnects ${disconnects}, connections ${s.feed?.connections}, ${s.feed?.messagesPerSec.toFixed(0)} msg/s`);
+    }
+    await yieldTurn();
+  }
+  clearInterval(faultTimer);
+  const faultPhaseEnd = preciseNow();
+  const messages = (cache.metrics().feed?.messages ?? 0) - msg0;
+  const changes = sim.stats().changes - changes0;
+  progress(`${backend}: faults stop (${Object.values(injected).reduce((a, b) => a + b, 0)} injected); waiting for every live token`);
+
+  // ---- quiet phase: recovery of every live token, then a steady period
+  let recoveryMs: number | null = null;
+  const bound = faultPhaseEnd + RECOVERY_BOUND_S * 1000;
+  while (preciseNow() < bound) {
+    const unserved = round();
+    if (unserved === 0) {
+      recoveryMs = preciseNow() - faultPhaseEnd;
+      break;
+    }
+    await yieldTurn();
+  }
+  if (recoveryMs === null) failures.push(`not every live token was served again within ${RECOVERY_BOUND_S} s`);
+  progress(`${backend}: recovered in ${fmtMs(recoveryMs)}; steady period`);
+  const steadyEnd = preciseNow() + 10_000;
+  while (preciseNow() < steadyEnd) {
+    round();
+    await yieldTurn();
+  }
+  const summary = cache.metrics().summary();
+
+  // ---- final: stop the flow; every live book must equal the exchange's (top maxDepth levels)
+  sim.setRate(0);
+  const live = tokens.filter((t) => !sim.token(t)!.settled);
+  const equal = (t: string): boolean => {
+    const b = store.get(t, 1e12);
+    if (!b) return false;
+    const s = sim.book(t);
+    const bids = [...s.bids].reverse().slice(0, store.maxDepth);
+    const asks = [...s.asks].reverse().slice(0, store.maxDepth);
+    return (
+      b.bids.length === bids.length &&
+      b.asks.length === asks.length &&
+      bids.every(([p, z], k) => b.bids[k].price === Number(p) && b.bids[k].size === Number(z)) &&
+      asks.every(([p, z], k) => b.asks[k].price === Number(p) && b.asks[k].size === Number(z))
+    );
+  };
+  let differ: string[] = live;
+  const finalEnd = preciseNow() + 15_000;
+  while (preciseNow() < finalEnd) {
+    differ = live.filter((t) => !equal(t));
+    if (differ.length === 0) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  clearInterval(rssSampler);
+  const feedStats = (await cache.metricsAsync()).feed;
+  const connectionsAtEnd = sim.connections().count;
+  const writer = cache.metrics().store.writer;
+  // The same objects are alive as at the baseline (simulator, cache, rings), flow stopped.
+  const memAfter = await settledMemory();
+  await cache.stop();
+  await sim.close();
+
+  const heapGrowth = memAfter.heapUsed - memBefore.heapUsed;
+  if (violations > 0) failures.push(`${violations} violations`);
+  if (heapGrowth > Math.max(32 * 2 ** 20, memBefore.heapUsed * 0.5)) failures.push(`heap grew by ${mb(heapGrowth)}`);
+  // Deeper levels can stay wrong after a stall that resumed (docs/FEED.md "Known limits"); the top of
+  // book never does. Tokens that differ at the end are reported; they fail the run only if their top differs.
+  for (const t of differ) {
+    const b = store.get(t, 1e12);
+    const s = sim.book(t);
+    if (!b || !sameTop(b.bestBid, s.bestBid, '0') || !sameTop(b.bestAsk, s.bestAsk, '1')) failures.push(`final top of book of ${t} differs from the exchange`);
+  }
+
+  const misses = summary.missesByReason;
+  const feedNumbers: Record<string, number> = {};
+  if (feedStats) for (const [k, v] of Object.entries(feedStats)) if (typeof v === 'number') feedNumbers[k] = v;
+  return {
+    backend,
+    date: new Date().toISOString(),
+    machine,
+    settings: {
+      markets: MARKETS,
+      tokens: tokens.length,
+      rate: RATE,
+      faultEveryMs: FAULT_MS,
+      faultPhaseS: faultMs / 1000,
+      maxStaleMs: MAX_STALE,
+      recoveryBoundS: RECOVERY_BOUND_S,
+      seed: SEED,
+      maxDepth: store.maxDepth,
+      feed: 'in-thread; pongTimeoutMs 5000, silenceTimeoutMs 5000, hardStaleMs 5000, confirmIntervalMs 100',
+      gc: typeof (globalThis as { gc?: unknown }).gc === 'function',
+    },
+    injected: Object.fromEntries(Object.entries(injected).sort()),
+    observed: {
+      readsChecked: reads,
+      served,
+      hitRate: summary.hitRate,
+      misses: Object.fromEntries(MISS_NAMES.map((k) => [k, misses[k]])) as Record<MissName, number>,
+      violations,
+      violationSamples,
+      violationsByKind,
+      outOfOrderReads,
+      maxExchangeLagMs: maxLag,
+      readsBehindExchange: behindReads,
+      readsBeyondHistory: beyondHistory,
+      recoveryMs,
+      recoveryBoundMs: RECOVERY_BOUND_S * 1000,
+      maxRealAgeOverLimitMs: maxRealOver,
+      disconnects,
+      disconnectsByReason,
+      feed: feedNumbers,
+      writer: Object.fromEntries(Object.entries(writer).filter(([, v]) => v !== 0)),
+      connectionsAtStart,
+      connectionsAtEnd,
+      liveTokensAtEnd: live.length,
+      settledTokens: tokens.length - live.length,
+      finalBooksEqual: live.length - differ.length,
+      finalBooksDiffer: differ.slice(0, 10),
+      messagesPerSecond: messages / (faultMs / 1000),
+      changesGenerated: changes,
+    },
+    memory: { before: memBefore, after: memAfter, rssMax, heapGrowthBytes: heapGrowth },
+    ok: failures.length === 0,
+    failures,
+  };
+}
+
+// ------------------------------------------------------------------ report
+
+function mb(b: number): string {
+  return `${(b / 2 ** 20).toFixed(1)} MiB`;
+}
+
+function fmtMs(ms: number | null): string {
+  return ms === null ? 'never' : `${(ms / 1000).toFixed(2)} s`;
+}
+
+function print(r: Result): void {
+  const o = r.observed;
+  const L: string[] = [];
+  L.push('', `== soak, ${r.backend} backend: ${r.ok ? 'PASS' : 'FAIL'} (${r.date}, ${r.machine})`);
+  L.push(`settings   ${JSON.stringify(r.settings)}`);
+  const total = Object.values(r.injected).reduce((a, b) => a + b, 0);
+  L.push(`injected   ${total} faults: ${Object.entries(r.injected).map(([k, v]) => `${k} ${v}`).join(', ')}`);
+  L.push(`reads      ${o.readsChecked} checked, ${o.served} served (hit rate ${(o.hitRate * 100).toFixed(2)}%), ${o.outOfOrderReads} of them at an out-of-order stamp`);
+  L.push(`misses     ${Object.entries(o.misses).filter(([, v]) => v > 0).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'}`);
+  L.push(`violations ${o.violations}${o.violations ? `: ${JSON.stringify(o.violationsByKind)}; e.g. ${o.violationSamples.slice(0, 5).join(' | ')}` : ''}`);
+  L.push(`recovery   ${fmtMs(o.recoveryMs)} after the last fault until every live token was served within maxStale of the exchange (bound ${o.recoveryBoundMs / 1000} s)`);
+  L.push(`staleness  served books at most ${o.maxRealAgeOverLimitMs.toFixed(2)} ms past maxStale by the precise clock (0 or less: never)`);
+  L.push(`exchange   served versions at most ${(o.maxExchangeLagMs / 1000).toFixed(2)} s behind the exchange; ${o.readsBehindExchange} reads more than maxStale behind; ${o.readsBeyondHistory} older than the kept history`);
+  L.push(`disconnects ${o.disconnects}: ${Object.entries(o.disconnectsByReason).map(([k, v]) => `${k} x${v}`).join(', ')}`);
+  L.push(`connections ${o.connectionsAtStart} at start, ${o.connectionsAtEnd} at the end (1013 splits)`);
+  L.push(`feed       ${['messages', 'reconnects', 'resubscriptions', 'badFrames', 'oversizedFrames', 'slowConsumerCloses', 'settledCloses'].map((k) => `${k} ${o.feed[k] ?? 0}`).join(', ')}; ${o.messagesPerSecond.toFixed(0)} msg/s during faults, ${o.changesGenerated} changes`);
+  L.push(`writer     ${Object.entries(o.writer).filter(([k]) => !['bytes', 'frames', 'events'].includes(k)).map(([k, v]) => `${k} ${v}`).join(', ')}`);
+  L.push(`final      ${o.finalBooksEqual}/${o.liveTokensAtEnd} live books equal to the exchange at depth ${r.settings.maxDepth}${o.finalBooksDiffer.length ? `; differ: ${o.finalBooksDiffer.join(', ')}` : ''}; ${o.settledTokens} tokens settled`);
+  L.push(`memory     before rss ${mb(r.memory.before.rss)}, heap ${mb(r.memory.before.heapUsed)}; after rss ${mb(r.memory.after.rss)}, heap ${mb(r.memory.after.heapUsed)} (heap ${r.memory.heapGrowthBytes >= 0 ? '+' : ''}${mb(r.memory.heapGrowthBytes)}); max rss ${mb(r.memory.rssMax)}`);
+  if (r.failures.length) L.push(`FAILURES   ${r.failures.join('; ')}`);
+  console.log(L.join('\n'));
+}
