@@ -25,11 +25,15 @@ export declare class NativeWriter {
   /** `confirmed[conn] = max(confirmed[conn], sentAtMs)`. */
   confirm(conn: number, sentAtMs: number): void
   /**
-   * Applies one raw frame given as bytes (a Buffer / Uint8Array, read in place). Never throws.
+   * Applies one raw frame given as bytes (a Buffer / Uint8Array, read in place). Bad input
+   * never throws (it is counted); only an internal error (a Rust panic) does.
    * Returns the number of tokens awaiting resync.
    */
   ingest(frame: Uint8Array, nowMs: number): number
-  /** Applies one raw frame given as a JS string (converted to UTF-8). Never throws. */
+  /**
+   * Applies one raw frame given as a JS string (converted to UTF-8). Throws only on an
+   * internal error, like `ingest`.
+   */
   ingestString(frame: string, nowMs: number): number
   /** Resets the token (not ready until a fresh book), e.g. after a disconnect. */
   invalidate(slot: number, nowMs: number): void

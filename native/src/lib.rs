@@ -1,13 +1,55 @@
 //! N-API binding of the polybook writer (thin: all logic lives in `native/core`).
+//!
+//! No Rust panic may unwind into Node (docs/RELIABILITY.md, "Panics at the N-API boundary"):
+//! every writer call runs inside [`NativeWriter::guarded`] (or [`guard_read`] for the read-only
+//! ones), the raw N-API callbacks of [`fast`] catch around their whole body, and every `#[napi]`
+//! item also has napi-rs's own `catch_unwind` around the argument/return conversions. A caught
+//! panic becomes a thrown JS `Error`; what the table is left in is decided in
+//! [`NativeWriter::recover`].
 
+use std::any::Any;
 use std::collections::HashMap;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicI32, Ordering};
 
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 use polybook_core::{layout, Table, TableError, DEFAULT_GRACE_MS};
 
+// catch_unwind only works when panics unwind: a `panic = "abort"` profile would turn every
+// panic into a process abort again.
+#[cfg(panic = "abort")]
+compile_error!("polybook-node must be built with panic = \"unwind\": the N-API boundary catches panics");
+
 fn js_err(e: TableError) -> Error {
     Error::new(Status::InvalidArg, e.to_string())
+}
+
+/// The message of a panic payload (`panic!` gives a `String` or a `&str`).
+fn panic_message(payload: &(dyn Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else if let Some(s) = payload.downcast_ref::<&str>() {
+        s.to_string()
+    } else {
+        "non-string panic payload".to_string()
+    }
+}
+
+/// Drops a panic payload without letting a panicking `Drop` of it escape (it is leaked instead).
+fn drop_payload(payload: Box<dyn Any + Send>) {
+    if let Err(again) = catch_unwind(AssertUnwindSafe(move || drop(payload))) {
+        std::mem::forget(again);
+    }
+}
+
+/// Runs a read-only call; a panic becomes an `Error` (nothing was written, nothing to repair).
+fn guard_read<R>(what: &str, f: impl FnOnce() -> R) -> Result<R> {
+    catch_unwind(AssertUnwindSafe(f)).map_err(|payload| {
+        let msg = panic_message(&*payload);
+        drop_payload(payload);
+        Error::new(Status::GenericFailure, format!("polybook native: internal error in {what} (panic: {msg})"))
+    })
 }
 
 /// A full-depth book with exact texts, wire order (worst first): `[price, size]` pairs.
@@ -26,7 +68,7 @@ pub struct LayoutInfo {
     pub counters: Vec<String>,
 }
 
-#[napi]
+#[napi(catch_unwind)]
 pub fn layout_info() -> LayoutInfo {
     LayoutInfo {
         constants: layout::CONSTANTS.iter().map(|(k, v)| (k.to_string(), *v as f64)).collect(),
@@ -45,6 +87,14 @@ pub struct NativeWriter {
     /// The handle shared with this writer's bound fast `ingest`/`ingestString` (see [`fast`]);
     /// null until the first call installs them.
     fast: std::cell::Cell<*mut fast::Handle>,
+    /// The table memory (the bytes of `_memory`), for the last-resort repair of [`Self::recover`].
+    mem: *mut u8,
+    /// Set when the recovery from a panic itself failed: every later writer call throws.
+    poisoned: Option<String>,
+    /// Test hook (`__testArmPanic`): the next writer call panics once its work is done, after
+    /// making this slot's seqlock version odd (as a panic in the middle of a publish would), and
+    /// with `.1` the recovery panics too.
+    armed: Option<(i64, bool)>,
 }
 
 impl Drop for NativeWriter {
@@ -58,7 +108,7 @@ impl Drop for NativeWriter {
 impl NativeWriter {
     /// `table`: a Uint8Array over the whole SharedArrayBuffer made by `createTable`.
     /// `graceMs`: top-of-book mismatch grace period (default 1000).
-    #[napi(constructor)]
+    #[napi(constructor, catch_unwind)]
     pub fn new(table: Uint8Array, grace_ms: Option<f64>) -> Result<Self> {
         let len = table.len();
         let ptr = table.as_ptr() as *mut u8;
@@ -66,111 +116,246 @@ impl NativeWriter {
         // buffer is a SharedArrayBuffer, which can be neither detached nor shrunk, and `_memory`
         // keeps it referenced until `table` is dropped, so the memory outlives the `Table`. This is
         // the only writer of the table by contract (DESIGN section 1); JS readers only read it.
-        let table_w = unsafe { Table::new(ptr, len, grace_ms.unwrap_or(DEFAULT_GRACE_MS)) }.map_err(js_err)?;
-        Ok(NativeWriter { table: table_w, _memory: table, fast: std::cell::Cell::new(std::ptr::null_mut()) })
+        let table_w = guard_read("the NativeWriter constructor", || unsafe {
+            Table::new(ptr, len, grace_ms.unwrap_or(DEFAULT_GRACE_MS))
+        })?
+        .map_err(js_err)?;
+        Ok(NativeWriter {
+            table: table_w,
+            _memory: table,
+            fast: std::cell::Cell::new(std::ptr::null_mut()),
+            mem: ptr,
+            poisoned: None,
+            armed: None,
+        })
     }
 
     /// Binds `tokenId` to `slot` (SUBSCRIBED, empty book, generation + 1).
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn bind(&mut self, token_id: String, slot: u32, conn: Option<u32>) -> Result<()> {
-        self.table.bind(&token_id, slot, conn.unwrap_or(0)).map_err(js_err)
+        self.guarded("bind", |t| t.bind(&token_id, slot, conn.unwrap_or(0)))?.map_err(js_err)
     }
 
     /// Clears the slot and forgets its token (generation + 1).
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn unbind(&mut self, slot: u32) -> Result<()> {
-        self.table.unbind(slot).map_err(js_err)
+        self.guarded("unbind", |t| t.unbind(slot))?.map_err(js_err)
     }
 
     /// Sets the connection index (0..255) whose PONGs confirm this token.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn assign(&mut self, slot: u32, conn: u32) -> Result<()> {
-        self.table.assign(slot, conn).map_err(js_err)
+        self.guarded("assign", |t| t.assign(slot, conn))?.map_err(js_err)
     }
 
     /// `confirmed[conn] = max(confirmed[conn], sentAtMs)`.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn confirm(&mut self, conn: u32, sent_at_ms: f64) -> Result<()> {
-        self.table.confirm(conn, sent_at_ms).map_err(js_err)
+        self.guarded("confirm", |t| t.confirm(conn, sent_at_ms))?.map_err(js_err)
     }
 
-    /// Applies one raw frame given as bytes (a Buffer / Uint8Array, read in place). Never throws.
+    /// Applies one raw frame given as bytes (a Buffer / Uint8Array, read in place). Bad input
+    /// never throws (it is counted); only an internal error (a Rust panic) does.
     /// Returns the number of tokens awaiting resync.
     // At module load this method is replaced on the prototype by the raw N-API callback of `fast`
     // (same contract, a fraction of the call overhead); this checked version stays as its fallback
     // for unusual arguments.
-    #[napi]
-    pub fn ingest(&mut self, frame: &[u8], now_ms: f64) -> u32 {
-        self.table.ingest(frame, now_ms)
+    #[napi(catch_unwind)]
+    pub fn ingest(&mut self, frame: &[u8], now_ms: f64) -> Result<u32> {
+        self.guarded("ingest", |t| t.ingest(frame, now_ms))
     }
 
-    /// Applies one raw frame given as a JS string (converted to UTF-8). Never throws.
+    /// Applies one raw frame given as a JS string (converted to UTF-8). Throws only on an
+    /// internal error, like `ingest`.
     // Replaced at module load like `ingest`.
-    #[napi]
-    pub fn ingest_string(&mut self, frame: String, now_ms: f64) -> u32 {
-        self.table.ingest(frame.as_bytes(), now_ms)
+    #[napi(catch_unwind)]
+    pub fn ingest_string(&mut self, frame: String, now_ms: f64) -> Result<u32> {
+        self.guarded("ingestString", |t| t.ingest(frame.as_bytes(), now_ms))
     }
 
     /// Resets the token (not ready until a fresh book), e.g. after a disconnect.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn invalidate(&mut self, slot: u32, now_ms: f64) -> Result<()> {
-        self.table.invalidate(slot, now_ms).map_err(js_err)
+        self.guarded("invalidate", |t| t.invalidate(slot, now_ms))?.map_err(js_err)
     }
 
     /// Sets or clears DISABLED.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn set_disabled(&mut self, slot: u32, disabled: bool) -> Result<()> {
-        self.table.set_disabled(slot, disabled).map_err(js_err)
+        self.guarded("setDisabled", |t| t.set_disabled(slot, disabled))?.map_err(js_err)
     }
 
     /// Enables hash verification for the token.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn set_meta(&mut self, slot: u32, min_order_size: String, neg_risk: bool) -> Result<()> {
-        self.table.set_meta(slot, &min_order_size, neg_risk).map_err(js_err)
+        self.guarded("setMeta", |t| t.set_meta(slot, &min_order_size, neg_risk))?.map_err(js_err)
     }
 
     /// Expires grace periods and runs pending hash checks. Returns the number of tokens awaiting resync.
-    #[napi]
-    pub fn tick(&mut self, now_ms: f64) -> u32 {
-        self.table.tick(now_ms)
+    #[napi(catch_unwind)]
+    pub fn tick(&mut self, now_ms: f64) -> Result<u32> {
+        self.guarded("tick", |t| t.tick(now_ms))
     }
 
     /// Token ids marked for resync since the last call, in marking order.
-    #[napi]
-    pub fn take_resync(&mut self) -> Vec<String> {
-        self.table.take_resync()
+    #[napi(catch_unwind)]
+    pub fn take_resync(&mut self) -> Result<Vec<String>> {
+        self.guarded("takeResync", |t| t.take_resync())
     }
 
     /// Applies one REST `/book` summary (JSON text) unless the table holds a newer book.
-    #[napi]
-    pub fn rest_book(&mut self, json: String, now_ms: f64) {
-        self.table.rest_book(json.as_bytes(), now_ms)
+    #[napi(catch_unwind)]
+    pub fn rest_book(&mut self, json: String, now_ms: f64) -> Result<()> {
+        self.guarded("restBook", |t| t.rest_book(json.as_bytes(), now_ms))
     }
 
     /// Full-depth book with the exact texts, wire order, or null if the slot has no READY book
     /// (or is out of range).
-    #[napi]
-    pub fn full_book(&self, slot: u32) -> Option<FullBook> {
+    #[napi(catch_unwind)]
+    pub fn full_book(&self, slot: u32) -> Result<Option<FullBook>> {
+        self.check_poisoned()?;
         let pairs = |v: Vec<(String, String)>| v.into_iter().map(|(p, s)| vec![p, s]).collect();
-        self.table.full_book(slot).map(|(b, a)| FullBook { bids: pairs(b), asks: pairs(a) })
+        guard_read("fullBook", || self.table.full_book(slot).map(|(b, a)| FullBook { bids: pairs(b), asks: pairs(a) }))
     }
 
     /// Writer counter by header index (same value as the header word).
-    #[napi]
-    pub fn counter(&self, index: u32) -> f64 {
-        if (index as usize) < layout::COUNTERS.len() {
-            self.table.counter(index as usize)
-        } else {
-            f64::NAN
+    #[napi(catch_unwind)]
+    pub fn counter(&self, index: u32) -> Result<f64> {
+        guard_read("counter", || if (index as usize) < layout::COUNTERS.len() { self.table.counter(index as usize) } else { f64::NAN })
+    }
+
+    /// Test hook, not part of the API (absent from the TypeScript types): the next writer call
+    /// panics inside its guarded region once its work is done, after making `slot`'s seqlock
+    /// version odd (`slot < 0`: no slot), as a panic in the middle of a publish would leave it;
+    /// with `failRecovery` the recovery panics too (the writer ends poisoned). Only code holding
+    /// this writer can arm it, and only for one call; no input can.
+    #[napi(js_name = "__testArmPanic", skip_typescript, catch_unwind)]
+    pub fn test_arm_panic(&mut self, slot: i64, fail_recovery: Option<bool>) {
+        self.armed = Some((slot, fail_recovery.unwrap_or(false)));
+    }
+}
+
+impl NativeWriter {
+    /// Runs one writer call on the table. A Rust panic inside it does not unwind into Node: it is
+    /// caught here, the table is made safe to read ([`Self::recover`]) and the call fails with an
+    /// `Error`.
+    fn guarded<R>(&mut self, what: &str, f: impl FnOnce(&mut Table) -> R) -> Result<R> {
+        self.check_poisoned()?;
+        let armed = self.armed.take();
+        let (table, mem) = (&mut self.table, self.mem);
+        let r = catch_unwind(AssertUnwindSafe(|| {
+            let out = f(table);
+            if let Some((slot, _)) = armed {
+                test_panic(table, mem, slot);
+            }
+            out
+        }));
+        r.map_err(|payload| self.recover(what, payload, armed.is_some_and(|a| a.1)))
+    }
+
+    /// A poisoned writer refuses every call but `counter` (its books are not trusted).
+    fn check_poisoned(&self) -> Result<()> {
+        match &self.poisoned {
+            None => Ok(()),
+            Some(first) => Err(Error::new(
+                Status::GenericFailure,
+                format!("polybook native: this writer is unusable after an internal error ({first}); create a new table and writer"),
+            )),
         }
     }
+
+    /// After a caught panic. The writer's state may be half-updated (a book half-applied, a slot
+    /// half-published), so nothing the table held is trusted any more, but the process and the
+    /// other tables are fine. Decision (docs/RELIABILITY.md): every book of the table is reset as
+    /// on a disconnect (`invalidate` of every slot: READY cleared, book emptied, token marked for
+    /// resync, `invalidations` counted), so no possibly-corrupt book is ever served and the feed
+    /// refetches every book (`takeResync`); any seqlock version left odd is made even so readers
+    /// do not spin. The writer stays usable. If that recovery itself panics, the writer is
+    /// poisoned: READY is cleared directly in the memory of every slot and every later call throws.
+    /// `fail`: the test hook's panic during the recovery.
+    fn recover(&mut self, what: &str, payload: Box<dyn Any + Send>, fail: bool) -> Error {
+        let msg = panic_message(&*payload);
+        drop_payload(payload);
+        let mut ok = true;
+        for slot in 0..self.table.capacity() as u32 {
+            let table = &mut self.table;
+            match catch_unwind(AssertUnwindSafe(|| {
+                if fail && slot == 0 {
+                    panic!("polybook test panic during the recovery (armed by __testArmPanic)");
+                }
+                // (`invalidate` does not use its time.)
+                table.invalidate(slot, 0.0)
+            })) {
+                Ok(_) => {}
+                Err(p) => {
+                    drop_payload(p);
+                    ok = false;
+                }
+            }
+        }
+        // SAFETY: `mem` is the table memory (see `new`), and no other code writes it now.
+        unsafe { repair(self.mem, self.table.capacity(), self.table.depth(), !ok) };
+        let state = if ok {
+            "every book of this table was reset and its tokens are marked for resync"
+        } else {
+            "the recovery failed too, so every book was cleared and this writer is now unusable"
+        };
+        if !ok {
+            self.poisoned = Some(format!("panic in {what}: {msg}"));
+        }
+        Error::new(Status::GenericFailure, format!("polybook native: internal error in {what} (panic: {msg}); {state}"))
+    }
+}
+
+/// Last-resort repair of the table memory after a panic: a slot whose seqlock version is odd (a
+/// publish that stopped half-way) gets an even one; with `clear`, every slot is also republished
+/// without READY and without levels (nothing can be served from it).
+///
+/// # Safety
+/// `mem` must be the table memory of a writer with this capacity and depth (8-aligned, valid),
+/// and no other writer may write it.
+unsafe fn repair(mem: *mut u8, capacity: usize, depth: usize, clear: bool) {
+    use layout::*;
+    for slot in 0..capacity {
+        let base = HEADER_BYTES + slot * slot_bytes(depth);
+        // SAFETY: in bounds of the table (checked by `Table::new`) and 4-aligned; every access to
+        // table memory is atomic or a JS typed-array access, as in `Table`.
+        let word = |off: usize| unsafe { AtomicI32::from_ptr(mem.add(base + off) as *mut i32) };
+        let seq = word(S_SEQ);
+        let v = seq.load(Ordering::Relaxed);
+        if !clear {
+            if v & 1 != 0 {
+                seq.store(v.wrapping_add(1), Ordering::Release);
+            }
+            continue;
+        }
+        let v = v.wrapping_add(v & 1);
+        seq.store(v.wrapping_add(1), Ordering::Relaxed);
+        std::sync::atomic::fence(Ordering::Release);
+        let flags = word(S_FLAGS);
+        flags.store(flags.load(Ordering::Relaxed) & !(F_READY | F_MISMATCH), Ordering::Relaxed);
+        word(S_NBIDS).store(0, Ordering::Relaxed);
+        word(S_NASKS).store(0, Ordering::Relaxed);
+        seq.store(v.wrapping_add(2), Ordering::Release);
+    }
+}
+
+/// The armed test panic (see `__testArmPanic`).
+fn test_panic(table: &Table, mem: *mut u8, slot: i64) {
+    if slot >= 0 && (slot as usize) < table.capacity() {
+        let off = table.slot_offset(slot as usize) + layout::S_SEQ;
+        // SAFETY: in bounds (slot < capacity) and 4-aligned: a slot's first word.
+        let seq = unsafe { AtomicI32::from_ptr(mem.add(off) as *mut i32) };
+        seq.store(seq.load(Ordering::Relaxed) | 1, Ordering::Release);
+    }
+    panic!("polybook test panic (armed by __testArmPanic)");
 }
 
 /// Installs the raw N-API fast paths of `ingest` / `ingestString` on `NativeWriter.prototype`.
 #[napi(module_exports)]
 pub fn install_fast_paths(exports: Object, env: Env) -> Result<()> {
     // SAFETY: called by napi-rs during module registration on the env's thread, with its exports.
-    unsafe { fast::install(env.raw(), exports.raw()) }
+    guard_read("module registration", || unsafe { fast::install(env.raw(), exports.raw()) })?
 }
 
 /// The hot path without the generic napi-rs callback machinery.
@@ -195,8 +380,9 @@ pub fn install_fast_paths(exports: Object, env: Env) -> Result<()> {
 /// the last one; the writer clears its pointer when it is dropped.
 mod fast {
     use super::NativeWriter;
-    use napi::bindgen_prelude::{Error, Result, Status, TypeTag};
+    use napi::bindgen_prelude::{Error, JsError, Result, Status, TypeTag};
     use napi::sys;
+    use std::panic::{catch_unwind, AssertUnwindSafe};
     use std::cell::Cell;
     use std::ffi::{c_void, CStr};
     use std::ptr;
@@ -280,8 +466,8 @@ mod fast {
     }
 
     unsafe extern "C" fn free_env(data: *mut c_void) {
-        // SAFETY: the Box made in `install`, freed once.
-        drop(unsafe { Box::from_raw(data as *mut Env) });
+        // SAFETY: the Box made in `install`, freed once. (Caught like every callback of this module.)
+        let _ = catch_unwind(AssertUnwindSafe(|| drop(unsafe { Box::from_raw(data as *mut Env) })));
     }
 
     /// Drops one count of the handle; frees it at zero.
@@ -306,7 +492,7 @@ mod fast {
     }
 
     unsafe extern "C" fn finalize_bound(_env: sys::napi_env, data: *mut c_void, _hint: *mut c_void) {
-        unsafe { release(data.cast()) }
+        let _ = catch_unwind(AssertUnwindSafe(|| unsafe { release(data.cast()) }));
     }
 
     struct Call {
@@ -342,6 +528,32 @@ mod fast {
         out
     }
 
+    /// The number, or the error thrown (the callback then returns null with the exception pending).
+    unsafe fn result(env: sys::napi_env, r: Result<u32>) -> sys::napi_value {
+        match r {
+            Ok(n) => unsafe { uint(env, n) },
+            Err(e) => {
+                unsafe { JsError::from(e).throw_into(env) };
+                ptr::null_mut()
+            }
+        }
+    }
+
+    /// The whole body of a raw callback: a panic anywhere in it (the writer calls are already
+    /// guarded; this covers the rest) is thrown as an `Error` instead of unwinding into Node.
+    unsafe fn shield(env: sys::napi_env, f: impl FnOnce() -> sys::napi_value) -> sys::napi_value {
+        match catch_unwind(AssertUnwindSafe(f)) {
+            Ok(v) => v,
+            Err(payload) => {
+                let msg = super::panic_message(&*payload);
+                super::drop_payload(payload);
+                let e = Error::new(Status::GenericFailure, format!("polybook native: internal error in ingest (panic: {msg})"));
+                unsafe { JsError::from(e).throw_into(env) };
+                ptr::null_mut()
+            }
+        }
+    }
+
     /// `ingest(frame: Uint8Array, nowMs: number)` on `w`; `None` = unusual arguments.
     unsafe fn ingest_bytes(env: sys::napi_env, w: *mut NativeWriter, c: &Call) -> Option<sys::napi_value> {
         unsafe {
@@ -363,7 +575,7 @@ mod fast {
             // SAFETY: `w` is a live NativeWriter (see the callers). No other reference to it is
             // active: every method of this addon runs synchronously on this thread and none calls
             // back into JavaScript, so this call cannot be nested inside another one.
-            Some(uint(env, (*w).table.ingest(frame, now)))
+            Some(result(env, (*w).guarded("ingest", |t| t.ingest(frame, now))))
         }
     }
 
@@ -401,7 +613,8 @@ mod fast {
             }
             text.set_len(got.min(text.capacity()));
             // SAFETY: as in `ingest_bytes`.
-            Some(uint(env, (*w).table.ingest(text, now)))
+            let text: &[u8] = text;
+            Some(result(env, (*w).guarded("ingestString", |t| t.ingest(text, now))))
         }
     }
 
@@ -481,18 +694,18 @@ mod fast {
     }
 
     unsafe extern "C" fn proto_ingest_bytes(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
-        unsafe { proto_call(env, info, false) }
+        unsafe { shield(env, || proto_call(env, info, false)) }
     }
 
     unsafe extern "C" fn proto_ingest_string(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
-        unsafe { proto_call(env, info, true) }
+        unsafe { shield(env, || proto_call(env, info, true)) }
     }
 
     unsafe extern "C" fn bound_ingest_bytes(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
-        unsafe { bound_call(env, info, false) }
+        unsafe { shield(env, || bound_call(env, info, false)) }
     }
 
     unsafe extern "C" fn bound_ingest_string(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
-        unsafe { bound_call(env, info, true) }
+        unsafe { shield(env, || bound_call(env, info, true)) }
     }
 }
