@@ -43,6 +43,7 @@ const { values: args } = parseArgs({
     'fault-ms': { type: 'string', default: '250' },
     'max-stale': { type: 'string', default: '1000' },
     'recovery-bound': { type: 'string', default: '60' },
+    'stall-factor': { type: 'string', default: '10' },
     seed: { type: 'string', default: '1' },
     json: { type: 'boolean', default: false },
     help: { type: 'boolean', default: false },
@@ -52,7 +53,7 @@ const { values: args } = parseArgs({
 
 if (args.help) {
   console.log(`npm run soak -- [--minutes M] [--backend native|js|both] [--markets N] [--rate R] [--fault-ms MS]
-                    [--max-stale MS] [--recovery-bound S] [--seed S] [--json]
+                    [--max-stale MS] [--recovery-bound S] [--stall-factor F] [--seed S] [--json]
 
   --minutes M          minutes of fault injection in all (split between the backends with 'both'); default 3
   --backend B          native, js or both (one process each, one after the other); default both
@@ -61,6 +62,7 @@ if (args.help) {
   --fault-ms MS        one fault every MS milliseconds during the fault phase; default 250
   --max-stale MS       staleness limit of every read; default 1000
   --recovery-bound S   every live token must be served again within S seconds after the faults stop; default 60
+  --stall-factor F     the feed's stallFactor (busy-connection stall detection); 0 = off, as before it existed; default 10
   --json               print the result as one JSON object`);
   process.exit(0);
 }
@@ -79,6 +81,7 @@ const RATE = num('rate', args.rate, 1);
 const FAULT_MS = num('fault-ms', args['fault-ms'], 10);
 const MAX_STALE = num('max-stale', args['max-stale'], 50);
 const RECOVERY_BOUND_S = num('recovery-bound', args['recovery-bound'], 1);
+const STALL_FACTOR = num('stall-factor', args['stall-factor'], 0);
 const SEED = num('seed', args.seed, 0);
 
 // ------------------------------------------------------------------ both backends: one child each
@@ -100,6 +103,11 @@ interface Result {
     outOfOrderReads: number;
     /** Largest time a served version had already been superseded at the exchange, ms. */
     maxExchangeLagMs: number;
+    /** Percentiles of that lag over the served reads whose version was found (0: still current), ms. */
+    exchangeLagP99Ms: number;
+    exchangeLagP999Ms: number;
+    /** Served reads whose version was found at the exchange (the lag's population). */
+    readsWithKnownLag: number;
     /** Reads served more than maxStale behind the exchange (stalls: see docs/RELIABILITY.md). */
     readsBehindExchange: number;
     /** Reads of a version older than the kept history (its top could not be checked). */
@@ -143,7 +151,8 @@ if (args.backend === 'both') {
       ...process.execArgv,
       fileURLToPath(import.meta.url),
       ...['--backend', b, '--minutes', String(MINUTES / backends.length), '--markets', String(MARKETS), '--rate', String(RATE)],
-      ...['--fault-ms', String(FAULT_MS), '--max-stale', String(MAX_STALE), '--recovery-bound', String(RECOVERY_BOUND_S), '--seed', String(SEED), '--json'],
+      ...['--fault-ms', String(FAULT_MS), '--max-stale', String(MAX_STALE), '--recovery-bound', String(RECOVERY_BOUND_S), '--stall-factor', String(STALL_FACTOR)],
+      ...['--seed', String(SEED), '--json'],
     ];
     results.push(await runChild(childArgs));
   }
@@ -316,6 +325,7 @@ async function soak(backend: BackendName): Promise<Result> {
     feed: {
       pongTimeoutMs: 5000,
       silenceTimeoutMs: 5000,
+      stallFactor: STALL_FACTOR,
       logger: { warn: (m) => warns.set(m, (warns.get(m) ?? 0) + 1), error: (m) => warns.set(m, (warns.get(m) ?? 0) + 1) },
     },
   });
@@ -373,6 +383,20 @@ async function soak(backend: BackendName): Promise<Result> {
   let beyondHistory = 0;
   let maxLag = 0;
   let behindReads = 0;
+  /** Lag behind the exchange of every served read whose version was found: 1 ms bins, the last one open-ended. */
+  const LAG_BINS = 120_001;
+  const lagHist = new Float64Array(LAG_BINS);
+  let lagReads = 0;
+  const lagPercentile = (q: number): number => {
+    if (lagReads === 0) return NaN;
+    const rank = Math.ceil(q * lagReads);
+    let seen = 0;
+    for (let k = 0; k < LAG_BINS; k++) {
+      seen += lagHist[k];
+      if (seen >= rank) return k;
+    }
+    return LAG_BINS - 1;
+  };
   /** Checks one served book; returns how far behind the exchange it was (ms; Infinity if unknown). */
   const checkRead = (i: number, t: string, b: Book, before: number): number => {
     served++;
@@ -399,10 +423,12 @@ async function soak(backend: BackendName): Promise<Result> {
     else {
       if (v.ooo) outOfOrderReads++;
       // How far behind the exchange the served version was (0: still current). Not a violation:
-      // freshness is the feed's confirmation (PONG), and a server that answers PING while dropping
-      // data (a stall) is only found by the silence watchdog (docs/FEED.md, "Known limits").
+      // freshness is the feed's confirmation (PONG, up to the connection's last data + stallAfterMs),
+      // and a stall that resumes before it is detected loses changes silently (docs/FEED.md, "Known limits").
       if (v.lagMs > maxLag) maxLag = v.lagMs;
       if (v.lagMs > MAX_STALE) behindReads++;
+      lagHist[Math.min(LAG_BINS - 1, Math.ceil(v.lagMs))]++;
+      lagReads++;
       return v.lagMs;
     }
     return Infinity;
@@ -605,7 +631,7 @@ async function soak(backend: BackendName): Promise<Result> {
       recoveryBoundS: RECOVERY_BOUND_S,
       seed: SEED,
       maxDepth: store.maxDepth,
-      feed: 'in-thread; pongTimeoutMs 5000, silenceTimeoutMs 5000, hardStaleMs 5000, confirmIntervalMs 100',
+      feed: `in-thread; pongTimeoutMs 5000, silenceTimeoutMs 5000, hardStaleMs 5000, confirmIntervalMs 100, stallFactor ${STALL_FACTOR}, stallMinMs 1000`,
       gc: typeof (globalThis as { gc?: unknown }).gc === 'function',
     },
     injected: Object.fromEntries(Object.entries(injected).sort()),
@@ -619,6 +645,9 @@ async function soak(backend: BackendName): Promise<Result> {
       violationsByKind,
       outOfOrderReads,
       maxExchangeLagMs: maxLag,
+      exchangeLagP99Ms: lagPercentile(0.99),
+      exchangeLagP999Ms: lagPercentile(0.999),
+      readsWithKnownLag: lagReads,
       readsBehindExchange: behindReads,
       readsBeyondHistory: beyondHistory,
       recoveryMs,
@@ -665,10 +694,13 @@ function print(r: Result): void {
   L.push(`violations ${o.violations}${o.violations ? `: ${JSON.stringify(o.violationsByKind)}; e.g. ${o.violationSamples.slice(0, 5).join(' | ')}` : ''}`);
   L.push(`recovery   ${fmtMs(o.recoveryMs)} after the last fault until every live token was served within maxStale of the exchange (bound ${o.recoveryBoundMs / 1000} s)`);
   L.push(`staleness  served books at most ${o.maxRealAgeOverLimitMs.toFixed(2)} ms past maxStale by the precise clock (0 or less: never)`);
-  L.push(`exchange   served versions at most ${(o.maxExchangeLagMs / 1000).toFixed(2)} s behind the exchange; ${o.readsBehindExchange} reads more than maxStale behind; ${o.readsBeyondHistory} older than the kept history`);
+  L.push(
+    `exchange   served versions behind the exchange: max ${(o.maxExchangeLagMs / 1000).toFixed(2)} s, p99 ${o.exchangeLagP99Ms} ms, p99.9 ${o.exchangeLagP999Ms} ms (1 ms bins); ` +
+      `${o.readsBehindExchange} reads (${((100 * o.readsBehindExchange) / Math.max(1, o.served)).toFixed(3)}% of served) more than maxStale behind; ${o.readsBeyondHistory} older than the kept history`,
+  );
   L.push(`disconnects ${o.disconnects}: ${Object.entries(o.disconnectsByReason).map(([k, v]) => `${k} x${v}`).join(', ')}`);
   L.push(`connections ${o.connectionsAtStart} at start, ${o.connectionsAtEnd} at the end (1013 splits)`);
-  L.push(`feed       ${['messages', 'reconnects', 'resubscriptions', 'badFrames', 'oversizedFrames', 'slowConsumerCloses', 'settledCloses'].map((k) => `${k} ${o.feed[k] ?? 0}`).join(', ')}; ${o.messagesPerSecond.toFixed(0)} msg/s during faults, ${o.changesGenerated} changes`);
+  L.push(`feed       ${['messages', 'reconnects', 'resubscriptions', 'stalls', 'badFrames', 'oversizedFrames', 'slowConsumerCloses', 'settledCloses'].map((k) => `${k} ${o.feed[k] ?? 0}`).join(', ')}; ${o.messagesPerSecond.toFixed(0)} msg/s during faults, ${o.changesGenerated} changes`);
   L.push(`writer     ${Object.entries(o.writer).filter(([k]) => !['bytes', 'frames', 'events'].includes(k)).map(([k, v]) => `${k} ${v}`).join(', ')}`);
   L.push(`final      ${o.finalBooksEqual}/${o.liveTokensAtEnd} live books equal to the exchange at depth ${r.settings.maxDepth}${o.finalBooksDiffer.length ? `; differ: ${o.finalBooksDiffer.join(', ')}` : ''}; ${o.settledTokens} tokens settled`);
   L.push(`memory     before rss ${mb(r.memory.before.rss)}, heap ${mb(r.memory.before.heapUsed)}; after rss ${mb(r.memory.after.rss)}, heap ${mb(r.memory.after.heapUsed)} (heap ${r.memory.heapGrowthBytes >= 0 ? '+' : ''}${mb(r.memory.heapGrowthBytes)}); max rss ${mb(r.memory.rssMax)}`);

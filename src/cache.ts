@@ -697,6 +697,8 @@ export function renderCachePrometheus(m: CacheMetrics): string {
     p.counter('polybook_ws_bad_frames_total', 'Frames that were not JSON.', f.badFrames);
     p.counter('polybook_ws_oversized_frames_total', 'Frames over maxFrameBytes (connection closed with 1009).', f.oversizedFrames);
     p.counter('polybook_ws_protocol_errors_total', 'WebSocket protocol violations by the server (connection closed with 1002).', f.protocolErrors);
+    p.counter('polybook_ws_stalls_total', 'Busy connections reconnected because no data arrived for their stall threshold (stallAfterMs).', f.stalls);
+    p.counter('polybook_ws_internal_errors_total', 'Frames whose ingest failed with an internal error of the native writer (every book reset and resubscribed).', f.internalErrors);
     p.gauge('polybook_worker_queue', 'Messages waiting between the feed worker and this thread, by direction.', f.workerQueued, { direction: 'from_worker' });
     p.gauge('polybook_worker_queue', 'Messages waiting between the feed worker and this thread, by direction.', f.workerOpsQueued, { direction: 'to_worker' });
     p.counter('polybook_worker_dropped_total', 'Worker log lines and connection events dropped because this thread fell behind.', f.workerDropped);

@@ -303,7 +303,8 @@ describe.each(BACKENDS)('SubscriptionManager (%s backend)', (backend) => {
   });
 
   it('stall: the silence watchdog probes, then reconnects; books recover', async () => {
-    const { sim, store, feed } = await rig(backend, { markets: 4, rate: 100 }, { silenceTimeoutMs: 400, hardStaleMs: 500 });
+    // Busy stall detection off (test/stall.test.ts covers it): the silence watchdog alone.
+    const { sim, store, feed } = await rig(backend, { markets: 4, rate: 100 }, { silenceTimeoutMs: 400, hardStaleMs: 500, stallFactor: 0 });
     await waitFor(() => store.readyCount() === 8, 'ready');
     const victim = sim.markets[0].yes;
     const ev = disconnects(feed);

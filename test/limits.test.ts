@@ -214,6 +214,8 @@ describe('bounded queues', () => {
       'polybook_watch_coalesced_versions_total',
       'polybook_ws_oversized_frames_total',
       'polybook_ws_protocol_errors_total',
+      'polybook_ws_stalls_total',
+      'polybook_ws_internal_errors_total',
       'polybook_worker_dropped_total',
     ]) {
       expect(text).toMatch(new RegExp(`^${name} 0$`, 'm'));

@@ -10,7 +10,10 @@ import { describe, expect, it } from 'vitest';
 import * as layout from '../src/layout.js';
 import { loadNativeBinding, NativeWriterAdapter, type NativeWriterInstance } from '../src/native.js';
 import { TableReader } from '../src/view.js';
-import { bookFrame, priceChange } from './helpers.js';
+import { bookFrame, priceChange, waitFor } from './helpers.js';
+import { startSimulator } from '../src/simulator/index.js';
+import { SubscriptionManager } from '../src/feed/manager.js';
+import { BookStore } from '../src/store.js';
 
 type Armable = NativeWriterInstance & { __testArmPanic(slot: number, failRecovery?: boolean): void };
 
@@ -137,6 +140,47 @@ describe('native writer: panics at the N-API boundary', () => {
     for (const f of ['', '{', '[1,', '\u0000', '{"event_type":"book","asset_id":"1001","bids":{},"asks":[]}', '[' .repeat(100_000)]) {
       expect(() => w.ingest(Buffer.from(f), 1)).not.toThrow();
       expect(() => w.ingest(f, 1)).not.toThrow();
+    }
+  });
+});
+
+describe('an internal error under the live feed', () => {
+  it('is caught by the connection: counted, logged, every book resubscribed, and the feed goes on', async () => {
+    const sim = await startSimulator({ markets: 4, rate: 200, seed: 3 });
+    const store = new BookStore({ backend: 'native', clock: 'precise', capacity: 64 });
+    const errors: string[] = [];
+    const feed = new SubscriptionManager(store, {
+      url: sim.url,
+      confirmIntervalMs: 50,
+      healthIntervalMs: 20,
+      backoff: { minMs: 20, maxMs: 200, jitter: 0 },
+      logger: { error: (m) => errors.push(m) },
+    });
+    try {
+      feed.start(sim.markets.map((m) => ({ market: m.conditionId, tokens: [...m.tokens] })));
+      await waitFor(() => store.readyCount() === sim.tokens.length, 'every token ready');
+      const native = (store.writer as NativeWriterAdapter).native as Armable;
+      const before = store.counter('snapshotsApplied');
+      // Arm the hook right before the next data frame's ingest, so that it is ingest that panics.
+      const ingest = store.ingest.bind(store);
+      let armed = false;
+      store.ingest = (frame, now) => {
+        if (!armed) {
+          armed = true;
+          native.__testArmPanic(-1);
+        }
+        return ingest(frame, now);
+      };
+      await waitFor(() => feed.stats().internalErrors === 1, 'the internal error counted');
+      expect(errors).toEqual([expect.stringMatching(/internal error while ingesting a frame; every book was reset/)]);
+      // Every token got a fresh snapshot (the panic reset them all) and is served again.
+      await waitFor(() => store.readyCount() === sim.tokens.length && store.counter('snapshotsApplied') >= before + sim.tokens.length, 'every book back');
+      for (const t of sim.tokens) expect(store.get(t, 60_000)).not.toBeNull();
+      expect(feed.stats().internalErrors).toBe(1);
+    } finally {
+      await feed.stop();
+      store.close();
+      await sim.close();
     }
   });
 });

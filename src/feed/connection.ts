@@ -35,6 +35,10 @@ export class FeedCounters {
   oversizedFrames = 0;
   /** Other WebSocket protocol violations by the server (each closed its connection with 1002). */
   protocolErrors = 0;
+  /** Busy connections closed because no data arrived for their stall threshold (`stall`). */
+  stalls = 0;
+  /** Frames whose ingest threw (an internal error of the native writer; every book was reset). */
+  internalErrors = 0;
 }
 
 /** What a connection reports to its manager. */
@@ -65,6 +69,18 @@ const CONTROL_REPLIES = new Set(['NO NEW ASSETS', 'INVALID OPERATION', 'INVALID 
 const MAX_CONTROL_BYTES = 24;
 
 /**
+ * Busy-connection stall detection (docs/FEED.md "Watchdogs"). Per socket, on every data frame:
+ * a data-frame count decayed over STALL_SHORT_WINDOW_MS (about the frames of the last 5 s), and the
+ * time-weighted mean gap between data frames, sum(gap^2) / sum(gap), decayed over a short and a long
+ * window. A burst of frames adds almost nothing to either sum, so bursts do not shrink the estimate;
+ * one long gap raises it at once (fast to turn conservative, slow to turn aggressive).
+ */
+export const STALL_SHORT_WINDOW_MS = 5000;
+export const STALL_LONG_WINDOW_MS = 30_000;
+/** A connection is busy when its decayed data-frame count reaches this (about 4 frames/s sustained). */
+export const STALL_BUSY_FRAMES = 20;
+
+/**
  * One WebSocket connection with a fixed index (1..255) in the table's `confirmed[]` array. The
  * index survives reconnects; the socket does not.
  */
@@ -82,6 +98,18 @@ export class FeedConnection {
   lastDataAt = 0;
   /** When the silence watchdog last probed this socket (ms), 0 = never. */
   probeAt = 0;
+  /** `lastDataAt` when the stall watchdog last found this socket silent past its threshold (NaN = none). */
+  stallSeenAt = NaN;
+  /** Receive time of the previous data frame of this socket for the gap estimate (0 = none yet). */
+  private gapAt = 0;
+  /** Data frames of this socket, decayed over STALL_SHORT_WINDOW_MS. */
+  private recentFrames = 0;
+  /** Decayed sum(gap) and sum(gap^2), short window. */
+  private gapShort = 0;
+  private gapShort2 = 0;
+  /** Decayed sum(gap) and sum(gap^2), long window. */
+  private gapLong = 0;
+  private gapLong2 = 0;
   /** When the current socket opened (ms), 0 while not open. */
   openedAt = 0;
   /** Operation-frame subscriptions not yet proven processed by a PONG (see the 1000 close handling). */
@@ -131,6 +159,7 @@ export class FeedConnection {
       this.lastDataAt = now;
       this.confirmedAt = 0;
       this.probeAt = 0;
+      this.resetGaps();
       this.host.onOpen(this, now);
     });
     ws.on('message', (data, isBinary) => {
@@ -199,6 +228,46 @@ export class FeedConnection {
         }),
       );
     }
+  }
+
+  /**
+   * Whether the current socket is busy: enough data frames recently (as of its last data frame) for a
+   * silence of `stallAfterMs()` to mean a stall. Always false with `stallFactor` 0.
+   */
+  get busy(): boolean {
+    return this.recentFrames >= STALL_BUSY_FRAMES && this.host.options.stallFactor > 0;
+  }
+
+  /** Typical gap between data frames of the current socket, ms (time-weighted mean; 0 before two frames). */
+  typicalGapMs(): number {
+    const s = this.gapShort > 0 ? this.gapShort2 / this.gapShort : 0;
+    const l = this.gapLong > 0 ? this.gapLong2 / this.gapLong : 0;
+    return s > l ? s : l;
+  }
+
+  /**
+   * How long the current socket may go without data before it is judged stalled, ms: for a busy
+   * socket `stallFactor` x its typical gap, clamped to [`stallMinMs`, `silenceTimeoutMs`]; for a
+   * quiet one `silenceTimeoutMs` (the silence watchdog's probe decides), Infinity when that is off.
+   */
+  stallAfterMs(): number {
+    const o = this.host.options;
+    const quiet = o.silenceTimeoutMs > 0 ? o.silenceTimeoutMs : Infinity;
+    if (!this.busy) return quiet;
+    const t = o.stallFactor * this.typicalGapMs();
+    return t < o.stallMinMs ? o.stallMinMs : t > quiet ? quiet : t;
+  }
+
+  /**
+   * Latest time a PONG may confirm this socket's books as current, ms: a PONG proves that what the
+   * server sent arrived, not that it sent everything (a stall keeps answering PING). Busy socket:
+   * its last data plus `stallAfterMs()`. Quiet socket: its last data plus the silence watchdog's
+   * whole allowance (`silenceTimeoutMs` + `hardStaleMs`, when it recycles the socket anyway).
+   */
+  confirmLimit(): number {
+    const o = this.host.options;
+    if (this.busy) return this.lastDataAt + this.stallAfterMs();
+    return o.silenceTimeoutMs > 0 ? this.lastDataAt + o.silenceTimeoutMs + o.hardStaleMs : Infinity;
   }
 
   /** Send time of the oldest unanswered PING, or NaN. */
@@ -273,13 +342,42 @@ export class FeedConnection {
     const c = this.host.counters;
     if (this.pingHead >= this.pings.length) return; // unsolicited
     const sentAt = this.pings[this.pingHead++];
-    this.host.store.confirm(this.index, sentAt);
+    // Confirmation stops at the data: min(sentAt, confirmLimit()). confirmed[] only moves forward
+    // (the writer keeps the max), so a lower limit simply leaves it where it is.
+    const limit = this.confirmLimit();
+    this.host.store.confirm(this.index, sentAt < limit ? sentAt : limit);
     this.confirmedAt = sentAt;
     const rtt = now - sentAt;
     c.pongs++;
     c.pongLatencyLast = rtt;
     c.pongLatencySum += rtt;
     if (this.unconfirmedAdds.length > 0) this.host.onConfirmed(this, sentAt);
+  }
+
+  private resetGaps(): void {
+    this.gapAt = 0;
+    this.recentFrames = 0;
+    this.gapShort = this.gapShort2 = this.gapLong = this.gapLong2 = 0;
+    this.stallSeenAt = NaN;
+  }
+
+  /** One data frame at `now`: the decayed count and gap sums (O(1), no allocation). */
+  private countData(now: number): void {
+    const prev = this.gapAt;
+    this.gapAt = now;
+    if (prev === 0) {
+      this.recentFrames = 1;
+      return;
+    }
+    const g = now > prev ? now - prev : 0;
+    const ds = Math.exp(-g / STALL_SHORT_WINDOW_MS);
+    const dl = Math.exp(-g / STALL_LONG_WINDOW_MS);
+    const g2 = g * g;
+    this.recentFrames = this.recentFrames * ds + 1;
+    this.gapShort = this.gapShort * ds + g;
+    this.gapShort2 = this.gapShort2 * ds + g2;
+    this.gapLong = this.gapLong * dl + g;
+    this.gapLong2 = this.gapLong2 * dl + g2;
   }
 
   /** The hot path. */
@@ -304,9 +402,25 @@ export class FeedConnection {
       }
     }
     this.lastDataAt = now;
+    this.countData(now);
     const bad = this.badJson;
     const before = bad[0];
-    if (this.host.store.ingest(buf, now) > 0) this.host.onResync();
+    let resync: number;
+    try {
+      resync = this.host.store.ingest(buf, now);
+    } catch (err) {
+      // Bad input never throws; only an internal error of the native writer does, after it reset
+      // every book of the table (docs/DESIGN.md section 8). Fetch fresh books; do not let the
+      // error escape into ws's message handler.
+      c.internalErrors++;
+      this.host.options.logger?.error?.('polybook feed: internal error while ingesting a frame; every book was reset and is being resubscribed', {
+        conn: this.index,
+        error: err instanceof Error ? err.message : String(err),
+      });
+      this.host.onResync();
+      return;
+    }
+    if (resync > 0) this.host.onResync();
     if (bad[0] !== before) {
       c.badFrames++;
       this.host.onBadFrame(this, now);

@@ -11,6 +11,7 @@ export {
   type ConnectedEvent,
   type DisconnectedEvent,
   type NewMarketEvent,
+  type ConnectionLiveness,
 } from './manager.js';
 export {
   DEFAULT_WS_URL,
@@ -20,6 +21,8 @@ export {
   MAX_FRAME_BYTES,
   MIN_FRAME_LIMIT,
   MAX_FRAME_LIMIT,
+  DEFAULT_STALL_FACTOR,
+  DEFAULT_STALL_MIN_MS,
   resolveFeedOptions,
   type FeedOptions,
   type FeedLogger,

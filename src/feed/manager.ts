@@ -35,7 +35,7 @@ export interface DisconnectedEvent {
   /** WebSocket close code (1006 when there was no close frame or the feed dropped the socket). */
   code: number;
   /**
-   * Close reason, or why the feed dropped the socket (`pong timeout`, `silence`, `unconfirmed`,
+   * Close reason, or why the feed dropped the socket (`pong timeout`, `stall`, `silence`, `unconfirmed`,
    * `frame too large` with code 1009, `protocol error` with code 1002).
    */
   reason: string;
@@ -96,6 +96,13 @@ export interface FeedStats {
   /** Other WebSocket protocol violations by the server: each closed its connection with 1002. */
   protocolErrors: number;
   /**
+   * Busy connections closed because no data arrived for their stall threshold (`stallAfterMs`,
+   * see {@link FeedOptions.stallFactor}); each reconnected (reason `stall`).
+   */
+  stalls: number;
+  /** Frames whose ingest threw: an internal error of the native writer (a bug), which reset every book; the feed resubscribed them. */
+  internalErrors: number;
+  /**
    * Worker mode only (0 otherwise): messages the feed worker posted to this thread that it has not
    * handled yet (log lines, connection events, replies).
    */
@@ -107,6 +114,20 @@ export interface FeedStats {
   workerDropped: number;
   /** Worker mode only: operations (bind, unbind, add, ...) posted to the worker and not applied yet (never dropped). */
   workerOpsQueued: number;
+}
+
+/** See {@link SubscriptionManager.liveness}. */
+export interface ConnectionLiveness {
+  /** Whether the socket is open. */
+  open: boolean;
+  /** Enough data frames recently (about 4/s or more) for stall detection to judge the socket. */
+  busy: boolean;
+  /** Typical gap between data frames (time-weighted mean, ms); NaN while not open. */
+  typicalGapMs: number;
+  /** Silence after which the socket counts as stalled, ms (`silenceTimeoutMs` while not busy; Infinity when that is off). */
+  stallAfterMs: number;
+  /** Time since the last data frame (or since the socket opened), ms; NaN while not open. */
+  silentMs: number;
 }
 
 interface Pending {
@@ -352,6 +373,23 @@ export class SubscriptionManager extends EventEmitter<FeedEvents> {
     return c ? [...c.tokens] : [];
   }
 
+  /**
+   * Diagnostics of connection `conn`'s data flow (stall detection, docs/FEED.md "Watchdogs"), or
+   * undefined when the index is not in use.
+   */
+  liveness(conn: number): ConnectionLiveness | undefined {
+    const c = this.conns[conn];
+    if (!c || c.retired) return undefined;
+    const open = c.state === 'open';
+    return {
+      open,
+      busy: open && c.busy,
+      typicalGapMs: open ? c.typicalGapMs() : NaN,
+      stallAfterMs: c.stallAfterMs(),
+      silentMs: open ? preciseNow() - c.lastDataAt : NaN,
+    };
+  }
+
   /** Counters and rates of the feed. */
   stats(): FeedStats {
     const c = this.counters;
@@ -380,6 +418,8 @@ export class SubscriptionManager extends EventEmitter<FeedEvents> {
       badFrames: c.badFrames,
       oversizedFrames: c.oversizedFrames,
       protocolErrors: c.protocolErrors,
+      stalls: c.stalls,
+      internalErrors: c.internalErrors,
       workerQueued: 0,
       workerDropped: 0,
       workerOpsQueued: 0,
@@ -571,6 +611,32 @@ export class SubscriptionManager extends EventEmitter<FeedEvents> {
     target.connect();
   }
 
+  /**
+   * A busy connection looks stalled. The verdict waits for the next turn of the event loop (check
+   * phase, after the poll phase has read what the sockets hold): after this thread was blocked, the
+   * health timer can run before the frames that arrived meanwhile are read.
+   */
+  private suspectStall(c: FeedConnection): void {
+    if (c.stallSeenAt === c.lastDataAt) return; // already being checked
+    const seen = c.lastDataAt;
+    c.stallSeenAt = seen;
+    setImmediate(() => {
+      if (c.stallSeenAt === seen) c.stallSeenAt = NaN;
+      if (this.stopped || c.retired || c.state !== 'open' || c.lastDataAt !== seen) return;
+      const stallAfterMs = c.stallAfterMs();
+      const silentMs = preciseNow() - seen;
+      if (!c.busy || !(silentMs > stallAfterMs)) return;
+      this.counters.stalls++;
+      this.log('warn', 'polybook feed: busy connection stalled (no data); reconnecting', {
+        conn: c.index,
+        silentMs: Math.round(silentMs),
+        stallAfterMs: Math.round(stallAfterMs),
+        typicalGapMs: Math.round(c.typicalGapMs() * 10) / 10,
+      });
+      c.kill('stall');
+    });
+  }
+
   /** A token of the connection with a ready book (the server will answer a resubscription). */
   private probeToken(c: FeedConnection): string | undefined {
     for (const t of c.tokens) {
@@ -663,6 +729,10 @@ export class SubscriptionManager extends EventEmitter<FeedEvents> {
       if (oldest === oldest && now - oldest > o.pongTimeoutMs) {
         this.log('warn', 'polybook feed: PONG timeout; reconnecting', { conn: c.index });
         c.kill('pong timeout');
+      } else if (c.busy && now - c.lastDataAt > c.stallAfterMs()) {
+        // A busy socket silent for many of its usual gaps has most likely lost data (PING may still be
+        // answered): reconnect for fresh snapshots. Its PONGs stopped confirming its books already.
+        this.suspectStall(c);
       } else if (o.silenceTimeoutMs > 0 && now - c.lastDataAt > o.silenceTimeoutMs) {
         // Silent: quiet markets, or a stalled data path (PING may still be answered). Probe by
         // resubscribing one ready token, whose snapshot must come back; if nothing comes, reconnect.

@@ -17,6 +17,10 @@ export const MAX_FRAME_BYTES = 16 * 1024 * 1024;
 /** Bounds of the `maxFrameBytes` option. */
 export const MIN_FRAME_LIMIT = 1024;
 export const MAX_FRAME_LIMIT = 256 * 1024 * 1024;
+/** Default `stallFactor`: a busy connection is stalled after 10 typical gaps without data. */
+export const DEFAULT_STALL_FACTOR = 10;
+/** Default `stallMinMs`: the earliest a busy connection is judged stalled. */
+export const DEFAULT_STALL_MIN_MS = 1000;
 
 /** Where the feed writes its diagnostics. `console` fits. Every method is optional. */
 export interface FeedLogger {
@@ -43,9 +47,24 @@ export interface FeedOptions {
   /**
    * Data-silence watchdog, ms; 0 = off. A connection with no data frame for this long is probed
    * (one ready token is resubscribed, its snapshot must come back); when still nothing arrives
-   * within `hardStaleMs`, it is closed and reconnected. Default 15000.
+   * within `hardStaleMs`, it is closed and reconnected. Busy connections are judged sooner (see
+   * `stallFactor`). Default 15000.
    */
   silenceTimeoutMs?: number;
+  /**
+   * Busy-connection stall detection: a connection that is *busy* (about 4 data frames a second or
+   * more over the last few seconds) is judged stalled after `stallFactor` times its typical gap
+   * between data frames without data, but never before `stallMinMs` and never after
+   * `silenceTimeoutMs`. Its PONGs then stop confirming its books (they go stale by themselves) and it
+   * is closed (reason `stall`, counted in `stalls`) and reconnected with fresh snapshots. 0 = off
+   * (every connection then relies on the silence watchdog alone). Otherwise 1 to 1000. Default 10.
+   */
+  stallFactor?: number;
+  /**
+   * Lower bound of a busy connection's stall threshold, ms (see `stallFactor`): 10 to
+   * `silenceTimeoutMs` (when the silence watchdog is on). Default 1000, or `silenceTimeoutMs` if lower.
+   */
+  stallMinMs?: number;
   /**
    * A token still without a book this long after its (re)subscription is resubscribed, and a
    * connection with neither data nor a PONG for this long is recycled, ms.
@@ -75,6 +94,9 @@ export interface ResolvedFeedOptions {
   confirmIntervalMs: number;
   pongTimeoutMs: number;
   silenceTimeoutMs: number;
+  /** 0 = busy-connection stall detection off. */
+  stallFactor: number;
+  stallMinMs: number;
   hardStaleMs: number;
   healthIntervalMs: number;
   customFeatures: boolean;
@@ -97,7 +119,7 @@ export function resolveFeedOptions(o: FeedOptions = {}): ResolvedFeedOptions {
   if (o.url !== undefined) {
     url = checkWsUrl('url', o.url);
   }
-  return {
+  const r: ResolvedFeedOptions = {
     url,
     maxTokensPerConnection: num(
       'maxTokensPerConnection',
@@ -109,6 +131,8 @@ export function resolveFeedOptions(o: FeedOptions = {}): ResolvedFeedOptions {
     confirmIntervalMs: num('confirmIntervalMs', o.confirmIntervalMs, 100, 10, 600_000),
     pongTimeoutMs: num('pongTimeoutMs', o.pongTimeoutMs, 30_000, 50, 3_600_000),
     silenceTimeoutMs: num('silenceTimeoutMs', o.silenceTimeoutMs, 15_000, 0, 86_400_000),
+    stallFactor: o.stallFactor ?? DEFAULT_STALL_FACTOR,
+    stallMinMs: DEFAULT_STALL_MIN_MS,
     hardStaleMs: num(
       'hardStaleMs',
       o.hardStaleMs,
@@ -122,4 +146,19 @@ export function resolveFeedOptions(o: FeedOptions = {}): ResolvedFeedOptions {
     maxFrameBytes: num('maxFrameBytes', o.maxFrameBytes, MAX_FRAME_BYTES, MIN_FRAME_LIMIT, MAX_FRAME_LIMIT),
     logger: o.logger,
   };
+  const f = r.stallFactor;
+  if (typeof f !== 'number' || !(f === 0 || (f >= 1 && f <= 1000))) {
+    throw new ConfigError('stallFactor', f, '0 (off) or a number from 1 to 1000');
+  }
+  // Never later than the silence watchdog: the default gives way to a shorter silenceTimeoutMs;
+  // an explicit stallMinMs above it contradicts it.
+  const stallMax = r.silenceTimeoutMs > 0 ? r.silenceTimeoutMs : 86_400_000;
+  if (o.stallMinMs === undefined) r.stallMinMs = Math.min(DEFAULT_STALL_MIN_MS, stallMax);
+  else {
+    r.stallMinMs = num('stallMinMs', o.stallMinMs, DEFAULT_STALL_MIN_MS, 10, 86_400_000);
+    if (r.stallMinMs > stallMax) {
+      throw new ConfigError('stallMinMs', r.stallMinMs, `an integer from 10 to ${stallMax} (at most silenceTimeoutMs)`);
+    }
+  }
+  return r;
 }

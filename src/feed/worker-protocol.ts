@@ -85,6 +85,8 @@ const STAT_KEYS = [
   'badFrames',
   'oversizedFrames',
   'protocolErrors',
+  'stalls',
+  'internalErrors',
   'workerDropped',
 ] as const satisfies readonly (keyof FeedStats)[];
 

@@ -154,6 +154,8 @@ export class WorkerFeed extends EventEmitter<FeedEvents> {
       confirmIntervalMs: resolved.confirmIntervalMs,
       pongTimeoutMs: resolved.pongTimeoutMs,
       silenceTimeoutMs: resolved.silenceTimeoutMs,
+      stallFactor: resolved.stallFactor,
+      stallMinMs: resolved.stallMinMs,
       hardStaleMs: resolved.hardStaleMs,
       healthIntervalMs: resolved.healthIntervalMs,
       customFeatures: resolved.customFeatures,
