@@ -90,7 +90,7 @@ export async function runBenchmarks({
     // In a checkout the results go to bench/ (the README quotes them); an installed package has no
     // bench/ folder, so they go to the working directory.
     const repoDir = new URL('../bench/', import.meta.url);
-    const dir = existsSync(new URL('run.ts', repoDir)) ? repoDir : pathToFileURL(process.cwd() + '/');
+    const dir = existsSync(new URL('results.json', repoDir)) ? repoDir : pathToFileURL(process.cwd() + '/');
     writeFileSync(new URL('results.json', dir), JSON.stringify(results, null, 2) + '\n');
     writeFileSync(new URL('RESULTS.md', dir), md);
     log(`written to ${fileURLToPath(new URL('RESULTS.md', dir))}\n`);

@@ -31,7 +31,7 @@ export function analysis(r: Results): string {
 
   L.push('## Method', '');
   L.push(
-    '- **Reads and ingest**: own harness (src/bench/harness.ts): a warm-up, then samples of a batch of operations timed with `performance.now()`; the table gives the per-operation median and p99 over samples. ' +
+    '- **Reads and ingest**: tinybench (src/bench/harness.ts): a warm-up, then samples of a batch of operations, each sample one tinybench iteration; the table gives the per-operation median and p99 over samples. ' +
       'Reads run 1000 per sample, so a sample is ~10-50 µs and the two timer reads are < 1% of it. Ingest benchmarks alternate two real frames that differ in one size, and check that every ingest changed (published) the book: ' +
       'repeating one identical frame would measure a writer that finds nothing to publish.',
     '- **Clock**: reads use the table\'s coarse clock (the default): a ticker thread writes `performance.timeOrigin + performance.now()` into the table header every 1 ms, and a read costs one memory load. ' +
@@ -42,7 +42,7 @@ export function analysis(r: Results): string {
       `Only changes that change a depth-20 view are timed (${r.e2e[0] ? (r.e2e[0].visibleShare * 100).toFixed(0) : '?'}% of the recorded changes do; found by replaying the recording through a probe store): a change deeper in the book publishes nothing, so there is nothing to see. ` +
       `Floor, native and pure TS run interleaved in ${r.e2e[0]?.rounds ?? 1} round(s) and the samples are pooled, so each configuration sees the same disturbances.`,
     '- **Main-thread pause**: the gaps between consecutive iterations of that read loop (one iteration = 50 `get()`), under load and, as a control, with the feed connected and no traffic. On a 2-core machine the spinning main thread, the feed worker and the sender share the cores: a gap is almost always the kernel running another thread (or another tenant) on the main thread\'s core. The share of wall time lost in gaps > 100 µs is given too: p99.9 counts iterations, not time.',
-    '- **Memory**: one child process per backend (and one for the naive baseline), `--expose-gc`; 50,000 tokens each get the real 186-level opening snapshot (47 bids, 139 asks) under their own id, ingested as a Buffer (one reused buffer, so freed frame buffers do not stay in the resident set); RSS after GC. The child\'s RSS before creating anything (Node, tsx, modules) is given as the base.',
+    '- **Memory**: one child process per backend (and one for the naive baseline), `--expose-gc`; 50,000 tokens each get the real 186-level opening snapshot (47 bids, 139 asks) under their own id, ingested as a Buffer (one reused buffer filled in place, so neither freed frame buffers nor per-frame strings stay in the resident set); RSS after GC. The child runs the compiled modules; its RSS before creating anything (Node and the modules) is given as the base. Where the native figure goes: docs/DESIGN.md section 5.7.',
     '- **Warmup**: `BookCache.start` against the simulator (its own worker thread, live, default change rate) with 5,000 markets = 10,000 tokens, minimum ready fraction 1; time from the call until the progress events report 80% and 100%.',
     '- **Allocations**: 10M `handle.top()` then 10M unchanged `get()` in optimised loops; GCs seen by a `PerformanceObserver` on `gc` entries during the loops, heap use from `v8.getHeapSpaceStatistics()` before and after (and the same measurement around zero reads, as a control).',
     '',
