@@ -70,7 +70,8 @@ function matchesSim(store: BookStore, sim: Simulator, token: string): boolean {
   );
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** The sampling cadence of the read loops below (they observe reads over a time window; nothing waits on it). */
+const nextSample = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** A simulator in its own worker thread (started through the feed's tsx bootstrap), as in test/feed-worker.test.ts. */
 async function remoteSimulator(options: SimulatorOptions): Promise<{ url: string; markets: { market: string; tokens: string[] }[]; close(): Promise<void> }> {
@@ -140,7 +141,7 @@ describe.each(BACKENDS)('busy-connection stall detection (%s backend)', (backend
         otherReads++;
         if (h.top(maxStale)) otherServed++;
       }
-      await sleep(5);
+      await nextSample(5);
     }
     expect(servedLate).toBe(0);
     // Stale within stallAfterMs + maxStale of the stall (plus the polling slack), well before the verdict.
@@ -205,7 +206,7 @@ describe.each(BACKENDS)('busy-connection stall detection (%s backend)', (backend
         reads++;
         if (h.top(maxStale)) served++;
       }
-      await sleep(10);
+      await nextSample(10);
     }
     expect(busySeen).toBe(false);
     expect(feed.liveness(conn)!.stallAfterMs).toBe(2500); // silenceTimeoutMs
@@ -252,7 +253,9 @@ describe.each(BACKENDS)('busy-connection stall detection (%s backend)', (backend
       // Blocked for 3x stallAfterMs: the health timer runs first when the loop resumes.
       const until = Date.now() + 900;
       while (Date.now() < until);
-      await sleep(200);
+      // Let the loop run its timers and read what arrived meanwhile, and then some more frames.
+      const seen = feed.stats().messages;
+      await waitFor(() => feed.stats().messages > seen + 20, 'frames after the block');
     }
     expect(feed.stats()).toMatchObject({ stalls: 0, reconnects: 0 });
     expect(feed.liveness(1)!.busy).toBe(true);
@@ -261,7 +264,9 @@ describe.each(BACKENDS)('busy-connection stall detection (%s backend)', (backend
   it('stallFactor 0 turns the detector off: a busy connection is then only recycled by the silence watchdog', async () => {
     const { sim, feed } = await rig(backend, { markets: 2, rate: 300 }, { stallFactor: 0, stallMinMs: 300, silenceTimeoutMs: 1200, hardStaleMs: 400 });
     const conn = feed.connectionOf(sim.tokens[0])!;
-    await sleep(300);
+    // More frames than make a connection busy when the detector is on.
+    const seen = feed.stats().messages;
+    await waitFor(() => feed.stats().messages > seen + 40, 'a flow of frames');
     expect(feed.liveness(conn)).toMatchObject({ busy: false, stallAfterMs: 1200 });
     const ev = new Promise<DisconnectedEvent>((r) => feed.once('disconnected', r));
     sim.inject('stall', { tokenId: sim.tokens[0] });
