@@ -82,7 +82,7 @@ export function renderDashboard(cache: BookCache, source: string, startedAt: num
       `Feed       ${f.open}/${f.connections} connections open  ${num(f.messagesPerSec)} msg/s  ${(f.bytesPerSec / 1024).toFixed(0)} KiB/s  ` +
         `pong ${Number.isNaN(f.pongLatencyMs.last) ? '–' : f.pongLatencyMs.last.toFixed(1) + ' ms'}`,
     );
-    lines.push(`Health     reconnects ${f.reconnects}  desyncs ${s.desyncs}  crossed resets ${s.crossedResets}  resubscriptions ${f.resubscriptions}  gaps ${s.gaps}  malformed ${s.malformed}`);
+    lines.push(`Health     reconnects ${f.reconnects}  stalls ${f.stalls}  desyncs ${s.desyncs}  crossed resets ${s.crossedResets}  resubscriptions ${f.resubscriptions}  gaps ${s.gaps}  malformed ${s.malformed}`);
   }
   lines.push('');
   lines.push('Served age');
