@@ -31,6 +31,7 @@ import { MISS_NAMES, type MissName } from '../src/metrics.js';
 import { startSimulator, type MalformedVariant, type Simulator, type TopOfBook } from '../src/simulator/index.js';
 import type { DisconnectedEvent } from '../src/feed/manager.js';
 import type { Book } from '../src/view.js';
+import { bookProblem } from '../src/simulator/check.js';
 
 // ------------------------------------------------------------------ options
 
@@ -216,20 +217,6 @@ async function settledMemory(): Promise<Mem> {
   return memory();
 }
 
-/** Structural checks on a served book. */
-function bookProblem(b: Book): string | null {
-  for (let i = 0; i < b.bids.length; i++) {
-    if (!(b.bids[i].size > 0) || !(b.bids[i].price > 0 && b.bids[i].price < 1)) return 'bad bid level';
-    if (i > 0 && !(b.bids[i].price < b.bids[i - 1].price)) return 'bids out of order';
-  }
-  for (let i = 0; i < b.asks.length; i++) {
-    if (!(b.asks[i].size > 0) || !(b.asks[i].price > 0 && b.asks[i].price < 1)) return 'bad ask level';
-    if (i > 0 && !(b.asks[i].price > b.asks[i - 1].price)) return 'asks out of order';
-  }
-  if (b.bids.length > 0 && b.asks.length > 0 && !(b.bids[0].price < b.asks[0].price)) return 'crossed';
-  if ((b.bestBid ?? null) !== (b.bids[0]?.price ?? null) || (b.bestAsk ?? null) !== (b.asks[0]?.price ?? null)) return 'bestBid/bestAsk disagree with the levels';
-  return null;
-}
 
 /** Whether a served best price equals the exchange's wire text ("" = empty; "0"/"1" = empty while settling). */
 function sameTop(served: number | null, text: string, emptyText: string): boolean {

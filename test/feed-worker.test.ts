@@ -3,12 +3,10 @@
  * Both backends, real loopback sockets against the simulator.
  */
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { Worker } from 'node:worker_threads';
-import { once } from 'node:events';
 import { startWorkerFeed, type WorkerFeed } from '../src/feed/worker.js';
 import type { ConnectedEvent } from '../src/feed/manager.js';
 import { startSimulator, type Simulator } from '../src/simulator/index.js';
-import { BACKENDS, waitFor } from './helpers.js';
+import { BACKENDS, matchesSim, remoteSimulator, waitFor } from './helpers.js';
 
 vi.setConfig({ testTimeout: 30_000, hookTimeout: 15_000 });
 
@@ -51,18 +49,7 @@ describe.each(BACKENDS)('worker feed (%s backend)', (backend) => {
     // Every book read here equals the simulator's truth once the flow stops.
     sim.setRate(0);
     await waitFor(
-      () =>
-        sim.tokens.every((t) => {
-          const b = store.get(t, 1e12);
-          const s = sim.book(t);
-          if (!b || b.bids.length !== Math.min(20, s.bids.length) || b.asks.length !== Math.min(20, s.asks.length)) return false;
-          const sb = [...s.bids].reverse();
-          const sa = [...s.asks].reverse();
-          return (
-            b.bids.every((l, i) => l.price === Number(sb[i][0]) && l.size === Number(sb[i][1])) &&
-            b.asks.every((l, i) => l.price === Number(sa[i][0]) && l.size === Number(sa[i][1]))
-          );
-        }),
+      () => sim.tokens.every((t) => matchesSim(store, sim, t)),
       'main-thread reads equal the simulator',
     );
     // Quiet books stay fresh through the worker's PONG confirmations.
@@ -106,7 +93,7 @@ describe.each(BACKENDS)('worker feed (%s backend)', (backend) => {
       clock: 'precise',
       url: remote.url,
       confirmIntervalMs: 100,
-      universe: remote.markets.map((m) => ({ market: m.conditionId, tokens: [...m.tokens] })),
+      universe: remote.markets,
     });
     open.push({ sim: { close: () => remote.close() } as Simulator, feed });
     const store = feed.store;
@@ -153,27 +140,3 @@ describe.each(BACKENDS)('worker feed (%s backend)', (backend) => {
   });
 });
 
-/** A simulator in its own worker thread (started through the feed's tsx bootstrap). */
-async function remoteSimulator(
-  options: Record<string, unknown>,
-): Promise<{ url: string; markets: { conditionId: string; tokens: string[] }[]; close(): Promise<void> }> {
-  const code = `
-    import { parentPort } from 'node:worker_threads';
-    const { startSimulator } = await import(${JSON.stringify(new URL('../src/simulator/index.ts', import.meta.url).href)});
-    const sim = await startSimulator(${JSON.stringify(options)});
-    parentPort.postMessage({ url: sim.url, markets: sim.markets.map((m) => ({ conditionId: m.conditionId, tokens: m.tokens })) });
-    parentPort.once('message', async () => { await sim.close(); parentPort.close(); });
-  `;
-  const w = new Worker(new URL('../src/feed/ts-worker-bootstrap.mjs', import.meta.url), {
-    argv: ['data:text/javascript,' + encodeURIComponent(code)],
-  });
-  const [info] = (await once(w, 'message')) as [{ url: string; markets: { conditionId: string; tokens: string[] }[] }];
-  return {
-    ...info,
-    close: async () => {
-      const exited = once(w, 'exit');
-      w.postMessage('close');
-      await exited;
-    },
-  };
-}

@@ -11,7 +11,8 @@ import { Backoff } from '../src/feed/backoff.js';
 import { SubscriptionManager, type DisconnectedEvent, type FeedGroup } from '../src/feed/manager.js';
 import type { FeedOptions } from '../src/feed/options.js';
 import { startSimulator, type Simulator, type SimulatorOptions } from '../src/simulator/index.js';
-import { BACKENDS, waitFor } from './helpers.js';
+import { BACKENDS, FAST_FEED as FAST, matchesSim, waitFor } from './helpers.js';
+import { bookProblem } from '../src/simulator/check.js';
 
 vi.setConfig({ testTimeout: 30_000, hookTimeout: 15_000 });
 
@@ -50,22 +51,6 @@ function groupsOf(sim: Simulator): FeedGroup[] {
   return sim.markets.map((m) => ({ market: m.conditionId, tokens: [...m.tokens] }));
 }
 
-/** Whether the served book equals the simulator's true book (top `depth` levels, both sides). */
-function matchesSim(store: BookStore, sim: Simulator, token: string): boolean {
-  const b = store.get(token, 1e12);
-  if (!b) return false;
-  const s = sim.book(token);
-  const bids = [...s.bids].reverse().slice(0, store.maxDepth);
-  const asks = [...s.asks].reverse().slice(0, store.maxDepth);
-  if (b.bids.length !== bids.length || b.asks.length !== asks.length) return false;
-  for (let i = 0; i < bids.length; i++) {
-    if (b.bids[i].price !== Number(bids[i][0]) || b.bids[i].size !== Number(bids[i][1])) return false;
-  }
-  for (let i = 0; i < asks.length; i++) {
-    if (b.asks[i].price !== Number(asks[i][0]) || b.asks[i].size !== Number(asks[i][1])) return false;
-  }
-  return true;
-}
 
 /** Stops the simulator's flow, then waits until every (non-settled) token is served and equals the truth. */
 async function expectAllMatch(store: BookStore, sim: Simulator, tokens: readonly string[], timeoutMs = 10_000): Promise<void> {
@@ -82,29 +67,7 @@ async function expectAllMatch(store: BookStore, sim: Simulator, tokens: readonly
   }
 }
 
-/** Structural checks on a served book: never crossed, levels ordered, sizes positive. */
-function bookProblem(b: { bids: readonly { price: number; size: number }[]; asks: readonly { price: number; size: number }[] }): string | null {
-  for (let i = 0; i < b.bids.length; i++) {
-    if (!(b.bids[i].size > 0) || !(b.bids[i].price > 0 && b.bids[i].price < 1)) return 'bad bid level';
-    if (i > 0 && !(b.bids[i].price < b.bids[i - 1].price)) return 'bids out of order';
-  }
-  for (let i = 0; i < b.asks.length; i++) {
-    if (!(b.asks[i].size > 0) || !(b.asks[i].price > 0 && b.asks[i].price < 1)) return 'bad ask level';
-    if (i > 0 && !(b.asks[i].price > b.asks[i - 1].price)) return 'asks out of order';
-  }
-  if (b.bids.length > 0 && b.asks.length > 0 && !(b.bids[0].price < b.asks[0].price)) return 'crossed';
-  return null;
-}
 
-/** Fast test defaults: short pings and watchdogs, quick reconnects. */
-const FAST: FeedOptions = {
-  confirmIntervalMs: 100,
-  hardStaleMs: 1500,
-  silenceTimeoutMs: 0,
-  pongTimeoutMs: 5000,
-  healthIntervalMs: 50,
-  backoff: { minMs: 20, maxMs: 200, jitter: 0 },
-};
 
 interface Rig {
   sim: Simulator;

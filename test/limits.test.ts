@@ -17,7 +17,7 @@ import { WORKER_QUEUE_LIMIT } from '../src/feed/worker-protocol.js';
 import { WatchHub, changesIterator } from '../src/watch.js';
 import { startSimulator, DEFAULT_OVERSIZED_BYTES, type Simulator } from '../src/simulator/index.js';
 import { ConfigError } from '../src/config.js';
-import { BACKENDS, bookFrame, waitFor } from './helpers.js';
+import { BACKENDS, FAST_FEED as FAST, bookFrame, waitFor } from './helpers.js';
 
 vi.setConfig({ testTimeout: 60_000 });
 
@@ -26,14 +26,6 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-const FAST = {
-  confirmIntervalMs: 100,
-  hardStaleMs: 1500,
-  silenceTimeoutMs: 0,
-  pongTimeoutMs: 5000,
-  healthIntervalMs: 50,
-  backoff: { minMs: 20, maxMs: 200, jitter: 0 },
-};
 
 async function rig(backend: 'js' | 'native', maxFrameBytes?: number): Promise<{ sim: Simulator; store: BookStore; feed: SubscriptionManager }> {
   const sim = await startSimulator({ seed: 3, markets: 4, rate: 100 });

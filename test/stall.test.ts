@@ -5,8 +5,6 @@
  * `stalls` and reconnected with fresh books; quiet connections are left to the silence watchdog.
  */
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { Worker } from 'node:worker_threads';
-import { once } from 'node:events';
 import { BookStore } from '../src/store.js';
 import { BookCache } from '../src/cache.js';
 import { Miss } from '../src/metrics.js';
@@ -15,19 +13,13 @@ import { SubscriptionManager, type DisconnectedEvent } from '../src/feed/manager
 import { resolveFeedOptions, type FeedOptions } from '../src/feed/options.js';
 import { startWorkerFeed } from '../src/feed/worker.js';
 import { startSimulator, type Simulator, type SimulatorOptions } from '../src/simulator/index.js';
-import { BACKENDS, waitFor } from './helpers.js';
+import { BACKENDS, FAST_FEED as FAST_TEST_FEED, matchesSim, remoteSimulator, waitFor } from './helpers.js';
 
 vi.setConfig({ testTimeout: 60_000, hookTimeout: 15_000 });
 
-/** Fast test defaults (as test/feed.test.ts), with the silence watchdog at its default (15 s). */
-const FAST: FeedOptions = {
-  confirmIntervalMs: 100,
-  hardStaleMs: 1500,
-  pongTimeoutMs: 5000,
-  healthIntervalMs: 50,
-  backoff: { minMs: 20, maxMs: 200, jitter: 0 },
-};
 
+/** The fast test options with the silence watchdog at its default (15 s). */
+const { silenceTimeoutMs: _silence, ...FAST } = FAST_TEST_FEED;
 const { hardStaleMs: _hardStaleMs, ...FAST_FEED } = FAST; // the cache sets hardStaleMs itself
 
 interface Rig {
@@ -55,44 +47,10 @@ async function rig(backend: 'js' | 'native', simOptions: SimulatorOptions, feedO
   return { sim, store, feed };
 }
 
-/** Whether the served book equals the simulator's true book (top `maxDepth` levels, both sides). */
-function matchesSim(store: BookStore, sim: Simulator, token: string): boolean {
-  const b = store.get(token, 1e12);
-  if (!b) return false;
-  const s = sim.book(token);
-  const bids = [...s.bids].reverse().slice(0, store.maxDepth);
-  const asks = [...s.asks].reverse().slice(0, store.maxDepth);
-  return (
-    b.bids.length === bids.length &&
-    b.asks.length === asks.length &&
-    bids.every(([p, z], i) => b.bids[i].price === Number(p) && b.bids[i].size === Number(z)) &&
-    asks.every(([p, z], i) => b.asks[i].price === Number(p) && b.asks[i].size === Number(z))
-  );
-}
 
 /** The sampling cadence of the read loops below (they observe reads over a time window; nothing waits on it). */
 const nextSample = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** A simulator in its own worker thread (started through the feed's tsx bootstrap), as in test/feed-worker.test.ts. */
-async function remoteSimulator(options: SimulatorOptions): Promise<{ url: string; markets: { market: string; tokens: string[] }[]; close(): Promise<void> }> {
-  const code = `
-    import { parentPort } from 'node:worker_threads';
-    const { startSimulator } = await import(${JSON.stringify(new URL('../src/simulator/index.ts', import.meta.url).href)});
-    const sim = await startSimulator(${JSON.stringify(options)});
-    parentPort.postMessage({ url: sim.url, markets: sim.markets.map((m) => ({ market: m.conditionId, tokens: [...m.tokens] })) });
-    parentPort.once('message', async () => { await sim.close(); parentPort.close(); });
-  `;
-  const w = new Worker(new URL('../src/feed/ts-worker-bootstrap.mjs', import.meta.url), { argv: ['data:text/javascript,' + encodeURIComponent(code)] });
-  const [info] = (await once(w, 'message')) as [{ url: string; markets: { market: string; tokens: string[] }[] }];
-  return {
-    ...info,
-    close: async () => {
-      const exited = once(w, 'exit');
-      w.postMessage('close');
-      await exited;
-    },
-  };
-}
 
 describe.each(BACKENDS)('busy-connection stall detection (%s backend)', (backend) => {
   it('a stalled busy connection stops being confirmed at its last data + stallAfterMs: its reads go stale by themselves', async () => {
