@@ -59,6 +59,7 @@ describe('polybook CLI', () => {
     expect(screen).toMatch(/hit rate 100\.00%/);
     expect(screen).toMatch(/Served age/);
     expect(screen).toMatch(/Busiest books/);
+    expect(screen).toMatch(/Health\s+reconnects 0\s+stalls 0\s+desyncs 0/);
     expect(screen).toMatch(/backend native/);
     // The top-of-book rows show prices, not skips.
     expect(screen.split('\n').filter((l) => /^\s+\d{6}…\d{6}\s+0\.\d{3}/.test(l)).length).toBe(8);
