@@ -1,8 +1,8 @@
 #!/usr/bin/env node
-// The `polybook` command: a thin launcher for dist/cli.js (see src/cli.ts).
+// The `polybook` command: a thin launcher for dist/tools/cli.js (see src/tools/cli.ts).
 import { existsSync } from 'node:fs';
 
-const cli = new URL('../dist/cli.js', import.meta.url);
+const cli = new URL('../dist/tools/cli.js', import.meta.url);
 if (!existsSync(cli)) {
   process.stderr.write("polybook: this checkout is not built yet: run 'npm install' (or 'npm run build') first\n");
   process.exit(1);

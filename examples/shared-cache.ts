@@ -11,9 +11,9 @@
  * EXAMPLE_FAULTS=0 (no injected simulator faults), plus everything `fromEnv()` reads.
  */
 import { pathToFileURL } from 'node:url';
-import { BookCache } from '../src/cache.js';
-import { fromEnv } from '../src/env.js';
-import type { MarketGroup } from '../src/universe.js';
+import { BookCache } from '../src/cache/book-cache.js';
+import { fromEnv } from '../src/cache/env.js';
+import type { MarketGroup } from '../src/cache/universe.js';
 import { startSimulator, type Simulator } from '../src/simulator/index.js';
 
 export interface Shared {

@@ -64,9 +64,9 @@ export interface FullBook {
 
 export declare function layoutInfo(): LayoutInfo
 
-/** The Rust layout constants (checked against src/layout.ts by the smoke test). */
+/** The Rust layout constants (checked against src/table/layout.ts by the smoke test). */
 export interface LayoutInfo {
-  /** Every numeric constant by its src/layout.ts name. */
+  /** Every numeric constant by its src/table/layout.ts name. */
   constants: Record<string, number>
   /** Counter names in header order. */
   counters: Array<string>

@@ -23,14 +23,14 @@ import { spawn } from 'node:child_process';
 import { cpus, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { BookCache } from '../src/cache.js';
-import { nativeAvailability, type BackendName } from '../src/backend.js';
-import { preciseNow } from '../src/clock.js';
-import { H_CONFIRMED, HEADER_BYTES, S_LAST_UPDATE, S_SEQUENCE, slotBytes, F_READY } from '../src/layout.js';
-import { MISS_NAMES, type MissName } from '../src/metrics.js';
+import { BookCache } from '../src/cache/book-cache.js';
+import { nativeAvailability, type BackendName } from '../src/backend/index.js';
+import { preciseNow } from '../src/table/clock.js';
+import { H_CONFIRMED, HEADER_BYTES, S_LAST_UPDATE, S_SEQUENCE, slotBytes, F_READY } from '../src/table/layout.js';
+import { MISS_NAMES, type MissName } from '../src/table/metrics.js';
 import { startSimulator, type MalformedVariant, type Simulator, type TopOfBook } from '../src/simulator/index.js';
 import type { DisconnectedEvent } from '../src/feed/manager.js';
-import type { Book } from '../src/view.js';
+import type { Book } from '../src/table/view.js';
 import { bookProblem } from '../src/simulator/check.js';
 
 // ------------------------------------------------------------------ options

@@ -5,14 +5,14 @@ const NOTICE_SHOWN = Symbol.for('polybook.fallbackNoticeShown');
 afterEach(() => {
   vi.unstubAllEnvs();
   vi.resetModules();
-  vi.doUnmock('../src/native.js');
+  vi.doUnmock('../src/backend/native/index.js');
   vi.restoreAllMocks();
   delete (globalThis as Record<symbol, unknown>)[NOTICE_SHOWN];
 });
 
 /** Makes the native binding fail to load, as it does where no platform package is installed. */
 function mockNativeMissing(): void {
-  vi.doMock('../src/native.js', () => ({
+  vi.doMock('../src/backend/native/index.js', () => ({
     loadNativeBinding: () => ({
       error: new Error(
         'Cannot find native binding. npm has a bug related to optional dependencies (https://github.com/npm/cli/issues/4828). ' +
@@ -35,7 +35,7 @@ function captureStderr(): string[] {
 
 describe('backend selection', () => {
   it('POLYBOOK_BACKEND forces a backend; the option wins over the environment', async () => {
-    const { BookStore } = await import('../src/store.js');
+    const { BookStore } = await import('../src/table/store.js');
     vi.stubEnv('POLYBOOK_BACKEND', 'js');
     expect(new BookStore({ clock: 'precise' }).backend).toBe('js');
     vi.stubEnv('POLYBOOK_BACKEND', 'native');
@@ -47,19 +47,19 @@ describe('backend selection', () => {
 
   it('prefers native when it loads', async () => {
     vi.stubEnv('POLYBOOK_BACKEND', '');
-    const { BookStore } = await import('../src/store.js');
+    const { BookStore } = await import('../src/table/store.js');
     expect(new BookStore({ clock: 'precise' }).backend).toBe('native');
   });
 
   it('falls back to pure TS when the binary cannot load, and forcing native there is a clear error', async () => {
-    vi.doMock('../src/native.js', () => ({
+    vi.doMock('../src/backend/native/index.js', () => ({
       loadNativeBinding: () => ({ error: new Error('Cannot find module polybook.linux-x64-gnu.node') }),
       NativeWriterAdapter: class {},
     }));
     vi.stubEnv('POLYBOOK_BACKEND', '');
     const stderr = captureStderr();
-    const { BookStore } = await import('../src/store.js');
-    const { nativeAvailability } = await import('../src/backend.js');
+    const { BookStore } = await import('../src/table/store.js');
+    const { nativeAvailability } = await import('../src/backend/index.js');
     expect(nativeAvailability().available).toBe(false);
     expect(new BookStore({ clock: 'precise' }).backend).toBe('js');
     expect(stderr).toHaveLength(1);
@@ -74,8 +74,8 @@ describe('backend selection', () => {
     mockNativeMissing();
     vi.stubEnv('POLYBOOK_BACKEND', '');
     const stderr = captureStderr();
-    const { BookStore } = await import('../src/store.js');
-    const { nativeAvailability } = await import('../src/backend.js');
+    const { BookStore } = await import('../src/table/store.js');
+    const { nativeAvailability } = await import('../src/backend/index.js');
     expect(nativeAvailability().available).toBe(false);
     expect(stderr).toEqual([]); // asking is not choosing
     expect(new BookStore({ clock: 'precise' }).backend).toBe('js');
@@ -86,7 +86,7 @@ describe('backend selection', () => {
     ]);
     // A second copy of the module (e.g. two installs of polybook) does not repeat it.
     vi.resetModules();
-    const again = await import('../src/store.js');
+    const again = await import('../src/table/store.js');
     expect(new again.BookStore({ clock: 'precise' }).backend).toBe('js');
     expect(stderr).toHaveLength(1);
   });
@@ -94,7 +94,7 @@ describe('backend selection', () => {
   it('choosing js explicitly prints nothing; forcing native where it cannot load throws without the notice', async () => {
     mockNativeMissing();
     const stderr = captureStderr();
-    const { BookStore } = await import('../src/store.js');
+    const { BookStore } = await import('../src/table/store.js');
     vi.stubEnv('POLYBOOK_BACKEND', 'js');
     expect(new BookStore({ clock: 'precise' }).backend).toBe('js');
     vi.stubEnv('POLYBOOK_BACKEND', '');
@@ -105,7 +105,7 @@ describe('backend selection', () => {
   });
 
   it('the notice is one line whatever the load error says', async () => {
-    const { fallbackNotice } = await import('../src/backend.js');
+    const { fallbackNotice } = await import('../src/backend/index.js');
     const multi = new Error('libpolybook.so: cannot open shared object file\nRequire stack:\n- /x/binding.cjs');
     const line = fallbackNotice(multi);
     expect(line).not.toMatch(/\n/);
@@ -117,7 +117,7 @@ describe('backend selection', () => {
   it('a loaded native backend prints nothing', async () => {
     vi.stubEnv('POLYBOOK_BACKEND', '');
     const stderr = captureStderr();
-    const { BookStore } = await import('../src/store.js');
+    const { BookStore } = await import('../src/table/store.js');
     expect(new BookStore({ clock: 'precise' }).backend).toBe('native');
     expect(stderr).toEqual([]);
   });

@@ -8,8 +8,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { AddressInfo } from 'node:net';
-import { BookStore } from '../src/store.js';
-import { COUNTERS, type CounterName } from '../src/layout.js';
+import { BookStore } from '../src/table/store.js';
+import { COUNTERS, type CounterName } from '../src/table/layout.js';
 import { SubscriptionManager } from '../src/feed/manager.js';
 import { BACKENDS, bookFrame, priceChange, waitFor } from './helpers.js';
 

@@ -7,12 +7,12 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { AddressInfo } from 'node:net';
 import { createServer } from 'node:http';
-import { discoverMarkets, parseClobTokenIds } from '../src/universe.js';
-import { BookCache } from '../src/cache.js';
-import { fromEnv } from '../src/env.js';
-import { Staleness } from '../src/staleness.js';
-import { Miss } from '../src/metrics.js';
-import { preciseNow } from '../src/clock.js';
+import { discoverMarkets, parseClobTokenIds } from '../src/cache/universe.js';
+import { BookCache } from '../src/cache/book-cache.js';
+import { fromEnv } from '../src/cache/env.js';
+import { Staleness } from '../src/cache/staleness.js';
+import { Miss } from '../src/table/metrics.js';
+import { preciseNow } from '../src/table/clock.js';
 import { startSimulator, type Simulator } from '../src/simulator/index.js';
 import { BACKENDS, ManualClock, bookFrame, waitFor } from './helpers.js';
 

@@ -2,7 +2,7 @@
  * The conformance suite: the public BookStore API on both backends, with the real fixtures.
  */
 import { describe, expect, it } from 'vitest';
-import { BookStore } from '../src/store.js';
+import { BookStore } from '../src/table/store.js';
 import { BACKENDS, ManualClock, bookFrame, fixture, fixtureText, priceChange } from './helpers.js';
 
 const OPEN = fixture('book_opening_snapshot_2026-10-04.json');

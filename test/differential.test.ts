@@ -4,20 +4,19 @@
  * published region and in the counters/confirmations, with equal return values,
  * `takeResync()` and `fullBook()`.
  *
- * Writers are listed as factories. The native writer (src/native.ts) joins automatically when
- * that module exists and its binding loads; otherwise the pure-TypeScript writer is compared
- * with a second run of itself and with itself fed the same frames as UTF-8 bytes.
+ * Writers are listed as factories. The native writer joins when its binding loads; otherwise the
+ * pure-TypeScript writer is compared with a second run of itself. The pure-TypeScript writer is
+ * also fed the same frames as UTF-8 bytes.
  */
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import { JsWriter } from '../src/js/writer.js';
-import { headerStateBytes, publishedBytes, readCounters, readSlot } from '../src/js/inspect.js';
-import { COUNTERS, createTable } from '../src/layout.js';
-import { parseDecimal } from '../src/decimal.js';
-import { bookHash } from '../src/hash.js';
-import type { Writer } from '../src/writer.js';
+import { JsWriter } from '../src/backend/ts/writer.js';
+import { loadNativeBinding, NativeWriterAdapter } from '../src/backend/native/index.js';
+import { headerStateBytes, publishedBytes, readCounters, readSlot } from '../src/backend/ts/inspect.js';
+import { COUNTERS, createTable } from '../src/table/layout.js';
+import { parseDecimal } from '../src/backend/ts/decimal.js';
+import { bookHash } from '../src/protocol/hash.js';
+import type { Writer } from '../src/table/writer.js';
 
 // ------------------------------------------------------------------ writers under test
 
@@ -44,20 +43,14 @@ function viaBytes(w: Writer): Writer {
   });
 }
 
-/** The native writer when src/native.ts exists and its binding loads, else why not. */
-async function nativeFactory(): Promise<Factory | string> {
-  if (!existsSync(fileURLToPath(new URL('../src/native.ts', import.meta.url)))) return 'src/native.ts does not exist';
-  const spec = '../src/native.js';
-  const mod = (await import(/* @vite-ignore */ spec)) as {
-    loadNativeBinding(): { binding: unknown } | { error: Error };
-    NativeWriterAdapter: new (binding: unknown, sab: SharedArrayBuffer, opts: { graceMs?: number }) => Writer;
-  };
-  const r = mod.loadNativeBinding();
+/** The native writer when its binding loads, else why not. */
+function nativeFactory(): Factory | string {
+  const r = loadNativeBinding();
   if (!('binding' in r)) return `the native binding does not load: ${r.error.message}`;
-  return { name: 'native', make: (sab, opts) => new mod.NativeWriterAdapter(r.binding, sab, opts) };
+  return { name: 'native', make: (sab, opts) => new NativeWriterAdapter(r.binding, sab, opts) };
 }
 
-const native = await nativeFactory();
+const native = nativeFactory();
 
 /** The first factory is the reference the others are compared with. */
 const FACTORIES: Factory[] = [

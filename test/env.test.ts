@@ -3,9 +3,9 @@
  * the staleness presets and their validation.
  */
 import { describe, expect, it } from 'vitest';
-import { CACHE_DEFAULTS, ENV_VARS, fromEnv, resolveCacheSettings } from '../src/env.js';
+import { CACHE_DEFAULTS, ENV_VARS, fromEnv, resolveCacheSettings } from '../src/cache/env.js';
 import { ConfigError } from '../src/config.js';
-import { Staleness } from '../src/staleness.js';
+import { Staleness } from '../src/cache/staleness.js';
 
 function configError(fn: () => unknown): ConfigError {
   try {

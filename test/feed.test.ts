@@ -5,8 +5,8 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { AddressInfo } from 'node:net';
-import { BookStore } from '../src/store.js';
-import { Miss } from '../src/metrics.js';
+import { BookStore } from '../src/table/store.js';
+import { Miss } from '../src/table/metrics.js';
 import { Backoff } from '../src/feed/backoff.js';
 import { SubscriptionManager, type DisconnectedEvent, type FeedGroup } from '../src/feed/manager.js';
 import type { FeedOptions } from '../src/feed/options.js';

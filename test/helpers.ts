@@ -3,11 +3,11 @@ import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { once } from 'node:events';
 import { Worker } from 'node:worker_threads';
-import type { BackendName } from '../src/backend.js';
+import type { BackendName } from '../src/backend/index.js';
 import type { FeedOptions } from '../src/feed/options.js';
 import type { FeedGroup } from '../src/feed/manager.js';
 import type { Simulator, SimulatorOptions } from '../src/simulator/index.js';
-import type { BookStore } from '../src/store.js';
+import type { BookStore } from '../src/table/store.js';
 
 /** Every behaviour runs on both backends; native must load (CI builds it), never skipped. */
 export const BACKENDS: BackendName[] = ['js', 'native'];

@@ -1,14 +1,14 @@
 /**
- * JsWriter (src/js/writer.ts) against docs/DESIGN.md, on the real fixtures and edge cases.
- * Reads the table directly (src/js/inspect.ts), not through the store.
+ * JsWriter (src/backend/ts/writer.ts) against docs/DESIGN.md, on the real fixtures and edge cases.
+ * Reads the table directly (src/backend/ts/inspect.ts), not through the store.
  */
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { JsWriter } from '../src/js/writer.js';
-import { publishedBytes, readCounters, readSlot } from '../src/js/inspect.js';
+import { JsWriter } from '../src/backend/ts/writer.js';
+import { publishedBytes, readCounters, readSlot } from '../src/backend/ts/inspect.js';
 import {
   COUNTERS,
   F_CROSSED,
@@ -21,9 +21,9 @@ import {
   H_CONFIRMED,
   createTable,
   type CounterName,
-} from '../src/layout.js';
-import { bookHash } from '../src/hash.js';
-import { isDecimal, parseDecimal } from '../src/decimal.js';
+} from '../src/table/layout.js';
+import { bookHash } from '../src/protocol/hash.js';
+import { isDecimal, parseDecimal } from '../src/backend/ts/decimal.js';
 
 const DIR = fileURLToPath(new URL('../fixtures/polymarket/', import.meta.url));
 const text = (name: string) => readFileSync(join(DIR, name), 'utf8');

@@ -7,13 +7,13 @@
  * version odd, as a panic in the middle of a publish would leave it.
  */
 import { describe, expect, it } from 'vitest';
-import * as layout from '../src/layout.js';
-import { loadNativeBinding, NativeWriterAdapter, type NativeWriterInstance } from '../src/native.js';
-import { TableReader } from '../src/view.js';
+import * as layout from '../src/table/layout.js';
+import { loadNativeBinding, NativeWriterAdapter, type NativeWriterInstance } from '../src/backend/native/index.js';
+import { TableReader } from '../src/table/view.js';
 import { bookFrame, priceChange, waitFor } from './helpers.js';
 import { startSimulator } from '../src/simulator/index.js';
 import { SubscriptionManager } from '../src/feed/manager.js';
-import { BookStore } from '../src/store.js';
+import { BookStore } from '../src/table/store.js';
 
 type Armable = NativeWriterInstance & { __testArmPanic(slot: number, failRecovery?: boolean): void };
 

@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import * as layout from '../src/layout.js';
-import { loadNativeBinding, NativeWriterAdapter } from '../src/native.js';
+import * as layout from '../src/table/layout.js';
+import { loadNativeBinding, NativeWriterAdapter } from '../src/backend/native/index.js';
 
 const FIXTURES = fileURLToPath(new URL('../fixtures/polymarket/', import.meta.url));
 
@@ -11,7 +11,7 @@ describe('native binding (smoke)', () => {
   if ('error' in loaded) throw new Error(`native binding must load (npm run build:native): ${loaded.error.message}`);
   const { binding } = loaded;
 
-  it('layoutInfo() equals src/layout.ts', () => {
+  it('layoutInfo() equals src/table/layout.ts', () => {
     const info = binding.layoutInfo();
     const ts = layout as unknown as Record<string, unknown>;
     for (const [name, value] of Object.entries(info.constants)) {

@@ -132,7 +132,7 @@ const REQUIRED = [
   'native/binding.cjs',
   'dist/index.js',
   'dist/index.d.ts',
-  'dist/cli.js',
+  'dist/tools/cli.js',
   'dist/feed/worker-entry.js',
 ];
 

@@ -15,10 +15,10 @@
  * covered by test/differential.test.ts (writer against writer) and the unit tests.
  */
 import { describe, expect, it } from 'vitest';
-import { BookStore } from '../src/store.js';
-import { JsWriter } from '../src/js/writer.js';
-import { COUNTERS, type CounterName } from '../src/layout.js';
-import type { Writer } from '../src/writer.js';
+import { BookStore } from '../src/table/store.js';
+import { JsWriter } from '../src/backend/ts/writer.js';
+import { COUNTERS, type CounterName } from '../src/table/layout.js';
+import type { Writer } from '../src/table/writer.js';
 import { BACKENDS } from './helpers.js';
 
 // ------------------------------------------------------------------ the model

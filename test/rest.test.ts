@@ -6,8 +6,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { RestRefusedError, RestWarmupClient, TokenBucket, type RestSink } from '../src/rest.js';
-import { BookCache } from '../src/cache.js';
+import { RestRefusedError, RestWarmupClient, TokenBucket, type RestSink } from '../src/cache/rest.js';
+import { BookCache } from '../src/cache/book-cache.js';
 import { startSimulator } from '../src/simulator/index.js';
 import type { Simulator } from '../src/simulator/index.js';
 import { BACKENDS, waitFor } from './helpers.js';

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { bookHash } from '../src/hash.js';
+import { bookHash } from '../src/protocol/hash.js';
 import { startSimulator, type Simulator, type SimulatorOptions } from '../src/simulator/index.js';
 
 // ------------------------------------------------------------------ helpers

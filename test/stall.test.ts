@@ -5,9 +5,9 @@
  * `stalls` and reconnected with fresh books; quiet connections are left to the silence watchdog.
  */
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { BookStore } from '../src/store.js';
-import { BookCache } from '../src/cache.js';
-import { Miss } from '../src/metrics.js';
+import { BookStore } from '../src/table/store.js';
+import { BookCache } from '../src/cache/book-cache.js';
+import { Miss } from '../src/table/metrics.js';
 import { ConfigError } from '../src/config.js';
 import { SubscriptionManager, type DisconnectedEvent } from '../src/feed/manager.js';
 import { resolveFeedOptions, type FeedOptions } from '../src/feed/options.js';

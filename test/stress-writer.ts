@@ -3,7 +3,7 @@
  * has every level's size equal to k, so any mix of two versions is visible to the reader.
  */
 import { workerData, parentPort } from 'node:worker_threads';
-import { BookStore } from '../src/store.js';
+import { BookStore } from '../src/table/store.js';
 
 const { table, backend, tokens, stop } = workerData as {
   table: SharedArrayBuffer;

@@ -4,8 +4,8 @@
 import { describe, expect, it } from 'vitest';
 import { Worker } from 'node:worker_threads';
 import { once } from 'node:events';
-import { BookStore } from '../src/store.js';
-import type { Writer } from '../src/writer.js';
+import { BookStore } from '../src/table/store.js';
+import type { Writer } from '../src/table/writer.js';
 import { BACKENDS } from './helpers.js';
 
 /** The main thread only reads: its writer does nothing (the worker owns the table's writes). */

@@ -3,11 +3,11 @@
  * gates reads until done, reports progress; tokens added later warm on their own.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { BookStore } from '../src/store.js';
-import { WatchHub } from '../src/watch.js';
-import { WarmupManager, type WarmupProgress } from '../src/warmup.js';
-import { BookCache } from '../src/cache.js';
-import { Miss } from '../src/metrics.js';
+import { BookStore } from '../src/table/store.js';
+import { WatchHub } from '../src/cache/watch.js';
+import { WarmupManager, type WarmupProgress } from '../src/cache/warmup.js';
+import { BookCache } from '../src/cache/book-cache.js';
+import { Miss } from '../src/table/metrics.js';
 import { startSimulator, type Simulator } from '../src/simulator/index.js';
 import { BACKENDS, ManualClock, bookFrame, waitFor } from './helpers.js';
 

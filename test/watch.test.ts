@@ -3,10 +3,10 @@
  * only for watched tokens, coalescing documented; works when ingestion runs in a worker.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { BookStore } from '../src/store.js';
-import { WatchHub, changesIterator, type BookChange } from '../src/watch.js';
-import { BookCache } from '../src/cache.js';
-import { H_EPOCH, H_WATCHERS, HEADER_BYTES, slotBytes } from '../src/layout.js';
+import { BookStore } from '../src/table/store.js';
+import { WatchHub, changesIterator, type BookChange } from '../src/cache/watch.js';
+import { BookCache } from '../src/cache/book-cache.js';
+import { H_EPOCH, H_WATCHERS, HEADER_BYTES, slotBytes } from '../src/table/layout.js';
 import { startSimulator, type Simulator } from '../src/simulator/index.js';
 import { BACKENDS, ManualClock, bookFrame, priceChange, waitFor } from './helpers.js';
 

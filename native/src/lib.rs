@@ -59,10 +59,10 @@ pub struct FullBook {
     pub asks: Vec<Vec<String>>,
 }
 
-/// The Rust layout constants (checked against src/layout.ts by the smoke test).
+/// The Rust layout constants (checked against src/table/layout.ts by the smoke test).
 #[napi(object)]
 pub struct LayoutInfo {
-    /// Every numeric constant by its src/layout.ts name.
+    /// Every numeric constant by its src/table/layout.ts name.
     pub constants: HashMap<String, f64>,
     /// Counter names in header order.
     pub counters: Vec<String>,

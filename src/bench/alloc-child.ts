@@ -1,5 +1,5 @@
 /** Child process of the allocation bench (alloc.ts) when the parent runs without `--expose-gc`. */
-import type { BackendName } from '../backend.js';
+import type { BackendName } from '../backend/index.js';
 import { runAlloc } from './alloc.js';
 
 const [backends = 'native,js', mode = 'full'] = process.argv.slice(2);

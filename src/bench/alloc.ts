@@ -6,9 +6,9 @@
  */
 import { PerformanceObserver } from 'node:perf_hooks';
 import { getHeapSpaceStatistics } from 'node:v8';
-import { BookStore } from '../store.js';
+import { BookStore } from '../table/store.js';
 import { benchChild } from './harness.js';
-import type { BackendName } from '../backend.js';
+import type { BackendName } from '../backend/index.js';
 import { BOOK100, NO_BOOK, YES, NO } from './fixtures.js';
 
 export interface AllocRow {

@@ -34,11 +34,11 @@ export function analysis(r: Results): string {
     '- **Reads and ingest**: tinybench (src/bench/harness.ts): a warm-up, then samples of a batch of operations, each sample one tinybench iteration; the table gives the per-operation median and p99 over samples. ' +
       'Reads run 1000 per sample, so a sample is ~10-50 µs and the two timer reads are < 1% of it. Ingest benchmarks alternate two real frames that differ in one size, and check that every ingest changed (published) the book: ' +
       'repeating one identical frame would measure a writer that finds nothing to publish.',
-    '- **Clock**: reads use the table\'s coarse clock (the default): a ticker thread writes `performance.timeOrigin + performance.now()` into the table header every 1 ms, and a read costs one memory load. ' +
+    '- **Clock**: reads use the table\'s coarse clock (the default): a ticker thread writes `preciseNow()` (the host monotonic clock) into the table header every 1 ms, and a read costs one memory load. ' +
       'Its resolution is 1 ms plus the ticker\'s scheduling delay; the clock trails real time by at most that, so an age can read up to ~1 ms young (negative ages are clamped to 0). Staleness presets are 100 ms and up. `clock: \'precise\'` costs one `performance.now()` (~25-45 ns) per read instead.',
     '- **End-to-end**: the simulator runs in its own worker thread and records the frames of 20,000+ changes with its exchange clock driven by a change counter (change k is stamped `timestamp` = base + k); it then writes them to the socket, one write per frame, at 20,000 changes/s, and stores the time right after writing change k in a SharedArrayBuffer. ' +
       'Recording first is deliberate: generating a change costs the simulator ~40 µs (it hashes both books of the market for every entry), which at 20,000/s would need most of a core of this 2-core machine on its own, while the exchange\'s CPU is not ours in production. ' +
-      'The feed runs in a worker (`startWorkerFeed`, the backend under test); the main thread spins over `store.get()` of all 50 tokens and notes when a book stamped base + k is first visible (a change overwritten by a later one of the same market before a sweep reached it counts as visible when the later one is first read). Latency = visible time - written time, on the clock all threads share (checked to agree within a microsecond). ' +
+      'The feed runs in a worker (`startWorkerFeed`, the backend under test); the main thread spins over `store.get()` of all 50 tokens and notes when a book stamped base + k is first visible (a change overwritten by a later one of the same market before a sweep reached it counts as visible when the later one is first read). Latency = visible time - written time, on the host monotonic clock, which all threads share. ' +
       `Only changes that change a depth-20 view are timed (${r.e2e[0] ? (r.e2e[0].visibleShare * 100).toFixed(0) : '?'}% of the recorded changes do; found by replaying the recording through a probe store): a change deeper in the book publishes nothing, so there is nothing to see. ` +
       `Floor, native and pure TS run interleaved in ${r.e2e[0]?.rounds ?? 1} round(s) and the samples are pooled, so each configuration sees the same disturbances.`,
     '- **Main-thread pause**: the gaps between consecutive iterations of that read loop (one iteration = 50 `get()`), under load and, as a control, with the feed connected and no traffic. On a 2-core machine the spinning main thread, the feed worker and the sender share the cores: a gap is almost always the kernel running another thread (or another tenant) on the main thread\'s core. The share of wall time lost in gaps > 100 µs is given too: p99.9 counts iterations, not time.',
@@ -110,7 +110,7 @@ export function analysis(r: Results): string {
     for (const p of r.profiles) {
       L.push(`- ${p.backend === 'js' ? 'pure TS' : 'native'}, ${p.kind === 'book' ? '100-level book' : '2-entry price_change'} (${p.ingests.toLocaleString('en-US')} ingests): ` + p.top.slice(0, 6).map((e) => `${e.selfPct.toFixed(1)}% ${e.fn}`).join('; '));
     }
-    L.push('', 'For the native writer, `ingest (src/native.ts)` is the N-API call: its self time is the Rust writer plus the call boundary (the profiler does not see inside the addon). `now` / `preciseNow` is the receive time `store.ingest` takes when the caller passes none (the feed passes its own).', '');
+    L.push('', 'For the native writer, `ingest (src/backend/native/index.ts)` is the N-API call: its self time is the Rust writer plus the call boundary (the profiler does not see inside the addon). `now` / `preciseNow` is the receive time `store.ingest` takes when the caller passes none (the feed passes its own).', '');
   }
 
   L.push('## Memory: what changed in this round', '');
@@ -132,7 +132,7 @@ export function analysis(r: Results): string {
       'every imported layout constant (`H_CLOCK`, `H_CONFIRMED`, `HEADER_BYTES`) loaded from its module cell with a hole check, and `H_CLOCK / 8` computed with a divisibility check; ' +
       'a full `ToBoolean` of the `coarse` flag; three read-modify-writes on the counters (hits, age sum, histogram bucket).',
     '',
-    'Changes (src/view.ts, src/metrics.ts), keeping DESIGN.md section 4 and the miss semantics as they were:',
+    'Changes (src/table/view.ts, src/table/metrics.ts), keeping DESIGN.md section 4 and the miss semantics as they were:',
     '- The seqlock word is loaded first, so nothing is live across the builtin call; the hot word indexes are literals (checked against layout.ts at module load); the clock choice is one null check (`clockFn === null` means the coarse clock, read inline).',
     '- The slow paths (a changed or unservable slot) moved into separate methods, so `top()` and `read()` stay small enough to inline into the caller\'s loop.',
     '- The handle and the reader cache the f64 index of `confirmed[conn]` instead of `conn`.',

@@ -6,8 +6,8 @@
  * table, and the main thread, which spins over `store.get()` of every token of the universe
  * (staleness checked). When a read returns a book whose exchange timestamp is BASE + k for the
  * first time, the main thread notes the time: latency(k) = that time - sent[k] (the sender's time
- * right after writing change k to its socket; both on `performance.timeOrigin + performance.now()`,
- * which all threads share; checked to agree within a microsecond).
+ * right after writing change k to its socket; both on `preciseNow()`, the host's monotonic
+ * clock, which all threads share).
  *
  * The same loop measures main-thread pauses: the gap between the starts of consecutive sweeps,
  * under load and, as a control, with the feed connected but no traffic.
@@ -21,8 +21,8 @@
  */
 import type { Worker } from 'node:worker_threads';
 import { startWorkerFeed, type WorkerFeed } from '../feed/worker.js';
-import type { BackendName } from '../backend.js';
-import type { MarketGroup } from '../universe.js';
+import type { BackendName } from '../backend/index.js';
+import type { MarketGroup } from '../cache/universe.js';
 import { benchWorker, pct, waitFor, wallNow } from './harness.js';
 import { CTL_DONE, CTL_SENT, SENT_OFFSET, simBufferBytes, type SimWorkerData } from './sim-protocol.js';
 

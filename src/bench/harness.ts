@@ -7,6 +7,7 @@ import { Worker } from 'node:worker_threads';
 import { Bench } from 'tinybench';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { preciseNow } from '../table/clock.js';
 
 /** Percentile (0..1) of an ascending-sorted array, nearest rank. */
 export function pct(sorted: ArrayLike<number>, p: number): number {
@@ -49,10 +50,8 @@ export function sample(fn: () => void, batch: number, timeMs: number, warmupMs: 
   return stats(collect(fn, timeMs, warmupMs, minSamples), batch);
 }
 
-/** The shared clock base of every thread: `performance.timeOrigin + performance.now()`, ms. */
-export function wallNow(): number {
-  return performance.timeOrigin + performance.now();
-}
+/** The clock every thread shares: the host's monotonic clock, ms (see src/table/clock.ts). */
+export const wallNow = preciseNow;
 
 const HERE = import.meta.url;
 /** Whether the suite runs from its TypeScript sources (tsx) rather than the compiled dist/. */

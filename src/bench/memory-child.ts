@@ -5,8 +5,8 @@
  * its own asset id, as the Buffer `ws` would deliver, then collects garbage and prints one JSON
  * line: resident set size, V8 heap, external memory and the table's size.
  */
-import { BookStore } from '../store.js';
-import type { BackendName } from '../backend.js';
+import { BookStore } from '../table/store.js';
+import type { BackendName } from '../backend/index.js';
 import { NaiveCache } from './fixtures.js';
 import { OPENING } from './fixtures.js';
 

@@ -2,7 +2,7 @@
  * Memory for 50,000 tokens with full real-depth books, one child process per backend (and one for
  * the naive baseline), so each resident set is measured alone. See memory-child.ts.
  */
-import type { BackendName } from '../backend.js';
+import type { BackendName } from '../backend/index.js';
 import { benchChild } from './harness.js';
 
 export interface MemoryRow {

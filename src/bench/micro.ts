@@ -2,8 +2,8 @@
  * Micro-benchmarks of the read and ingest paths, per backend, plus the naive baseline:
  * reads batched 1000 per sample, ingests 20-50 per sample, medians and p99 over samples.
  */
-import { BookStore } from '../store.js';
-import type { BackendName } from '../backend.js';
+import { BookStore } from '../table/store.js';
+import type { BackendName } from '../backend/index.js';
 import { collect, stats, type Sampled } from './harness.js';
 import { BOOK100, BOOK100_B, NO_BOOK, NaiveCache, TRADE, TRADE_B, YES, NO } from './fixtures.js';
 

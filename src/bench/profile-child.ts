@@ -3,8 +3,8 @@
  * ingest benchmark loop for `ms` under `node --cpu-prof` (the parent passes the flag and reads the
  * profile). Prints one JSON line with the number of ingests.
  */
-import { BookStore } from '../store.js';
-import type { BackendName } from '../backend.js';
+import { BookStore } from '../table/store.js';
+import type { BackendName } from '../backend/index.js';
 import { BOOK100, BOOK100_B, NO_BOOK, TRADE, TRADE_B, YES, NO } from './fixtures.js';
 
 const [backend, kind, msArg] = process.argv.slice(2);

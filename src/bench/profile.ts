@@ -5,7 +5,7 @@
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { BackendName } from '../backend.js';
+import type { BackendName } from '../backend/index.js';
 import { benchChild } from './harness.js';
 
 export interface ProfileEntry {

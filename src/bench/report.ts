@@ -183,7 +183,7 @@ export function renderMarkdown(r: Results, analysis: string): string {
   L.push(
     `Machine: ${r.machine}. Date: ${r.date}. ${r.quick ? '**Quick run** (short samples, fewer tokens): indicative only. ' : ''}` +
       `Load average (1 min) before/after: ${r.load.before[0].toFixed(2)} / ${r.load.after[0].toFixed(2)} (the machine is shared). ` +
-      `Suite time: ${r.durationS.toFixed(0)} s. Produced by \`npm run bench\` (compiled: src/bench.ts, src/bench/, run from dist/ so that child processes load no TypeScript loader).`,
+      `Suite time: ${r.durationS.toFixed(0)} s. Produced by \`npm run bench\` (compiled: src/bench/index.ts, src/bench/, run from dist/ so that child processes load no TypeScript loader).`,
   );
   L.push('', 'Medians unless said; p99 over samples in brackets. Native = Rust writer (N-API), pure TS = the TypeScript writer; reads are the same TypeScript code for both.', '');
   L.push('| what | target | native | pure TS | naive Map + JSON.parse | status | notes |');

@@ -14,8 +14,8 @@
  * 2. Replay: a minimal market-channel server (subscription answered with the recorded snapshot of
  *    the requested tokens, `PING` answered `PONG`) writes the frames of change k, one socket write
  *    per frame, at `rate` changes/s, and stores in `sent[k]` (SharedArrayBuffer) the time right
- *    after the first frame of change k was written (`performance.timeOrigin + performance.now()`,
- *    the clock all threads share). A reader that sees a book stamped base + k knows its send time.
+ *    after the first frame of change k was written (`preciseNow()`, the host's monotonic clock,
+ *    which all threads share). A reader that sees a book stamped base + k knows its send time.
  *
  * Messages in: {type:'run', rate, count} replays the next `count` changes, then sets ctl[CTL_DONE];
  * {type:'rewind'} starts over at change 1 (for a new client: its subscription gets the opening
@@ -26,14 +26,15 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { WebSocket, WebSocketServer } from 'ws';
 import type { AddressInfo } from 'node:net';
 import { startSimulator } from '../simulator/index.js';
-import { BookStore } from '../store.js';
+import { BookStore } from '../table/store.js';
+import { preciseNow } from '../table/clock.js';
 import { CTL_DONE, CTL_SENT, SENT_OFFSET, type SimWorkerData } from './sim-protocol.js';
 
 const port = parentPort!;
 const data = workerData as SimWorkerData & { changes: number };
 const ctl = new Int32Array(data.sab, 0, 4);
 const sent = new Float64Array(data.sab, SENT_OFFSET, data.changes + 2);
-const wall = (): number => performance.timeOrigin + performance.now();
+const wall = preciseNow;
 
 // ---- 1. record
 let k = 0;

@@ -3,9 +3,9 @@
  * rate) with 10,000 tokens in 5,000 markets: time from the call until 80% and until all books are
  * ready (the cache's progress events; minimum ready fraction 1 so warmup waits for every token).
  */
-import { BookCache } from '../cache.js';
-import type { BackendName } from '../backend.js';
-import type { MarketGroup } from '../universe.js';
+import { BookCache } from '../cache/book-cache.js';
+import type { BackendName } from '../backend/index.js';
+import type { MarketGroup } from '../cache/universe.js';
 import { benchWorker } from './harness.js';
 
 export interface WarmupRow {

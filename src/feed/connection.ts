@@ -4,8 +4,8 @@
  * Lifecycle decisions (reconnect, split, settle) belong to the manager (manager.ts).
  */
 import WebSocket from 'ws';
-import type { BookStore } from '../store.js';
-import { preciseNow } from '../clock.js';
+import type { BookStore } from '../table/store.js';
+import { preciseNow } from '../table/clock.js';
 import { Backoff } from './backoff.js';
 import { MAX_TOKENS_PER_CONNECTION, type ResolvedFeedOptions } from './options.js';
 

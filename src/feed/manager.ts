@@ -3,9 +3,9 @@
  * connections and feeds every frame into a {@link BookStore}. Design and options: docs/FEED.md.
  */
 import { EventEmitter } from 'node:events';
-import type { BookStore } from '../store.js';
-import { preciseNow } from '../clock.js';
-import { C, H_COUNTERS } from '../layout.js';
+import type { BookStore } from '../table/store.js';
+import { preciseNow } from '../table/clock.js';
+import { C, H_COUNTERS } from '../table/layout.js';
 import { FeedConnection, FeedCounters, type ConnectionHost, type Group } from './connection.js';
 import { MAX_FEED_CONNECTIONS, resolveFeedOptions, type FeedOptions, type ResolvedFeedOptions } from './options.js';
 

@@ -4,7 +4,7 @@
  * bind/unbind/assign/... operations with the slots the main thread allocated.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { BookStore } from '../store.js';
+import { BookStore } from '../table/store.js';
 import { SubscriptionManager } from './manager.js';
 import type { FeedLogger } from './options.js';
 import {

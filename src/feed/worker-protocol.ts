@@ -2,7 +2,7 @@
  * Messages between the main thread (worker.ts) and the feed worker (worker-entry.ts).
  * Main to worker: batches of operations, applied in order. Worker to main: replies and events.
  */
-import type { BackendName } from '../backend.js';
+import type { BackendName } from '../backend/index.js';
 import type { FeedStats, UniverseEntry } from './manager.js';
 import type { FeedOptions } from './options.js';
 

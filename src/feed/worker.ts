@@ -4,9 +4,9 @@
  */
 import { EventEmitter } from 'node:events';
 import { Worker } from 'node:worker_threads';
-import { BookStore, type BookStoreOptions } from '../store.js';
-import { resolveBackend, type BackendName } from '../backend.js';
-import type { Writer } from '../writer.js';
+import { BookStore, type BookStoreOptions } from '../table/store.js';
+import { resolveBackend, type BackendName } from '../backend/index.js';
+import type { Writer } from '../table/writer.js';
 import type { FeedEvents, FeedStats, UniverseEntry } from './manager.js';
 import { resolveFeedOptions, type FeedOptions } from './options.js';
 import {

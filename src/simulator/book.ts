@@ -10,7 +10,7 @@ export class Side {
   readonly px: number[] = [];
   /** Sizes in cents, same order. */
   readonly sz: number[] = [];
-  /** `[price, size]` texts, same order (the shape src/hash.ts takes). */
+  /** `[price, size]` texts, same order (the shape src/protocol/hash.ts takes). */
   readonly levels: [string, string][] = [];
   private json: string | null = null;
 

@@ -3,7 +3,7 @@
  * Every change is applied as a mirror pair: token BUY at p <-> other token SELL at 1 - p, same
  * absolute size, so the NO book is always the exact mirror of the YES book and neither is crossed.
  */
-import { bookHashRaw } from '../hash.js';
+import { bookHashRaw } from '../protocol/hash.js';
 import { Side } from './book.js';
 import { PRICE_SCALE, priceText } from './decimal.js';
 import type { Rng } from './random.js';
@@ -63,7 +63,7 @@ export class Token {
     this.openingCache = null;
   }
 
-  /** Hash of the current book at its own timestamp (PROTOCOL.md 2.9, via src/hash.ts). */
+  /** Hash of the current book at its own timestamp (PROTOCOL.md 2.9, via src/protocol/hash.ts). */
   hash(): string {
     if (this.hashCache === null) this.hashCache = this.hashAt(this.ts);
     return this.hashCache;

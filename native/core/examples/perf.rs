@@ -46,7 +46,7 @@ fn book100() -> Vec<u8> {
     .into_bytes()
 }
 
-/// The mirror token's book of src/bench.ts (consistent with the price_change's best_bid/best_ask).
+/// The mirror token's book of src/bench/index.ts (consistent with the price_change's best_bid/best_ask).
 fn no_book() -> Vec<u8> {
     format!(
         r#"{{"event_type":"book","market":"0xce610556ec78cfd7894f4169d91fe70e31c2fb49f927fffd7fe7d06530f88d56","asset_id":"{NO}","timestamp":"1791126422417","hash":"","bids":[{{"price":"0.1","size":"100"}},{{"price":"0.106","size":"50"}}],"asks":[{{"price":"0.2","size":"100"}},{{"price":"0.111","size":"13354.28"}}]}}"#

@@ -1,5 +1,5 @@
 //! The book hash of PROTOCOL.md section 2.9: SHA-1 over compact JSON with keys in the server's order,
-//! all texts exactly as received. Mirrors `src/hash.ts`.
+//! all texts exactly as received. Mirrors `src/protocol/hash.ts`.
 
 use crate::book::Side;
 use crate::decimal::Dec;

@@ -1,5 +1,5 @@
 //! The shared-memory layout of the book table (docs/DESIGN.md section 2).
-//! Mirrors `src/layout.ts`; `test/native-smoke.test.ts` checks both agree through `layoutInfo()`.
+//! Mirrors `src/table/layout.ts`; `test/native-smoke.test.ts` checks both agree through `layoutInfo()`.
 
 pub const MAGIC: i32 = 0x504f_4c59;
 pub const LAYOUT_VERSION: i32 = 1;
@@ -111,7 +111,7 @@ pub mod c {
     pub const MISMATCHES_RESOLVED: usize = 27;
 }
 
-/// Every numeric constant above by its `src/layout.ts` name (for `layoutInfo()`).
+/// Every numeric constant above by its `src/table/layout.ts` name (for `layoutInfo()`).
 pub const CONSTANTS: &[(&str, i64)] = &[
     ("MAGIC", MAGIC as i64),
     ("LAYOUT_VERSION", LAYOUT_VERSION as i64),

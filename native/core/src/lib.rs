@@ -1,6 +1,6 @@
 //! polybook-core: the Polymarket order-book table writer, free of N-API types.
 //!
-//! - [`layout`]: the shared-memory layout constants (mirror of `src/layout.ts`).
+//! - [`layout`]: the shared-memory layout constants (mirror of `src/table/layout.ts`).
 //! - [`decimal`]: exact decimal strings in fixed point.
 //! - [`parse`]: the validating, schema-directed frame parser.
 //! - [`book`]: full-depth book sides in wire order.

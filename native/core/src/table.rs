@@ -1220,7 +1220,7 @@ pub struct OwnedTable {
 }
 
 impl OwnedTable {
-    /// Allocates and initialises a table exactly like `createTable` in src/layout.ts.
+    /// Allocates and initialises a table exactly like `createTable` in src/table/layout.ts.
     pub fn new(capacity: usize, depth: usize, grace_ms: f64) -> OwnedTable {
         let bytes = table_bytes(capacity, depth);
         let mut mem = vec![0u64; bytes.div_ceil(8)];

@@ -3,11 +3,11 @@
  * frequent changes near the top of the book move few entries.
  *
  * Levels are kept as parallel arrays sorted by an ascending numeric key: the exact integer price
- * key of src/decimal.ts for bids (ascending price), its negation for asks (descending price).
+ * key of src/backend/ts/decimal.ts for bids (ascending price), its negation for asks (descending price).
  * The price f64 is not stored: `|key| / 1e9` is the same correctly rounded value as
  * `mantissa / 10^scale` (same exact rational, one IEEE division of exact operands).
  */
-import { PRICE_KEY_ONE } from '../decimal.js';
+import { PRICE_KEY_ONE } from './decimal.js';
 
 /** `Side.dirty` when no published position changed. */
 export const DEPTH_CLEAN = 0x7fffffff;

@@ -10,23 +10,23 @@
  * See docs/CACHE.md.
  */
 import { EventEmitter } from 'node:events';
-import { BookStore } from './store.js';
-import { BookHandle, type Book } from './view.js';
-import { Metrics, Miss, type MetricsSummary, MISS_NAMES, AGE_BUCKETS_MS } from './metrics.js';
-import type { ReadCounters } from './metrics.js';
-import type { BackendName } from './backend.js';
-import type { ClockOption } from './clock.js';
-import { ConfigError } from './config.js';
-import { COUNTERS, F_SETTLED, F_SUBSCRIBED, HEADER_BYTES, slotBytes, type CounterName } from './layout.js';
-import { SubscriptionManager, type FeedStats, type NewMarketEvent, type DisconnectedEvent } from './feed/manager.js';
-import { resolveFeedOptions, type FeedOptions } from './feed/options.js';
+import { BookStore } from '../table/store.js';
+import { BookHandle, type Book } from '../table/view.js';
+import { Metrics, Miss, type MetricsSummary, MISS_NAMES, AGE_BUCKETS_MS } from '../table/metrics.js';
+import type { ReadCounters } from '../table/metrics.js';
+import type { BackendName } from '../backend/index.js';
+import type { ClockOption } from '../table/clock.js';
+import { ConfigError } from '../config.js';
+import { COUNTERS, F_SETTLED, F_SUBSCRIBED, HEADER_BYTES, slotBytes, type CounterName } from '../table/layout.js';
+import { SubscriptionManager, type FeedStats, type NewMarketEvent, type DisconnectedEvent } from '../feed/manager.js';
+import { resolveFeedOptions, type FeedOptions } from '../feed/options.js';
 import { resolveCacheSettings, type CacheEnvOptions } from './env.js';
 import { WatchHub, changesIterator, type BookChange, type ChangesOptions, type WatchCallback } from './watch.js';
 import { WarmupManager, type WarmupProgress, type WarmupResult } from './warmup.js';
 import { RestWarmupClient, type RestOptions, type RestStats } from './rest.js';
 import { normalizeGroups, resolveUniverse, type MarketGroup, type UniverseSpec } from './universe.js';
 import { PromText, snakeCase } from './prometheus.js';
-import { startWorkerFeed, type WorkerFeed } from './feed/worker.js';
+import { startWorkerFeed, type WorkerFeed } from '../feed/worker.js';
 
 /** Options of {@link BookCache.start}. Every setting of `fromEnv()` is accepted too. */
 export interface BookCacheOptions extends Partial<CacheEnvOptions> {
@@ -419,7 +419,7 @@ export class BookCache extends EventEmitter<CacheEvents> {
     return new CacheHandle(this, tokenId);
   }
 
-  /** Calls `callback` once per change of any of `tokenIds` (see src/watch.ts). Returns the unsubscribe function. */
+  /** Calls `callback` once per change of any of `tokenIds` (see src/cache/watch.ts). Returns the unsubscribe function. */
   watch(tokenIds: Iterable<string>, callback: WatchCallback): () => void {
     return this.hub.watch(tokenIds, callback);
   }

@@ -2,10 +2,10 @@
  * WarmupManager: waits, event-driven (through the watch hub, no polling), until enough of a set of
  * tokens has a ready book, or a timeout passes. Tokens still not ready then are disabled for the
  * session (reads miss with reason `disabled`) and listed in the result. Optionally seeds books
- * once with REST `POST /books` while it runs (src/rest.ts); the REST client is closed when it ends.
+ * once with REST `POST /books` while it runs (src/cache/rest.ts); the REST client is closed when it ends.
  */
-import { preciseNow } from './clock.js';
-import { ConfigError } from './config.js';
+import { preciseNow } from '../table/clock.js';
+import { ConfigError } from '../config.js';
 import type { RestFetchResult, RestWarmupClient } from './rest.js';
 import type { WatchHub } from './watch.js';
 

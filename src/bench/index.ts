@@ -15,16 +15,16 @@
 import { existsSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem, platform, arch, loadavg, release } from 'node:os';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import type { BackendName } from './backend.js';
-import { nativeAvailability } from './backend.js';
-import { runMicro } from './bench/micro.js';
-import { runAlloc } from './bench/alloc.js';
-import { runE2e, startSim, type E2eRow } from './bench/e2e.js';
-import { runMemory } from './bench/memory.js';
-import { runWarmup, type WarmupRow } from './bench/warmup.js';
-import { renderMarkdown, type Results } from './bench/report.js';
-import { runProfiles, type ProfileRow } from './bench/profile.js';
-import { analysis } from './bench/analysis.js';
+import type { BackendName } from '../backend/index.js';
+import { nativeAvailability } from '../backend/index.js';
+import { runMicro } from './micro.js';
+import { runAlloc } from './alloc.js';
+import { runE2e, startSim, type E2eRow } from './e2e.js';
+import { runMemory } from './memory.js';
+import { runWarmup, type WarmupRow } from './warmup.js';
+import { renderMarkdown, type Results } from './report.js';
+import { runProfiles, type ProfileRow } from './profile.js';
+import { analysis } from './analysis.js';
 
 export async function runBenchmarks({
   quick = false,
@@ -89,7 +89,7 @@ export async function runBenchmarks({
   if (!quick) {
     // In a checkout the results go to bench/ (the README quotes them); an installed package has no
     // bench/ folder, so they go to the working directory.
-    const repoDir = new URL('../bench/', import.meta.url);
+    const repoDir = new URL('../../bench/', import.meta.url);
     const dir = existsSync(new URL('results.json', repoDir)) ? repoDir : pathToFileURL(process.cwd() + '/');
     writeFileSync(new URL('results.json', dir), JSON.stringify(results, null, 2) + '\n');
     writeFileSync(new URL('RESULTS.md', dir), md);

@@ -7,8 +7,8 @@
  * writer. Paths resolve from `src/` and `dist/` alike (both one level below the package root).
  */
 import { createRequire } from 'node:module';
-import { MAX_CONNECTIONS, tableGeometry } from './layout.js';
-import type { Writer } from './writer.js';
+import { MAX_CONNECTIONS, tableGeometry } from '../../table/layout.js';
+import type { Writer } from '../../table/writer.js';
 
 /** The JS surface of `native/src/lib.rs` (see the generated `native/binding.d.ts`). */
 export interface NativeWriterInstance {
@@ -38,7 +38,7 @@ export interface NativeBinding {
 export function loadNativeBinding(): { binding: NativeBinding } | { error: Error } {
   try {
     const require = createRequire(import.meta.url);
-    const binding = require('../native/binding.cjs') as NativeBinding;
+    const binding = require('../../../native/binding.cjs') as NativeBinding;
     if (typeof binding?.NativeWriter !== 'function') {
       return { error: new Error('polybook: native/binding.cjs loaded but exports no NativeWriter') };
     }

@@ -1,14 +1,14 @@
 /**
  * BookStore: the one source of truth per token. Owns the shared table, a writer (native or
- * pure TypeScript, chosen by src/backend.ts) and a reader (src/view.ts).
+ * pure TypeScript, chosen by src/backend/index.ts) and a reader (src/table/view.ts).
  */
 import { createTable, C, F_CROSSED, F_DISABLED, F_HAS_BOOK, F_MISMATCH, F_READY, F_SETTLED, F_SUBSCRIBED, H_COUNTERS, H_EPOCH, H_WATCHERS, COUNTER_COUNT, S_EXCH_TS, S_LAST_UPDATE, S_SEQUENCE, S_UPDATES, type CounterName } from './layout.js';
 import { SlotAllocator } from './slots.js';
 import { TableReader, BookHandle, type Book } from './view.js';
 import { Metrics } from './metrics.js';
-import { createWriter, type BackendName } from './backend.js';
+import { createWriter, type BackendName } from '../backend/index.js';
 import { makeClock, preciseNow, type ClockOption } from './clock.js';
-import { optionalIntEnv } from './config.js';
+import { optionalIntEnv } from '../config.js';
 import type { Writer } from './writer.js';
 
 export interface BookStoreOptions {
@@ -23,7 +23,7 @@ export interface BookStoreOptions {
   /**
    * Clock for staleness checks: `'coarse'` (default; a 1 ms ticker thread writes the time into the
    * table, so a read costs no clock call), `'precise'` (`performance.now()` per read), or a function
-   * returning ms on the `performance.timeOrigin + performance.now()` base (tests).
+   * returning ms of the host's monotonic clock, as `preciseNow` does (tests).
    */
   clock?: ClockOption;
   /** @internal attach to an existing table (the other side of a worker). */
@@ -44,7 +44,7 @@ export interface TokenState {
   mismatch: boolean;
   /** Exchange timestamp of the last applied event, ms, or null. */
   exchangeTimestamp: number | null;
-  /** Local receive time of the last frame that touched the book (ms, `performance.timeOrigin` base). */
+  /** Local receive time of the last frame that touched the book (ms of the host's monotonic clock). */
   lastUpdate: number;
   sequence: number;
   updates: number;

@@ -11,8 +11,8 @@ import {
   optionalIntEnv,
   optionalNumberEnv,
   optionalUrlEnv,
-} from './config.js';
-import type { BackendName } from './backend.js';
+} from '../config.js';
+import type { BackendName } from '../backend/index.js';
 
 /** Same list as backend.ts (kept local so reading the environment loads no backend). */
 const BACKENDS: readonly BackendName[] = ['native', 'js'];

@@ -13,7 +13,7 @@ import {
   slotBytes,
   tableGeometry,
   type CounterName,
-} from '../layout.js';
+} from '../../table/layout.js';
 
 export interface SlotSnapshot {
   seq: number;

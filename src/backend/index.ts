@@ -6,10 +6,10 @@
  * per process; asking for `js` explicitly prints nothing, asking for `native` where it cannot load
  * is an error.
  */
-import type { Writer } from './writer.js';
-import { JsWriter } from './js/writer.js';
-import { loadNativeBinding, NativeWriterAdapter } from './native.js';
-import { ConfigError, optionalEnumEnv } from './config.js';
+import type { Writer } from '../table/writer.js';
+import { JsWriter } from './ts/writer.js';
+import { loadNativeBinding, NativeWriterAdapter } from './native/index.js';
+import { ConfigError, optionalEnumEnv } from '../config.js';
 
 export type BackendName = 'native' | 'js';
 export const BACKENDS: readonly BackendName[] = ['native', 'js'];

@@ -25,8 +25,8 @@ import {
   S_UPDATES,
   slotBytes,
   tableGeometry,
-} from '../layout.js';
-import type { SlotState } from './token.js';
+} from '../../table/layout.js';
+import type { SlotState } from './slot-state.js';
 import { DEPTH_CLEAN } from './side.js';
 
 const I_SEQ = S_SEQ / 4;

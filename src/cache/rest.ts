@@ -7,8 +7,8 @@
  * request can come from the read path or after warmup. Books go through `store.restBook`, which
  * never overwrites a newer WebSocket book.
  */
-import { preciseNow } from './clock.js';
-import { ConfigError } from './config.js';
+import { preciseNow } from '../table/clock.js';
+import { ConfigError } from '../config.js';
 
 /** Production CLOB REST base URL. */
 export const DEFAULT_CLOB_URL = 'https://clob.polymarket.com';

@@ -2,8 +2,8 @@
  * The terminal dashboard: renders a cache's health as plain text frames (no dependency), and the
  * one-object-per-second JSON snapshot that `polybook watch --json` prints.
  */
-import type { BookCache } from './cache.js';
-import { AGE_BUCKETS_MS } from './metrics.js';
+import type { BookCache } from '../cache/book-cache.js';
+import { AGE_BUCKETS_MS } from '../table/metrics.js';
 
 /** What `watch --json` prints each second. */
 export interface WatchSnapshot {

@@ -3,16 +3,16 @@
  * recording, never connected), 2 usage error (bad command or flag).
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { BookCache } from './cache.js';
-import { startSimulator, FAULT_NAMES, type FaultName, type Simulator } from './simulator/index.js';
+import { BookCache } from '../cache/book-cache.js';
+import { startSimulator, FAULT_NAMES, type FaultName, type Simulator } from '../simulator/index.js';
 import { renderDashboard, renderWarmup, snapshot, busiestTokens } from './dashboard.js';
 import { Recorder, RecordingError, readRecording, replay } from './recording.js';
-import { BookStore } from './store.js';
-import { createWriter, type BackendName } from './backend.js';
-import { SubscriptionManager } from './feed/index.js';
-import { ConfigError } from './config.js';
-import { DEFAULT_WS_URL } from './feed/options.js';
-import type { MarketGroup } from './universe.js';
+import { BookStore } from '../table/store.js';
+import { createWriter, type BackendName } from '../backend/index.js';
+import { SubscriptionManager } from '../feed/index.js';
+import { ConfigError } from '../config.js';
+import { DEFAULT_WS_URL } from '../feed/options.js';
+import type { MarketGroup } from '../cache/universe.js';
 
 /** A usage error: printed with a pointer to --help, exit code 2. */
 export class UsageError extends Error {}
@@ -377,7 +377,7 @@ const px = (v: number | null): string => (v === null ? '    –' : v.toFixed(3))
 async function cmdBench(args: string[], io: Out): Promise<number> {
   const { values } = parse('bench', args, { quick: { type: 'boolean' } });
   if (values.help) return help('bench', io);
-  const { runBenchmarks } = await import('./bench.js');
+  const { runBenchmarks } = await import('../bench/index.js');
   await runBenchmarks({ quick: values.quick === true, log: io.out });
   return EXIT_OK;
 }

@@ -1,7 +1,7 @@
 /**
  * The writer side of the book table: the one interface both backends implement
- * (native/src/lib.rs through src/native.ts, and src/js/writer.ts). Semantics: docs/DESIGN.md section 5.
- * All times are ms on the `performance.timeOrigin + performance.now()` base, passed in by the caller.
+ * (native/src/lib.rs through src/backend/native/index.ts, and src/backend/ts/writer.ts). Semantics: docs/DESIGN.md section 5.
+ * All times are ms of the host's monotonic clock (`preciseNow`), passed in by the caller.
  */
 export interface Writer {
   /** Binds `tokenId` to `slot` (SUBSCRIBED, empty book, generation + 1). */

@@ -5,9 +5,9 @@
  */
 import { createGzip, gunzipSync } from 'node:zlib';
 import { createWriteStream, readFileSync, type WriteStream } from 'node:fs';
-import type { Writer } from './writer.js';
-import { BookStore, type BookStoreOptions } from './store.js';
-import type { BackendName } from './backend.js';
+import type { Writer } from '../table/writer.js';
+import { BookStore, type BookStoreOptions } from '../table/store.js';
+import type { BackendName } from '../backend/index.js';
 
 export const RECORDING_FORMAT = 'polybook-recording';
 export const RECORDING_VERSION = 1;

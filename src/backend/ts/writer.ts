@@ -38,7 +38,7 @@
  *   queues no check. Server best_bid "0" / best_ask "1" mean an empty side (settlement).
  */
 import { Buffer } from 'node:buffer';
-import { bookHash } from '../hash.js';
+import { bookHash } from '../../protocol/hash.js';
 import {
   C,
   F_CROSSED,
@@ -49,15 +49,15 @@ import {
   F_SETTLED,
   F_SUBSCRIBED,
   MAX_CONNECTIONS,
-} from '../layout.js';
-import { decValue, scanDecimal, scanPrice } from '../decimal.js';
-import type { Writer } from '../writer.js';
-import { isControlBytes, isControlText } from './control.js';
+} from '../../table/layout.js';
+import { decValue, scanDecimal, scanPrice } from './decimal.js';
+import type { Writer } from '../../table/writer.js';
+import { isControlBytes, isControlText } from '../../protocol/control.js';
 import { BookFields, DeltaBatch, INVALID, isObject, namedTokens, serverLevel, validateBook, validateDeltas, type Obj } from './events.js';
 import { Side } from './side.js';
 import { TableWriter } from './table.js';
 import { readSlot } from './inspect.js';
-import { NO_LEVEL, SlotState } from './token.js';
+import { NO_LEVEL, SlotState } from './slot-state.js';
 
 export interface JsWriterOptions {
   /** How long a top-of-book mismatch may last before the token is reset, ms. Default 1000. */

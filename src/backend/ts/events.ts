@@ -8,10 +8,10 @@
  *
  * Optional fields that are present but invalid are treated as absent.
  */
-import { C } from '../layout.js';
-import { dec, decKey, decValue, scanDecimal, scanPrice } from '../decimal.js';
+import { C } from '../../table/layout.js';
+import { dec, decKey, decValue, scanDecimal, scanPrice } from './decimal.js';
 import type { Side } from './side.js';
-import { NO_LEVEL } from './token.js';
+import { NO_LEVEL } from './slot-state.js';
 
 export type Obj = Record<string, unknown>;
 

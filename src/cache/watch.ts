@@ -12,7 +12,7 @@
  * ingested back to back) are coalesced into one notification whose `versions` says how many.
  * The book itself is read with `cache.get` / a handle: only the latest version exists.
  */
-import { H_EPOCH, H_WATCHERS, HEADER_BYTES, F_READY, F_SUBSCRIBED, F_DISABLED, F_SETTLED, S_SEQUENCE, slotBytes, tableGeometry } from './layout.js';
+import { H_EPOCH, H_WATCHERS, HEADER_BYTES, F_READY, F_SUBSCRIBED, F_DISABLED, F_SETTLED, S_SEQUENCE, slotBytes, tableGeometry } from '../table/layout.js';
 
 /** One change of a watched token's book (or of its state: ready, reset, settled, disabled). */
 export interface BookChange {
