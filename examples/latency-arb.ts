@@ -15,7 +15,9 @@ export async function runLatencyArb(s: Shared, durationMs: number): Promise<void
   const { cache, markets } = s;
   // Hold our universe for as long as we run (shared caches reference-count it).
   await cache.acquire(markets);
-  const pairs = markets.filter((m) => m.tokens.length === 2).map((m) => [cache.handle(m.tokens[0]), cache.handle(m.tokens[1])] as const);
+  const pairs = markets
+    .filter((m) => m.tokens.length === 2)
+    .map((m) => [cache.handle(m.tokens[0]), cache.handle(m.tokens[1])] as const);
   const budget = Staleness.latencyArb;
   const skipped = Object.fromEntries(MISS_NAMES.map((n) => [n, 0])) as Record<MissName, number>;
   let ticks = 0;

@@ -37,7 +37,10 @@ export function sharedCache(): Promise<Shared> {
       markets = sim.markets.map((m) => ({ market: m.conditionId, tokens: [...m.tokens] }));
       env.url = sim.url;
     } else {
-      const ids = (process.env.POLYBOOK_TOKENS ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+      const ids = (process.env.POLYBOOK_TOKENS ?? '')
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean);
       if (ids.length === 0) throw new Error('set POLYBOOK_TOKENS=<id>,<id>,... with POLYBOOK_WS_URL');
       markets = [];
       for (let i = 0; i < ids.length; i += 2) markets.push({ tokens: ids.slice(i, i + 2) });
@@ -59,9 +62,19 @@ export function sharedCache(): Promise<Shared> {
       // Show the skip path: the exchange stops answering PINGs for a second (quiet books go
       // stale), then drops the connection (books are not ready until the feed reconnects).
       const s = sim;
-      timers.push(setTimeout(() => (console.log('[sim] PINGs unanswered for 1 s'), s.inject('deaf')), 1000));
+      timers.push(
+        setTimeout(() => {
+          console.log('[sim] PINGs unanswered for 1 s');
+          s.inject('deaf');
+        }, 1000),
+      );
       timers.push(setTimeout(() => s.heal(), 2000));
-      timers.push(setTimeout(() => (console.log('[sim] connection dropped'), s.inject('drop')), 2300));
+      timers.push(
+        setTimeout(() => {
+          console.log('[sim] connection dropped');
+          s.inject('drop');
+        }, 2300),
+      );
     }
     return {
       cache,

@@ -29,8 +29,10 @@ export async function runSlowStrategy(s: Shared, durationMs: number): Promise<vo
       // Depth-weighted mid over the served levels.
       let w = 0;
       let v = 0;
-      for (const l of book.bids) (w += l.size), (v += l.price * l.size);
-      for (const l of book.asks) (w += l.size), (v += l.price * l.size);
+      for (const l of [...book.bids, ...book.asks]) {
+        w += l.size;
+        v += l.price * l.size;
+      }
       if (w > 0 && v / w > 0) acted++;
     }
   };

@@ -11,7 +11,9 @@ if (hasCargo) {
   const r = run('npm', ['run', 'build:native']);
   if (r.status !== 0) process.exit(r.status ?? 1);
 } else {
-  console.warn('polybook: no Rust toolchain (cargo) found; skipping the native build, the pure-TypeScript backend will be used.');
+  console.warn(
+    'polybook: no Rust toolchain (cargo) found; skipping the native build, the pure-TypeScript backend will be used.',
+  );
 }
 const t = run('npm', ['run', 'build:ts']);
 process.exit(t.status ?? 1);

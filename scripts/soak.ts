@@ -151,15 +151,35 @@ if (args.backend === 'both') {
     const childArgs = [
       ...process.execArgv,
       fileURLToPath(import.meta.url),
-      ...['--backend', b, '--minutes', String(MINUTES / backends.length), '--markets', String(MARKETS), '--rate', String(RATE)],
-      ...['--fault-ms', String(FAULT_MS), '--max-stale', String(MAX_STALE), '--recovery-bound', String(RECOVERY_BOUND_S), '--stall-factor', String(STALL_FACTOR)],
+      ...[
+        '--backend',
+        b,
+        '--minutes',
+        String(MINUTES / backends.length),
+        '--markets',
+        String(MARKETS),
+        '--rate',
+        String(RATE),
+      ],
+      ...[
+        '--fault-ms',
+        String(FAULT_MS),
+        '--max-stale',
+        String(MAX_STALE),
+        '--recovery-bound',
+        String(RECOVERY_BOUND_S),
+        '--stall-factor',
+        String(STALL_FACTOR),
+      ],
       ...['--seed', String(SEED), '--json'],
     ];
     results.push(await runChild(childArgs));
   }
   if (args.json) console.log(JSON.stringify(results));
   const ok = results.every((r) => r.ok);
-  console.log(`\nsoak: ${ok ? 'PASS' : 'FAIL'} (${results.map((r) => `${r.backend}: ${r.observed.violations} violations, recovery ${fmtMs(r.observed.recoveryMs)}`).join('; ')})`);
+  console.log(
+    `\nsoak: ${ok ? 'PASS' : 'FAIL'} (${results.map((r) => `${r.backend}: ${r.observed.violations} violations, recovery ${fmtMs(r.observed.recoveryMs)}`).join('; ')})`,
+  );
   process.exit(ok ? 0 : 1);
 } else {
   if (args.backend !== 'native' && args.backend !== 'js') {
@@ -217,7 +237,6 @@ async function settledMemory(): Promise<Mem> {
   return memory();
 }
 
-
 /** Whether a served best price equals the exchange's wire text ("" = empty; "0"/"1" = empty while settling). */
 function sameTop(served: number | null, text: string, emptyText: string): boolean {
   if (text === '' || text === emptyText) return served === null;
@@ -227,7 +246,9 @@ function sameTop(served: number | null, text: string, emptyText: string): boolea
 async function soak(backend: BackendName): Promise<Result> {
   const failures: string[] = [];
   const faultMs = MINUTES * 60_000;
-  progress(`${backend}: ${MARKETS} markets (${2 * MARKETS} tokens), ${RATE} changes/s, a fault every ${FAULT_MS} ms for ${(faultMs / 1000).toFixed(0)} s, maxStale ${MAX_STALE} ms`);
+  progress(
+    `${backend}: ${MARKETS} markets (${2 * MARKETS} tokens), ${RATE} changes/s, a fault every ${FAULT_MS} ms for ${(faultMs / 1000).toFixed(0)} s, maxStale ${MAX_STALE} ms`,
+  );
 
   // ---- the truth: the last KEEP versions of every token's top of book, with the time each became
   // current (preallocated rings, so the soak's own bookkeeping does not grow during the run).
@@ -265,7 +286,13 @@ async function soak(backend: BackendName): Promise<Result> {
    * 'differs' (the version exists with another top), 'unknown' (never published within the kept
    * history), or 'beyond' (older than the kept history).
    */
-  const lookup = (i: number, ts: number, bid: number | null, ask: number | null, now: number): { r: 'match' | 'differs' | 'unknown' | 'beyond'; lagMs: number; ooo: boolean; tops: string[] } => {
+  const lookup = (
+    i: number,
+    ts: number,
+    bid: number | null,
+    ask: number | null,
+    now: number,
+  ): { r: 'match' | 'differs' | 'unknown' | 'beyond'; lagMs: number; ooo: boolean; tops: string[] } => {
     const n = ringCount[i];
     let supersededAt = NaN;
     let oldest = Infinity;
@@ -280,7 +307,8 @@ async function soak(backend: BackendName): Promise<Result> {
       }
       const [b, a] = topText[ringTop[k]].split('|');
       tops.push(topText[ringTop[k]]);
-      if (sameTop(bid, b, '0') && sameTop(ask, a, '1')) return { r: 'match', lagMs: Number.isNaN(supersededAt) ? 0 : now - supersededAt, ooo, tops };
+      if (sameTop(bid, b, '0') && sameTop(ask, a, '1'))
+        return { r: 'match', lagMs: Number.isNaN(supersededAt) ? 0 : now - supersededAt, ooo, tops };
     }
     if (tops.length > 0) return { r: 'differs', lagMs: 0, ooo: false, tops };
     return { r: n === KEEP && ts < oldest ? 'beyond' : 'unknown', lagMs: 0, ooo: false, tops };
@@ -289,7 +317,13 @@ async function soak(backend: BackendName): Promise<Result> {
   // served book's timestamp names exactly one version of the exchange's book.
   let tick = 0;
   const BASE = 1_800_000_000_000;
-  const sim: Simulator = await startSimulator({ markets: MARKETS, rate: 0, seed: SEED, clock: () => BASE + ++tick * 1000, onTopOfBook: onTop });
+  const sim: Simulator = await startSimulator({
+    markets: MARKETS,
+    rate: 0,
+    seed: SEED,
+    clock: () => BASE + ++tick * 1000,
+    onTopOfBook: onTop,
+  });
   const tokens = [...sim.tokens];
   index = new Map(tokens.map((t, i) => [t, i]));
   ringTs = new Float64Array(tokens.length * KEEP);
@@ -313,7 +347,10 @@ async function soak(backend: BackendName): Promise<Result> {
       pongTimeoutMs: 5000,
       silenceTimeoutMs: 5000,
       stallFactor: STALL_FACTOR,
-      logger: { warn: (m) => warns.set(m, (warns.get(m) ?? 0) + 1), error: (m) => warns.set(m, (warns.get(m) ?? 0) + 1) },
+      logger: {
+        warn: (m) => warns.set(m, (warns.get(m) ?? 0) + 1),
+        error: (m) => warns.set(m, (warns.get(m) ?? 0) + 1),
+      },
     },
   });
   const store = cache.store;
@@ -389,7 +426,8 @@ async function soak(backend: BackendName): Promise<Result> {
     served++;
     const p = bookProblem(b);
     if (p) violation(p, t);
-    if (!(b.ageMs >= 0 && b.ageMs <= MAX_STALE)) violation('older than maxStale by the store clock', `${t} age ${b.ageMs}`);
+    if (!(b.ageMs >= 0 && b.ageMs <= MAX_STALE))
+      violation('older than maxStale by the store clock', `${t} age ${b.ageMs}`);
     const base = slotBase(t);
     if (base >= 0) {
       // Real age: the time since the book was last confirmed, by the precise clock (the coarse
@@ -398,14 +436,19 @@ async function soak(backend: BackendName): Promise<Result> {
       const over = before - confirmedAt - MAX_STALE;
       if (over > maxRealOver) maxRealOver = over;
     }
-    if (floor[i] >= 0 && !(b.sequence > floor[i])) violation('pre-disconnect book served after the disconnect', `${t} sequence ${b.sequence} <= ${floor[i]}`);
+    if (floor[i] >= 0 && !(b.sequence > floor[i]))
+      violation('pre-disconnect book served after the disconnect', `${t} sequence ${b.sequence} <= ${floor[i]}`);
     if (b.timestamp === null) {
       violation('served a book without an exchange timestamp', t);
       return Infinity;
     }
     const v = lookup(i, b.timestamp, b.bestBid, b.bestAsk, before);
     if (v.r === 'unknown') violation('served a version the exchange never published', `${t} @${b.timestamp}`);
-    else if (v.r === 'differs') violation('top of book differs from the exchange at the same version', `${t} @${b.timestamp}: served ${b.bestBid}/${b.bestAsk}, exchange ${v.tops.join(' or ')}`);
+    else if (v.r === 'differs')
+      violation(
+        'top of book differs from the exchange at the same version',
+        `${t} @${b.timestamp}: served ${b.bestBid}/${b.bestAsk}, exchange ${v.tops.join(' or ')}`,
+      );
     else if (v.r === 'beyond') beyondHistory++;
     else {
       if (v.ooo) outOfOrderReads++;
@@ -484,7 +527,8 @@ async function soak(backend: BackendName): Promise<Result> {
     let x = rand() * totalWeight;
     let kind = FAULTS[0][0];
     for (const [k, w] of FAULTS) {
-      if ((x -= w) < 0) {
+      x -= w;
+      if (x < 0) {
         kind = k;
         break;
       }
@@ -528,7 +572,9 @@ async function soak(backend: BackendName): Promise<Result> {
     if (preciseNow() - lastReport > 15_000) {
       lastReport = preciseNow();
       const s = cache.metrics().summary();
-      progress(`${backend}: ${((lastReport - t0) / 1000).toFixed(0)} s: reads ${reads}, served ${served}, violations ${violations}, disconnects ${disconnects}, connections ${s.feed?.connections}, ${s.feed?.messagesPerSec.toFixed(0)} msg/s`);
+      progress(
+        `${backend}: ${((lastReport - t0) / 1000).toFixed(0)} s: reads ${reads}, served ${served}, violations ${violations}, disconnects ${disconnects}, connections ${s.feed?.connections}, ${s.feed?.messagesPerSec.toFixed(0)} msg/s`,
+      );
     }
     await yieldTurn();
   }
@@ -536,7 +582,9 @@ async function soak(backend: BackendName): Promise<Result> {
   const faultPhaseEnd = preciseNow();
   const messages = (cache.metrics().feed?.messages ?? 0) - msg0;
   const changes = sim.stats().changes - changes0;
-  progress(`${backend}: faults stop (${Object.values(injected).reduce((a, b) => a + b, 0)} injected); waiting for every live token`);
+  progress(
+    `${backend}: faults stop (${Object.values(injected).reduce((a, b) => a + b, 0)} injected); waiting for every live token`,
+  );
 
   // ---- quiet phase: recovery of every live token, then a steady period
   let recoveryMs: number | null = null;
@@ -598,7 +646,8 @@ async function soak(backend: BackendName): Promise<Result> {
   for (const t of differ) {
     const b = store.get(t, 1e12);
     const s = sim.book(t);
-    if (!b || !sameTop(b.bestBid, s.bestBid, '0') || !sameTop(b.bestAsk, s.bestAsk, '1')) failures.push(`final top of book of ${t} differs from the exchange`);
+    if (!b || !sameTop(b.bestBid, s.bestBid, '0') || !sameTop(b.bestAsk, s.bestAsk, '1'))
+      failures.push(`final top of book of ${t} differs from the exchange`);
   }
 
   const misses = summary.missesByReason;
@@ -675,22 +724,56 @@ function print(r: Result): void {
   L.push('', `== soak, ${r.backend} backend: ${r.ok ? 'PASS' : 'FAIL'} (${r.date}, ${r.machine})`);
   L.push(`settings   ${JSON.stringify(r.settings)}`);
   const total = Object.values(r.injected).reduce((a, b) => a + b, 0);
-  L.push(`injected   ${total} faults: ${Object.entries(r.injected).map(([k, v]) => `${k} ${v}`).join(', ')}`);
-  L.push(`reads      ${o.readsChecked} checked, ${o.served} served (hit rate ${(o.hitRate * 100).toFixed(2)}%), ${o.outOfOrderReads} of them at an out-of-order stamp`);
-  L.push(`misses     ${Object.entries(o.misses).filter(([, v]) => v > 0).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'}`);
-  L.push(`violations ${o.violations}${o.violations ? `: ${JSON.stringify(o.violationsByKind)}; e.g. ${o.violationSamples.slice(0, 5).join(' | ')}` : ''}`);
-  L.push(`recovery   ${fmtMs(o.recoveryMs)} after the last fault until every live token was served within maxStale of the exchange (bound ${o.recoveryBoundMs / 1000} s)`);
-  L.push(`staleness  served books at most ${o.maxRealAgeOverLimitMs.toFixed(2)} ms past maxStale by the precise clock (0 or less: never)`);
+  L.push(
+    `injected   ${total} faults: ${Object.entries(r.injected)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ')}`,
+  );
+  L.push(
+    `reads      ${o.readsChecked} checked, ${o.served} served (hit rate ${(o.hitRate * 100).toFixed(2)}%), ${o.outOfOrderReads} of them at an out-of-order stamp`,
+  );
+  L.push(
+    `misses     ${
+      Object.entries(o.misses)
+        .filter(([, v]) => v > 0)
+        .map(([k, v]) => `${k} ${v}`)
+        .join(', ') || 'none'
+    }`,
+  );
+  L.push(
+    `violations ${o.violations}${o.violations ? `: ${JSON.stringify(o.violationsByKind)}; e.g. ${o.violationSamples.slice(0, 5).join(' | ')}` : ''}`,
+  );
+  L.push(
+    `recovery   ${fmtMs(o.recoveryMs)} after the last fault until every live token was served within maxStale of the exchange (bound ${o.recoveryBoundMs / 1000} s)`,
+  );
+  L.push(
+    `staleness  served books at most ${o.maxRealAgeOverLimitMs.toFixed(2)} ms past maxStale by the precise clock (0 or less: never)`,
+  );
   L.push(
     `exchange   served versions behind the exchange: max ${(o.maxExchangeLagMs / 1000).toFixed(2)} s, p99 ${o.exchangeLagP99Ms} ms, p99.9 ${o.exchangeLagP999Ms} ms (1 ms bins); ` +
       `${o.readsBehindExchange} reads (${((100 * o.readsBehindExchange) / Math.max(1, o.served)).toFixed(3)}% of served) more than maxStale behind; ${o.readsBeyondHistory} older than the kept history`,
   );
-  L.push(`disconnects ${o.disconnects}: ${Object.entries(o.disconnectsByReason).map(([k, v]) => `${k} x${v}`).join(', ')}`);
+  L.push(
+    `disconnects ${o.disconnects}: ${Object.entries(o.disconnectsByReason)
+      .map(([k, v]) => `${k} x${v}`)
+      .join(', ')}`,
+  );
   L.push(`connections ${o.connectionsAtStart} at start, ${o.connectionsAtEnd} at the end (1013 splits)`);
-  L.push(`feed       ${['messages', 'reconnects', 'resubscriptions', 'stalls', 'badFrames', 'oversizedFrames', 'slowConsumerCloses', 'settledCloses'].map((k) => `${k} ${o.feed[k] ?? 0}`).join(', ')}; ${o.messagesPerSecond.toFixed(0)} msg/s during faults, ${o.changesGenerated} changes`);
-  L.push(`writer     ${Object.entries(o.writer).filter(([k]) => !['bytes', 'frames', 'events'].includes(k)).map(([k, v]) => `${k} ${v}`).join(', ')}`);
-  L.push(`final      ${o.finalBooksEqual}/${o.liveTokensAtEnd} live books equal to the exchange at depth ${r.settings.maxDepth}${o.finalBooksDiffer.length ? `; differ: ${o.finalBooksDiffer.join(', ')}` : ''}; ${o.settledTokens} tokens settled`);
-  L.push(`memory     before rss ${mb(r.memory.before.rss)}, heap ${mb(r.memory.before.heapUsed)}; after rss ${mb(r.memory.after.rss)}, heap ${mb(r.memory.after.heapUsed)} (heap ${r.memory.heapGrowthBytes >= 0 ? '+' : ''}${mb(r.memory.heapGrowthBytes)}); max rss ${mb(r.memory.rssMax)}`);
+  L.push(
+    `feed       ${['messages', 'reconnects', 'resubscriptions', 'stalls', 'badFrames', 'oversizedFrames', 'slowConsumerCloses', 'settledCloses'].map((k) => `${k} ${o.feed[k] ?? 0}`).join(', ')}; ${o.messagesPerSecond.toFixed(0)} msg/s during faults, ${o.changesGenerated} changes`,
+  );
+  L.push(
+    `writer     ${Object.entries(o.writer)
+      .filter(([k]) => !['bytes', 'frames', 'events'].includes(k))
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ')}`,
+  );
+  L.push(
+    `final      ${o.finalBooksEqual}/${o.liveTokensAtEnd} live books equal to the exchange at depth ${r.settings.maxDepth}${o.finalBooksDiffer.length ? `; differ: ${o.finalBooksDiffer.join(', ')}` : ''}; ${o.settledTokens} tokens settled`,
+  );
+  L.push(
+    `memory     before rss ${mb(r.memory.before.rss)}, heap ${mb(r.memory.before.heapUsed)}; after rss ${mb(r.memory.after.rss)}, heap ${mb(r.memory.after.heapUsed)} (heap ${r.memory.heapGrowthBytes >= 0 ? '+' : ''}${mb(r.memory.heapGrowthBytes)}); max rss ${mb(r.memory.rssMax)}`,
+  );
   if (r.failures.length) L.push(`FAILURES   ${r.failures.join('; ')}`);
   console.log(L.join('\n'));
 }

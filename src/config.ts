@@ -54,7 +54,11 @@ export function optionalBoolEnv(name: string, env: Env = process.env): boolean |
 }
 
 /** One of a set of strings, or undefined when unset. */
-export function optionalEnumEnv<T extends string>(name: string, allowed: readonly T[], env: Env = process.env): T | undefined {
+export function optionalEnumEnv<T extends string>(
+  name: string,
+  allowed: readonly T[],
+  env: Env = process.env,
+): T | undefined {
   const v = raw(name, env);
   if (v === undefined) return undefined;
   if (!(allowed as readonly string[]).includes(v)) throw new ConfigError(name, v, `one of ${allowed.join(', ')}`);

@@ -3,21 +3,66 @@
  *
  * The facade: everything a user imports comes from here.
  */
-export { BookStore, type BookStoreOptions, type TokenState, DEFAULT_MAX_DEPTH, DEFAULT_CAPACITY } from './table/store.js';
+export {
+  BookStore,
+  type BookStoreOptions,
+  type TokenState,
+  DEFAULT_MAX_DEPTH,
+  DEFAULT_CAPACITY,
+} from './table/store.js';
 export { BookHandle, type Book, type Level } from './table/view.js';
 export { Metrics, Miss, MISS_NAMES, AGE_BUCKETS_MS, type MissName, type MetricsSummary } from './table/metrics.js';
 export { ConfigError } from './config.js';
 export { nativeAvailability, type BackendName } from './backend/index.js';
 export { bookHash, type HashInput } from './protocol/hash.js';
 export { COUNTERS, type CounterName } from './table/layout.js';
-export { BookCache, CacheHandle, CacheMetrics, type BookCacheOptions, type CacheEvents, type CacheSummary, type CacheCounters } from './cache/book-cache.js';
+export {
+  BookCache,
+  CacheHandle,
+  CacheMetrics,
+  type BookCacheOptions,
+  type CacheEvents,
+  type CacheSummary,
+  type CacheCounters,
+} from './cache/book-cache.js';
 export { Staleness, LATENCY_ARB_MIN_MS, LATENCY_ARB_MAX_MS } from './cache/staleness.js';
 export { fromEnv, ENV_VARS, CACHE_DEFAULTS, type CacheEnvOptions } from './cache/env.js';
 export type { WarmupResult, WarmupProgress } from './cache/warmup.js';
 export type { BookChange, WatchCallback, ChangesOptions } from './cache/watch.js';
 export { RestRefusedError, type RestOptions, type RestStats } from './cache/rest.js';
-export { discoverMarkets, isTradeable, type DiscoveredMarket, type DiscoverOptions, type MarketGroup, type UniverseSpec } from './cache/universe.js';
+export {
+  discoverMarkets,
+  isTradeable,
+  type DiscoveredMarket,
+  type DiscoverOptions,
+  type MarketGroup,
+  type UniverseSpec,
+} from './cache/universe.js';
 export { PROMETHEUS_CONTENT_TYPE } from './cache/prometheus.js';
-export { SubscriptionManager, startWorkerFeed, WorkerFeed, DEFAULT_WS_URL, type FeedOptions, type FeedStats, type FeedLogger, type WorkerFeedOptions } from './feed/index.js';
-export { startSimulator, FAULT_NAMES, type Simulator, type SimulatorOptions, type FaultName, type MarketInfo, type TopOfBook } from './simulator/index.js';
-export { Recorder, readRecording, replay, RecordingError, type RecordedOp, type ReplayResult } from './tools/recording.js';
+export {
+  SubscriptionManager,
+  startWorkerFeed,
+  WorkerFeed,
+  DEFAULT_WS_URL,
+  type FeedOptions,
+  type FeedStats,
+  type FeedLogger,
+  type WorkerFeedOptions,
+} from './feed/index.js';
+export {
+  startSimulator,
+  FAULT_NAMES,
+  type Simulator,
+  type SimulatorOptions,
+  type FaultName,
+  type MarketInfo,
+  type TopOfBook,
+} from './simulator/index.js';
+export {
+  Recorder,
+  readRecording,
+  replay,
+  RecordingError,
+  type RecordedOp,
+  type ReplayResult,
+} from './tools/recording.js';

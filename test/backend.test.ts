@@ -67,7 +67,9 @@ describe('backend selection', () => {
     expect(() => new BookStore({ clock: 'precise' })).toThrow(
       /POLYBOOK_BACKEND=native asks for the native backend, but its binary cannot load here \(Cannot find module/,
     );
-    expect(() => new BookStore({ clock: 'precise', backend: 'native' })).toThrow(/backend option asks for the native backend/);
+    expect(() => new BookStore({ clock: 'precise', backend: 'native' })).toThrow(
+      /backend option asks for the native backend/,
+    );
   });
 
   it('falling back on its own prints one line on stderr, once per process, not per store', async () => {

@@ -35,58 +35,235 @@ const A_BOOK = bookFrame('A', [['0.3', '5']], [['0.7', '5']]);
 const B_BOOK = bookFrame('B', [['0.2', '5']], [['0.8', '5']]);
 /** A book for A whose first bid price is `price` (any JSON value) and size `size`. */
 const bookWith = (price: unknown, size: unknown) =>
-  JSON.stringify({ event_type: 'book', market: '0xm', asset_id: 'A', timestamp: '1000', bids: [{ price, size }], asks: [{ price: '0.7', size: '5' }] });
+  JSON.stringify({
+    event_type: 'book',
+    market: '0xm',
+    asset_id: 'A',
+    timestamp: '1000',
+    bids: [{ price, size }],
+    asks: [{ price: '0.7', size: '5' }],
+  });
 const deep = (n: number) => '['.repeat(n) + ']'.repeat(n);
 const rejectedBook = (counter: CounterName) => ({ events: 1, snapshotsRejected: 1, [counter]: 1 });
 
 const ROWS: Row[] = [
   { name: 'truncated JSON', frame: () => A_BOOK.slice(0, 40), counters: { badJson: 1 }, effect: 'untouched' },
-  { name: 'NaN and Infinity literals (not JSON)', frame: () => '{"event_type":"book","asset_id":"A","bids":[{"price":NaN,"size":Infinity}],"asks":[]}', counters: { badJson: 1 }, effect: 'untouched' },
-  { name: 'bare text frame', frame: () => '<html><body>502 Bad Gateway</body></html>', counters: { badJson: 1 }, effect: 'untouched' },
-  { name: 'a JSON value that is not an object or array', frame: () => '"book"', counters: { badEvent: 1 }, effect: 'untouched' },
-  { name: 'wrong type: price as a JSON number', frame: () => bookWith(0.4, '1'), counters: rejectedBook('badDecimal'), effect: 'reset' },
-  { name: 'wrong type: bids as an object', frame: () => '{"event_type":"book","asset_id":"A","bids":{"price":"0.4","size":"1"},"asks":[]}', counters: rejectedBook('badEvent'), effect: 'reset' },
+  {
+    name: 'NaN and Infinity literals (not JSON)',
+    frame: () => '{"event_type":"book","asset_id":"A","bids":[{"price":NaN,"size":Infinity}],"asks":[]}',
+    counters: { badJson: 1 },
+    effect: 'untouched',
+  },
+  {
+    name: 'bare text frame',
+    frame: () => '<html><body>502 Bad Gateway</body></html>',
+    counters: { badJson: 1 },
+    effect: 'untouched',
+  },
+  {
+    name: 'a JSON value that is not an object or array',
+    frame: () => '"book"',
+    counters: { badEvent: 1 },
+    effect: 'untouched',
+  },
+  {
+    name: 'wrong type: price as a JSON number',
+    frame: () => bookWith(0.4, '1'),
+    counters: rejectedBook('badDecimal'),
+    effect: 'reset',
+  },
+  {
+    name: 'wrong type: bids as an object',
+    frame: () => '{"event_type":"book","asset_id":"A","bids":{"price":"0.4","size":"1"},"asks":[]}',
+    counters: rejectedBook('badEvent'),
+    effect: 'reset',
+  },
   {
     name: 'wrong type: price_change size as a number',
-    frame: () => '{"event_type":"price_change","market":"0xm","timestamp":"2","price_changes":[{"asset_id":"A","price":"0.3","size":5,"side":"BUY"}]}',
+    frame: () =>
+      '{"event_type":"price_change","market":"0xm","timestamp":"2","price_changes":[{"asset_id":"A","price":"0.3","size":5,"side":"BUY"}]}',
     counters: { events: 1, badDecimal: 1 },
     effect: 'reset',
   },
-  { name: 'wrong value: side "buy"', frame: () => priceChange([{ asset_id: 'A', price: '0.3', size: '5', side: 'buy' as 'BUY' }]), counters: { events: 1, badEvent: 1 }, effect: 'reset' },
-  { name: 'absurd price: 1 or more', frame: () => bookWith('1', '1'), counters: rejectedBook('badDecimal'), effect: 'reset' },
+  {
+    name: 'wrong value: side "buy"',
+    frame: () => priceChange([{ asset_id: 'A', price: '0.3', size: '5', side: 'buy' as 'BUY' }]),
+    counters: { events: 1, badEvent: 1 },
+    effect: 'reset',
+  },
+  {
+    name: 'absurd price: 1 or more',
+    frame: () => bookWith('1', '1'),
+    counters: rejectedBook('badDecimal'),
+    effect: 'reset',
+  },
   { name: 'absurd price: 0', frame: () => bookWith('0', '1'), counters: rejectedBook('badDecimal'), effect: 'reset' },
-  { name: 'absurd price: 1e400 as a JSON number', frame: () => bookWith('1e400', '1').replace('"1e400"', '1e400'), counters: rejectedBook('badDecimal'), effect: 'reset' },
-  { name: 'absurd price: "1e400" as text', frame: () => bookWith('1e400', '1'), counters: rejectedBook('badDecimal'), effect: 'reset' },
-  { name: 'absurd size: over 2^53 - 1', frame: () => bookWith('0.4', '99999999999999999999'), counters: rejectedBook('badDecimal'), effect: 'reset' },
-  { name: 'absurd size: more than 9 decimals', frame: () => bookWith('0.4', '0.0000000001'), counters: rejectedBook('badDecimal'), effect: 'reset' },
-  { name: 'largest size accepted: 2^53 - 1', frame: () => bookWith('0.4', '9007199254740991'), counters: { events: 1, snapshotsApplied: 1 }, effect: { applied: 1 } },
-  { name: 'negative number string', frame: () => bookWith('-0.4', '1'), counters: rejectedBook('badDecimal'), effect: 'reset' },
-  { name: 'non-numeric strings', frame: () => bookWith('0.4', 'NaN'), counters: rejectedBook('badDecimal'), effect: 'reset' },
-  { name: 'non-numeric strings: hex and letters', frame: () => bookWith('0x10', 'abc'), counters: rejectedBook('badDecimal'), effect: 'reset' },
-  { name: 'empty and padded number strings', frame: () => bookWith(' 0.4', ''), counters: rejectedBook('badDecimal'), effect: 'reset' },
+  {
+    name: 'absurd price: 1e400 as a JSON number',
+    frame: () => bookWith('1e400', '1').replace('"1e400"', '1e400'),
+    counters: rejectedBook('badDecimal'),
+    effect: 'reset',
+  },
+  {
+    name: 'absurd price: "1e400" as text',
+    frame: () => bookWith('1e400', '1'),
+    counters: rejectedBook('badDecimal'),
+    effect: 'reset',
+  },
+  {
+    name: 'absurd size: over 2^53 - 1',
+    frame: () => bookWith('0.4', '99999999999999999999'),
+    counters: rejectedBook('badDecimal'),
+    effect: 'reset',
+  },
+  {
+    name: 'absurd size: more than 9 decimals',
+    frame: () => bookWith('0.4', '0.0000000001'),
+    counters: rejectedBook('badDecimal'),
+    effect: 'reset',
+  },
+  {
+    name: 'largest size accepted: 2^53 - 1',
+    frame: () => bookWith('0.4', '9007199254740991'),
+    counters: { events: 1, snapshotsApplied: 1 },
+    effect: { applied: 1 },
+  },
+  {
+    name: 'negative number string',
+    frame: () => bookWith('-0.4', '1'),
+    counters: rejectedBook('badDecimal'),
+    effect: 'reset',
+  },
+  {
+    name: 'non-numeric strings',
+    frame: () => bookWith('0.4', 'NaN'),
+    counters: rejectedBook('badDecimal'),
+    effect: 'reset',
+  },
+  {
+    name: 'non-numeric strings: hex and letters',
+    frame: () => bookWith('0x10', 'abc'),
+    counters: rejectedBook('badDecimal'),
+    effect: 'reset',
+  },
+  {
+    name: 'empty and padded number strings',
+    frame: () => bookWith(' 0.4', ''),
+    counters: rejectedBook('badDecimal'),
+    effect: 'reset',
+  },
   {
     name: 'levels out of wire order',
-    frame: () => '{"event_type":"book","asset_id":"A","bids":[{"price":"0.5","size":"1"},{"price":"0.4","size":"1"}],"asks":[]}',
+    frame: () =>
+      '{"event_type":"book","asset_id":"A","bids":[{"price":"0.5","size":"1"},{"price":"0.4","size":"1"}],"asks":[]}',
     counters: rejectedBook('unorderedLevels'),
     effect: 'reset',
   },
-  { name: 'crossed book', frame: () => bookFrame('A', [['0.6', '1']], [['0.5', '1']]), counters: { events: 1, snapshotsApplied: 1, crossedResets: 1 }, effect: 'crossed' },
-  { name: 'unknown event type', frame: () => '{"event_type":"order_filled","asset_id":"A"}', counters: { events: 1, unknownEvents: 1 }, effect: 'untouched' },
-  { name: 'missing event type', frame: () => '{"asset_id":"A","bids":[],"asks":[]}', counters: { events: 1, badEvent: 1 }, effect: 'untouched' },
+  {
+    name: 'crossed book',
+    frame: () => bookFrame('A', [['0.6', '1']], [['0.5', '1']]),
+    counters: { events: 1, snapshotsApplied: 1, crossedResets: 1 },
+    effect: 'crossed',
+  },
+  {
+    name: 'unknown event type',
+    frame: () => '{"event_type":"order_filled","asset_id":"A"}',
+    counters: { events: 1, unknownEvents: 1 },
+    effect: 'untouched',
+  },
+  {
+    name: 'missing event type',
+    frame: () => '{"asset_id":"A","bids":[],"asks":[]}',
+    counters: { events: 1, badEvent: 1 },
+    effect: 'untouched',
+  },
   { name: 'empty array frame []', frame: () => '[]', counters: { controlFrames: 1 }, effect: 'untouched' },
   { name: 'empty array frame with spaces', frame: () => '[ ]', counters: {}, effect: 'untouched' },
-  { name: 'empty bids (one-sided book)', frame: () => bookFrame('A', [], [['0.6', '1']]), counters: { events: 1, snapshotsApplied: 1 }, effect: { applied: 0 } },
-  { name: 'big but allowed frame: 100,000 levels', frame: () => bookFrame('A', Array.from({ length: 100_000 }, (_, i) => [(0.4 - i * 1e-6).toFixed(9), '1'] as [string, string]), [['0.6', '1']]), counters: { events: 1, snapshotsApplied: 1 }, effect: { applied: 100_000 } },
-  { name: 'binary frame with valid UTF-8 JSON', frame: () => Buffer.from(bookFrame('A', [['0.41', '1']], [['0.6', '1']])), counters: { events: 1, snapshotsApplied: 1 }, effect: { applied: 1 } },
-  { name: 'binary frame that is not UTF-8', frame: () => Uint8Array.from([0x7b, 0x22, 0xff, 0xfe, 0x22, 0x7d]), counters: { badJson: 1 }, effect: 'untouched' },
-  { name: 'byte order mark', frame: () => Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(A_BOOK)]), counters: { badJson: 1 }, effect: 'untouched' },
-  { name: 'unknown token', frame: () => bookFrame('71321045679252212594626385532706912750332728571942532289631379312455583992563', [['0.4', '1']], [['0.6', '1']]), counters: { events: 1, ignored: 1 }, effect: 'untouched' },
-  { name: 'token id that is not a string', frame: () => '{"event_type":"book","asset_id":71321045679252212594626385532706912750332728571942532289631379312455583992563,"bids":[],"asks":[]}', counters: rejectedBook('badEvent'), effect: 'untouched' },
-  { name: 'delta for a token without a book', frame: () => priceChange([{ asset_id: 'C', price: '0.4', size: '1', side: 'BUY' }]), counters: { events: 1, deltasWithoutBook: 1 }, effect: 'untouched' },
-  { name: 'duplicate keys (the last one wins, as JSON.parse)', frame: () => '{"event_type":"book","asset_id":"B","asset_id":"A","bids":[{"price":"0.42","size":"1"}],"asks":[]}', counters: { events: 1, snapshotsApplied: 1 }, effect: { applied: 1 } },
-  { name: 'prototype keys are data', frame: () => '{"event_type":"book","asset_id":"A","__proto__":{"bids":[]},"constructor":{"prototype":{"x":1}},"bids":[{"price":"0.44","size":"1"}],"asks":[]}', counters: { events: 1, snapshotsApplied: 1 }, effect: { applied: 1 } },
-  { name: 'deeply nested JSON (100,000 levels)', frame: () => deep(100_000), counters: { events: 1, badEvent: 1 }, effect: 'untouched' },
-  { name: 'deeply nested value in an ignored field', frame: () => `{"event_type":"book","asset_id":"A","extra":${deep(50_000)},"bids":[{"price":"0.43","size":"1"}],"asks":[]}`, counters: { events: 1, snapshotsApplied: 1 }, effect: { applied: 1 } },
+  {
+    name: 'empty bids (one-sided book)',
+    frame: () => bookFrame('A', [], [['0.6', '1']]),
+    counters: { events: 1, snapshotsApplied: 1 },
+    effect: { applied: 0 },
+  },
+  {
+    name: 'big but allowed frame: 100,000 levels',
+    frame: () =>
+      bookFrame(
+        'A',
+        Array.from({ length: 100_000 }, (_, i) => [(0.4 - i * 1e-6).toFixed(9), '1'] as [string, string]),
+        [['0.6', '1']],
+      ),
+    counters: { events: 1, snapshotsApplied: 1 },
+    effect: { applied: 100_000 },
+  },
+  {
+    name: 'binary frame with valid UTF-8 JSON',
+    frame: () => Buffer.from(bookFrame('A', [['0.41', '1']], [['0.6', '1']])),
+    counters: { events: 1, snapshotsApplied: 1 },
+    effect: { applied: 1 },
+  },
+  {
+    name: 'binary frame that is not UTF-8',
+    frame: () => Uint8Array.from([0x7b, 0x22, 0xff, 0xfe, 0x22, 0x7d]),
+    counters: { badJson: 1 },
+    effect: 'untouched',
+  },
+  {
+    name: 'byte order mark',
+    frame: () => Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(A_BOOK)]),
+    counters: { badJson: 1 },
+    effect: 'untouched',
+  },
+  {
+    name: 'unknown token',
+    frame: () =>
+      bookFrame(
+        '71321045679252212594626385532706912750332728571942532289631379312455583992563',
+        [['0.4', '1']],
+        [['0.6', '1']],
+      ),
+    counters: { events: 1, ignored: 1 },
+    effect: 'untouched',
+  },
+  {
+    name: 'token id that is not a string',
+    frame: () =>
+      '{"event_type":"book","asset_id":71321045679252212594626385532706912750332728571942532289631379312455583992563,"bids":[],"asks":[]}',
+    counters: rejectedBook('badEvent'),
+    effect: 'untouched',
+  },
+  {
+    name: 'delta for a token without a book',
+    frame: () => priceChange([{ asset_id: 'C', price: '0.4', size: '1', side: 'BUY' }]),
+    counters: { events: 1, deltasWithoutBook: 1 },
+    effect: 'untouched',
+  },
+  {
+    name: 'duplicate keys (the last one wins, as JSON.parse)',
+    frame: () => '{"event_type":"book","asset_id":"B","asset_id":"A","bids":[{"price":"0.42","size":"1"}],"asks":[]}',
+    counters: { events: 1, snapshotsApplied: 1 },
+    effect: { applied: 1 },
+  },
+  {
+    name: 'prototype keys are data',
+    frame: () =>
+      '{"event_type":"book","asset_id":"A","__proto__":{"bids":[]},"constructor":{"prototype":{"x":1}},"bids":[{"price":"0.44","size":"1"}],"asks":[]}',
+    counters: { events: 1, snapshotsApplied: 1 },
+    effect: { applied: 1 },
+  },
+  {
+    name: 'deeply nested JSON (100,000 levels)',
+    frame: () => deep(100_000),
+    counters: { events: 1, badEvent: 1 },
+    effect: 'untouched',
+  },
+  {
+    name: 'deeply nested value in an ignored field',
+    frame: () =>
+      `{"event_type":"book","asset_id":"A","extra":${deep(50_000)},"bids":[{"price":"0.43","size":"1"}],"asks":[]}`,
+    counters: { events: 1, snapshotsApplied: 1 },
+    effect: { applied: 1 },
+  },
 ];
 
 const stores: BookStore[] = [];
@@ -179,7 +356,12 @@ describe.each(BACKENDS)('bad input on the socket (%s backend)', (backend) => {
     const srv = await server();
     const store = new BookStore({ backend, clock: 'precise', capacity: 8 });
     stores.push(store);
-    const feed = new SubscriptionManager(store, { url: srv.url, confirmIntervalMs: 50, healthIntervalMs: 20, silenceTimeoutMs: 0 });
+    const feed = new SubscriptionManager(store, {
+      url: srv.url,
+      confirmIntervalMs: 50,
+      healthIntervalMs: 20,
+      silenceTimeoutMs: 0,
+    });
     feeds.push(feed);
     feed.start([{ market: 'm', tokens: ['A', 'B'] }]);
     await waitFor(() => srv.sockets.length === 1 && srv.ops.length === 1, 'subscribed');
@@ -194,7 +376,10 @@ describe.each(BACKENDS)('bad input on the socket (%s backend)', (backend) => {
     // Both tokens of the connection: not served until a fresh book; asked for again.
     expect(store.get('A', 1e12)).toBeNull();
     expect(store.get('B', 1e12)).toBeNull();
-    await waitFor(() => srv.ops.some((o) => o.includes('"unsubscribe"')) && srv.ops.some((o) => o.includes('"subscribe"')), 'resubscription');
+    await waitFor(
+      () => srv.ops.some((o) => o.includes('"unsubscribe"')) && srv.ops.some((o) => o.includes('"subscribe"')),
+      'resubscription',
+    );
     ws.send(A_BOOK);
     ws.send(B_BOOK);
     await waitFor(() => store.readyCount() === 2, 'books again');

@@ -13,14 +13,13 @@ import { fromEnv } from '../src/cache/env.js';
 import { Staleness } from '../src/cache/staleness.js';
 import { Miss } from '../src/table/metrics.js';
 import { preciseNow } from '../src/table/clock.js';
-import { startSimulator, type Simulator } from '../src/simulator/index.js';
+import { startSimulator } from '../src/simulator/index.js';
 import { BACKENDS, ManualClock, bookFrame, waitFor } from './helpers.js';
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
   while (cleanups.length) await cleanups.pop()!();
 });
-
 
 function once<T>(emitter: { once(ev: string, fn: (v: T) => void): unknown }, ev: string, timeoutMs = 5000): Promise<T> {
   return new Promise((resolve, reject) => {
@@ -39,7 +38,11 @@ describe('the disabled switch (HFT_BOOK_CACHE_ENABLED=0)', () => {
   it('opens no socket, and every read misses with reason disabled (counted)', async () => {
     const sim = await startSimulator({ markets: 2, seed: 1, rate: 0 });
     cleanups.push(() => sim.close());
-    const cache = await BookCache.start({ ...fromEnv({ HFT_BOOK_CACHE_ENABLED: '0' }), url: sim.url, universe: sim.tokens });
+    const cache = await BookCache.start({
+      ...fromEnv({ HFT_BOOK_CACHE_ENABLED: '0' }),
+      url: sim.url,
+      universe: sim.tokens,
+    });
     cleanups.push(() => cache.stop());
     expect(cache.enabled).toBe(false);
     expect(cache.tradingEnabled).toBe(false);
@@ -95,7 +98,9 @@ describe.each(BACKENDS)('BookCache (%s)', (backend) => {
     const served = (ms?: number) => cache.get(T, ms) !== null;
 
     clock.advance(200);
-    expect([served(Staleness.latencyArb), served(Staleness.fast15m), served(Staleness.longStrategy), served()]).toEqual([true, true, true, true]);
+    expect([served(Staleness.latencyArb), served(Staleness.fast15m), served(Staleness.longStrategy), served()]).toEqual(
+      [true, true, true, true],
+    );
     expect(h.top(Staleness.latencyArb)).toBe(true);
     expect([h.bidPrice, h.askPrice, h.ageMs]).toEqual([0.4, 0.6, 200]);
 
@@ -123,7 +128,13 @@ describe.each(BACKENDS)('BookCache (%s)', (backend) => {
 
   it('a larger hard limit and default are honoured', async () => {
     const clock = new ManualClock(preciseNow());
-    const cache = await BookCache.start({ backend, url: NOWHERE, clock: clock.now, hardStaleMs: 10_000, defaultMaxStaleMs: 8000 });
+    const cache = await BookCache.start({
+      backend,
+      url: NOWHERE,
+      clock: clock.now,
+      hardStaleMs: 10_000,
+      defaultMaxStaleMs: 8000,
+    });
     cleanups.push(() => cache.stop());
     await cache.warmup();
     cache.store.subscribe(['t']);
@@ -139,7 +150,12 @@ describe.each(BACKENDS)('BookCache (%s)', (backend) => {
     const sim = await startSimulator({ markets: 3, seed: 21, rate: 50 });
     cleanups.push(() => sim.close());
     const [m0, m1] = sim.markets;
-    const cache = await BookCache.start({ backend, url: sim.url, universe: [{ market: m0.conditionId, tokens: [...m0.tokens] }], warmupMinReadyFraction: 1 });
+    const cache = await BookCache.start({
+      backend,
+      url: sim.url,
+      universe: [{ market: m0.conditionId, tokens: [...m0.tokens] }],
+      warmupMinReadyFraction: 1,
+    });
     cleanups.push(() => cache.stop());
     await cache.warmup();
     expect(cache.refCount(m0.yes)).toBe(1);
@@ -245,7 +261,13 @@ describe.each(BACKENDS)('BookCache (%s)', (backend) => {
   it('runs ingestion in a worker; reads, metrics and the Prometheus text on the main thread', async () => {
     const sim = await startSimulator({ markets: 2, seed: 41, rate: 100 });
     cleanups.push(() => sim.close());
-    const cache = await BookCache.start({ backend, worker: true, url: sim.url, universe: sim.tokens, warmupMinReadyFraction: 1 });
+    const cache = await BookCache.start({
+      backend,
+      worker: true,
+      url: sim.url,
+      universe: sim.tokens,
+      warmupMinReadyFraction: 1,
+    });
     cleanups.push(() => cache.stop());
     expect(await cache.warmup()).toMatchObject({ ready: 4, timedOut: false });
     expect(cache.store.backend).toBe(backend);
@@ -281,7 +303,9 @@ describe.each(BACKENDS)('BookCache (%s)', (backend) => {
     expect(text.endsWith('\n')).toBe(true);
     // Every line is a comment or a well-formed sample.
     for (const line of text.trimEnd().split('\n')) {
-      expect(line).toMatch(/^(# (HELP|TYPE) [a-z_:][a-z0-9_:]* .+|[a-z_:][a-z0-9_:]*(\{([a-z_]+="[^"]*",?)+\})? (-?[0-9.e+-]+|\+Inf|NaN))$/);
+      expect(line).toMatch(
+        /^(# (HELP|TYPE) [a-z_:][a-z0-9_:]* .+|[a-z_:][a-z0-9_:]*(\{([a-z_]+="[^"]*",?)+\})? (-?[0-9.e+-]+|\+Inf|NaN))$/,
+      );
     }
     // Each family declared once.
     const types = text.split('\n').filter((l) => l.startsWith('# TYPE '));
@@ -330,7 +354,15 @@ describe.each(BACKENDS)('BookCache (%s)', (backend) => {
 });
 
 /** A local stand-in for Gamma (`/markets/keyset`) and the CLOB (`/markets`), paging 2 markets at a time. */
-async function discoveryStandIn(markets: { cid: string; slug: string; tokens: string[]; tags: string[]; ok?: Partial<Record<'active' | 'closed' | 'enableOrderBook' | 'acceptingOrders', boolean>> }[]) {
+async function discoveryStandIn(
+  markets: {
+    cid: string;
+    slug: string;
+    tokens: string[];
+    tags: string[];
+    ok?: Partial<Record<'active' | 'closed' | 'enableOrderBook' | 'acceptingOrders', boolean>>;
+  }[],
+) {
   const requests: string[] = [];
   const server = createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://x');
@@ -411,7 +443,9 @@ describe('universe discovery (local Gamma / CLOB stand-ins)', () => {
     expect(g.requests).toHaveLength(4);
     expect((await discoverMarkets({ baseUrl: g.url, tag: 'politics' })).map((m) => m.market)).toEqual(['0x6']);
     expect((await discoverMarkets({ baseUrl: g.url, slug: /^btc-/ })).map((m) => m.market)).toEqual(['0x1']);
-    expect((await discoverMarkets({ baseUrl: g.url, filter: (m) => m.slug.includes('eth') })).map((m) => m.market)).toEqual(['0x2']);
+    expect(
+      (await discoverMarkets({ baseUrl: g.url, filter: (m) => m.slug.includes('eth') })).map((m) => m.market),
+    ).toEqual(['0x2']);
     expect((await discoverMarkets({ baseUrl: g.url, limit: 1 })).map((m) => m.market)).toEqual(['0x1']);
     expect(parseClobTokenIds('["1","2"]')).toEqual(['1', '2']);
     expect(parseClobTokenIds('')).toEqual([]);
@@ -429,9 +463,21 @@ describe('universe discovery (local Gamma / CLOB stand-ins)', () => {
   it.each(BACKENDS)('a cache can start from a discovered universe (%s)', async (backend) => {
     const sim = await startSimulator({ markets: 3, seed: 61, rate: 50 });
     cleanups.push(() => sim.close());
-    const g = await discoveryStandIn(sim.markets.map((m, i) => ({ cid: m.conditionId, slug: `m${i}`, tokens: [...m.tokens], tags: i === 1 ? ['Skip'] : ['Keep'] })));
+    const g = await discoveryStandIn(
+      sim.markets.map((m, i) => ({
+        cid: m.conditionId,
+        slug: `m${i}`,
+        tokens: [...m.tokens],
+        tags: i === 1 ? ['Skip'] : ['Keep'],
+      })),
+    );
     cleanups.push(() => g.close());
-    const cache = await BookCache.start({ backend, url: sim.url, universe: { discover: true, baseUrl: g.url, tag: 'keep' }, warmupMinReadyFraction: 1 });
+    const cache = await BookCache.start({
+      backend,
+      url: sim.url,
+      universe: { discover: true, baseUrl: g.url, tag: 'keep' },
+      warmupMinReadyFraction: 1,
+    });
     cleanups.push(() => cache.stop());
     expect(await cache.warmup()).toMatchObject({ ready: 4, total: 4 });
     expect(cache.tokens().sort()).toEqual([...sim.markets[0].tokens, ...sim.markets[2].tokens].sort());

@@ -13,6 +13,8 @@ import { startSimulator, type Simulator } from '../src/simulator/index.js';
 
 const BIN = fileURLToPath(new URL('../bin/polybook.js', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'polybook-cli-'));
+/** Terminal escape sequences (ESC [ ... letter) in the pseudo-terminal output. */
+const ANSI_ESCAPE = new RegExp(`${String.fromCharCode(27)}\\[[0-9;?]*[a-zA-Z]`, 'g');
 
 function run(args: string[], timeoutMs = 60_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
@@ -34,7 +36,7 @@ function run(args: string[], timeoutMs = 60_000): Promise<{ code: number | null;
 function lastScreen(raw: string): string {
   const frames = raw.split('\x1b[H\x1b[2J');
   // The final summary line is printed after the alternate screen is left; keep the last frame.
-  return frames[frames.length - 1].replace(/\x1b\[[0-9;?]*[a-zA-Z]/g, '');
+  return frames[frames.length - 1].replace(ANSI_ESCAPE, '');
 }
 
 describe('polybook CLI', () => {
@@ -70,7 +72,10 @@ describe('polybook CLI', () => {
     const tokens = sim.tokens.slice(0, 6);
     const r = await run(['watch', '--url', sim.url, '--tokens', tokens.join(','), '--json', '--duration', '2.5']);
     expect(r.code).toBe(0);
-    const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    const lines = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(lines.length).toBeGreaterThanOrEqual(2);
     const last = lines.at(-1);
     expect(last).toMatchObject({ ready: 6, total: 6, reconnects: 0 });
@@ -86,7 +91,17 @@ describe('polybook CLI', () => {
     const file = join(dir, 'session.pbrec.gz');
     const live = await startSimulator({ markets: 4, rate: 300, seed: 3 });
     try {
-      const rec = await run(['record', '--out', file, '--url', live.url, '--tokens', live.tokens.join(','), '--duration', '2']);
+      const rec = await run([
+        'record',
+        '--out',
+        file,
+        '--url',
+        live.url,
+        '--tokens',
+        live.tokens.join(','),
+        '--duration',
+        '2',
+      ]);
       expect(rec.code).toBe(0);
       expect(rec.stdout).toMatch(/recorded \d+ frames/);
     } finally {
@@ -145,7 +160,16 @@ describe('polybook CLI', () => {
     await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
     const deadPort = (closed.address() as { port: number }).port;
     await new Promise<void>((r) => closed.close(() => r()));
-    const dead = await run(['watch', '--url', `ws://127.0.0.1:${deadPort}/ws/market`, '--tokens', '1,2', '--json', '--duration', '2']);
+    const dead = await run([
+      'watch',
+      '--url',
+      `ws://127.0.0.1:${deadPort}/ws/market`,
+      '--tokens',
+      '1,2',
+      '--json',
+      '--duration',
+      '2',
+    ]);
     expect(dead.code).toBe(1);
     expect(dead.stderr).toMatch(/no book arrived from ws:\/\/127\.0\.0\.1:\d+\/ws\/market \(\d+ reconnect attempts\)/);
     expect(dead.stderr).not.toMatch(/\n\s+at /);

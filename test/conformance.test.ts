@@ -88,7 +88,16 @@ describe.each(BACKENDS)('BookStore conformance (%s)', (backend) => {
     expect(store.counter('bboMismatches')).toBe(0);
 
     store.ingest(
-      priceChange([{ asset_id: AFTER.asset_id, price: '0.889', size: '0', side: 'BUY', best_bid: AFTER.bids.at(-2).price, best_ask: '0.894' }]),
+      priceChange([
+        {
+          asset_id: AFTER.asset_id,
+          price: '0.889',
+          size: '0',
+          side: 'BUY',
+          best_bid: AFTER.bids.at(-2).price,
+          best_ask: '0.894',
+        },
+      ]),
       clock.advance(1),
     );
     const removed = store.get(AFTER.asset_id, 1000)!;
@@ -180,7 +189,10 @@ describe.each(BACKENDS)('BookStore conformance (%s)', (backend) => {
     store.ingest(bookFrame(T, [['0.5', '1']], [['0.6', '1']]), clock.t);
     store.ingest(bookFrame(U, [['0.3', '1']], [['0.4', '1']]), clock.t);
     store.takeResync();
-    store.ingest(priceChange([{ asset_id: T, price: '0.6', size: '5', side: 'BUY', best_bid: '0.6', best_ask: '0.6' }]), clock.t);
+    store.ingest(
+      priceChange([{ asset_id: T, price: '0.6', size: '5', side: 'BUY', best_bid: '0.6', best_ask: '0.6' }]),
+      clock.t,
+    );
     expect(store.get(T, 1000)).toBeNull();
     expect(store.state(T)).toMatchObject({ ready: false, crossed: true, hasBook: true });
     expect(store.counter('crossedResets')).toBe(1);
@@ -188,7 +200,10 @@ describe.each(BACKENDS)('BookStore conformance (%s)', (backend) => {
     // The other token is untouched.
     expect(store.get(U, 1000)?.bestBid).toBe(0.3);
     // Deltas do not apply to a reset book; a fresh book makes it ready again.
-    store.ingest(priceChange([{ asset_id: T, price: '0.55', size: '5', side: 'BUY', best_bid: '0.55', best_ask: '0.6' }]), clock.t);
+    store.ingest(
+      priceChange([{ asset_id: T, price: '0.55', size: '5', side: 'BUY', best_bid: '0.55', best_ask: '0.6' }]),
+      clock.t,
+    );
     expect(store.counter('deltasWithoutBook')).toBe(1);
     store.ingest(bookFrame(T, [['0.5', '1']], [['0.6', '1']]), clock.t);
     expect(store.get(T, 1000)?.bestAsk).toBe(0.6);
@@ -200,11 +215,17 @@ describe.each(BACKENDS)('BookStore conformance (%s)', (backend) => {
     store.subscribe([T]);
     store.ingest(bookFrame(T, [['0.5', '1']], [['0.6', '1']]), clock.t);
     // Server says the best bid is 0.52 after this change, but the change that makes it so comes later.
-    store.ingest(priceChange([{ asset_id: T, price: '0.51', size: '3', side: 'BUY', best_bid: '0.52', best_ask: '0.6' }]), clock.advance(1));
+    store.ingest(
+      priceChange([{ asset_id: T, price: '0.51', size: '3', side: 'BUY', best_bid: '0.52', best_ask: '0.6' }]),
+      clock.advance(1),
+    );
     expect(store.counter('bboMismatches')).toBe(1);
     expect(store.get(T, 1000)).toBeNull();
     expect(store.metrics().misses.mismatch).toBe(1);
-    store.ingest(priceChange([{ asset_id: T, price: '0.52', size: '2', side: 'BUY', best_bid: '0.52', best_ask: '0.6' }]), clock.advance(1));
+    store.ingest(
+      priceChange([{ asset_id: T, price: '0.52', size: '2', side: 'BUY', best_bid: '0.52', best_ask: '0.6' }]),
+      clock.advance(1),
+    );
     expect(store.counter('mismatchesResolved')).toBe(1);
     expect(store.get(T, 1000)?.bestBid).toBe(0.52);
     expect(store.counter('desyncs')).toBe(0);
@@ -215,7 +236,10 @@ describe.each(BACKENDS)('BookStore conformance (%s)', (backend) => {
     store.subscribe([T]);
     store.ingest(bookFrame(T, [['0.5', '1']], [['0.6', '1']]), clock.t);
     store.takeResync();
-    store.ingest(priceChange([{ asset_id: T, price: '0.51', size: '3', side: 'BUY', best_bid: '0.52', best_ask: '0.6' }]), clock.advance(1));
+    store.ingest(
+      priceChange([{ asset_id: T, price: '0.51', size: '3', side: 'BUY', best_bid: '0.52', best_ask: '0.6' }]),
+      clock.advance(1),
+    );
     store.tick(clock.advance(999));
     expect(store.state(T)!.mismatch).toBe(true);
     store.tick(clock.advance(1));
@@ -228,7 +252,10 @@ describe.each(BACKENDS)('BookStore conformance (%s)', (backend) => {
   it('a delta for a token with no book is not applied', () => {
     const { store, clock } = mk(backend);
     store.subscribe([T]);
-    store.ingest(priceChange([{ asset_id: T, price: '0.5', size: '3', side: 'BUY', best_bid: '0.5', best_ask: '' }]), clock.t);
+    store.ingest(
+      priceChange([{ asset_id: T, price: '0.5', size: '3', side: 'BUY', best_bid: '0.5', best_ask: '' }]),
+      clock.t,
+    );
     expect(store.counter('deltasWithoutBook')).toBe(1);
     expect(store.get(T, 1000)).toBeNull();
     expect(store.state(T)!.hasBook).toBe(false);
@@ -249,7 +276,14 @@ describe.each(BACKENDS)('BookStore conformance (%s)', (backend) => {
       '{"asset_id":"tok-b"}',
       bookFrame(T, [['-0.5', '1']], [['0.6', '1']]),
       bookFrame(T, [['0.5', '1e3']], [['0.6', '1']]),
-      bookFrame(T, [['0.5', '1'], ['0.6', '1']], [['0.7', '1']]),
+      bookFrame(
+        T,
+        [
+          ['0.5', '1'],
+          ['0.6', '1'],
+        ],
+        [['0.7', '1']],
+      ),
       bookFrame(T, [['1.5', '1']], [['0.6', '1']]),
       bookFrame(T, [['0.5', '99999999999999999999']], [['0.6', '1']]),
       '{"event_type":"book","asset_id":"tok-a","bids":{},"asks":[]}',
@@ -271,7 +305,8 @@ describe.each(BACKENDS)('BookStore conformance (%s)', (backend) => {
 
   it('control frames are counted, not errors', () => {
     const { store, clock } = mk(backend);
-    for (const f of ['PONG', 'NO NEW ASSETS', 'INVALID OPERATION', 'INVALID MESSAGE', '[]', '[]\n']) store.ingest(f, clock.t);
+    for (const f of ['PONG', 'NO NEW ASSETS', 'INVALID OPERATION', 'INVALID MESSAGE', '[]', '[]\n'])
+      store.ingest(f, clock.t);
     const m = store.metrics().writer;
     expect(m.controlFrames).toBe(6);
     expect(m.badJson + m.badEvent).toBe(0);
@@ -300,10 +335,23 @@ describe.each(BACKENDS)('BookStore conformance (%s)', (backend) => {
     const h = store.handle(T);
     expect(h.top(1000)).toBe(false);
     expect(h.missReason).toBe(1);
-    store.ingest(bookFrame(T, [['0.5', '7'], ['0.4', '1']], [['0.6', '8']]), clock.t);
+    store.ingest(
+      bookFrame(
+        T,
+        [
+          ['0.5', '7'],
+          ['0.4', '1'],
+        ],
+        [['0.6', '8']],
+      ),
+      clock.t,
+    );
     expect(h.top(1000)).toBe(true);
     expect([h.bidPrice, h.bidSize, h.askPrice, h.askSize]).toEqual([0.5, 7, 0.6, 8]);
-    store.ingest(priceChange([{ asset_id: T, price: '0.5', size: '0', side: 'BUY', best_bid: '0.4', best_ask: '0.6' }]), clock.t);
+    store.ingest(
+      priceChange([{ asset_id: T, price: '0.5', size: '0', side: 'BUY', best_bid: '0.4', best_ask: '0.6' }]),
+      clock.t,
+    );
     expect(h.top(1000)).toBe(true);
     expect(h.bidPrice).toBe(0.4);
     store.unsubscribe([T]);
@@ -324,7 +372,10 @@ describe.each(BACKENDS)('BookStore conformance (%s)', (backend) => {
     const b = store.get(T, 1000);
     expect(b).toBe(a);
     expect(b!.ageMs).toBe(10);
-    store.ingest(priceChange([{ asset_id: T, price: '0.55', size: '1', side: 'SELL', best_bid: '0.5', best_ask: '0.55' }]), clock.t);
+    store.ingest(
+      priceChange([{ asset_id: T, price: '0.55', size: '1', side: 'SELL', best_bid: '0.5', best_ask: '0.55' }]),
+      clock.t,
+    );
     const c = store.get(T, 1000)!;
     expect(c).not.toBe(a);
     expect(c.bestAsk).toBe(0.55);
@@ -337,7 +388,10 @@ describe.each(BACKENDS)('BookStore conformance (%s)', (backend) => {
     store.subscribe([rest.asset_id]);
     store.restBook(JSON.stringify(rest), clock.t);
     expect(store.get(rest.asset_id, 1000)?.bestBid).toBe(0.1);
-    store.ingest(bookFrame(rest.asset_id, [['0.2', '1']], [['0.3', '1']], { timestamp: String(Number(rest.timestamp) + 10) }), clock.t);
+    store.ingest(
+      bookFrame(rest.asset_id, [['0.2', '1']], [['0.3', '1']], { timestamp: String(Number(rest.timestamp) + 10) }),
+      clock.t,
+    );
     store.restBook(JSON.stringify(rest), clock.t);
     expect(store.get(rest.asset_id, 1000)?.bestBid).toBe(0.2);
     expect(store.counter('restApplied')).toBe(1);
@@ -352,11 +406,26 @@ describe.each(BACKENDS)('BookStore conformance (%s)', (backend) => {
     store.ingest(fixtureText('book_opening_snapshot_2026-10-04.json'), clock.t);
     // The after-trade book carries no tick size; the feed knows it from a tick_size_change.
     store.ingest(
-      JSON.stringify({ event_type: 'tick_size_change', asset_id: AFTER.asset_id, market: AFTER.market, old_tick_size: '0.01', new_tick_size: '0.001', timestamp: '1' }),
+      JSON.stringify({
+        event_type: 'tick_size_change',
+        asset_id: AFTER.asset_id,
+        market: AFTER.market,
+        old_tick_size: '0.01',
+        new_tick_size: '0.001',
+        timestamp: '1',
+      }),
       clock.t,
     );
     store.ingest(
-      JSON.stringify({ event_type: 'last_trade_price', asset_id: AFTER.asset_id, market: AFTER.market, price: '0.889', size: '1', side: 'BUY', timestamp: '1' }),
+      JSON.stringify({
+        event_type: 'last_trade_price',
+        asset_id: AFTER.asset_id,
+        market: AFTER.market,
+        price: '0.889',
+        size: '1',
+        side: 'BUY',
+        timestamp: '1',
+      }),
       clock.t,
     );
     store.ingest(fixtureText('book_after_trade_2026-10-04.json'), clock.t);
@@ -364,7 +433,10 @@ describe.each(BACKENDS)('BookStore conformance (%s)', (backend) => {
     expect(store.counter('hashChecks')).toBe(2);
     expect(store.counter('hashMismatches')).toBe(0);
     // A changed book no longer matches the server's hash.
-    store.ingest(fixtureText('book_opening_snapshot_2026-10-04.json').replace('"size":"1505"', '"size":"1506"'), clock.t);
+    store.ingest(
+      fixtureText('book_opening_snapshot_2026-10-04.json').replace('"size":"1505"', '"size":"1506"'),
+      clock.t,
+    );
     store.tick(clock.t);
     expect(store.counter('hashMismatches')).toBe(1);
   });

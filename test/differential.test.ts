@@ -56,7 +56,12 @@ const native = nativeFactory();
 const FACTORIES: Factory[] = [
   { name: 'js', make: (sab, opts) => new JsWriter(sab, opts), selfCheck: jsSelfCheck },
   ...(typeof native === 'string'
-    ? [{ name: 'js (second run)', make: (sab: SharedArrayBuffer, opts: { graceMs: number }) => new JsWriter(sab, opts) }]
+    ? [
+        {
+          name: 'js (second run)',
+          make: (sab: SharedArrayBuffer, opts: { graceMs: number }) => new JsWriter(sab, opts),
+        },
+      ]
     : [native]),
   { name: 'js (bytes)', make: (sab, opts) => viaBytes(new JsWriter(sab, opts)), selfCheck: jsSelfCheck },
 ];
@@ -84,8 +89,14 @@ const priceFrom = (good: string[]) =>
 const bidPrice = priceFrom(BID_PRICES);
 const askPrice = priceFrom(ASK_PRICES);
 const price = fc.oneof(bidPrice, askPrice);
-const size = fc.oneof({ weight: 40, arbitrary: fc.constantFrom(...SIZES) }, { weight: 1, arbitrary: fc.constantFrom(...BAD_SIZES) });
-const side = fc.oneof({ weight: 10, arbitrary: fc.constantFrom('BUY', 'SELL') }, { weight: 1, arbitrary: fc.constantFrom('buy', 'HOLD', 1, null) });
+const size = fc.oneof(
+  { weight: 40, arbitrary: fc.constantFrom(...SIZES) },
+  { weight: 1, arbitrary: fc.constantFrom(...BAD_SIZES) },
+);
+const side = fc.oneof(
+  { weight: 10, arbitrary: fc.constantFrom('BUY', 'SELL') },
+  { weight: 1, arbitrary: fc.constantFrom('buy', 'HOLD', 1, null) },
+);
 const timestamp = fc.oneof(
   { weight: 8, arbitrary: fc.integer({ min: 1_000, max: 1_100 }).map(String) },
   { weight: 1, arbitrary: fc.constantFrom(undefined, 'x', 12, '1.5') },
@@ -94,7 +105,24 @@ const timestamp = fc.oneof(
 const bboMode = fc.constantFrom('right', 'right', 'right', 'wrong', 'absent', 'empty', 'bad', 'half');
 /** A field replaced or deleted after rendering (`undefined` deletes). */
 const mutation = fc.option(
-  fc.record({ key: fc.constantFrom('asset_id', 'bids', 'asks', 'price', 'size', 'side', 'price_changes', 'changes', 'assets_ids', 'event_type', 'new_tick_size', 'timestamp', '__proto__'), value: fc.oneof(fc.constant(undefined), fc.jsonValue({ maxDepth: 2 })) }),
+  fc.record({
+    key: fc.constantFrom(
+      'asset_id',
+      'bids',
+      'asks',
+      'price',
+      'size',
+      'side',
+      'price_changes',
+      'changes',
+      'assets_ids',
+      'event_type',
+      'new_tick_size',
+      'timestamp',
+      '__proto__',
+    ),
+    value: fc.oneof(fc.constant(undefined), fc.jsonValue({ maxDepth: 2 })),
+  }),
   { freq: 25 },
 );
 
@@ -102,7 +130,18 @@ type Mut = { key: string; value: unknown } | null;
 type Lvl = { price: unknown; size: unknown };
 type Entry = { token: string; price: unknown; size: unknown; side: unknown; bbo: string; hash: string | null };
 type Ev =
-  | { k: 'book'; token: string; bids: Lvl[]; asks: Lvl[]; sort: boolean; ts: unknown; tick: string | null; ltp: string | null; hash: string | null; mut: Mut }
+  | {
+      k: 'book';
+      token: string;
+      bids: Lvl[];
+      asks: Lvl[];
+      sort: boolean;
+      ts: unknown;
+      tick: string | null;
+      ltp: string | null;
+      hash: string | null;
+      mut: Mut;
+    }
   | { k: 'pc'; entries: Entry[]; ts: unknown; mut: Mut }
   | { k: 'v1'; token: string; changes: { price: unknown; size: unknown; side: unknown }[]; ts: unknown; mut: Mut }
   | { k: 'v0'; token: string; price: unknown; size: unknown; side: unknown; ts: unknown; mut: Mut }
@@ -127,20 +166,61 @@ const bookEv = fc.record({
 });
 const entryHash = fc.option(fc.constantFrom('right', 'right', 'abc'));
 const entry = fc.oneof(
-  { weight: 10, arbitrary: fc.record({ token, price: bidPrice, size, side: fc.constant('BUY'), bbo: bboMode, hash: entryHash }) },
-  { weight: 10, arbitrary: fc.record({ token, price: askPrice, size, side: fc.constant('SELL'), bbo: bboMode, hash: entryHash }) },
+  {
+    weight: 10,
+    arbitrary: fc.record({ token, price: bidPrice, size, side: fc.constant('BUY'), bbo: bboMode, hash: entryHash }),
+  },
+  {
+    weight: 10,
+    arbitrary: fc.record({ token, price: askPrice, size, side: fc.constant('SELL'), bbo: bboMode, hash: entryHash }),
+  },
   { weight: 1, arbitrary: fc.record({ token, price, size, side, bbo: bboMode, hash: entryHash }) },
 );
 const events: fc.Arbitrary<Ev> = fc.oneof(
   { weight: 10, arbitrary: bookEv },
-  { weight: 24, arbitrary: fc.record({ k: fc.constant('pc' as const), entries: fc.array(entry, { minLength: 1, maxLength: 4 }), ts: timestamp, mut: mutation }) },
-  { weight: 2, arbitrary: fc.record({ k: fc.constant('v1' as const), token, changes: fc.array(fc.record({ price, size, side }), { maxLength: 3 }), ts: timestamp, mut: mutation }) },
-  { weight: 2, arbitrary: fc.record({ k: fc.constant('v0' as const), token, price, size, side, ts: timestamp, mut: mutation }) },
-  { weight: 2, arbitrary: fc.record({ k: fc.constant('tick' as const), token, tick: fc.oneof(fc.constantFrom('0.01', '0.001', '0.0001'), price), mut: mutation }) },
+  {
+    weight: 24,
+    arbitrary: fc.record({
+      k: fc.constant('pc' as const),
+      entries: fc.array(entry, { minLength: 1, maxLength: 4 }),
+      ts: timestamp,
+      mut: mutation,
+    }),
+  },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      k: fc.constant('v1' as const),
+      token,
+      changes: fc.array(fc.record({ price, size, side }), { maxLength: 3 }),
+      ts: timestamp,
+      mut: mutation,
+    }),
+  },
+  {
+    weight: 2,
+    arbitrary: fc.record({ k: fc.constant('v0' as const), token, price, size, side, ts: timestamp, mut: mutation }),
+  },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      k: fc.constant('tick' as const),
+      token,
+      tick: fc.oneof(fc.constantFrom('0.01', '0.001', '0.0001'), price),
+      mut: mutation,
+    }),
+  },
   { weight: 2, arbitrary: fc.record({ k: fc.constant('ltp' as const), token, price, mut: mutation }) },
   { weight: 1, arbitrary: fc.record({ k: fc.constant('bba' as const), token, mut: mutation }) },
   { weight: 1, arbitrary: fc.record({ k: fc.constant('new_market' as const), mut: mutation }) },
-  { weight: 1, arbitrary: fc.record({ k: fc.constant('resolved' as const), tokens: fc.array(token, { maxLength: 2 }), mut: mutation }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      k: fc.constant('resolved' as const),
+      tokens: fc.array(token, { maxLength: 2 }),
+      mut: mutation,
+    }),
+  },
   { weight: 1, arbitrary: fc.record({ k: fc.constant('raw' as const), value: fc.jsonValue({ maxDepth: 2 }) }) },
 );
 
@@ -150,10 +230,25 @@ type Frame =
   | { shape: 'garbage'; text: string };
 
 const frame: fc.Arbitrary<Frame> = fc.oneof(
-  { weight: 10, arbitrary: fc.record({ shape: fc.constant('object' as const), events: fc.tuple(events).map((t) => t as Ev[]) }) },
-  { weight: 6, arbitrary: fc.record({ shape: fc.constant('array' as const), events: fc.array(events, { maxLength: 4 }) }) },
+  {
+    weight: 10,
+    arbitrary: fc.record({ shape: fc.constant('object' as const), events: fc.tuple(events).map((t) => t as Ev[]) }),
+  },
+  {
+    weight: 6,
+    arbitrary: fc.record({ shape: fc.constant('array' as const), events: fc.array(events, { maxLength: 4 }) }),
+  },
   { weight: 1, arbitrary: fc.record({ shape: fc.constant('control' as const), text: fc.constantFrom(...CONTROL) }) },
-  { weight: 1, arbitrary: fc.record({ shape: fc.constant('garbage' as const), text: fc.oneof(fc.string({ unit: 'grapheme', maxLength: 12 }), fc.constantFrom('{"event_type":"book"', 'pong', '[ ]', '{}', 'null', '7', '\uFEFF{}')) }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      shape: fc.constant('garbage' as const),
+      text: fc.oneof(
+        fc.string({ unit: 'grapheme', maxLength: 12 }),
+        fc.constantFrom('{"event_type":"book"', 'pong', '[ ]', '{}', 'null', '7', '\uFEFF{}'),
+      ),
+    }),
+  },
 );
 
 type Op =
@@ -173,13 +268,42 @@ const slotArb = fc.integer({ min: 0, max: CAPACITY - 1 });
 const dt = fc.oneof(fc.integer({ min: 0, max: 50 }), fc.integer({ min: 0, max: 1200 }));
 const op: fc.Arbitrary<Op> = fc.oneof(
   { weight: 30, arbitrary: fc.record({ op: fc.constant('ingest' as const), frame, dt }) },
-  { weight: 2, arbitrary: fc.record({ op: fc.constant('bind' as const), token, slot: slotArb, conn: fc.integer({ min: 0, max: 3 }) }) },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      op: fc.constant('bind' as const),
+      token,
+      slot: slotArb,
+      conn: fc.integer({ min: 0, max: 3 }),
+    }),
+  },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('unbind' as const), slot: slotArb }) },
-  { weight: 1, arbitrary: fc.record({ op: fc.constant('assign' as const), slot: slotArb, conn: fc.integer({ min: 1, max: 3 }) }) },
-  { weight: 1, arbitrary: fc.record({ op: fc.constant('confirm' as const), conn: fc.integer({ min: 0, max: 3 }), back: fc.integer({ min: 0, max: 500 }) }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({ op: fc.constant('assign' as const), slot: slotArb, conn: fc.integer({ min: 1, max: 3 }) }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      op: fc.constant('confirm' as const),
+      conn: fc.integer({ min: 0, max: 3 }),
+      back: fc.integer({ min: 0, max: 500 }),
+    }),
+  },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('invalidate' as const), slot: slotArb, dt }) },
-  { weight: 1, arbitrary: fc.record({ op: fc.constant('setDisabled' as const), slot: slotArb, disabled: fc.boolean() }) },
-  { weight: 1, arbitrary: fc.record({ op: fc.constant('setMeta' as const), slot: slotArb, mos: fc.constantFrom('5', '1'), negRisk: fc.boolean() }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({ op: fc.constant('setDisabled' as const), slot: slotArb, disabled: fc.boolean() }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      op: fc.constant('setMeta' as const),
+      slot: slotArb,
+      mos: fc.constantFrom('5', '1'),
+      negRisk: fc.boolean(),
+    }),
+  },
   { weight: 3, arbitrary: fc.record({ op: fc.constant('tick' as const), dt }) },
   { weight: 2, arbitrary: fc.record({ op: fc.constant('takeResync' as const) }) },
   { weight: 2, arbitrary: fc.record({ op: fc.constant('restBook' as const), book: bookEv, dt, mos: fc.boolean() }) },
@@ -211,7 +335,12 @@ function wireOrder(levels: Lvl[], ask: boolean): Lvl[] {
 function applyMut(o: Record<string, unknown>, mut: Mut): Record<string, unknown> {
   if (mut === null) return o;
   if (mut.key === '__proto__') {
-    Object.defineProperty(o, '__proto__', { value: mut.value ?? null, enumerable: true, writable: true, configurable: true });
+    Object.defineProperty(o, '__proto__', {
+      value: mut.value ?? null,
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
   } else if (mut.value === undefined) delete o[mut.key];
   else o[mut.key] = mut.value;
   return o;
@@ -220,19 +349,30 @@ function applyMut(o: Record<string, unknown>, mut: Mut): Record<string, unknown>
 const fmt = (key: number) => String(key / 1e9);
 
 /** Renders one event to a JSON value, simulating current-format entries on the probe's books. */
-function render(ev: Ev, probe: Probe, books: Map<string, { bids: Map<number, [string, string]>; asks: Map<number, [string, string]> }>): unknown {
+function render(
+  ev: Ev,
+  probe: Probe,
+  books: Map<string, { bids: Map<number, [string, string]>; asks: Map<number, [string, string]> }>,
+): unknown {
   const bookOf = (tok: string) => {
     let b = books.get(tok);
     if (!b) {
       const slot = probe.slotOf.get(tok);
       const full = slot === undefined ? null : probe.ref.fullBook(slot);
-      const m = (ls: [string, string][]) => new Map(ls.map((l) => [parseDecimal(l[0])!.key, l] as [number, [string, string]]));
+      const m = (ls: [string, string][]) =>
+        new Map(ls.map((l) => [parseDecimal(l[0])!.key, l] as [number, [string, string]]));
       b = { bids: m(full?.bids ?? []), asks: m(full?.asks ?? []) };
       books.set(tok, b);
     }
     return b;
   };
-  const hashOf = (tok: string, ts: unknown, b: { bids: Map<number, [string, string]>; asks: Map<number, [string, string]> }, tick: string, ltp: string) =>
+  const hashOf = (
+    tok: string,
+    ts: unknown,
+    b: { bids: Map<number, [string, string]>; asks: Map<number, [string, string]> },
+    tick: string,
+    ltp: string,
+  ) =>
     bookHash({
       market: '0xm',
       assetId: tok,
@@ -255,13 +395,18 @@ function render(ev: Ev, probe: Probe, books: Map<string, { bids: Map<number, [st
       const b = bookOf(ev.token);
       b.bids.clear();
       b.asks.clear();
-      for (const [side, ls] of [[b.bids, bids], [b.asks, asks]] as const) {
+      for (const [side, ls] of [
+        [b.bids, bids],
+        [b.asks, asks],
+      ] as const) {
         for (const l of ls) {
           const k = keyOf(l.price);
-          if (k !== undefined && typeof l.size === 'string' && parseDecimal(l.size)?.mantissa) side.set(k, [l.price as string, l.size]);
+          if (k !== undefined && typeof l.size === 'string' && parseDecimal(l.size)?.mantissa)
+            side.set(k, [l.price as string, l.size]);
         }
       }
-      if (ev.hash !== null) o.hash = ev.hash === 'right' ? hashOf(ev.token, ev.ts, b, ev.tick ?? '', ev.ltp ?? '') : ev.hash;
+      if (ev.hash !== null)
+        o.hash = ev.hash === 'right' ? hashOf(ev.token, ev.ts, b, ev.tick ?? '', ev.ltp ?? '') : ev.hash;
       return applyMut(o, ev.mut);
     }
     case 'pc': {
@@ -279,11 +424,21 @@ function render(ev: Ev, probe: Probe, books: Map<string, { bids: Map<number, [st
         const ba = b.asks.size ? fmt(Math.min(...b.asks.keys())) : '';
         if (e.hash !== null) o.hash = e.hash === 'right' ? hashOf(e.token, ev.ts, b, '', '') : e.hash;
         switch (e.bbo) {
-          case 'right': Object.assign(o, { best_bid: bb, best_ask: ba }); break;
-          case 'wrong': Object.assign(o, { best_bid: bb === '0.3' ? '0.2' : '0.3', best_ask: ba }); break;
-          case 'empty': Object.assign(o, { best_bid: '', best_ask: '' }); break;
-          case 'bad': Object.assign(o, { best_bid: 0.5, best_ask: 'x' }); break;
-          case 'half': Object.assign(o, { best_bid: bb }); break;
+          case 'right':
+            Object.assign(o, { best_bid: bb, best_ask: ba });
+            break;
+          case 'wrong':
+            Object.assign(o, { best_bid: bb === '0.3' ? '0.2' : '0.3', best_ask: ba });
+            break;
+          case 'empty':
+            Object.assign(o, { best_bid: '', best_ask: '' });
+            break;
+          case 'bad':
+            Object.assign(o, { best_bid: 0.5, best_ask: 'x' });
+            break;
+          case 'half':
+            Object.assign(o, { best_bid: bb });
+            break;
         }
         return o;
       });
@@ -292,19 +447,81 @@ function render(ev: Ev, probe: Probe, books: Map<string, { bids: Map<number, [st
       return applyMut(o, ev.mut);
     }
     case 'v1':
-      return applyMut({ asset_id: ev.token, changes: ev.changes, event_type: 'price_change', market: '0xm', timestamp: ev.ts, hash: 'h' }, ev.mut);
+      return applyMut(
+        {
+          asset_id: ev.token,
+          changes: ev.changes,
+          event_type: 'price_change',
+          market: '0xm',
+          timestamp: ev.ts,
+          hash: 'h',
+        },
+        ev.mut,
+      );
     case 'v0':
-      return applyMut({ asset_id: ev.token, event_type: 'price_change', hash: 'h', market: '0xm', price: ev.price, side: ev.side, size: ev.size, timestamp: ev.ts }, ev.mut);
+      return applyMut(
+        {
+          asset_id: ev.token,
+          event_type: 'price_change',
+          hash: 'h',
+          market: '0xm',
+          price: ev.price,
+          side: ev.side,
+          size: ev.size,
+          timestamp: ev.ts,
+        },
+        ev.mut,
+      );
     case 'tick':
-      return applyMut({ event_type: 'tick_size_change', asset_id: ev.token, market: '0xm', old_tick_size: '0.01', new_tick_size: ev.tick, timestamp: '1' }, ev.mut);
+      return applyMut(
+        {
+          event_type: 'tick_size_change',
+          asset_id: ev.token,
+          market: '0xm',
+          old_tick_size: '0.01',
+          new_tick_size: ev.tick,
+          timestamp: '1',
+        },
+        ev.mut,
+      );
     case 'ltp':
-      return applyMut({ event_type: 'last_trade_price', asset_id: ev.token, market: '0xm', price: ev.price, size: '1', side: 'BUY', timestamp: '1' }, ev.mut);
+      return applyMut(
+        {
+          event_type: 'last_trade_price',
+          asset_id: ev.token,
+          market: '0xm',
+          price: ev.price,
+          size: '1',
+          side: 'BUY',
+          timestamp: '1',
+        },
+        ev.mut,
+      );
     case 'bba':
-      return applyMut({ event_type: 'best_bid_ask', asset_id: ev.token, best_bid: '0.1', best_ask: '0.2', spread: '0.1', timestamp: '1' }, ev.mut);
+      return applyMut(
+        {
+          event_type: 'best_bid_ask',
+          asset_id: ev.token,
+          best_bid: '0.1',
+          best_ask: '0.2',
+          spread: '0.1',
+          timestamp: '1',
+        },
+        ev.mut,
+      );
     case 'new_market':
       return applyMut({ event_type: 'new_market', id: '1', assets_ids: ['A'], market: '0xm' }, ev.mut);
     case 'resolved':
-      return applyMut({ event_type: 'market_resolved', market: '0xm', assets_ids: ev.tokens, winning_asset_id: 'A', event_message: null }, ev.mut);
+      return applyMut(
+        {
+          event_type: 'market_resolved',
+          market: '0xm',
+          assets_ids: ev.tokens,
+          winning_asset_id: 'A',
+          event_message: null,
+        },
+        ev.mut,
+      );
     case 'raw':
       return ev.value;
   }
@@ -324,14 +541,20 @@ function fieldDiff(a: object, b: object): string {
   for (const k of Object.keys(a) as (keyof typeof a)[]) {
     const x = JSON.stringify(a[k]);
     const y = JSON.stringify(b[k]);
-    if (x !== y || (Number.isNaN(a[k]) !== Number.isNaN(b[k]))) out.push(`${String(k)}: ${x} vs ${y}`);
+    if (x !== y || Number.isNaN(a[k]) !== Number.isNaN(b[k])) out.push(`${String(k)}: ${x} vs ${y}`);
   }
   return out.join(', ') || '(same values, different bytes: NaN payload or -0)';
 }
 
 class Divergence extends Error {}
 
-function compareTables(names: [string, string], a: SharedArrayBuffer, b: SharedArrayBuffer, wa: Writer, wb: Writer): void {
+function compareTables(
+  names: [string, string],
+  a: SharedArrayBuffer,
+  b: SharedArrayBuffer,
+  wa: Writer,
+  wb: Writer,
+): void {
   const bytesEq = (x: Uint8Array, y: Uint8Array) => x.length === y.length && x.every((v, i) => v === y[i]);
   for (let s = 0; s < CAPACITY; s++) {
     if (!bytesEq(publishedBytes(a, s), publishedBytes(b, s))) {
@@ -344,11 +567,20 @@ function compareTables(names: [string, string], a: SharedArrayBuffer, b: SharedA
     const sa = readSlot(a, s);
     if (sa.seq & 1) throw new Divergence(`slot ${s}: seq ${sa.seq} is odd after the call (${names[0]})`);
     const full = wa.fullBook(s);
-    const top = (ls: [string, string][]) => JSON.stringify(ls.slice(-DEPTH).reverse().map(([p, z]) => [Number(p), Number(z)]));
-    const want = full === null ? ['[]', '[]', 0, 0] : [top(full.bids), top(full.asks), full.bids.length, full.asks.length];
+    const top = (ls: [string, string][]) =>
+      JSON.stringify(
+        ls
+          .slice(-DEPTH)
+          .reverse()
+          .map(([p, z]) => [Number(p), Number(z)]),
+      );
+    const want =
+      full === null ? ['[]', '[]', 0, 0] : [top(full.bids), top(full.asks), full.bids.length, full.asks.length];
     const got = [JSON.stringify(sa.bids), JSON.stringify(sa.asks), sa.bidLevels, sa.askLevels];
     if (JSON.stringify(want) !== JSON.stringify(got)) {
-      throw new Divergence(`slot ${s} (${names[0]}): published ${JSON.stringify(got)} but the full book says ${JSON.stringify(want)}`);
+      throw new Divergence(
+        `slot ${s} (${names[0]}): published ${JSON.stringify(got)} but the full book says ${JSON.stringify(want)}`,
+      );
     }
   }
   if (!bytesEq(headerStateBytes(a), headerStateBytes(b))) {
@@ -374,7 +606,11 @@ function visible(sab: SharedArrayBuffer): string[] {
  * anything changed): a slot's seq moves iff its visible bytes changed; calls that publish book
  * changes add 1 to `sequence` per publish, the others (assign, setDisabled, ...) none.
  */
-function checkPublishes(kind: Op['op'] | 'init', sab: SharedArrayBuffer, before: { v: string[]; s: ReturnType<typeof readSlot>[] }): void {
+function checkPublishes(
+  kind: Op['op'] | 'init',
+  sab: SharedArrayBuffer,
+  before: { v: string[]; s: ReturnType<typeof readSlot>[] },
+): void {
   const v = visible(sab);
   for (let slot = 0; slot < CAPACITY; slot++) {
     const s0 = before.s[slot];
@@ -384,7 +620,8 @@ function checkPublishes(kind: Op['op'] | 'init', sab: SharedArrayBuffer, before:
     const changed = v[slot] !== before.v[slot];
     const where = `slot ${slot} after ${kind}`;
     if (kind === 'bind' || kind === 'init') {
-      if (changed && (dSeq !== 2 || s1.sequence !== 0)) throw new Divergence(`${where}: seq +${dSeq}, sequence ${s1.sequence}`);
+      if (changed && (dSeq !== 2 || s1.sequence !== 0))
+        throw new Divergence(`${where}: seq +${dSeq}, sequence ${s1.sequence}`);
       continue;
     }
     if (changed !== dSeq > 0) throw new Divergence(`${where}: visible change ${changed} but seq +${dSeq}`);
@@ -435,12 +672,17 @@ function run(factories: Factory[], ops: Op[], graceMs: number): void {
     call((w) => w.bind(TOKENS[s], s, s % 3), -1, `bind(${TOKENS[s]}, ${s})`, 'init');
     if (s < 2) call((w) => w.setMeta(s, '5', false), -1, `setMeta(${s})`, 'init');
   }
-  ops.forEach((o, i) => {
+  const step = (o: Op, i: number): void => {
     switch (o.op) {
       case 'ingest': {
         now += o.dt;
         const text = renderFrame(o.frame, probe);
-        return call((w) => w.ingest(text, now), i, `ingest(${text.length > 600 ? text.slice(0, 600) + '…' : text}, ${now})`, o.op);
+        return call(
+          (w) => w.ingest(text, now),
+          i,
+          `ingest(${text.length > 600 ? `${text.slice(0, 600)}…` : text}, ${now})`,
+          o.op,
+        );
       }
       case 'bind':
         if (slotOf.has(o.token) || tokenAt.has(o.slot)) return;
@@ -482,6 +724,9 @@ function run(factories: Factory[], ops: Op[], graceMs: number): void {
         return call((w) => w.restBook(text, now), i, `restBook(${text}, ${now})`, o.op);
       }
     }
+  };
+  ops.forEach((o, i) => {
+    step(o, i);
   });
   call((w) => w.tick(now + 5000), ops.length, 'final tick', 'tick');
   call((w) => w.takeResync(), ops.length + 1, 'final takeResync()', 'takeResync');
@@ -492,7 +737,9 @@ function run(factories: Factory[], ops: Op[], graceMs: number): void {
 describe('differential: writers agree bit for bit', () => {
   it(`compares ${FACTORIES.map((f) => f.name).join(', ')}${typeof native === 'string' ? ` (native not compared: ${native})` : ''}`, () => {
     fc.assert(
-      fc.property(fc.array(op, { maxLength: 80 }), fc.constantFrom(0, 1, 300, 1000), (ops, graceMs) => run(FACTORIES, ops, graceMs)),
+      fc.property(fc.array(op, { maxLength: 80 }), fc.constantFrom(0, 1, 300, 1000), (ops, graceMs) =>
+        run(FACTORIES, ops, graceMs),
+      ),
       { numRuns: Number(process.env.DIFF_RUNS ?? 400) },
     );
   }, 300_000);
@@ -515,11 +762,16 @@ describe('differential: writers agree bit for bit', () => {
     };
     let message = '';
     try {
-      fc.assert(fc.property(fc.array(op, { maxLength: 80 }), (ops) => run([js, mutant], ops, 1000)), { numRuns: 500 });
+      fc.assert(
+        fc.property(fc.array(op, { maxLength: 80 }), (ops) => run([js, mutant], ops, 1000)),
+        { numRuns: 500 },
+      );
     } catch (e) {
       message = String(((e as Error).cause as Error | undefined)?.message ?? (e as Error).message);
     }
-    expect(message).toMatch(/js vs mutant, after op #\d+ invalidate\(\d, \d+\): (header: invalidations: \d+ vs \d+|slot \d: )/);
+    expect(message).toMatch(
+      /js vs mutant, after op #\d+ invalidate\(\d, \d+\): (header: invalidations: \d+ vs \d+|slot \d: )/,
+    );
   });
 
   it('the generator reaches the interesting states', () => {
@@ -538,8 +790,10 @@ describe('differential: writers agree bit for bit', () => {
         }
         let now = 0;
         for (const o of ops) {
-          if (o.op === 'ingest') w.ingest(renderFrame(o.frame, { slotOf, ref: w }), (now += o.dt));
-          else if (o.op === 'tick') w.tick((now += o.dt));
+          if (o.op !== 'ingest' && o.op !== 'tick') continue;
+          now += o.dt;
+          if (o.op === 'ingest') w.ingest(renderFrame(o.frame, { slotOf, ref: w }), now);
+          else w.tick(now);
         }
         w.tick(now + 5000);
         const c = readCounters(sab);
@@ -548,7 +802,25 @@ describe('differential: writers agree bit for bit', () => {
       { numRuns: 200 },
     );
     if (process.env.DIFF_DEBUG) console.log(totals);
-    for (const n of ['snapshotsApplied', 'deltasApplied', 'deltasWithoutBook', 'crossedResets', 'bboMismatches', 'mismatchesResolved', 'desyncs', 'hashChecks', 'badJson', 'badEvent', 'badDecimal', 'unorderedLevels', 'unknownEvents', 'ignored', 'settled', 'controlFrames', 'snapshotsRejected']) {
+    for (const n of [
+      'snapshotsApplied',
+      'deltasApplied',
+      'deltasWithoutBook',
+      'crossedResets',
+      'bboMismatches',
+      'mismatchesResolved',
+      'desyncs',
+      'hashChecks',
+      'badJson',
+      'badEvent',
+      'badDecimal',
+      'unorderedLevels',
+      'unknownEvents',
+      'ignored',
+      'settled',
+      'controlFrames',
+      'snapshotsRejected',
+    ]) {
       expect(totals[n], n).toBeGreaterThan(0);
     }
     expect(totals.hashChecks - totals.hashMismatches, 'some hash checks pass').toBeGreaterThan(0);

@@ -101,7 +101,9 @@ describe('fromEnv', () => {
     expect(e.variable).toBe('BOOK_STORE_DEFAULT_MAX_STALE_MS');
     expect(e.message).toContain('BOOK_STORE_HARD_STALE_MS');
     expect(e.message).toContain('5000');
-    expect(fromEnv({ BOOK_STORE_DEFAULT_MAX_STALE_MS: '6000', BOOK_STORE_HARD_STALE_MS: '6000' }).defaultMaxStaleMs).toBe(6000);
+    expect(
+      fromEnv({ BOOK_STORE_DEFAULT_MAX_STALE_MS: '6000', BOOK_STORE_HARD_STALE_MS: '6000' }).defaultMaxStaleMs,
+    ).toBe(6000);
   });
 
   it('reads process.env by default', () => {

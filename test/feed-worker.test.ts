@@ -10,7 +10,6 @@ import { BACKENDS, matchesSim, remoteSimulator, waitFor } from './helpers.js';
 
 vi.setConfig({ testTimeout: 30_000, hookTimeout: 15_000 });
 
-
 const open: { sim: Simulator; feed?: WorkerFeed }[] = [];
 
 afterEach(async () => {
@@ -48,10 +47,7 @@ describe.each(BACKENDS)('worker feed (%s backend)', (backend) => {
     await waitFor(() => store.readyCount() === 40, '40 tokens ready');
     // Every book read here equals the simulator's truth once the flow stops.
     sim.setRate(0);
-    await waitFor(
-      () => sim.tokens.every((t) => matchesSim(store, sim, t)),
-      'main-thread reads equal the simulator',
-    );
+    await waitFor(() => sim.tokens.every((t) => matchesSim(store, sim, t)), 'main-thread reads equal the simulator');
     // Quiet books stay fresh through the worker's PONG confirmations.
     const h = store.handle(sim.tokens[0]);
     await new Promise((r) => setTimeout(r, 400));
@@ -111,8 +107,10 @@ describe.each(BACKENDS)('worker feed (%s backend)', (backend) => {
         const h = handles[i];
         if (h.top(1e12)) {
           reads++;
-          if (h.bidPrice === h.bidPrice && h.askPrice === h.askPrice && !(h.bidPrice < h.askPrice)) problems.push('crossed top');
-          if (!(h.bidSize > 0 || h.bidPrice !== h.bidPrice) || !(h.askSize > 0 || h.askPrice !== h.askPrice)) problems.push('bad top size');
+          if (!Number.isNaN(h.bidPrice) && !Number.isNaN(h.askPrice) && !(h.bidPrice < h.askPrice))
+            problems.push('crossed top');
+          if (!(h.bidSize > 0 || Number.isNaN(h.bidPrice)) || !(h.askSize > 0 || Number.isNaN(h.askPrice)))
+            problems.push('bad top size');
         }
         const b = store.get(tokens[i], 1e12);
         if (!b) continue;
@@ -123,13 +121,16 @@ describe.each(BACKENDS)('worker feed (%s backend)', (backend) => {
         // Per-book invariant: strictly ordered levels, positive sizes, prices in (0,1), best = first, uncrossed.
         for (let k = 0; k < b.bids.length; k++) {
           const l = b.bids[k];
-          if (!(l.size > 0 && l.price > 0 && l.price < 1) || (k > 0 && !(l.price < b.bids[k - 1].price))) problems.push('bad bid ' + JSON.stringify(b.bids) + ' seq ' + b.sequence);
+          if (!(l.size > 0 && l.price > 0 && l.price < 1) || (k > 0 && !(l.price < b.bids[k - 1].price)))
+            problems.push(`bad bid ${JSON.stringify(b.bids)} seq ${b.sequence}`);
         }
         for (let k = 0; k < b.asks.length; k++) {
           const l = b.asks[k];
-          if (!(l.size > 0 && l.price > 0 && l.price < 1) || (k > 0 && !(l.price > b.asks[k - 1].price))) problems.push('bad ask ' + JSON.stringify(b.asks) + ' seq ' + b.sequence);
+          if (!(l.size > 0 && l.price > 0 && l.price < 1) || (k > 0 && !(l.price > b.asks[k - 1].price)))
+            problems.push(`bad ask ${JSON.stringify(b.asks)} seq ${b.sequence}`);
         }
-        if (b.bestBid !== (b.bids[0]?.price ?? null) || b.bestAsk !== (b.asks[0]?.price ?? null)) problems.push('best != first level');
+        if (b.bestBid !== (b.bids[0]?.price ?? null) || b.bestAsk !== (b.asks[0]?.price ?? null))
+          problems.push('best != first level');
         if (b.bestBid !== null && b.bestAsk !== null && !(b.bestBid < b.bestAsk)) problems.push('crossed book');
       }
       if (problems.length > 0) break;
@@ -139,4 +140,3 @@ describe.each(BACKENDS)('worker feed (%s backend)', (backend) => {
     expect(changes).toBeGreaterThan(100); // the worker really wrote while we read
   });
 });
-

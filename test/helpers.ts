@@ -57,7 +57,15 @@ export function bookFrame(
 
 /** A current-format price_change frame. */
 export function priceChange(
-  entries: { asset_id: string; price: string; size: string; side: 'BUY' | 'SELL'; best_bid?: string; best_ask?: string; hash?: string }[],
+  entries: {
+    asset_id: string;
+    price: string;
+    size: string;
+    side: 'BUY' | 'SELL';
+    best_bid?: string;
+    best_ask?: string;
+    hash?: string;
+  }[],
   timestamp = '1791125296999',
 ): string {
   return JSON.stringify({ market: '0xmarket', price_changes: entries, timestamp, event_type: 'price_change' });
@@ -101,7 +109,9 @@ export function matchesSim(store: BookStore, sim: Simulator, token: string): boo
  * A simulator in its own worker thread (started through the feed's tsx bootstrap), so that the
  * test's thread can block or spin while it keeps sending. `markets` is the feed's universe.
  */
-export async function remoteSimulator(options: SimulatorOptions): Promise<{ url: string; markets: FeedGroup[]; close(): Promise<void> }> {
+export async function remoteSimulator(
+  options: SimulatorOptions,
+): Promise<{ url: string; markets: FeedGroup[]; close(): Promise<void> }> {
   const code = `
     import { parentPort } from 'node:worker_threads';
     const { startSimulator } = await import(${JSON.stringify(new URL('../src/simulator/index.ts', import.meta.url).href)});
@@ -109,7 +119,9 @@ export async function remoteSimulator(options: SimulatorOptions): Promise<{ url:
     parentPort.postMessage({ url: sim.url, markets: sim.markets.map((m) => ({ market: m.conditionId, tokens: [...m.tokens] })) });
     parentPort.once('message', async () => { await sim.close(); parentPort.close(); });
   `;
-  const w = new Worker(new URL('../src/feed/ts-worker-bootstrap.mjs', import.meta.url), { argv: ['data:text/javascript,' + encodeURIComponent(code)] });
+  const w = new Worker(new URL('../src/feed/ts-worker-bootstrap.mjs', import.meta.url), {
+    argv: [`data:text/javascript,${encodeURIComponent(code)}`],
+  });
   const [info] = (await once(w, 'message')) as [{ url: string; markets: FeedGroup[] }];
   return {
     ...info,

@@ -51,7 +51,12 @@ function mk(capacity = 8, depth = DEPTH, graceMs = 1000) {
 }
 
 /** A book frame; levels given in wire order (worst first). */
-function book(assetId: string, bids: [string, string][], asks: [string, string][], extra: Record<string, unknown> = {}) {
+function book(
+  assetId: string,
+  bids: [string, string][],
+  asks: [string, string][],
+  extra: Record<string, unknown> = {},
+) {
   return JSON.stringify({
     event_type: 'book',
     market: '0xm',
@@ -63,7 +68,15 @@ function book(assetId: string, bids: [string, string][], asks: [string, string][
   });
 }
 
-type Entry = { asset_id: string; price: string; size: string; side: string; best_bid?: string; best_ask?: string; hash?: string };
+type Entry = {
+  asset_id: string;
+  price: string;
+  size: string;
+  side: string;
+  best_bid?: string;
+  best_ask?: string;
+  hash?: string;
+};
 function pc(entries: Entry[], timestamp = '2000') {
   return JSON.stringify({ market: '0xm', price_changes: entries, timestamp, event_type: 'price_change' });
 }
@@ -97,7 +110,22 @@ describe('decimals (DESIGN 5.1)', () => {
   it('accepts the wire forms and rejects everything else', () => {
     for (const s of ['0.5', '.48', '5.', '0', '13354.28', '0.000000001', '9007199254740991', '000000000000000000001.5'])
       expect(isDecimal(s), s).toBe(true);
-    for (const s of ['', '.', '-0.5', '+1', '1e3', ' 1', '1 ', '0.5.1', '0.1234567891', '9007199254740992', '99999999999999999999', '0x1', 'NaN', 'Infinity'])
+    for (const s of [
+      '',
+      '.',
+      '-0.5',
+      '+1',
+      '1e3',
+      ' 1',
+      '1 ',
+      '0.5.1',
+      '0.1234567891',
+      '9007199254740992',
+      '99999999999999999999',
+      '0x1',
+      'NaN',
+      'Infinity',
+    ])
       expect(isDecimal(s), s).toBe(false);
     for (const v of [0.5, 1, null, undefined, {}, []]) expect(isDecimal(v)).toBe(false);
     expect(parseDecimal('0.50')!.key).toBe(parseDecimal('0.5')!.key);
@@ -129,7 +157,15 @@ describe('JsWriter: fixtures', () => {
       // Best bid and ask are the LAST wire entries.
       expect(s.bids[0]).toEqual([0.063, 1505]);
       expect(s.asks[0]).toEqual([0.068, 34.99]);
-      expect(s).toMatchObject({ flags: READY, exchTs: 1791125296863, tickSize: 0.001, lastTrade: 0.064, sequence: 1, updates: 1, lastUpdate: 5000 });
+      expect(s).toMatchObject({
+        flags: READY,
+        exchTs: 1791125296863,
+        tickSize: 0.001,
+        lastTrade: 0.064,
+        sequence: 1,
+        updates: 1,
+        lastUpdate: 5000,
+      });
       expect(w.fullBook(2)).toEqual({ bids: wireTexts(OPEN.bids), asks: wireTexts(OPEN.asks) });
       expect(w.fullBook(2)!.asks).toHaveLength(139);
       expect(counters()).toMatchObject({ snapshotsApplied: 1, events: 1, frames: 1 });
@@ -154,7 +190,10 @@ describe('JsWriter: fixtures', () => {
       w.ingest(Buffer.from(`[${text('book_legacy_2024-10.json')}]`), 5000);
       expectBook(slot(1), LEGACY);
       expect(w.fullBook(1)).toEqual({ bids: wireTexts(LEGACY.bids), asks: wireTexts(LEGACY.asks) });
-      expect(counters()).toMatchObject({ snapshotsApplied: 1, bytes: Buffer.byteLength(text('book_legacy_2024-10.json')) + 2 });
+      expect(counters()).toMatchObject({
+        snapshotsApplied: 1,
+        bytes: Buffer.byteLength(text('book_legacy_2024-10.json')) + 2,
+      });
     },
     'price_change_2026-10-04_trade.json': () => {
       const { w, slot, counters } = mk();
@@ -176,14 +215,48 @@ describe('JsWriter: fixtures', () => {
       const { w, slot, counters } = mk();
       w.bind(NO, 0, 0);
       w.bind(YES, 1, 0);
-      w.ingest(book(NO, [['0.021', '50'], ['0.1', '5'], ['0.105', '7']], [['0.2', '1'], ['0.11', '3']]), 1);
-      w.ingest(book(YES, [['0.8', '1'], ['0.89', '2']], [['0.979', '10'], ['0.9', '1'], ['0.895', '4']]), 1);
+      w.ingest(
+        book(
+          NO,
+          [
+            ['0.021', '50'],
+            ['0.1', '5'],
+            ['0.105', '7'],
+          ],
+          [
+            ['0.2', '1'],
+            ['0.11', '3'],
+          ],
+        ),
+        1,
+      );
+      w.ingest(
+        book(
+          YES,
+          [
+            ['0.8', '1'],
+            ['0.89', '2'],
+          ],
+          [
+            ['0.979', '10'],
+            ['0.9', '1'],
+            ['0.895', '4'],
+          ],
+        ),
+        1,
+      );
       // It arrived twice: the repeat removes missing levels, a no-op that still counts.
       w.ingest(text('price_change_2026-10-04_level_removed.json'), 2);
       w.ingest(text('price_change_2026-10-04_level_removed.json'), 3);
-      expect(slot(0).bids).toEqual([[0.105, 7], [0.1, 5]]);
+      expect(slot(0).bids).toEqual([
+        [0.105, 7],
+        [0.1, 5],
+      ]);
       expect(slot(0).bidLevels).toBe(2);
-      expect(slot(1).asks).toEqual([[0.895, 4], [0.9, 1]]);
+      expect(slot(1).asks).toEqual([
+        [0.895, 4],
+        [0.9, 1],
+      ]);
       expect(counters()).toMatchObject({ deltasApplied: 4, bboMismatches: 0 });
       expect(slot(0)).toMatchObject({ updates: 3, sequence: 3, flags: READY });
     },
@@ -236,7 +309,10 @@ describe('JsWriter: fixtures', () => {
       w.bind(v0.asset_id, 0, 0);
       w.ingest(book(v0.asset_id, [['0.5', '10']], [['0.52', '10']]), 1);
       w.ingest(text('price_change_legacy_v0_per_level_2024-08.json'), 2);
-      expect(slot(0).asks).toEqual([[0.514, 21574.08], [0.52, 10]]);
+      expect(slot(0).asks).toEqual([
+        [0.514, 21574.08],
+        [0.52, 10],
+      ]);
       expect(slot(0).exchTs).toBe(1723967931411);
       expect(counters().deltasApplied).toBe(1);
     },
@@ -246,7 +322,12 @@ describe('JsWriter: fixtures', () => {
       w.bind(v1.asset_id, 0, 0);
       w.ingest(book(v1.asset_id, [['0.4', '10']], [['0.8', '10']]), 1);
       w.ingest(text('price_change_legacy_v1_changes_array_2024-10.json'), 2);
-      expect(slot(0).bids).toEqual([[0.7, 3400], [0.6, 3300], [0.5, 3400], [0.4, 10]]);
+      expect(slot(0).bids).toEqual([
+        [0.7, 3400],
+        [0.6, 3300],
+        [0.5, 3400],
+        [0.4, 10],
+      ]);
       expect(counters().deltasApplied).toBe(3);
       expect(slot(0).updates).toBe(4);
     },
@@ -283,8 +364,14 @@ describe('JsWriter: hash verification (DESIGN 5.6)', () => {
     w.setMeta(1, '5', true);
     w.ingest(text('book_opening_snapshot_2026-10-04.json'), 1);
     // The after-trade book carries neither: tick size and the trade price (received first).
-    w.ingest(JSON.stringify({ event_type: 'tick_size_change', asset_id: YES, new_tick_size: '0.001', old_tick_size: '0.01' }), 1);
-    w.ingest(JSON.stringify({ event_type: 'last_trade_price', asset_id: YES, price: '0.889', size: '1', side: 'BUY' }), 1);
+    w.ingest(
+      JSON.stringify({ event_type: 'tick_size_change', asset_id: YES, new_tick_size: '0.001', old_tick_size: '0.01' }),
+      1,
+    );
+    w.ingest(
+      JSON.stringify({ event_type: 'last_trade_price', asset_id: YES, price: '0.889', size: '1', side: 'BUY' }),
+      1,
+    );
     w.ingest(text('book_after_trade_2026-10-04.json'), 1);
     expect(counters().hashChecks).toBe(0); // off the ingest path
     w.tick(2);
@@ -315,10 +402,63 @@ describe('JsWriter: hash verification (DESIGN 5.6)', () => {
     w.bind(T, 0, 0);
     w.setMeta(0, '5', false);
     const h = (bids: [string, string][], asks: [string, string][], ts: string) =>
-      bookHash({ market: '0xm', assetId: T, timestamp: ts, bids, asks, minOrderSize: '5', tickSize: '', negRisk: false, lastTradePrice: '' });
-    w.ingest(book(T, [['0.4', '1'], ['0.5', '2']], [['0.6', '3']], { hash: h([['0.4', '1'], ['0.5', '2']], [['0.6', '3']], '1000') }), 1);
-    w.ingest(pc([{ asset_id: T, price: '0.50', size: '2.0', side: 'BUY', hash: h([['0.4', '1'], ['0.50', '2.0']], [['0.6', '3']], '2000'), best_bid: '0.5', best_ask: '0.60' }]), 2);
-    expect(w.fullBook(0)!.bids).toEqual([['0.4', '1'], ['0.50', '2.0']]);
+      bookHash({
+        market: '0xm',
+        assetId: T,
+        timestamp: ts,
+        bids,
+        asks,
+        minOrderSize: '5',
+        tickSize: '',
+        negRisk: false,
+        lastTradePrice: '',
+      });
+    w.ingest(
+      book(
+        T,
+        [
+          ['0.4', '1'],
+          ['0.5', '2'],
+        ],
+        [['0.6', '3']],
+        {
+          hash: h(
+            [
+              ['0.4', '1'],
+              ['0.5', '2'],
+            ],
+            [['0.6', '3']],
+            '1000',
+          ),
+        },
+      ),
+      1,
+    );
+    w.ingest(
+      pc([
+        {
+          asset_id: T,
+          price: '0.50',
+          size: '2.0',
+          side: 'BUY',
+          hash: h(
+            [
+              ['0.4', '1'],
+              ['0.50', '2.0'],
+            ],
+            [['0.6', '3']],
+            '2000',
+          ),
+          best_bid: '0.5',
+          best_ask: '0.60',
+        },
+      ]),
+      2,
+    );
+    expect(w.fullBook(0)!.bids).toEqual([
+      ['0.4', '1'],
+      ['0.50', '2.0'],
+    ]);
     w.tick(3);
     expect(counters()).toMatchObject({ hashChecks: 1, hashMismatches: 0, bboMismatches: 0 });
     // Without meta, nothing is checked.
@@ -333,20 +473,46 @@ describe('JsWriter: deltas', () => {
   it('sets absolute sizes, "0" removes, removing a missing level is a counted no-op', () => {
     const { w, slot, counters } = mk();
     w.bind(T, 0, 0);
-    w.ingest(book(T, [['0.3', '1'], ['0.4', '2']], [['0.7', '3'], ['0.6', '4']]), 1);
-    w.ingest(pc([
-      { asset_id: T, price: '0.4', size: '10', side: 'BUY' },
-      { asset_id: T, price: '0.45', size: '1.5', side: 'BUY' },
-      { asset_id: T, price: '0.6', size: '0', side: 'SELL' },
-      { asset_id: T, price: '0.55', size: '0', side: 'SELL' },
-      { asset_id: T, price: '0.1', size: '0.000000001', side: 'BUY' },
-    ]), 2);
+    w.ingest(
+      book(
+        T,
+        [
+          ['0.3', '1'],
+          ['0.4', '2'],
+        ],
+        [
+          ['0.7', '3'],
+          ['0.6', '4'],
+        ],
+      ),
+      1,
+    );
+    w.ingest(
+      pc([
+        { asset_id: T, price: '0.4', size: '10', side: 'BUY' },
+        { asset_id: T, price: '0.45', size: '1.5', side: 'BUY' },
+        { asset_id: T, price: '0.6', size: '0', side: 'SELL' },
+        { asset_id: T, price: '0.55', size: '0', side: 'SELL' },
+        { asset_id: T, price: '0.1', size: '0.000000001', side: 'BUY' },
+      ]),
+      2,
+    );
     const s = slot(0);
-    expect(s.bids).toEqual([[0.45, 1.5], [0.4, 10], [0.3, 1], [0.1, 1e-9]]);
+    expect(s.bids).toEqual([
+      [0.45, 1.5],
+      [0.4, 10],
+      [0.3, 1],
+      [0.1, 1e-9],
+    ]);
     expect(s.asks).toEqual([[0.7, 3]]);
     expect(counters().deltasApplied).toBe(5);
     expect(s).toMatchObject({ updates: 6, sequence: 2, exchTs: 2000, lastUpdate: 2 });
-    expect(w.fullBook(0)!.bids).toEqual([['0.1', '0.000000001'], ['0.3', '1'], ['0.4', '10'], ['0.45', '1.5']]);
+    expect(w.fullBook(0)!.bids).toEqual([
+      ['0.1', '0.000000001'],
+      ['0.3', '1'],
+      ['0.4', '10'],
+      ['0.45', '1.5'],
+    ]);
   });
 
   it('a delta for a token without a book is a gap, not applied', () => {
@@ -367,7 +533,13 @@ describe('JsWriter: deltas', () => {
     w.ingest(book(U, [['0.3', '1']], [['0.4', '1']]), 1);
     const u = publishedBytes(sab, 1);
     w.ingest(pc([{ asset_id: T, price: '0.6', size: '5', side: 'BUY', best_bid: '0.6', best_ask: '0.6' }]), 2);
-    expect(slot(0)).toMatchObject({ flags: F_SUBSCRIBED | F_HAS_BOOK | F_CROSSED, nBids: 0, nAsks: 0, bidLevels: 0, askLevels: 0 });
+    expect(slot(0)).toMatchObject({
+      flags: F_SUBSCRIBED | F_HAS_BOOK | F_CROSSED,
+      nBids: 0,
+      nAsks: 0,
+      bidLevels: 0,
+      askLevels: 0,
+    });
     expect(counters()).toMatchObject({ crossedResets: 1, bboMismatches: 0 });
     expect(w.takeResync()).toEqual([T]);
     expect(w.fullBook(0)).toBeNull();
@@ -434,7 +606,17 @@ describe('JsWriter: top-of-book check and grace (DESIGN 5.4)', () => {
     w.ingest(book(T, [['0.5', '1']], [['0.6', '1']]), 1002);
     expect(slot(0).flags).toBe(READY);
     w.ingest(pc([{ asset_id: T, price: '0.51', size: '3', side: 'BUY' }]), 1003);
-    w.ingest(JSON.stringify({ event_type: 'price_change', asset_id: T, price: '0.52', size: '3', side: 'BUY', timestamp: '1' }), 1004);
+    w.ingest(
+      JSON.stringify({
+        event_type: 'price_change',
+        asset_id: T,
+        price: '0.52',
+        size: '3',
+        side: 'BUY',
+        timestamp: '1',
+      }),
+      1004,
+    );
     w.tick(9999);
     expect(counters()).toMatchObject({ bboMismatches: 1, desyncs: 0, mismatchesResolved: 0 });
     expect(slot(0).flags).toBe(READY);
@@ -442,10 +624,13 @@ describe('JsWriter: top-of-book check and grace (DESIGN 5.4)', () => {
 
   it('the last entry per token in a frame is the one checked; "" means an empty side', () => {
     const { w, slot, counters } = setup();
-    w.ingest(pc([
-      { asset_id: T, price: '0.6', size: '0', side: 'SELL', best_bid: '0.5', best_ask: '0.7' },
-      { asset_id: T, price: '0.55', size: '1', side: 'BUY', best_bid: '0.55', best_ask: '' },
-    ]), 1001);
+    w.ingest(
+      pc([
+        { asset_id: T, price: '0.6', size: '0', side: 'SELL', best_bid: '0.5', best_ask: '0.7' },
+        { asset_id: T, price: '0.55', size: '1', side: 'BUY', best_bid: '0.55', best_ask: '' },
+      ]),
+      1001,
+    );
     expect(counters().bboMismatches).toBe(0);
     expect(slot(0)).toMatchObject({ flags: READY, nAsks: 0, sequence: 2 });
   });
@@ -538,7 +723,12 @@ describe('JsWriter: lifecycle calls', () => {
     const { w, slot, counters } = mk();
     const rest = json('rest_book_legacy_2024-10.json');
     const id = rest.asset_id as string;
-    const restNewer = JSON.stringify({ ...rest, timestamp: String(Number(rest.timestamp) + 20), min_order_size: '5', neg_risk: false });
+    const restNewer = JSON.stringify({
+      ...rest,
+      timestamp: String(Number(rest.timestamp) + 20),
+      min_order_size: '5',
+      neg_risk: false,
+    });
     w.restBook(text('rest_book_legacy_2024-10.json'), 1); // not subscribed
     expect(counters().restSkipped).toBe(1);
     w.bind(id, 0, 0);
@@ -547,7 +737,17 @@ describe('JsWriter: lifecycle calls', () => {
     expect(slot(0).bids).toEqual([[0.2, 1]]);
     expect(counters()).toMatchObject({ restApplied: 0, restSkipped: 2 });
     w.restBook(restNewer, 4);
-    expect(slot(0)).toMatchObject({ bids: [[0.1, 125], [0.09, 294], [0.08, 120], [0.06, 200], [0.01, 1000]], lastUpdate: 4, sequence: 2 });
+    expect(slot(0)).toMatchObject({
+      bids: [
+        [0.1, 125],
+        [0.09, 294],
+        [0.08, 120],
+        [0.06, 200],
+        [0.01, 1000],
+      ],
+      lastUpdate: 4,
+      sequence: 2,
+    });
     expect(counters().restApplied).toBe(1);
     // No READY book: applied whatever its timestamp.
     w.invalidate(0, 5);
@@ -587,25 +787,66 @@ describe('JsWriter: malformed input', () => {
       [book(T, [['1', '1']], [['0.6', '1']]), { badDecimal: 1, snapshotsRejected: 1 }, true],
       [book(T, [['0', '1']], [['0.6', '1']]), { badDecimal: 1, snapshotsRejected: 1 }, true],
       [book(T, [['0.5', '99999999999999999999']], [['0.6', '1']]), { badDecimal: 1, snapshotsRejected: 1 }, true],
-      [book(T, [['0.5', '1'], ['0.4', '1']], [['0.6', '1']]), { unorderedLevels: 1, snapshotsRejected: 1 }, true],
-      [book(T, [['0.5', '1']], [['0.6', '1'], ['0.60', '1']]), { unorderedLevels: 1, snapshotsRejected: 1 }, true],
+      [
+        book(
+          T,
+          [
+            ['0.5', '1'],
+            ['0.4', '1'],
+          ],
+          [['0.6', '1']],
+        ),
+        { unorderedLevels: 1, snapshotsRejected: 1 },
+        true,
+      ],
+      [
+        book(
+          T,
+          [['0.5', '1']],
+          [
+            ['0.6', '1'],
+            ['0.60', '1'],
+          ],
+        ),
+        { unorderedLevels: 1, snapshotsRejected: 1 },
+        true,
+      ],
       ['{"event_type":"book","asset_id":"tok-a","bids":{},"asks":[]}', { badEvent: 1, snapshotsRejected: 1 }, true],
-      ['{"event_type":"book","asset_id":"tok-a","bids":[{"price":0.5,"size":"1"}],"asks":[]}', { badDecimal: 1, snapshotsRejected: 1 }, true],
+      [
+        '{"event_type":"book","asset_id":"tok-a","bids":[{"price":0.5,"size":"1"}],"asks":[]}',
+        { badDecimal: 1, snapshotsRejected: 1 },
+        true,
+      ],
       ['{"event_type":"book","asset_id":"tok-a","bids":[null],"asks":[]}', { badEvent: 1, snapshotsRejected: 1 }, true],
       ['{"event_type":"book","asset_id":5,"bids":[],"asks":[]}', { badEvent: 1, snapshotsRejected: 1 }, false],
       [pc([{ asset_id: T, price: 'abc', size: '1', side: 'BUY' }]), { badDecimal: 1 }, true],
       [pc([{ asset_id: T, price: '0.5', size: '1', side: 'HOLD' }]), { badEvent: 1 }, true],
-      [pc([{ asset_id: 'zz', price: '0.5', size: '1', side: 'BUY' }, { asset_id: T, price: '0.5', size: '-1', side: 'BUY' }]), { badDecimal: 1 }, true],
+      [
+        pc([
+          { asset_id: 'zz', price: '0.5', size: '1', side: 'BUY' },
+          { asset_id: T, price: '0.5', size: '-1', side: 'BUY' },
+        ]),
+        { badDecimal: 1 },
+        true,
+      ],
       ['{"event_type":"price_change","price_changes":{},"timestamp":"1"}', { badEvent: 1 }, false],
       ['{"event_type":"price_change","price_changes":[null,{"asset_id":"tok-a"}]}', { badEvent: 1 }, true],
-      ['{"event_type":"price_change","asset_id":"tok-a","changes":[{"price":"0.5","side":"BUY"}]}', { badDecimal: 1 }, true],
+      [
+        '{"event_type":"price_change","asset_id":"tok-a","changes":[{"price":"0.5","side":"BUY"}]}',
+        { badDecimal: 1 },
+        true,
+      ],
       ['{"event_type":"price_change","asset_id":"tok-a","price":"0.5","size":"1"}', { badEvent: 1 }, true],
       ['{"event_type":"tick_size_change","asset_id":"tok-a","new_tick_size":0.01}', { badDecimal: 1 }, true],
       ['{"event_type":"last_trade_price","asset_id":"tok-a","price":"1.5"}', { badDecimal: 1 }, true],
       ['{"event_type":"best_bid_ask","asset_id":null}', { badEvent: 1 }, false],
       ['{"event_type":"market_resolved","assets_ids":["tok-a",3]}', { badEvent: 1 }, true],
       ['{"event_type":"market_resolved","assets_ids":"tok-a"}', { badEvent: 1 }, false],
-      ['{"event_type":"book","asset_id":"tok-a","__proto__":{"bids":[]},"bids":[],"asks":[]}', { snapshotsApplied: 1 }, false],
+      [
+        '{"event_type":"book","asset_id":"tok-a","__proto__":{"bids":[]},"bids":[],"asks":[]}',
+        { snapshotsApplied: 1 },
+        false,
+      ],
       ['{"event_type":"book","asset_id":"__proto__","bids":[],"asks":[]}', { ignored: 1 }, false],
       ['{"event_type":"constructor"}', { unknownEvents: 1 }, false],
     ];
@@ -635,19 +876,37 @@ describe('JsWriter: malformed input', () => {
     w.bind(U, 1, 0);
     w.ingest(book(T, [['0.5', '1']], [['0.6', '1']]), 1);
     w.ingest(book(U, [['0.3', '1']], [['0.4', '1']]), 1);
-    w.ingest(pc([{ asset_id: U, price: '0.35', size: '1', side: 'BUY' }, { asset_id: T, price: '0.5', size: 'x', side: 'BUY' }]), 2);
+    w.ingest(
+      pc([
+        { asset_id: U, price: '0.35', size: '1', side: 'BUY' },
+        { asset_id: T, price: '0.5', size: 'x', side: 'BUY' },
+      ]),
+      2,
+    );
     // U is named by the rejected event: reset (its change was lost), not half-applied.
     expect(slot(1)).toMatchObject({ flags: F_SUBSCRIBED | F_HAS_BOOK, nBids: 0 });
     expect(w.takeResync()).toEqual([U, T]);
     // Events before and after a bad one in the same frame still apply.
     w.ingest(book(T, [['0.5', '1']], [['0.6', '1']]), 3);
-    w.ingest(`[${pc([{ asset_id: T, price: '0.51', size: '1', side: 'BUY' }])},{"event_type":"book"},${pc([{ asset_id: T, price: '0.52', size: '1', side: 'BUY' }])}]`, 4);
+    w.ingest(
+      `[${pc([{ asset_id: T, price: '0.51', size: '1', side: 'BUY' }])},{"event_type":"book"},${pc([{ asset_id: T, price: '0.52', size: '1', side: 'BUY' }])}]`,
+      4,
+    );
     expect(slot(0).bids.map((l) => l[0])).toEqual([0.52, 0.51, 0.5]);
   });
 
   it('control frames, as text and bytes', () => {
     const { w, counters } = mk();
-    const frames = ['PONG', 'PING', 'NO NEW ASSETS', 'INVALID OPERATION', 'INVALID MESSAGE', '[]', '[]\n', ' \tPONG\r\n'];
+    const frames = [
+      'PONG',
+      'PING',
+      'NO NEW ASSETS',
+      'INVALID OPERATION',
+      'INVALID MESSAGE',
+      '[]',
+      '[]\n',
+      ' \tPONG\r\n',
+    ];
     for (const f of frames) w.ingest(f, 1);
     for (const f of frames) w.ingest(Buffer.from(f), 1);
     w.ingest('[ ]', 1); // JSON: an empty array, no event
@@ -663,7 +922,14 @@ describe('JsWriter: malformed input', () => {
     shared.set(src);
     w.ingest(shared, 1);
     expect(slot(0).flags).toBe(READY);
-    const many = pc(Array.from({ length: 20000 }, (_, i) => ({ asset_id: i % 2 ? T : 'x', price: `0.${String(i % 9000 + 1000)}`, size: '1', side: i % 4 < 2 ? 'BUY' : 'SELL' })));
+    const many = pc(
+      Array.from({ length: 20000 }, (_, i) => ({
+        asset_id: i % 2 ? T : 'x',
+        price: `0.${String((i % 9000) + 1000)}`,
+        size: '1',
+        side: i % 4 < 2 ? 'BUY' : 'SELL',
+      })),
+    );
     expect(() => w.ingest(many, 2)).not.toThrow();
     for (const v of [null, undefined, 5, {}, [], Symbol('x')]) expect(() => w.ingest(v as never, 3)).not.toThrow();
     expect(() => w.restBook(undefined as never, 3)).not.toThrow();
@@ -677,10 +943,22 @@ describe('JsWriter: malformed input', () => {
     w.bind('2', 1, 0);
     const ev = fc.record(
       {
-        event_type: fc.constantFrom('book', 'price_change', 'tick_size_change', 'last_trade_price', 'best_bid_ask', 'new_market', 'market_resolved', 'x'),
+        event_type: fc.constantFrom(
+          'book',
+          'price_change',
+          'tick_size_change',
+          'last_trade_price',
+          'best_bid_ask',
+          'new_market',
+          'market_resolved',
+          'x',
+        ),
         asset_id: fc.oneof(fc.constantFrom('1', '2', '__proto__'), fc.anything()),
         assets_ids: fc.anything(),
-        bids: fc.oneof(fc.array(fc.record({ price: fc.anything(), size: fc.anything() }, { requiredKeys: [] })), fc.anything()),
+        bids: fc.oneof(
+          fc.array(fc.record({ price: fc.anything(), size: fc.anything() }, { requiredKeys: [] })),
+          fc.anything(),
+        ),
         asks: fc.anything(),
         price_changes: fc.anything(),
         changes: fc.anything(),
@@ -714,11 +992,14 @@ describe('JsWriter: seqlock', () => {
     expect([slot(0).seq, slot(1).seq]).toEqual([2, 2]);
     w.ingest(`[${book(T, [['0.5', '1']], [['0.6', '1']])},${book(U, [['0.3', '1']], [['0.4', '1']])}]`, 1);
     expect([slot(0).seq, slot(1).seq]).toEqual([4, 4]);
-    w.ingest(pc([
-      { asset_id: T, price: '0.51', size: '1', side: 'BUY' },
-      { asset_id: T, price: '0.52', size: '1', side: 'BUY' },
-      { asset_id: T, price: '0.53', size: '1', side: 'BUY' },
-    ]), 2);
+    w.ingest(
+      pc([
+        { asset_id: T, price: '0.51', size: '1', side: 'BUY' },
+        { asset_id: T, price: '0.52', size: '1', side: 'BUY' },
+        { asset_id: T, price: '0.53', size: '1', side: 'BUY' },
+      ]),
+      2,
+    );
     expect([slot(0).seq, slot(1).seq]).toEqual([6, 4]);
     expect(slot(0)).toMatchObject({ sequence: 2, updates: 4 });
     // Not published: ignored, gaps, best_bid_ask, control frames.

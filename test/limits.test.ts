@@ -26,8 +26,10 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-
-async function rig(backend: 'js' | 'native', maxFrameBytes?: number): Promise<{ sim: Simulator; store: BookStore; feed: SubscriptionManager }> {
+async function rig(
+  backend: 'js' | 'native',
+  maxFrameBytes?: number,
+): Promise<{ sim: Simulator; store: BookStore; feed: SubscriptionManager }> {
   const sim = await startSimulator({ seed: 3, markets: 4, rate: 100 });
   const store = new BookStore({ backend, clock: 'precise', capacity: 64 });
   const feed = new SubscriptionManager(store, { ...FAST, url: sim.url, ...(maxFrameBytes ? { maxFrameBytes } : {}) });
@@ -41,7 +43,9 @@ async function rig(backend: 'js' | 'native', maxFrameBytes?: number): Promise<{ 
   return { sim, store, feed };
 }
 
-function nextDisconnect(feed: { once(ev: 'disconnected', fn: (e: DisconnectedEvent) => void): unknown }): Promise<DisconnectedEvent> {
+function nextDisconnect(feed: {
+  once(ev: 'disconnected', fn: (e: DisconnectedEvent) => void): unknown;
+}): Promise<DisconnectedEvent> {
   return new Promise((resolve) => feed.once('disconnected', resolve));
 }
 
@@ -53,7 +57,11 @@ async function recovered(sim: Simulator, store: BookStore): Promise<void> {
       sim.tokens.every((t) => {
         const b = store.get(t, 1e12);
         const s = sim.book(t);
-        return b !== null && b.bestBid === (s.bestBid === '' ? null : Number(s.bestBid)) && b.bestAsk === (s.bestAsk === '' ? null : Number(s.bestAsk));
+        return (
+          b !== null &&
+          b.bestBid === (s.bestBid === '' ? null : Number(s.bestBid)) &&
+          b.bestAsk === (s.bestAsk === '' ? null : Number(s.bestAsk))
+        );
       }),
     'every book served and equal to the simulator at the top',
   );
@@ -67,7 +75,9 @@ describe.each(BACKENDS)('frame limit (%s backend)', (backend) => {
     const frames0 = store.counter('frames');
     const ev = nextDisconnect(feed);
     const servedAtDisconnect: number[] = [];
-    feed.once('disconnected', () => servedAtDisconnect.push(sim.tokens.filter((t) => store.get(t, 1e12) !== null).length));
+    feed.once('disconnected', () =>
+      servedAtDisconnect.push(sim.tokens.filter((t) => store.get(t, 1e12) !== null).length),
+    );
     expect(sim.inject('oversized')).toBe(1);
     const e = await ev;
     expect(e).toMatchObject({ code: 1009, reason: 'frame too large' });
@@ -253,7 +263,8 @@ describe('listeners and code', () => {
       const lines = readFileSync(f, 'utf8').split('\n');
       lines.forEach((line, i) => {
         const code = line.replace(/\/\/.*$/, '').replace(/^\s*\*.*$/, '');
-        for (const [name, re] of banned) if (re.test(code)) hits.push(`${f.slice(root.length)}:${i + 1} ${name}: ${line.trim()}`);
+        for (const [name, re] of banned)
+          if (re.test(code)) hits.push(`${f.slice(root.length)}:${i + 1} ${name}: ${line.trim()}`);
       });
     }
     expect(hits).toEqual([]);

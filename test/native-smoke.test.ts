@@ -23,7 +23,7 @@ describe('native binding (smoke)', () => {
   });
 
   it('ingests the opening book from a Buffer and publishes the last wire entries as best bid/ask', () => {
-    const buf = readFileSync(FIXTURES + 'book_opening_snapshot_2026-10-04.json');
+    const buf = readFileSync(`${FIXTURES}book_opening_snapshot_2026-10-04.json`);
     const ev = JSON.parse(buf.toString('utf8'));
     const depth = 10;
     const sab = layout.createTable(4, depth);
@@ -56,7 +56,10 @@ describe('native binding (smoke)', () => {
     expect(counter('snapshotsApplied')).toBe(1);
 
     // Exact texts back, and the server hash reproduces (PROTOCOL.md 2.9).
-    expect(w.fullBook(2)).toEqual({ bids: ev.bids.map((l: any) => [l.price, l.size]), asks: ev.asks.map((l: any) => [l.price, l.size]) });
+    expect(w.fullBook(2)).toEqual({
+      bids: ev.bids.map((l: any) => [l.price, l.size]),
+      asks: ev.asks.map((l: any) => [l.price, l.size]),
+    });
     w.tick(1235);
     expect([counter('hashChecks'), counter('hashMismatches')]).toEqual([1, 0]);
 

@@ -13,7 +13,17 @@
  * not fetched.
  */
 import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  realpathSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { delimiter, dirname, isAbsolute, join, parse, relative, resolve, sep } from 'node:path';
@@ -37,11 +47,16 @@ const STEP_TIMEOUT = 180_000;
 function hostTarget(): string {
   const musl =
     process.platform === 'linux' &&
-    !(process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined)?.header?.glibcVersionRuntime;
+    !(process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined)?.header
+      ?.glibcVersionRuntime;
   const t = TARGETS.find(
-    (t) => t.platform === process.platform && t.arch === process.arch && (t.platform !== 'linux' || t.abi === (musl ? 'musl' : 'gnu')),
+    (t) =>
+      t.platform === process.platform &&
+      t.arch === process.arch &&
+      (t.platform !== 'linux' || t.abi === (musl ? 'musl' : 'gnu')),
   );
-  if (!t) throw new Error(`no napi target in package.json for ${process.platform}-${process.arch}${musl ? '-musl' : ''}`);
+  if (!t)
+    throw new Error(`no napi target in package.json for ${process.platform}-${process.arch}${musl ? '-musl' : ''}`);
   return t.platformArchABI;
 }
 const HOST = hostTarget();
@@ -58,7 +73,12 @@ function isInside(p: string, dir: string): boolean {
 function userEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env)) {
-    if (/^(npm_package_|npm_lifecycle_|npm_config_local_prefix$|init_cwd$|node_path$|node_options$|node_env$|vitest|test$|polybook_|book_store_|hft_book_cache)/i.test(k)) continue;
+    if (
+      /^(npm_package_|npm_lifecycle_|npm_config_local_prefix$|init_cwd$|node_path$|node_options$|node_env$|vitest|test$|polybook_|book_store_|hft_book_cache)/i.test(
+        k,
+      )
+    )
+      continue;
     env[k] = v;
   }
   const pathKey = Object.keys(env).find((k) => k.toUpperCase() === 'PATH') ?? 'PATH';
@@ -80,7 +100,10 @@ function run(cmd: string, args: string[], cwd: string, env: NodeJS.ProcessEnv = 
   const opts = { cwd, env, encoding: 'utf8', timeout: 150_000, maxBuffer: 64 * 1024 * 1024 } as const;
   const r: SpawnSyncReturns<string> =
     process.platform === 'win32' && cmd === 'npm'
-      ? spawnSync([cmd, ...args.map((a) => (/[\s&()^|<>"]/.test(a) ? `"${a}"` : a))].join(' '), { ...opts, shell: true })
+      ? spawnSync([cmd, ...args.map((a) => (/[\s&()^|<>"]/.test(a) ? `"${a}"` : a))].join(' '), {
+          ...opts,
+          shell: true,
+        })
       : spawnSync(cmd, args, opts);
   if (r.error) throw r.error;
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
@@ -90,7 +113,9 @@ function run(cmd: string, args: string[], cwd: string, env: NodeJS.ProcessEnv = 
 function ok(cmd: string, args: string[], cwd: string, env?: NodeJS.ProcessEnv): Run {
   const r = run(cmd, args, cwd, env);
   if (r.status !== 0) {
-    throw new Error(`'${cmd} ${args.join(' ')}' in ${cwd} exited ${r.status}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`);
+    throw new Error(
+      `'${cmd} ${args.join(' ')}' in ${cwd} exited ${r.status}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`,
+    );
   }
   return r;
 }
@@ -216,7 +241,11 @@ interface ConsumerOutput {
   resolved: string;
   nativeAvailable: boolean;
   binaryPackage: string | null;
-  reads: { backend: string; rc: number; book: null | { bestBid: number; bestAsk: number; bids: number; asks: number; top: unknown[] } }[];
+  reads: {
+    backend: string;
+    rc: number;
+    book: null | { bestBid: number; bestAsk: number; bids: number; asks: number; top: unknown[] };
+  }[];
 }
 
 describe('the published package, installed outside the repository', () => {
@@ -238,13 +267,27 @@ describe('the published package, installed outside the repository', () => {
     const unexpected = files.filter((f) => !ALLOWED.some((re) => re.test(f)));
     expect(unexpected, 'files npm pack would publish but should not').toEqual([]);
     for (const f of REQUIRED) expect(files, `${f} must be published`).toContain(f);
-    expect(files.filter((f) => (/^(src|test|target|bench|scripts|npm|native\/(src|core)|\.github|\.ci)\//.test(f) && f !== 'bench/RESULTS.md') || f.endsWith('.node') || f.endsWith('.map'))).toEqual([]);
+    expect(
+      files.filter(
+        (f) =>
+          (/^(src|test|target|bench|scripts|npm|native\/(src|core)|\.github|\.ci)\//.test(f) &&
+            f !== 'bench/RESULTS.md') ||
+          f.endsWith('.node') ||
+          f.endsWith('.map'),
+      ),
+    ).toEqual([]);
 
     const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'));
     expect(pkg.license).toBe('MIT');
-    expect(readFileSync(join(ROOT, 'LICENSE'), 'utf8')).toMatch(/^MIT License\n\nCopyright \(c\) \d{4} polybook contributors\n/);
+    expect(readFileSync(join(ROOT, 'LICENSE'), 'utf8')).toMatch(
+      /^MIT License\n\nCopyright \(c\) \d{4} polybook contributors\n/,
+    );
     expect(pkg.type).toBe('module');
-    expect(pkg.exports['.']).toEqual({ types: './dist/index.d.ts', import: './dist/index.js', default: './dist/index.js' });
+    expect(pkg.exports['.']).toEqual({
+      types: './dist/index.d.ts',
+      import: './dist/index.js',
+      default: './dist/index.js',
+    });
     for (const p of [pkg.main, pkg.types, pkg.bin.polybook, pkg.exports['.'].types, pkg.exports['.'].import]) {
       expect(files, `${p} is referenced by package.json`).toContain(p.replace(/^\.\//, ''));
     }
@@ -252,7 +295,10 @@ describe('the published package, installed outside the repository', () => {
     // No install-time scripts: installing polybook never compiles anything.
     for (const s of ['preinstall', 'install', 'postinstall']) expect(pkg.scripts?.[s], s).toBeUndefined();
     // The engines range is what the tests run on: this Node must satisfy it.
-    expect(satisfiesMin(pkg.engines.node, process.version), `${process.version} vs engines.node ${pkg.engines.node}`).toBe(true);
+    expect(
+      satisfiesMin(pkg.engines.node, process.version),
+      `${process.version} vs engines.node ${pkg.engines.node}`,
+    ).toBe(true);
     expect(existsSync(join(ROOT, 'CHANGELOG.md'))).toBe(true);
   });
 
@@ -283,135 +329,183 @@ describe('the published package, installed outside the repository', () => {
       expect(m.license).toBe('MIT');
       expect(existsSync(join(ROOT, 'npm', t.platformArchABI, 'README.md'))).toBe(true);
     }
-    for (const req of ['linux-x64-gnu', 'linux-x64-musl', 'linux-arm64-gnu', 'darwin-x64', 'darwin-arm64', 'win32-x64-msvc']) {
+    for (const req of [
+      'linux-x64-gnu',
+      'linux-x64-musl',
+      'linux-arm64-gnu',
+      'darwin-x64',
+      'darwin-arm64',
+      'win32-x64-msvc',
+    ]) {
       expect(dirs).toContain(req);
     }
   });
 
-  it('napi prepublish wires the platform packages as optional dependencies; both tarballs pack', () => {
-    expect(existsSync(HOST_BINARY), `${HOST_BINARY} is missing: run 'npm run build:native' first`).toBe(true);
-    // Stage the package as the publish job has it: the packed files, npm/ with the binaries that
-    // `napi artifacts` moved in. Only this machine's binary is real; the others are placeholders,
-    // present because `napi prepublish` checks every target's artifact and never installed here.
-    for (const f of expectedFiles) {
-      mkdirSync(dirname(join(stage, f)), { recursive: true });
-      cpSync(join(ROOT, f), join(stage, f));
-    }
-    cpSync(join(ROOT, 'npm'), join(stage, 'npm'), { recursive: true });
-    for (const t of TARGETS) {
-      const dest = join(stage, 'npm', t.platformArchABI, `${BINARY}.${t.platformArchABI}.node`);
-      if (t.platformArchABI === HOST) cpSync(HOST_BINARY, dest);
-      else writeFileSync(dest, '');
-    }
-    const napi = join(dirname(createRequire(import.meta.url).resolve('@napi-rs/cli/package.json')), 'dist', 'cli.js');
-    ok(process.execPath, [napi, 'prepublish', '-t', 'npm', '--skip-optional-publish', '--no-gh-release'], stage);
+  it(
+    'napi prepublish wires the platform packages as optional dependencies; both tarballs pack',
+    () => {
+      expect(existsSync(HOST_BINARY), `${HOST_BINARY} is missing: run 'npm run build:native' first`).toBe(true);
+      // Stage the package as the publish job has it: the packed files, npm/ with the binaries that
+      // `napi artifacts` moved in. Only this machine's binary is real; the others are placeholders,
+      // present because `napi prepublish` checks every target's artifact and never installed here.
+      for (const f of expectedFiles) {
+        mkdirSync(dirname(join(stage, f)), { recursive: true });
+        cpSync(join(ROOT, f), join(stage, f));
+      }
+      cpSync(join(ROOT, 'npm'), join(stage, 'npm'), { recursive: true });
+      for (const t of TARGETS) {
+        const dest = join(stage, 'npm', t.platformArchABI, `${BINARY}.${t.platformArchABI}.node`);
+        if (t.platformArchABI === HOST) cpSync(HOST_BINARY, dest);
+        else writeFileSync(dest, '');
+      }
+      const napi = join(dirname(createRequire(import.meta.url).resolve('@napi-rs/cli/package.json')), 'dist', 'cli.js');
+      ok(process.execPath, [napi, 'prepublish', '-t', 'npm', '--skip-optional-publish', '--no-gh-release'], stage);
 
-    const staged = JSON.parse(readFileSync(join(stage, 'package.json'), 'utf8'));
-    expect(staged.optionalDependencies).toEqual(Object.fromEntries(TARGETS.map((t) => [`${NAME}-${t.platformArchABI}`, VERSION])));
+      const staged = JSON.parse(readFileSync(join(stage, 'package.json'), 'utf8'));
+      expect(staged.optionalDependencies).toEqual(
+        Object.fromEntries(TARGETS.map((t) => [`${NAME}-${t.platformArchABI}`, VERSION])),
+      );
 
-    mkdirSync(tarballs, { recursive: true });
-    const main = packJson(ok('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', tarballs], stage).stdout);
-    expect(main.files.map((f) => f.path.replaceAll('\\', '/')).sort()).toEqual([...expectedFiles].sort());
-    expect(main.size, 'main tarball size (no binaries inside)').toBeLessThan(1_000_000);
-    const host = packJson(ok('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', tarballs], join(stage, 'npm', HOST)).stdout);
-    expect(host.files.map((f) => f.path).sort()).toEqual(['README.md', `${BINARY}.${HOST}.node`, 'package.json'].sort());
-    mainTgz = join(tarballs, main.filename);
-    hostTgz = join(tarballs, host.filename);
-  }, STEP_TIMEOUT);
+      mkdirSync(tarballs, { recursive: true });
+      const main = packJson(
+        ok('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', tarballs], stage).stdout,
+      );
+      expect(main.files.map((f) => f.path.replaceAll('\\', '/')).sort()).toEqual([...expectedFiles].sort());
+      expect(main.size, 'main tarball size (no binaries inside)').toBeLessThan(1_000_000);
+      const host = packJson(
+        ok('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', tarballs], join(stage, 'npm', HOST))
+          .stdout,
+      );
+      expect(host.files.map((f) => f.path).sort()).toEqual(
+        ['README.md', `${BINARY}.${HOST}.node`, 'package.json'].sort(),
+      );
+      mainTgz = join(tarballs, main.filename);
+      hostTgz = join(tarballs, host.filename);
+    },
+    STEP_TIMEOUT,
+  );
 
-  it(`installed with ${HOST_PKG}: import works and the native backend runs`, () => {
-    expect(mainTgz && hostTgz, 'the tarballs of the previous step').toBeTruthy();
-    // A fresh project with no way back to the repository: no node_modules above it.
-    mkdirSync(app, { recursive: true });
-    expect(isInside(app, ROOT), `${app} must be outside ${ROOT}`).toBe(false);
-    for (let d = dirname(app); d !== parse(d).root; d = dirname(d)) {
-      expect(existsSync(join(d, 'node_modules')), `${d}/node_modules would be visible to the project`).toBe(false);
-    }
-    writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'polybook-consumer', version: '1.0.0', private: true, type: 'module' }, null, 2));
-    writeFileSync(join(app, 'consumer.mjs'), CONSUMER_MJS);
-    writeFileSync(join(app, 'consumer.cjs'), CONSUMER_CJS);
-    writeFileSync(join(app, 'consumer.ts'), CONSUMER_TS);
-    cpSync(FIXTURE, join(app, 'book.json'));
-    ok('npm', ['install', '--offline', '--no-audit', '--no-fund', wsTarball(), mainTgz, hostTgz], app);
-    const wsRange = (JSON.parse(readFileSync(join(app, 'node_modules', NAME, 'package.json'), 'utf8')) as { dependencies: Record<string, string> }).dependencies.ws;
-    expect(wsRange).toBeDefined();
-    expect(existsSync(join(app, 'node_modules', NAME, 'native', `${BINARY}.${HOST}.node`))).toBe(false);
+  it(
+    `installed with ${HOST_PKG}: import works and the native backend runs`,
+    () => {
+      expect(mainTgz && hostTgz, 'the tarballs of the previous step').toBeTruthy();
+      // A fresh project with no way back to the repository: no node_modules above it.
+      mkdirSync(app, { recursive: true });
+      expect(isInside(app, ROOT), `${app} must be outside ${ROOT}`).toBe(false);
+      for (let d = dirname(app); d !== parse(d).root; d = dirname(d)) {
+        expect(existsSync(join(d, 'node_modules')), `${d}/node_modules would be visible to the project`).toBe(false);
+      }
+      writeFileSync(
+        join(app, 'package.json'),
+        JSON.stringify({ name: 'polybook-consumer', version: '1.0.0', private: true, type: 'module' }, null, 2),
+      );
+      writeFileSync(join(app, 'consumer.mjs'), CONSUMER_MJS);
+      writeFileSync(join(app, 'consumer.cjs'), CONSUMER_CJS);
+      writeFileSync(join(app, 'consumer.ts'), CONSUMER_TS);
+      cpSync(FIXTURE, join(app, 'book.json'));
+      ok('npm', ['install', '--offline', '--no-audit', '--no-fund', wsTarball(), mainTgz, hostTgz], app);
+      const wsRange = (
+        JSON.parse(readFileSync(join(app, 'node_modules', NAME, 'package.json'), 'utf8')) as {
+          dependencies: Record<string, string>;
+        }
+      ).dependencies.ws;
+      expect(wsRange).toBeDefined();
+      expect(existsSync(join(app, 'node_modules', NAME, 'native', `${BINARY}.${HOST}.node`))).toBe(false);
 
-    const r = ok(process.execPath, ['consumer.mjs', HOST_PKG], app);
-    const out = JSON.parse(r.stdout) as ConsumerOutput;
-    expect(isInside(fileURLToPath(out.resolved), join(app, 'node_modules', NAME)), out.resolved).toBe(true);
-    expect(out.nativeAvailable).toBe(true);
-    expect(isInside(out.binaryPackage ?? '', join(app, 'node_modules', HOST_PKG)), String(out.binaryPackage)).toBe(true);
-    expect(out.reads.map((x) => x.backend)).toEqual(['native', 'native']);
-    checkBook(out);
-    expect(r.stderr).toBe('');
-    nativeBooks = out.reads.map((x) => x.book);
+      const r = ok(process.execPath, ['consumer.mjs', HOST_PKG], app);
+      const out = JSON.parse(r.stdout) as ConsumerOutput;
+      expect(isInside(fileURLToPath(out.resolved), join(app, 'node_modules', NAME)), out.resolved).toBe(true);
+      expect(out.nativeAvailable).toBe(true);
+      expect(isInside(out.binaryPackage ?? '', join(app, 'node_modules', HOST_PKG)), String(out.binaryPackage)).toBe(
+        true,
+      );
+      expect(out.reads.map((x) => x.backend)).toEqual(['native', 'native']);
+      checkBook(out);
+      expect(r.stderr).toBe('');
+      nativeBooks = out.reads.map((x) => x.book);
 
-    expect(ok(process.execPath, ['consumer.cjs'], app).stdout).toBe('js');
-    const help = ok('npm', ['exec', '--offline', '--', 'polybook', '--help'], app);
-    expect(help.stdout).toMatch(/^polybook: live, verified Polymarket order books/);
-  }, STEP_TIMEOUT);
+      expect(ok(process.execPath, ['consumer.cjs'], app).stdout).toBe('js');
+      const help = ok('npm', ['exec', '--offline', '--', 'polybook', '--help'], app);
+      expect(help.stdout).toMatch(/^polybook: live, verified Polymarket order books/);
+    },
+    STEP_TIMEOUT,
+  );
 
-  it('the type declarations serve a TypeScript consumer', () => {
-    const tsc = join(dirname(createRequire(import.meta.url).resolve('typescript/package.json')), 'bin', 'tsc');
-    ok(
-      process.execPath,
-      [
-        tsc,
-        '--noEmit',
-        '--strict',
-        '--module',
-        'nodenext',
-        '--moduleResolution',
-        'nodenext',
-        '--target',
-        'es2022',
-        '--skipLibCheck',
-        // Node's own types come from the repository (a TypeScript user has @types/node too).
-        '--typeRoots',
-        join(ROOT, 'node_modules', '@types'),
-        '--types',
-        'node',
-        'consumer.ts',
-      ],
-      app,
-    );
-  }, STEP_TIMEOUT);
+  it(
+    'the type declarations serve a TypeScript consumer',
+    () => {
+      const tsc = join(dirname(createRequire(import.meta.url).resolve('typescript/package.json')), 'bin', 'tsc');
+      ok(
+        process.execPath,
+        [
+          tsc,
+          '--noEmit',
+          '--strict',
+          '--module',
+          'nodenext',
+          '--moduleResolution',
+          'nodenext',
+          '--target',
+          'es2022',
+          '--skipLibCheck',
+          // Node's own types come from the repository (a TypeScript user has @types/node too).
+          '--typeRoots',
+          join(ROOT, 'node_modules', '@types'),
+          '--types',
+          'node',
+          'consumer.ts',
+        ],
+        app,
+      );
+    },
+    STEP_TIMEOUT,
+  );
 
-  it('without the binary package the pure-TypeScript backend runs, says so once, and reads the same', () => {
-    // The project's own dependency goes first; polybook's optional dependency on it is what
-    // `--omit=optional` (like a platform with no fitting binary) leaves out.
-    ok('npm', ['uninstall', '--offline', '--no-audit', '--no-fund', HOST_PKG], app);
-    ok('npm', ['install', '--omit=optional', '--offline', '--no-audit', '--no-fund'], app);
-    expect(existsSync(join(app, 'node_modules', HOST_PKG))).toBe(false);
-    expect(existsSync(join(app, 'node_modules', NAME, 'dist', 'index.js'))).toBe(true);
+  it(
+    'without the binary package the pure-TypeScript backend runs, says so once, and reads the same',
+    () => {
+      // The project's own dependency goes first; polybook's optional dependency on it is what
+      // `--omit=optional` (like a platform with no fitting binary) leaves out.
+      ok('npm', ['uninstall', '--offline', '--no-audit', '--no-fund', HOST_PKG], app);
+      ok('npm', ['install', '--omit=optional', '--offline', '--no-audit', '--no-fund'], app);
+      expect(existsSync(join(app, 'node_modules', HOST_PKG))).toBe(false);
+      expect(existsSync(join(app, 'node_modules', NAME, 'dist', 'index.js'))).toBe(true);
 
-    const r = ok(process.execPath, ['consumer.mjs', HOST_PKG], app);
-    const out = JSON.parse(r.stdout) as ConsumerOutput;
-    expect(out.nativeAvailable).toBe(false);
-    expect(out.binaryPackage).toBeNull();
-    expect(out.reads.map((x) => x.backend)).toEqual(['js', 'js']);
-    checkBook(out);
-    expect(out.reads.map((x) => x.book)).toEqual(nativeBooks);
-    // Exactly one line on stderr for two stores: the notice.
-    const lines = r.stderr.split('\n').filter(Boolean);
-    expect(lines, r.stderr).toHaveLength(1);
-    expect(lines[0]).toMatch(
-      /^polybook: native backend unavailable on \S+ \(.+\); using the pure-TypeScript backend\. Set POLYBOOK_BACKEND=js to choose it explicitly and hide this notice\.$/,
-    );
+      const r = ok(process.execPath, ['consumer.mjs', HOST_PKG], app);
+      const out = JSON.parse(r.stdout) as ConsumerOutput;
+      expect(out.nativeAvailable).toBe(false);
+      expect(out.binaryPackage).toBeNull();
+      expect(out.reads.map((x) => x.backend)).toEqual(['js', 'js']);
+      checkBook(out);
+      expect(out.reads.map((x) => x.book)).toEqual(nativeBooks);
+      // Exactly one line on stderr for two stores: the notice.
+      const lines = r.stderr.split('\n').filter(Boolean);
+      expect(lines, r.stderr).toHaveLength(1);
+      expect(lines[0]).toMatch(
+        /^polybook: native backend unavailable on \S+ \(.+\); using the pure-TypeScript backend\. Set POLYBOOK_BACKEND=js to choose it explicitly and hide this notice\.$/,
+      );
 
-    // The README shows this very line (for linux-x64).
-    const shown = /^polybook: native backend unavailable on .*$/m.exec(readFileSync(join(ROOT, 'README.md'), 'utf8'))?.[0];
-    expect(shown?.replace(' on linux-x64 ', ` on ${process.platform}-${process.arch} `), 'the notice in README.md').toBe(lines[0]);
+      // The README shows this very line (for linux-x64).
+      const shown = /^polybook: native backend unavailable on .*$/m.exec(
+        readFileSync(join(ROOT, 'README.md'), 'utf8'),
+      )?.[0];
+      expect(
+        shown?.replace(' on linux-x64 ', ` on ${process.platform}-${process.arch} `),
+        'the notice in README.md',
+      ).toBe(lines[0]);
 
-    const chosen = ok(process.execPath, ['consumer.mjs', HOST_PKG], app, userEnv({ POLYBOOK_BACKEND: 'js' }));
-    expect(chosen.stderr, 'POLYBOOK_BACKEND=js prints nothing').toBe('');
-    expect((JSON.parse(chosen.stdout) as ConsumerOutput).reads.map((x) => x.book)).toEqual(nativeBooks);
+      const chosen = ok(process.execPath, ['consumer.mjs', HOST_PKG], app, userEnv({ POLYBOOK_BACKEND: 'js' }));
+      expect(chosen.stderr, 'POLYBOOK_BACKEND=js prints nothing').toBe('');
+      expect((JSON.parse(chosen.stdout) as ConsumerOutput).reads.map((x) => x.book)).toEqual(nativeBooks);
 
-    const forced = run(process.execPath, ['consumer.mjs', HOST_PKG], app, userEnv({ POLYBOOK_BACKEND: 'native' }));
-    expect(forced.status).not.toBe(0);
-    expect(forced.stderr).toMatch(/POLYBOOK_BACKEND=native asks for the native backend, but its binary cannot load here/);
-  }, STEP_TIMEOUT);
+      const forced = run(process.execPath, ['consumer.mjs', HOST_PKG], app, userEnv({ POLYBOOK_BACKEND: 'native' }));
+      expect(forced.status).not.toBe(0);
+      expect(forced.stderr).toMatch(
+        /POLYBOOK_BACKEND=native asks for the native backend, but its binary cannot load here/,
+      );
+    },
+    STEP_TIMEOUT,
+  );
 });
 
 /** What the native backend read, for the pure-TypeScript one to match. */

@@ -24,7 +24,10 @@ interface StandIn {
  * A local stand-in for the CLOB REST API: POST /books answers from `lookup` (unknown ids are
  * left out, as the server does), counting every call.
  */
-async function restStandIn(lookup: (id: string) => Promise<unknown | null> | unknown | null, status = 200): Promise<StandIn> {
+async function restStandIn(
+  lookup: (id: string) => Promise<unknown | null> | unknown | null,
+  status = 200,
+): Promise<StandIn> {
   const calls: StandIn['calls'] = [];
   const server: Server = createServer((req, res) => {
     let body = '';
@@ -95,10 +98,15 @@ describe('TokenBucket', () => {
   it('allows a burst of `capacity`, then paces at capacity/window', async () => {
     let t = 0;
     const slept: number[] = [];
-    const b = new TokenBucket(2, 1000, () => t, async (ms) => {
-      slept.push(ms);
-      t += ms;
-    });
+    const b = new TokenBucket(
+      2,
+      1000,
+      () => t,
+      async (ms) => {
+        slept.push(ms);
+        t += ms;
+      },
+    );
     expect(await b.take()).toBe(0);
     expect(await b.take()).toBe(0);
     expect(await b.take()).toBe(500); // one token per 500 ms
@@ -142,7 +150,10 @@ describe('RestWarmupClient', () => {
         t += ms;
       },
     });
-    await client.fetchBooks(new RecordingSink(), Array.from({ length: 40 }, (_, i) => `t${i}`));
+    await client.fetchBooks(
+      new RecordingSink(),
+      Array.from({ length: 40 }, (_, i) => `t${i}`),
+    );
     expect(s.calls).toHaveLength(4);
     // 2 immediately, then one per 5 s.
     expect(client.stats.restThrottledMs).toBe(10_000);

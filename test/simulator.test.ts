@@ -5,7 +5,17 @@ import { startSimulator, type Simulator, type SimulatorOptions } from '../src/si
 
 // ------------------------------------------------------------------ helpers
 
-const OPENING_KEYS = ['market', 'asset_id', 'timestamp', 'hash', 'bids', 'asks', 'tick_size', 'event_type', 'last_trade_price'];
+const OPENING_KEYS = [
+  'market',
+  'asset_id',
+  'timestamp',
+  'hash',
+  'bids',
+  'asks',
+  'tick_size',
+  'event_type',
+  'last_trade_price',
+];
 const TRADE_BOOK_KEYS = ['market', 'asset_id', 'bids', 'asks', 'hash', 'timestamp', 'event_type'];
 const PRICE_CHANGE_KEYS = ['market', 'price_changes', 'timestamp', 'event_type'];
 const ENTRY_KEYS = ['asset_id', 'price', 'size', 'side', 'hash', 'best_bid', 'best_ask'];
@@ -28,7 +38,9 @@ class Client {
       this.queue.push(data.toString('utf8'));
       this.waiter?.();
     });
-    this.closed = new Promise((resolve) => ws.once('close', (code, reason) => resolve({ code, reason: reason.toString() })));
+    this.closed = new Promise((resolve) =>
+      ws.once('close', (code, reason) => resolve({ code, reason: reason.toString() })),
+    );
     this.closed.then(() => this.waiter?.());
   }
 
@@ -291,7 +303,18 @@ describe('simulator: universe and opening snapshot', () => {
     const res = await fetch(`${s.httpUrl}/book?token_id=${id}`);
     expect(res.status).toBe(200);
     const body = await res.json();
-    expect(Object.keys(body)).toEqual(['market', 'asset_id', 'timestamp', 'hash', 'bids', 'asks', 'min_order_size', 'tick_size', 'neg_risk', 'last_trade_price']);
+    expect(Object.keys(body)).toEqual([
+      'market',
+      'asset_id',
+      'timestamp',
+      'hash',
+      'bids',
+      'asks',
+      'min_order_size',
+      'tick_size',
+      'neg_risk',
+      'last_trade_price',
+    ]);
     expect(body.hash).toBe(s.book(id!).hash);
     s.settle(id!);
     const gone = await fetch(`${s.httpUrl}/book?token_id=${id}`);
@@ -376,7 +399,15 @@ describe('simulator: subscription protocol', () => {
     expect(p.some((e) => e.event_type === 'best_bid_ask')).toBe(false);
     const bba = q.filter((e) => e.event_type === 'best_bid_ask');
     expect(bba.length).toBeGreaterThan(0);
-    expect(Object.keys(bba[0])).toEqual(['market', 'asset_id', 'best_bid', 'best_ask', 'spread', 'timestamp', 'event_type']);
+    expect(Object.keys(bba[0])).toEqual([
+      'market',
+      'asset_id',
+      'best_bid',
+      'best_ask',
+      'spread',
+      'timestamp',
+      'event_type',
+    ]);
     // Everything else is identical on both sockets.
     expect(q.filter((e) => e.event_type !== 'best_bid_ask')).toEqual(p);
   });
@@ -394,7 +425,8 @@ describe('simulator: live activity', () => {
     const checkPending = () => {
       // A price_change hash includes the trade price that last_trade_price announces just after it.
       if (!pending) return;
-      for (const e of pending.entries) expect(local.hash(s, pending.market, e.asset_id, pending.timestamp)).toBe(e.hash);
+      for (const e of pending.entries)
+        expect(local.hash(s, pending.market, e.asset_id, pending.timestamp)).toBe(e.hash);
       pending = null;
     };
     let trades = 0;
@@ -620,7 +652,8 @@ describe('simulator: faults', () => {
     const pc = next.find((e) => e.event_type === 'price_change');
     expect(Number(pc.timestamp)).toBeLessThan(lastTs);
     for (const e of next) local.apply(e);
-    for (const entry of pc.price_changes) expect(local.hash(s, pc.market, entry.asset_id, pc.timestamp)).toBe(entry.hash);
+    for (const entry of pc.price_changes)
+      expect(local.hash(s, pc.market, entry.asset_id, pc.timestamp)).toBe(entry.hash);
   });
 
   it('settle: size-0 burst to best_bid "0"/best_ask "1", market_resolved, then close 1000', async () => {

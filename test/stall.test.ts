@@ -17,7 +17,6 @@ import { BACKENDS, FAST_FEED as FAST_TEST_FEED, matchesSim, remoteSimulator, wai
 
 vi.setConfig({ testTimeout: 60_000, hookTimeout: 15_000 });
 
-
 /** The fast test options with the silence watchdog at its default (15 s). */
 const { silenceTimeoutMs: _silence, ...FAST } = FAST_TEST_FEED;
 const { hardStaleMs: _hardStaleMs, ...FAST_FEED } = FAST; // the cache sets hardStaleMs itself
@@ -33,7 +32,11 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-async function rig(backend: 'js' | 'native', simOptions: SimulatorOptions, feedOptions: FeedOptions = {}): Promise<Rig> {
+async function rig(
+  backend: 'js' | 'native',
+  simOptions: SimulatorOptions,
+  feedOptions: FeedOptions = {},
+): Promise<Rig> {
   const sim = await startSimulator({ seed: 7, ...simOptions });
   const store = new BookStore({ backend, clock: 'precise', capacity: 256, graceMs: 300 });
   const feed = new SubscriptionManager(store, { ...FAST, url: sim.url, ...feedOptions });
@@ -47,15 +50,17 @@ async function rig(backend: 'js' | 'native', simOptions: SimulatorOptions, feedO
   return { sim, store, feed };
 }
 
-
 /** The sampling cadence of the read loops below (they observe reads over a time window; nothing waits on it). */
 const nextSample = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 
 describe.each(BACKENDS)('busy-connection stall detection (%s backend)', (backend) => {
   it('a stalled busy connection stops being confirmed at its last data + stallAfterMs: its reads go stale by themselves', async () => {
     // A slow health timer (the stall watchdog runs on it), so the confirmation limit is seen alone first.
-    const { sim, store, feed } = await rig(backend, { markets: 6, rate: 300 }, { maxTokensPerConnection: 4, stallMinMs: 400, healthIntervalMs: 2000 });
+    const { sim, store, feed } = await rig(
+      backend,
+      { markets: 6, rate: 300 },
+      { maxTokensPerConnection: 4, stallMinMs: 400, healthIntervalMs: 2000 },
+    );
     const maxStale = 200;
     const victim = sim.markets[0].yes;
     const conn = feed.connectionOf(victim)!;
@@ -68,7 +73,10 @@ describe.each(BACKENDS)('busy-connection stall detection (%s backend)', (backend
     // Inject right after a health tick: the next one (the stall verdict) is 2 s away.
     let tickAt = 0;
     const tick = store.tick.bind(store);
-    store.tick = (now?: number) => ((tickAt = store.now()), tick(now));
+    store.tick = (now?: number) => {
+      tickAt = store.now();
+      return tick(now);
+    };
     const t0 = tickAt;
     await waitFor(() => tickAt > t0, 'a health tick');
     const disconnects: DisconnectedEvent[] = [];
@@ -119,7 +127,11 @@ describe.each(BACKENDS)('busy-connection stall detection (%s backend)', (backend
   });
 
   it('detects the stall on the health timer, reconnects at once (no probe), and the books come back equal', async () => {
-    const { sim, store, feed } = await rig(backend, { markets: 6, rate: 300 }, { maxTokensPerConnection: 4, stallMinMs: 300 });
+    const { sim, store, feed } = await rig(
+      backend,
+      { markets: 6, rate: 300 },
+      { maxTokensPerConnection: 4, stallMinMs: 300 },
+    );
     const victim = sim.markets[1].no;
     const conn = feed.connectionOf(victim)!;
     await waitFor(() => feed.liveness(conn)?.busy === true, 'busy');
@@ -150,7 +162,11 @@ describe.each(BACKENDS)('busy-connection stall detection (%s backend)', (backend
 
   it('a quiet connection is never judged by the stall detector: served by its PONGs, and a stall is left to the silence watchdog', async () => {
     // One market every 2 s: a few frames in 5 s, far from busy.
-    const { sim, store, feed } = await rig(backend, { markets: 2, rate: 0.5 }, { stallMinMs: 400, silenceTimeoutMs: 2500, hardStaleMs: 1000 });
+    const { sim, store, feed } = await rig(
+      backend,
+      { markets: 2, rate: 0.5 },
+      { stallMinMs: 400, silenceTimeoutMs: 2500, hardStaleMs: 1000 },
+    );
     const conn = feed.connectionOf(sim.tokens[0])!;
     const handles = sim.tokens.map((t) => store.handle(t));
     const maxStale = 400;
@@ -220,7 +236,11 @@ describe.each(BACKENDS)('busy-connection stall detection (%s backend)', (backend
   });
 
   it('stallFactor 0 turns the detector off: a busy connection is then only recycled by the silence watchdog', async () => {
-    const { sim, feed } = await rig(backend, { markets: 2, rate: 300 }, { stallFactor: 0, stallMinMs: 300, silenceTimeoutMs: 1200, hardStaleMs: 400 });
+    const { sim, feed } = await rig(
+      backend,
+      { markets: 2, rate: 300 },
+      { stallFactor: 0, stallMinMs: 300, silenceTimeoutMs: 1200, hardStaleMs: 400 },
+    );
     const conn = feed.connectionOf(sim.tokens[0])!;
     // More frames than make a connection busy when the detector is on.
     const seen = feed.stats().messages;
@@ -272,21 +292,28 @@ describe('stall options', () => {
     expect(resolveFeedOptions({ silenceTimeoutMs: 400 }).stallMinMs).toBe(400);
     expect(resolveFeedOptions({ silenceTimeoutMs: 0 }).stallMinMs).toBe(1000);
     expect(resolveFeedOptions({ stallFactor: 0 }).stallFactor).toBe(0);
-    expect(resolveFeedOptions({ stallFactor: 2.5, stallMinMs: 250 })).toMatchObject({ stallFactor: 2.5, stallMinMs: 250 });
+    expect(resolveFeedOptions({ stallFactor: 2.5, stallMinMs: 250 })).toMatchObject({
+      stallFactor: 2.5,
+      stallMinMs: 250,
+    });
   });
 
   it('rejects bad values with a ConfigError naming the option and what is allowed', () => {
     for (const stallFactor of [-1, 0.5, 1001, NaN, Infinity, '10' as unknown as number]) {
       expect(() => resolveFeedOptions({ stallFactor })).toThrow(ConfigError);
     }
-    expect(() => resolveFeedOptions({ stallFactor: 0.5 })).toThrow('polybook: invalid stallFactor=0.5: expected 0 (off) or a number from 1 to 1000');
+    expect(() => resolveFeedOptions({ stallFactor: 0.5 })).toThrow(
+      'polybook: invalid stallFactor=0.5: expected 0 (off) or a number from 1 to 1000',
+    );
     for (const stallMinMs of [0, 9, 1.5, -100, 86_400_001, NaN]) {
       expect(() => resolveFeedOptions({ stallMinMs })).toThrow(/invalid stallMinMs/);
     }
     expect(() => resolveFeedOptions({ stallMinMs: 2000, silenceTimeoutMs: 1000 })).toThrow(
       'polybook: invalid stallMinMs=2000: expected an integer from 10 to 1000 (at most silenceTimeoutMs)',
     );
-    expect(() => new SubscriptionManager(new BookStore({ backend: 'js', capacity: 1, clock: 'precise' }), { stallMinMs: 5 })).toThrow(ConfigError);
+    expect(
+      () => new SubscriptionManager(new BookStore({ backend: 'js', capacity: 1, clock: 'precise' }), { stallMinMs: 5 }),
+    ).toThrow(ConfigError);
   });
 
   it('worker mode and the cache check them in the caller before anything starts', async () => {

@@ -12,7 +12,9 @@ const { table, backend, tokens, stop } = workerData as {
   stop: SharedArrayBuffer;
 };
 const store = new BookStore({ table, backend, clock: 'precise' });
-tokens.forEach((t, i) => store.bindAt(t, i));
+tokens.forEach((t, i) => {
+  store.bindAt(t, i);
+});
 const stopFlag = new Int32Array(stop);
 
 function levels(side: 'bid' | 'ask', k: number, n: number): string {
@@ -31,7 +33,9 @@ parentPort!.postMessage('ready');
 while (Atomics.load(stopFlag, 0) === 0) {
   const n = 1 + (k % 20);
   const batch = tokens.map((t) =>
-    Buffer.from(`{"event_type":"book","market":"0x1","asset_id":"${t}","timestamp":"${k}","bids":[${levels('bid', k, n)}],"asks":[${levels('ask', k, n)}]}`),
+    Buffer.from(
+      `{"event_type":"book","market":"0x1","asset_id":"${t}","timestamp":"${k}","bids":[${levels('bid', k, n)}],"asks":[${levels('ask', k, n)}]}`,
+    ),
   );
   frames.set(k % 4, batch);
   for (const f of batch) store.ingest(f);

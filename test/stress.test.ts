@@ -28,7 +28,7 @@ describe.each(BACKENDS)('torn-read stress (%s writer in a worker)', (backend) =>
     await once(worker, 'message');
     const handles = tokens.map((t) => reader.handle(t));
     let tops = 0;
-    let books = 0;
+    let _books = 0;
     let torn = 0;
     const lastSeq = new Array(tokens.length).fill(0);
     let changes = 0;
@@ -44,7 +44,7 @@ describe.each(BACKENDS)('torn-read stress (%s writer in a worker)', (backend) =>
       for (let j = 0; j < tokens.length; j++) {
         const b = reader.get(tokens[j], 60_000);
         if (!b) continue;
-        books++;
+        _books++;
         const k = b.bids[0].size;
         if (b.bids.length !== b.asks.length || b.bids.length !== 1 + (k % 20)) torn++;
         for (const l of b.bids) if (l.size !== k) torn++;

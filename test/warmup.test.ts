@@ -16,7 +16,6 @@ afterEach(async () => {
   while (cleanups.length) await cleanups.pop()!();
 });
 
-
 /** Fake token ids the simulator does not know: they never get a book. */
 const UNKNOWN = ['11111111111111111111', '22222222222222222222'];
 
@@ -36,7 +35,11 @@ describe.each(BACKENDS)('WarmupManager over a store (%s)', (backend) => {
     const tokens = ['a', 'b', 'c', 'd', 'e'];
     const { store, hub, clock } = setup(tokens);
     const progress: WarmupProgress[] = [];
-    const wm = new WarmupManager(store, hub, tokens, { minReadyFraction: 0.6, timeoutMs: 60_000, onProgress: (p) => progress.push(p) });
+    const wm = new WarmupManager(store, hub, tokens, {
+      minReadyFraction: 0.6,
+      timeoutMs: 60_000,
+      onProgress: (p) => progress.push(p),
+    });
     let done = false;
     const p = wm.run().then((r) => {
       done = true;
@@ -75,9 +78,19 @@ describe.each(BACKENDS)('WarmupManager over a store (%s)', (backend) => {
 
   it('an empty set is warm at once; a set already ready completes without waiting', async () => {
     const { store, hub, clock } = setup(['a']);
-    expect(await new WarmupManager(store, hub, [], { timeoutMs: 60_000 }).run()).toMatchObject({ ready: 0, total: 0, fraction: 1, timedOut: false, disabled: [] });
+    expect(await new WarmupManager(store, hub, [], { timeoutMs: 60_000 }).run()).toMatchObject({
+      ready: 0,
+      total: 0,
+      fraction: 1,
+      timedOut: false,
+      disabled: [],
+    });
     store.ingest(book('a'), clock.t);
-    expect(await new WarmupManager(store, hub, ['a'], { minReadyFraction: 1, timeoutMs: 60_000 }).run()).toMatchObject({ ready: 1, fraction: 1, timedOut: false });
+    expect(await new WarmupManager(store, hub, ['a'], { minReadyFraction: 1, timeoutMs: 60_000 }).run()).toMatchObject({
+      ready: 1,
+      fraction: 1,
+      timedOut: false,
+    });
   });
 
   it('can leave slow tokens enabled', async () => {
@@ -163,11 +176,19 @@ describe.each(BACKENDS)('BookCache warmup against the simulator (%s)', (backend)
     cleanups.push(() => sim.close());
     const first = sim.markets.slice(0, 2).flatMap((m) => m.tokens);
     const later = sim.markets[2].tokens;
-    const cache = await BookCache.start({ backend, url: sim.url, universe: first, warmupMinReadyFraction: 1, warmupTimeoutMs: 20_000 });
+    const cache = await BookCache.start({
+      backend,
+      url: sim.url,
+      universe: first,
+      warmupMinReadyFraction: 1,
+      warmupTimeoutMs: 20_000,
+    });
     cleanups.push(() => cache.stop());
     await cache.warmup();
     expect(cache.get(later[0])).toBeNull();
-    const r = await cache.acquire([{ market: sim.markets[2].conditionId, tokens: [...later] }, UNKNOWN[0]], { timeoutMs: 500 });
+    const r = await cache.acquire([{ market: sim.markets[2].conditionId, tokens: [...later] }, UNKNOWN[0]], {
+      timeoutMs: 500,
+    });
     expect(r).toMatchObject({ ready: 2, total: 3, timedOut: true, disabled: [UNKNOWN[0]] });
     expect(cache.tradingEnabled).toBe(true);
     expect(cache.get(later[0])).not.toBeNull();

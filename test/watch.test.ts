@@ -10,7 +10,6 @@ import { H_EPOCH, H_WATCHERS, HEADER_BYTES, slotBytes } from '../src/table/layou
 import { startSimulator, type Simulator } from '../src/simulator/index.js';
 import { BACKENDS, ManualClock, bookFrame, priceChange, waitFor } from './helpers.js';
 
-
 /** Lets the event loop turn `n` times (to show nothing happens without a change; not a synchronisation). */
 async function turns(n: number): Promise<void> {
   for (let i = 0; i < n; i++) await new Promise((r) => setImmediate(r));
@@ -41,14 +40,17 @@ function setup(backend: 'js' | 'native') {
   const store = new BookStore({ backend, clock: clock.now, capacity: 16 });
   cleanups.push(() => store.close());
   const errors: unknown[] = [];
-  const hub = new WatchHub({ table: store.table, slotOf: (id) => (store.has(id) ? store.handle(id).slot : -1) }, (e) => errors.push(e));
+  const hub = new WatchHub({ table: store.table, slotOf: (id) => (store.has(id) ? store.handle(id).slot : -1) }, (e) =>
+    errors.push(e),
+  );
   cleanups.push(() => hub.close());
   store.subscribe([A, B, C]);
   return { store, hub, clock, errors };
 }
 
 const book = (id: string, bid = '0.40') => bookFrame(id, [[bid, '10']], [['0.60', '10']]);
-const delta = (id: string, size: string) => priceChange([{ asset_id: id, price: '0.40', size, side: 'BUY', best_bid: '0.4', best_ask: '0.6' }]);
+const delta = (id: string, size: string) =>
+  priceChange([{ asset_id: id, price: '0.40', size, side: 'BUY', best_bid: '0.4', best_ask: '0.6' }]);
 
 describe.each(BACKENDS)('watch on the writer thread (%s)', (backend) => {
   it('fires exactly once per change, only for watched tokens', async () => {
@@ -70,12 +72,20 @@ describe.each(BACKENDS)('watch on the writer thread (%s)', (backend) => {
     // One frame touching both watched tokens: one notification each.
     store.ingest(book(B), clock.t);
     await waitFor(() => events.length === 2);
-    store.ingest(priceChange([
-      { asset_id: A, price: '0.41', size: '5', side: 'BUY', best_bid: '0.41', best_ask: '0.6' },
-      { asset_id: B, price: '0.41', size: '5', side: 'BUY', best_bid: '0.41', best_ask: '0.6' },
-    ]), clock.t);
+    store.ingest(
+      priceChange([
+        { asset_id: A, price: '0.41', size: '5', side: 'BUY', best_bid: '0.41', best_ask: '0.6' },
+        { asset_id: B, price: '0.41', size: '5', side: 'BUY', best_bid: '0.41', best_ask: '0.6' },
+      ]),
+      clock.t,
+    );
     await waitFor(() => events.length === 4);
-    expect(events.slice(2).map((e) => e.tokenId).sort()).toEqual([A, B]);
+    expect(
+      events
+        .slice(2)
+        .map((e) => e.tokenId)
+        .sort(),
+    ).toEqual([A, B]);
 
     // Twenty spaced changes: twenty notifications, one version each, in order.
     for (let i = 0; i < 20; i++) {
@@ -202,7 +212,13 @@ describe.each(BACKENDS)('watch with ingestion in a worker (%s)', (backend) => {
   it('notifies the main thread once per published version', async () => {
     sim = await startSimulator({ markets: 3, seed: 11, rate: 0, snapshotDelayMs: 0 });
     cleanups.push(() => sim.close());
-    const cache = await BookCache.start({ backend, worker: true, url: sim.url, universe: sim.tokens, warmupMinReadyFraction: 1 });
+    const cache = await BookCache.start({
+      backend,
+      worker: true,
+      url: sim.url,
+      universe: sim.tokens,
+      warmupMinReadyFraction: 1,
+    });
     cleanups.push(() => cache.stop());
     expect(cache.worker).toBe(true);
     const r = await cache.warmup();
@@ -215,7 +231,11 @@ describe.each(BACKENDS)('watch with ingestion in a worker (%s)', (backend) => {
       sim.tokens.every((t) => {
         const b = cache.get(t, 60_000);
         const s = sim.book(t);
-        return b !== null && b.bestBid === (s.bestBid === '' ? null : Number(s.bestBid)) && b.bestAsk === (s.bestAsk === '' ? null : Number(s.bestAsk));
+        return (
+          b !== null &&
+          b.bestBid === (s.bestBid === '' ? null : Number(s.bestBid)) &&
+          b.bestAsk === (s.bestAsk === '' ? null : Number(s.bestAsk))
+        );
       });
     for (let i = 0; i < 25; i++) {
       const n = events.length;
@@ -223,11 +243,16 @@ describe.each(BACKENDS)('watch with ingestion in a worker (%s)', (backend) => {
       await waitFor(() => events.length > n && caughtUp(), `step ${i}`, 5000);
     }
     // Quiescent: every published version was reported exactly once.
-    await waitFor(() => sim.tokens.every((t) => {
-      const evs = events.filter((e) => e.tokenId === t);
-      const sum = evs.reduce((s, e) => s + e.versions, 0);
-      return sum === (slotSeq(cache.store, t) - start.get(t)!) / 2;
-    }), 'all versions reported', 5000);
+    await waitFor(
+      () =>
+        sim.tokens.every((t) => {
+          const evs = events.filter((e) => e.tokenId === t);
+          const sum = evs.reduce((s, e) => s + e.versions, 0);
+          return sum === (slotSeq(cache.store, t) - start.get(t)!) / 2;
+        }),
+      'all versions reported',
+      5000,
+    );
     for (const t of sim.tokens) {
       const evs = events.filter((e) => e.tokenId === t);
       for (let i = 1; i < evs.length; i++) expect(evs[i].version).toBeGreaterThan(evs[i - 1].version);

@@ -221,7 +221,13 @@ impl NativeWriter {
     /// Writer counter by header index (same value as the header word).
     #[napi(catch_unwind)]
     pub fn counter(&self, index: u32) -> Result<f64> {
-        guard_read("counter", || if (index as usize) < layout::COUNTERS.len() { self.table.counter(index as usize) } else { f64::NAN })
+        guard_read("counter", || {
+            if (index as usize) < layout::COUNTERS.len() {
+                self.table.counter(index as usize)
+            } else {
+                f64::NAN
+            }
+        })
     }
 
     /// Test hook, not part of the API (absent from the TypeScript types): the next writer call
@@ -382,9 +388,9 @@ mod fast {
     use super::NativeWriter;
     use napi::bindgen_prelude::{Error, JsError, Result, Status, TypeTag};
     use napi::sys;
-    use std::panic::{catch_unwind, AssertUnwindSafe};
     use std::cell::Cell;
     use std::ffi::{c_void, CStr};
+    use std::panic::{catch_unwind, AssertUnwindSafe};
     use std::ptr;
 
     /// Per env and method: the original checked napi-rs method.
@@ -423,7 +429,12 @@ mod fast {
         Ok(v)
     }
 
-    fn method(name: &CStr, cb: sys::napi_callback, data: *mut c_void, enumerable: bool) -> sys::napi_property_descriptor {
+    fn method(
+        name: &CStr,
+        cb: sys::napi_callback,
+        data: *mut c_void,
+        enumerable: bool,
+    ) -> sys::napi_property_descriptor {
         let mut attributes = sys::PropertyAttributes::writable | sys::PropertyAttributes::configurable;
         if enumerable {
             attributes |= sys::PropertyAttributes::enumerable;
@@ -504,7 +515,8 @@ mod fast {
 
     unsafe fn call_info(env: sys::napi_env, info: sys::napi_callback_info) -> Option<Call> {
         let mut c = Call { args: [ptr::null_mut(); 2], argc: 2, this: ptr::null_mut(), data: ptr::null_mut() };
-        let st = unsafe { sys::napi_get_cb_info(env, info, &mut c.argc, c.args.as_mut_ptr(), &mut c.this, &mut c.data) };
+        let st =
+            unsafe { sys::napi_get_cb_info(env, info, &mut c.argc, c.args.as_mut_ptr(), &mut c.this, &mut c.data) };
         (st == OK).then_some(c)
     }
 
@@ -547,7 +559,10 @@ mod fast {
             Err(payload) => {
                 let msg = super::panic_message(&*payload);
                 super::drop_payload(payload);
-                let e = Error::new(Status::GenericFailure, format!("polybook native: internal error in ingest (panic: {msg})"));
+                let e = Error::new(
+                    Status::GenericFailure,
+                    format!("polybook native: internal error in ingest (panic: {msg})"),
+                );
                 unsafe { JsError::from(e).throw_into(env) };
                 ptr::null_mut()
             }
@@ -563,7 +578,15 @@ mod fast {
             let mut kind = 0;
             let mut len = 0usize;
             let mut data = ptr::null_mut();
-            let st = sys::napi_get_typedarray_info(env, c.args[0], &mut kind, &mut len, &mut data, ptr::null_mut(), ptr::null_mut());
+            let st = sys::napi_get_typedarray_info(
+                env,
+                c.args[0],
+                &mut kind,
+                &mut len,
+                &mut data,
+                ptr::null_mut(),
+                ptr::null_mut(),
+            );
             if st != OK || kind != sys::TypedarrayType::uint8_array {
                 return None;
             }
@@ -571,7 +594,8 @@ mod fast {
             if sys::napi_get_value_double(env, c.args[1], &mut now) != OK {
                 return None;
             }
-            let frame: &[u8] = if len == 0 || data.is_null() { &[] } else { std::slice::from_raw_parts(data as *const u8, len) };
+            let frame: &[u8] =
+                if len == 0 || data.is_null() { &[] } else { std::slice::from_raw_parts(data as *const u8, len) };
             // SAFETY: `w` is a live NativeWriter (see the callers). No other reference to it is
             // active: every method of this addon runs synchronously on this thread and none calls
             // back into JavaScript, so this call cannot be nested inside another one.
@@ -580,7 +604,12 @@ mod fast {
     }
 
     /// `ingestString(frame: string, nowMs: number)` on `w`; `None` = unusual arguments.
-    unsafe fn ingest_string(env: sys::napi_env, w: *mut NativeWriter, e: *mut Env, c: &Call) -> Option<sys::napi_value> {
+    unsafe fn ingest_string(
+        env: sys::napi_env,
+        w: *mut NativeWriter,
+        e: *mut Env,
+        c: &Call,
+    ) -> Option<sys::napi_value> {
         unsafe {
             if c.argc < 2 {
                 return None;
@@ -657,15 +686,23 @@ mod fast {
             let mut props = Vec::with_capacity(2);
             for (name, cb) in NAMES.into_iter().zip(cbs) {
                 let mut f = ptr::null_mut();
-                if sys::napi_create_function(env, name.as_ptr(), name.to_bytes().len() as isize, cb, h.cast(), &mut f) != OK {
+                if sys::napi_create_function(env, name.as_ptr(), name.to_bytes().len() as isize, cb, h.cast(), &mut f)
+                    != OK
+                {
                     break;
                 }
                 (*h).refs.set((*h).refs.get() + 1);
-                if sys::napi_add_finalizer(env, f, h.cast(), Some(finalize_bound), ptr::null_mut(), ptr::null_mut()) != OK {
+                if sys::napi_add_finalizer(env, f, h.cast(), Some(finalize_bound), ptr::null_mut(), ptr::null_mut())
+                    != OK
+                {
                     // Never finalized: keep the count (a small leak rather than a dangling handle).
                     break;
                 }
-                props.push(sys::napi_property_descriptor { value: f, method: None, ..method(name, None, ptr::null_mut(), false) });
+                props.push(sys::napi_property_descriptor {
+                    value: f,
+                    method: None,
+                    ..method(name, None, ptr::null_mut(), false)
+                });
             }
             if props.len() == 2 && sys::napi_define_properties(env, this, 2, props.as_ptr()) == OK {
                 (*w).fast.set(h);

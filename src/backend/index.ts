@@ -30,7 +30,7 @@ export function resolveBackend(backend?: BackendName): BackendName {
   const wanted = backend ?? optionalEnumEnv('POLYBOOK_BACKEND', BACKENDS);
   const native = nativeAvailability();
   if (wanted === 'native' && !native.available) {
-    const src = backend ? "the backend option" : 'POLYBOOK_BACKEND=native';
+    const src = backend ? 'the backend option' : 'POLYBOOK_BACKEND=native';
     throw new Error(
       `polybook: ${src} asks for the native backend, but its binary cannot load here (${native.error.message}). ` +
         `Install the platform package (or build with 'npm run build:native'), or use the pure-TypeScript backend ('js').`,
@@ -59,7 +59,7 @@ function noticeFallback(error: Error): void {
   const g = globalThis as { [NOTICE_SHOWN]?: boolean };
   if (g[NOTICE_SHOWN]) return;
   g[NOTICE_SHOWN] = true;
-  process.stderr.write(fallbackNotice(error) + '\n');
+  process.stderr.write(`${fallbackNotice(error)}\n`);
 }
 
 /** Creates the writer of a table. */

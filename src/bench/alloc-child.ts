@@ -4,4 +4,4 @@ import { runAlloc } from './alloc.js';
 
 const [backends = 'native,js', mode = 'full'] = process.argv.slice(2);
 const rows = await runAlloc(backends.split(',') as BackendName[], mode === 'quick');
-process.stdout.write(JSON.stringify(rows) + '\n');
+process.stdout.write(`${JSON.stringify(rows)}\n`);

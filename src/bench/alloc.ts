@@ -28,7 +28,6 @@ export interface AllocRow {
   elapsedMs: number;
 }
 
-
 function heap(): { used: number; newSpace: number } {
   let used = 0;
   let newSpace = 0;
@@ -42,7 +41,12 @@ function heap(): { used: number; newSpace: number } {
 export async function runAlloc(backends: BackendName[], quick: boolean): Promise<AllocRow[]> {
   const gc = (globalThis as { gc?: () => void }).gc;
   // Without --expose-gc, measure in a child process that has it (no code evaluation to reach gc).
-  if (!gc) return (await benchChild('alloc-child', [backends.join(','), quick ? 'quick' : 'full'], ['--expose-gc'])) as AllocRow[];
+  if (!gc)
+    return (await benchChild(
+      'alloc-child',
+      [backends.join(','), quick ? 'quick' : 'full'],
+      ['--expose-gc'],
+    )) as AllocRow[];
   const reads = quick ? 2_000_000 : 10_000_000;
   const rows: AllocRow[] = [];
   for (const backend of backends) {
@@ -72,7 +76,8 @@ export async function runAlloc(backends: BackendName[], quick: boolean): Promise
     gc();
     const entries: { start: number; kind: number }[] = [];
     const obs = new PerformanceObserver((list) => {
-      for (const e of list.getEntries()) entries.push({ start: e.startTime, kind: (e as { detail?: { kind?: number } }).detail?.kind ?? 0 });
+      for (const e of list.getEntries())
+        entries.push({ start: e.startTime, kind: (e as { detail?: { kind?: number } }).detail?.kind ?? 0 });
     });
     obs.observe({ entryTypes: ['gc'] });
     // Control: the same measurement around zero reads (what the measuring itself allocates).
@@ -89,7 +94,8 @@ export async function runAlloc(backends: BackendName[], quick: boolean): Promise
     await new Promise((r) => setTimeout(r, 20));
     obs.disconnect();
     const served = s.metrics().hits - hitsBefore;
-    if (served !== 2 * reads || x !== 2 * reads) throw new Error(`alloc bench (${backend}): ${served} of ${2 * reads} reads served`);
+    if (served !== 2 * reads || x !== 2 * reads)
+      throw new Error(`alloc bench (${backend}): ${served} of ${2 * reads} reads served`);
     const gcs = entries.filter((e) => e.start >= t0 && e.start <= t1).length;
     const delta = after.used - before.used;
     rows.push({

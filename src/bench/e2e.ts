@@ -162,7 +162,9 @@ interface Phases {
 }
 
 function phases(quick: boolean): Phases {
-  return quick ? { rounds: 1, warmS: 0.3, measureS: 1, idleMs: 300 } : { rounds: 3, warmS: 0.5, measureS: 2, idleMs: 400 };
+  return quick
+    ? { rounds: 1, warmS: 0.3, measureS: 1, idleMs: 300 }
+    : { rounds: 3, warmS: 0.5, measureS: 2, idleMs: 400 };
 }
 
 /** Starts the sender worker; it records the changes one segment (warm-up + measured) needs. */
@@ -170,12 +172,21 @@ export async function startSim(quick: boolean): Promise<Sim> {
   const { warmS, measureS } = phases(quick);
   const changes = Math.ceil(E2E_RATE * (warmS + measureS)) + 100;
   const sab = new SharedArrayBuffer(simBufferBytes(changes));
-  const data: SimWorkerData & { changes: number } = { markets: MARKETS, seed: 7, sab, base: BASE, depth: DEPTH, changes };
+  const data: SimWorkerData & { changes: number } = {
+    markets: MARKETS,
+    seed: 7,
+    sab,
+    base: BASE,
+    depth: DEPTH,
+    changes,
+  };
   const worker: Worker = benchWorker('sim-worker', data);
-  const ready = await new Promise<{ url: string; groups: MarketGroup[]; changes: number; visibleChanges: number }>((resolve, reject) => {
-    worker.once('error', reject);
-    worker.once('message', resolve);
-  });
+  const ready = await new Promise<{ url: string; groups: MarketGroup[]; changes: number; visibleChanges: number }>(
+    (resolve, reject) => {
+      worker.once('error', reject);
+      worker.once('message', resolve);
+    },
+  );
   let pending: ((s: { framesSent: number }) => void) | null = null;
   worker.on('message', (m: { type: string; framesSent?: number }) => {
     if (m.type === 'done' && pending) pending({ framesSent: m.framesSent! });
@@ -212,7 +223,13 @@ interface Consumer {
 
 /** The feed in a worker (`startWorkerFeed`); the main thread sweeps `get()` over every token. */
 async function feedConsumer(sim: Sim, backend: BackendName): Promise<Consumer> {
-  const feed: WorkerFeed = await startWorkerFeed({ url: sim.url, universe: sim.groups, backend, maxDepth: DEPTH, capacity: 256 });
+  const feed: WorkerFeed = await startWorkerFeed({
+    url: sim.url,
+    universe: sim.groups,
+    backend,
+    maxDepth: DEPTH,
+    capacity: 256,
+  });
   const tokens = sim.groups.flatMap((g) => g.tokens);
   if (!(await waitFor(() => feed.store.readyCount() === tokens.length, 20_000))) {
     await feed.stop();
@@ -239,7 +256,8 @@ async function feedConsumer(sim: Sim, backend: BackendName): Promise<Consumer> {
                 const now = wallNow();
                 const mk = marketOfToken[i];
                 const hi = Math.min(ts - BASE, seen.length - 1);
-                for (let k = Math.max(1, last[i] - BASE + 1); k <= hi; k++) if (seen[k] === 0 && market[k] === mk) seen[k] = now;
+                for (let k = Math.max(1, last[i] - BASE + 1); k <= hi; k++)
+                  if (seen[k] === 0 && market[k] === mk) seen[k] = now;
               }
               last[i] = ts;
             }
@@ -313,7 +331,13 @@ interface Pool {
 }
 
 /** One segment: connect, idle control, warm-up traffic, measured traffic. */
-async function segment(sim: Sim, consumer: () => Promise<Consumer>, p: Phases, rate: number, pool: Pool): Promise<void> {
+async function segment(
+  sim: Sim,
+  consumer: () => Promise<Consumer>,
+  p: Phases,
+  rate: number,
+  pool: Pool,
+): Promise<void> {
   sim.rewind();
   const c = await consumer();
   try {
@@ -363,10 +387,31 @@ async function segment(sim: Sim, consumer: () => Promise<Consumer>, p: Phases, r
 }
 
 /** Runs the floor and every backend, interleaved in rounds; one row each, samples pooled over rounds. */
-export async function runE2e(sim: Sim, backends: BackendName[], quick: boolean, log: (s: string) => void, rate = E2E_RATE): Promise<E2eRow[]> {
+export async function runE2e(
+  sim: Sim,
+  backends: BackendName[],
+  quick: boolean,
+  log: (s: string) => void,
+  rate = E2E_RATE,
+): Promise<E2eRow[]> {
   const p = phases(quick);
   const configs: (BackendName | 'floor')[] = ['floor', ...backends];
-  const pools = new Map(configs.map((c) => [c, { lat: [], roundP50: [], roundP99: [], gaps: new GapHistogram(), idle: new GapHistogram(), sent: 0, seen: 0, frames: 0, wallS: 0 } as Pool]));
+  const pools = new Map(
+    configs.map((c) => [
+      c,
+      {
+        lat: [],
+        roundP50: [],
+        roundP99: [],
+        gaps: new GapHistogram(),
+        idle: new GapHistogram(),
+        sent: 0,
+        seen: 0,
+        frames: 0,
+        wallS: 0,
+      } as Pool,
+    ]),
+  );
   for (let r = 0; r < p.rounds; r++) {
     for (const c of configs) {
       await segment(sim, c === 'floor' ? () => floorConsumer(sim) : () => feedConsumer(sim, c), p, rate, pools.get(c)!);

@@ -35,8 +35,14 @@ export const NO_BOOK = JSON.stringify({
   asset_id: NO,
   timestamp: AFTER.timestamp,
   hash: '',
-  bids: [{ price: '0.1', size: '100' }, { price: '0.106', size: '50' }],
-  asks: [{ price: '0.2', size: '100' }, { price: '0.111', size: '13354.28' }],
+  bids: [
+    { price: '0.1', size: '100' },
+    { price: '0.106', size: '50' },
+  ],
+  asks: [
+    { price: '0.2', size: '100' },
+    { price: '0.111', size: '13354.28' },
+  ],
 });
 
 export interface NaiveLevel {
@@ -56,8 +62,12 @@ export class NaiveCache {
     const msg = JSON.parse(typeof buf === 'string' ? buf : buf.toString());
     for (const ev of Array.isArray(msg) ? msg : [msg]) {
       if (ev.event_type === 'book') {
-        const bids = ev.bids.map((l: any) => ({ price: Number(l.price), size: Number(l.size) })).reverse();
-        const asks = ev.asks.map((l: any) => ({ price: Number(l.price), size: Number(l.size) })).reverse();
+        const bids = ev.bids
+          .map((l: { price: string; size: string }) => ({ price: Number(l.price), size: Number(l.size) }))
+          .reverse();
+        const asks = ev.asks
+          .map((l: { price: string; size: string }) => ({ price: Number(l.price), size: Number(l.size) }))
+          .reverse();
         this.books.set(ev.asset_id, { bids, asks, at: Date.now() });
       } else if (ev.event_type === 'price_change') {
         for (const c of ev.price_changes) {

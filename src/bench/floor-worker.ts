@@ -8,7 +8,12 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { WebSocket } from 'ws';
 
-const { url, tokens, sab, base } = workerData as { url: string; tokens: string[]; sab: SharedArrayBuffer; base: number };
+const { url, tokens, sab, base } = workerData as {
+  url: string;
+  tokens: string[];
+  sab: SharedArrayBuffer;
+  base: number;
+};
 const latest = new Int32Array(sab, 0, 1);
 // The feed's transport options (src/feed/connection.ts): no UTF-8 validation in ws (the writer checks), 16 MiB frames.
 const ws = new WebSocket(url, { maxPayload: 16 * 1024 * 1024, skipUTF8Validation: true });

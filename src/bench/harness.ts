@@ -30,12 +30,19 @@ export interface Sampled {
  * `timeMs` and `minSamples` timed batches. Returns the batch durations, ms.
  */
 export function collect(fn: () => void, timeMs: number, warmupMs: number, minSamples = 50): number[] {
-  const bench = new Bench({ time: timeMs, warmupTime: warmupMs, iterations: minSamples, retainSamples: true, throws: true });
+  const bench = new Bench({
+    time: timeMs,
+    warmupTime: warmupMs,
+    iterations: minSamples,
+    retainSamples: true,
+    throws: true,
+  });
   bench.add('batch', fn);
   const [task] = bench.runSync();
   const r = task.result as { latency?: { samples?: ArrayLike<number> } } | undefined;
   const samples = r?.latency?.samples;
-  if (!samples || samples.length === 0) throw new Error(`benchmark produced no samples: ${JSON.stringify(task.result)}`);
+  if (!samples || samples.length === 0)
+    throw new Error(`benchmark produced no samples: ${JSON.stringify(task.result)}`);
   return Array.from(samples);
 }
 
@@ -73,7 +80,9 @@ export function benchChild(name: string, args: string[], nodeFlags: string[] = [
   const file = fileURLToPath(sibling(name));
   const loader = FROM_TS ? ['--import', import.meta.resolve('tsx')] : [];
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...nodeFlags, ...loader, file, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [...nodeFlags, ...loader, file, ...args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
     let err = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
@@ -81,11 +90,14 @@ export function benchChild(name: string, args: string[], nodeFlags: string[] = [
     child.on('error', reject);
     child.on('close', (code) => {
       const last = out.trim().split('\n').pop() ?? '';
-      if (code !== 0) return reject(new Error(`bench child ${name} ${args.join(' ')} exited ${code}: ${err.trim().slice(-2000)}`));
+      if (code !== 0)
+        return reject(new Error(`bench child ${name} ${args.join(' ')} exited ${code}: ${err.trim().slice(-2000)}`));
       try {
         resolve(JSON.parse(last));
       } catch {
-        reject(new Error(`bench child ${name}: no JSON result (stdout: ${out.slice(-500)}, stderr: ${err.slice(-1000)})`));
+        reject(
+          new Error(`bench child ${name}: no JSON result (stdout: ${out.slice(-500)}, stderr: ${err.slice(-1000)})`),
+        );
       }
     });
   });

@@ -29,7 +29,10 @@ import { analysis } from './analysis.js';
 export async function runBenchmarks({
   quick = false,
   log = (s: string) => void process.stdout.write(s),
-}: { quick?: boolean; log?: (s: string) => void } = {}): Promise<void> {
+}: {
+  quick?: boolean;
+  log?: (s: string) => void;
+} = {}): Promise<void> {
   const t0 = performance.now();
   const before = loadavg();
   const native = nativeAvailability();
@@ -43,7 +46,10 @@ export async function runBenchmarks({
 
   log('allocations on the read path\n');
   const alloc = await runAlloc(backends, quick);
-  for (const a of alloc) log(`  ${a.backend.padEnd(6)} ${a.gcs} GCs, heap ${a.heapDeltaBytes} B, new space ${a.newSpaceDeltaBytes} B over ${2 * a.reads} reads (${a.elapsedMs.toFixed(0)} ms)\n`);
+  for (const a of alloc)
+    log(
+      `  ${a.backend.padEnd(6)} ${a.gcs} GCs, heap ${a.heapDeltaBytes} B, new space ${a.newSpaceDeltaBytes} B over ${2 * a.reads} reads (${a.elapsedMs.toFixed(0)} ms)\n`,
+    );
 
   log('end-to-end latency and main-thread pauses (ingest in a worker)\n');
   const sim = await startSim(quick);
@@ -57,7 +63,10 @@ export async function runBenchmarks({
   const memTokens = quick ? 10_000 : 50_000;
   log(`memory, ${memTokens} tokens (child process each)\n`);
   const memory = await runMemory([...backends, 'naive'], memTokens);
-  for (const m of memory) log(`  ${m.kind.padEnd(6)} RSS ${(m.rssBytes / 2 ** 20).toFixed(0)} MB (base ${(m.baseRssBytes / 2 ** 20).toFixed(0)} MB, table ${(m.tableBytes / 2 ** 20).toFixed(0)} MB), ingest ${m.ingestMs.toFixed(0)} ms\n`);
+  for (const m of memory)
+    log(
+      `  ${m.kind.padEnd(6)} RSS ${(m.rssBytes / 2 ** 20).toFixed(0)} MB (base ${(m.baseRssBytes / 2 ** 20).toFixed(0)} MB, table ${(m.tableBytes / 2 ** 20).toFixed(0)} MB), ingest ${m.ingestMs.toFixed(0)} ms\n`,
+    );
 
   log('warmup, 10,000 tokens on the simulator\n');
   const warmup: WarmupRow[] = [];
@@ -68,7 +77,13 @@ export async function runBenchmarks({
   if (!quick) {
     log('CPU profiles of the ingest loops (node --cpu-prof)\n');
     profiles = await runProfiles(backends, 1500);
-    for (const p of profiles) log(`  ${p.backend.padEnd(6)} ${p.kind.padEnd(5)} ${p.top.slice(0, 3).map((e) => `${e.selfPct.toFixed(1)}% ${e.fn}`).join('; ')}\n`);
+    for (const p of profiles)
+      log(
+        `  ${p.backend.padEnd(6)} ${p.kind.padEnd(5)} ${p.top
+          .slice(0, 3)
+          .map((e) => `${e.selfPct.toFixed(1)}% ${e.fn}`)
+          .join('; ')}\n`,
+      );
   }
 
   const results: Results = {
@@ -85,13 +100,13 @@ export async function runBenchmarks({
     profiles,
   };
   const md = renderMarkdown(results, analysis(results));
-  log('\n' + md);
+  log(`\n${md}`);
   if (!quick) {
     // In a checkout the results go to bench/ (the README quotes them); an installed package has no
     // bench/ folder, so they go to the working directory.
     const repoDir = new URL('../../bench/', import.meta.url);
-    const dir = existsSync(new URL('results.json', repoDir)) ? repoDir : pathToFileURL(process.cwd() + '/');
-    writeFileSync(new URL('results.json', dir), JSON.stringify(results, null, 2) + '\n');
+    const dir = existsSync(new URL('results.json', repoDir)) ? repoDir : pathToFileURL(`${process.cwd()}/`);
+    writeFileSync(new URL('results.json', dir), `${JSON.stringify(results, null, 2)}\n`);
     writeFileSync(new URL('RESULTS.md', dir), md);
     log(`written to ${fileURLToPath(new URL('RESULTS.md', dir))}\n`);
   }

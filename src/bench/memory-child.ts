@@ -24,7 +24,7 @@ function collect(): void {
  * BigInt arithmetic would leave its temporaries' pages in the measured heap.
  */
 function tokenId(i: number): string {
-  return '5540419243977562893112467171952088665752538716853682145770661900319' + String(i * 7919).padStart(10, '0');
+  return `5540419243977562893112467171952088665752538716853682145770661900319${String(i * 7919).padStart(10, '0')}`;
 }
 
 const template = JSON.stringify({ ...OPENING, asset_id: '@@' });

@@ -27,7 +27,13 @@ export interface MemoryRow {
 export async function runMemory(kinds: (BackendName | 'naive')[], tokens: number): Promise<MemoryRow[]> {
   const rows: MemoryRow[] = [];
   for (const kind of kinds) {
-    rows.push((await benchChild('memory-child', [kind, String(tokens)], ['--expose-gc', '--max-old-space-size=4096'])) as MemoryRow);
+    rows.push(
+      (await benchChild(
+        'memory-child',
+        [kind, String(tokens)],
+        ['--expose-gc', '--max-old-space-size=4096'],
+      )) as MemoryRow,
+    );
   }
   return rows;
 }

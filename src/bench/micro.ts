@@ -63,7 +63,8 @@ function publishCheck(s: BookStore): { reset(): void; verify(): void } {
     verify() {
       const frames = s.counter('frames') - frames0;
       const published = s.state(YES)!.sequence - seq0;
-      if (published !== frames) throw new Error(`bench (${s.backend}): ${frames} frames ingested but the book changed ${published} times`);
+      if (published !== frames)
+        throw new Error(`bench (${s.backend}): ${frames} frames ingested but the book changed ${published} times`);
     },
   };
 }
@@ -84,7 +85,8 @@ export function runMicro(backends: BackendName[], quick: boolean, log: (s: strin
     const s = storeFor(backend);
     stores.push(s);
     const h = s.handle(YES);
-    if (!h.top(60_000) || s.get(YES, 60_000) === null) throw new Error(`bench store (${backend}) does not serve its book`);
+    if (!h.top(60_000) || s.get(YES, 60_000) === null)
+      throw new Error(`bench store (${backend}) does not serve its book`);
     add('top', backend, READ_BATCH, () => {
       let x = 0;
       for (let i = 0; i < READ_BATCH; i++) x += h.top(60_000) ? h.bidPrice : 0;
@@ -108,27 +110,54 @@ export function runMicro(backends: BackendName[], quick: boolean, log: (s: strin
     const deltas = [Buffer.from(TRADE), Buffer.from(TRADE_B)];
     const pong = Buffer.from('PONG');
     const w = s.writer;
-    add('ingestBook', backend, BOOK_BATCH, () => {
-      let x = 0;
-      for (let i = 0; i < BOOK_BATCH; i++) x += s.ingest(books[i & 1]);
-      sink += x;
-    }, 1, publishCheck(s));
-    add('ingestDelta', backend, DELTA_BATCH, () => {
-      let x = 0;
-      for (let i = 0; i < DELTA_BATCH; i++) x += s.ingest(deltas[i & 1]);
-      sink += x;
-    }, 1, publishCheck(s));
-    add('ingestPong', backend, DELTA_BATCH, () => {
-      let x = 0;
-      for (let i = 0; i < DELTA_BATCH; i++) x += s.ingest(pong);
-      sink += x;
-    }, 0.3);
-    add('writerDelta', backend, DELTA_BATCH, () => {
-      const now = s.now();
-      let x = 0;
-      for (let i = 0; i < DELTA_BATCH; i++) x += w.ingest(deltas[i & 1], now);
-      sink += x;
-    }, 0.3, publishCheck(s));
+    add(
+      'ingestBook',
+      backend,
+      BOOK_BATCH,
+      () => {
+        let x = 0;
+        for (let i = 0; i < BOOK_BATCH; i++) x += s.ingest(books[i & 1]);
+        sink += x;
+      },
+      1,
+      publishCheck(s),
+    );
+    add(
+      'ingestDelta',
+      backend,
+      DELTA_BATCH,
+      () => {
+        let x = 0;
+        for (let i = 0; i < DELTA_BATCH; i++) x += s.ingest(deltas[i & 1]);
+        sink += x;
+      },
+      1,
+      publishCheck(s),
+    );
+    add(
+      'ingestPong',
+      backend,
+      DELTA_BATCH,
+      () => {
+        let x = 0;
+        for (let i = 0; i < DELTA_BATCH; i++) x += s.ingest(pong);
+        sink += x;
+      },
+      0.3,
+    );
+    add(
+      'writerDelta',
+      backend,
+      DELTA_BATCH,
+      () => {
+        const now = s.now();
+        let x = 0;
+        for (let i = 0; i < DELTA_BATCH; i++) x += w.ingest(deltas[i & 1], now);
+        sink += x;
+      },
+      0.3,
+      publishCheck(s),
+    );
   }
   const naive = new NaiveCache();
   naive.ingest(BOOK100);
@@ -165,8 +194,16 @@ export function runMicro(backends: BackendName[], quick: boolean, log: (s: strin
     }
     s.close();
   }
-  const rows: MicroRow[] = order.map((c) => ({ task: c.task, backend: c.backend, ...stats(c.times, c.batch), roundMediansNs: c.roundMedians }));
-  for (const r of rows) log(`  ${r.backend.padEnd(6)} ${r.task.padEnd(12)} median ${r.medianNs.toFixed(1)} ns, p99 ${r.p99Ns.toFixed(1)} ns (${r.samples} samples x ${r.batch})\n`);
+  const rows: MicroRow[] = order.map((c) => ({
+    task: c.task,
+    backend: c.backend,
+    ...stats(c.times, c.batch),
+    roundMediansNs: c.roundMedians,
+  }));
+  for (const r of rows)
+    log(
+      `  ${r.backend.padEnd(6)} ${r.task.padEnd(12)} median ${r.medianNs.toFixed(1)} ns, p99 ${r.p99Ns.toFixed(1)} ns (${r.samples} samples x ${r.batch})\n`,
+    );
   if (sink === -1) log(String(sink));
   return rows;
 }

@@ -12,7 +12,8 @@ const s = new BookStore({ backend: backend as BackendName, capacity: 1024, maxDe
 s.subscribe([YES, NO]);
 s.ingest(BOOK100);
 s.ingest(NO_BOOK);
-const frames = kind === 'book' ? [Buffer.from(BOOK100), Buffer.from(BOOK100_B)] : [Buffer.from(TRADE), Buffer.from(TRADE_B)];
+const frames =
+  kind === 'book' ? [Buffer.from(BOOK100), Buffer.from(BOOK100_B)] : [Buffer.from(TRADE), Buffer.from(TRADE_B)];
 const end = performance.now() + Number(msArg);
 let n = 0;
 while (performance.now() < end) {

@@ -73,10 +73,19 @@ export async function runProfiles(backends: BackendName[], ms: number): Promise<
     for (const kind of ['book', 'delta'] as const) {
       const dir = mkdtempSync(join(tmpdir(), 'polybook-prof-'));
       try {
-        const out = (await benchChild('profile-child', [backend, kind, String(ms)], ['--cpu-prof', `--cpu-prof-dir=${dir}`, '--cpu-prof-interval=100'])) as { ingests: number };
+        const out = (await benchChild(
+          'profile-child',
+          [backend, kind, String(ms)],
+          ['--cpu-prof', `--cpu-prof-dir=${dir}`, '--cpu-prof-interval=100'],
+        )) as { ingests: number };
         const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
         if (!file) throw new Error('no .cpuprofile written');
-        rows.push({ backend, kind, ingests: out.ingests, top: summarise(JSON.parse(readFileSync(join(dir, file), 'utf8'))) });
+        rows.push({
+          backend,
+          kind,
+          ingests: out.ingests,
+          top: summarise(JSON.parse(readFileSync(join(dir, file), 'utf8'))),
+        });
       } finally {
         rmSync(dir, { recursive: true, force: true });
       }

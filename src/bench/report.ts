@@ -75,7 +75,8 @@ export function targetRows(r: Results): TargetRow[] {
     const timeOk = n !== undefined && n.medianNs < limitNs;
     const ratioOk = minRatio === undefined || rt >= minRatio;
     const misses: string[] = [];
-    if (n && !timeOk) misses.push(`${fmtNs(n.medianNs - limitNs)} over (${((n.medianNs / limitNs - 1) * 100).toFixed(0)}%)`);
+    if (n && !timeOk)
+      misses.push(`${fmtNs(n.medianNs - limitNs)} over (${((n.medianNs / limitNs - 1) * 100).toFixed(0)}%)`);
     if (minRatio !== undefined && !ratioOk) misses.push(`${rt.toFixed(1)}x TS, not ${minRatio}x`);
     rows.push({
       what,
@@ -88,11 +89,43 @@ export function targetRows(r: Results): TargetRow[] {
       notes,
     });
   };
-  under('top', 20, 'top-of-book read via handle, staleness checked', '< 20 ns', `\`handle.top(60_000)\` on an unchanged book, coarse clock; batches of 1000.`);
-  under('get', 50, '`get(tokenId, maxStaleMs)` of an unchanged book', '< 50 ns', 'Map lookup of the token + seqlock check + staleness + counters; batches of 1000.');
-  under('firstRead', 500, 'first read after a change, depth 20', '< 500 ns', 'Cached view dropped before each `get()`: seqlock read and decode of 20+20 levels into a new Book; batches of 100.');
-  under('ingestBook', 4000, 'ingest of a real 100-level `book` frame (Buffer)', '< 4 µs, ≥ 5x TS', '`store.ingest(buf)` alternating two real frames (best-bid size differs) so every ingest publishes; batches of 20.', 5);
-  under('ingestDelta', 400, 'ingest of a real two-entry `price_change` frame', '< 400 ns, ≥ 4x TS', 'Same, the real 2-entry trade `price_change` alternating with a size variant; batches of 50.', 4);
+  under(
+    'top',
+    20,
+    'top-of-book read via handle, staleness checked',
+    '< 20 ns',
+    `\`handle.top(60_000)\` on an unchanged book, coarse clock; batches of 1000.`,
+  );
+  under(
+    'get',
+    50,
+    '`get(tokenId, maxStaleMs)` of an unchanged book',
+    '< 50 ns',
+    'Map lookup of the token + seqlock check + staleness + counters; batches of 1000.',
+  );
+  under(
+    'firstRead',
+    500,
+    'first read after a change, depth 20',
+    '< 500 ns',
+    'Cached view dropped before each `get()`: seqlock read and decode of 20+20 levels into a new Book; batches of 100.',
+  );
+  under(
+    'ingestBook',
+    4000,
+    'ingest of a real 100-level `book` frame (Buffer)',
+    '< 4 µs, ≥ 5x TS',
+    '`store.ingest(buf)` alternating two real frames (best-bid size differs) so every ingest publishes; batches of 20.',
+    5,
+  );
+  under(
+    'ingestDelta',
+    400,
+    'ingest of a real two-entry `price_change` frame',
+    '< 400 ns, ≥ 4x TS',
+    'Same, the real 2-entry trade `price_change` alternating with a size variant; batches of 50.',
+    4,
+  );
 
   const en = r.e2e.find((x) => x.backend === 'native');
   const ej = r.e2e.find((x) => x.backend === 'js');
@@ -125,10 +158,15 @@ export function targetRows(r: Results): TargetRow[] {
     js: memCell(mj),
     naive: memCell(mv),
     status: !mn || tokens < 50_000 ? 'n/a' : mn.rssBytes < 200 * 2 ** 20 ? 'met' : 'missed',
-    by: mn && tokens >= 50_000 && mn.rssBytes >= 200 * 2 ** 20 ? `${mb(mn.rssBytes - 200 * 2 ** 20)} over (${(mn.rssBytes / (200 * 2 ** 20)).toFixed(1)}x)` : undefined,
+    by:
+      mn && tokens >= 50_000 && mn.rssBytes >= 200 * 2 ** 20
+        ? `${mb(mn.rssBytes - 200 * 2 ** 20)} over (${(mn.rssBytes / (200 * 2 ** 20)).toFixed(1)}x)`
+        : undefined,
     notes:
       `${mn ? mn.levelsPerBook : 186}-level real snapshot per token, child process per backend, RSS after GC. ` +
-      (mn ? `Node + modules alone: ${mb(mn.baseRssBytes)}; after reading every book once with get(): ${mb(mn.rssAfterReadsBytes ?? NaN)}.` : ''),
+      (mn
+        ? `Node + modules alone: ${mb(mn.baseRssBytes)}; after reading every book once with get(): ${mb(mn.rssAfterReadsBytes ?? NaN)}.`
+        : ''),
   });
 
   const wn = r.warmup.find((x) => x.backend === 'native' && !x.worker);
@@ -185,7 +223,11 @@ export function renderMarkdown(r: Results, analysis: string): string {
       `Load average (1 min) before/after: ${r.load.before[0].toFixed(2)} / ${r.load.after[0].toFixed(2)} (the machine is shared). ` +
       `Suite time: ${r.durationS.toFixed(0)} s. Produced by \`npm run bench\` (compiled: src/bench/index.ts, src/bench/, run from dist/ so that child processes load no TypeScript loader).`,
   );
-  L.push('', 'Medians unless said; p99 over samples in brackets. Native = Rust writer (N-API), pure TS = the TypeScript writer; reads are the same TypeScript code for both.', '');
+  L.push(
+    '',
+    'Medians unless said; p99 over samples in brackets. Native = Rust writer (N-API), pure TS = the TypeScript writer; reads are the same TypeScript code for both.',
+    '',
+  );
   L.push('| what | target | native | pure TS | naive Map + JSON.parse | status | notes |');
   L.push('| --- | --- | --- | --- | --- | --- | --- |');
   for (const t of rows) {
@@ -194,5 +236,5 @@ export function renderMarkdown(r: Results, analysis: string): string {
   }
   L.push('');
   L.push(analysis);
-  return L.join('\n') + '\n';
+  return `${L.join('\n')}\n`;
 }

@@ -96,7 +96,9 @@ const marketOf = new Int32Array(data.sab, SENT_OFFSET + 8 * (data.changes + 2), 
 let visibleChanges = 0;
 {
   const groupOf = new Map<string, number>();
-  groups.forEach((g, i) => g.tokens.forEach((t) => groupOf.set(t, i)));
+  groups.forEach((g, i) => {
+    for (const t of g.tokens) groupOf.set(t, i);
+  });
   const probe = new BookStore({ backend: 'js', maxDepth: data.depth, capacity: tokens.length + 8, clock: 'precise' });
   probe.subscribe(tokens);
   probe.ingest(snapshotFrame);
@@ -116,7 +118,8 @@ let visibleChanges = 0;
     }
   }
   const m = probe.metrics().writer;
-  if (m.desyncs || m.crossedResets || m.badJson || m.badEvent || m.bboMismatches) throw new Error(`sim-worker: recorded frames left the happy path: ${JSON.stringify(m)}`);
+  if (m.desyncs || m.crossedResets || m.badJson || m.badEvent || m.bboMismatches)
+    throw new Error(`sim-worker: recorded frames left the happy path: ${JSON.stringify(m)}`);
   probe.close();
 }
 

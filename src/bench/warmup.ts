@@ -22,7 +22,12 @@ export interface WarmupRow {
   connections: number;
 }
 
-export async function runWarmup(backend: BackendName, worker: boolean, markets: number, log: (s: string) => void): Promise<WarmupRow> {
+export async function runWarmup(
+  backend: BackendName,
+  worker: boolean,
+  markets: number,
+  log: (s: string) => void,
+): Promise<WarmupRow> {
   const w = benchWorker('live-sim-worker', { markets, seed: 11 });
   const ready = await new Promise<{ url: string; groups: MarketGroup[] }>((resolve, reject) => {
     w.once('message', resolve);
@@ -65,7 +70,9 @@ export async function runWarmup(backend: BackendName, worker: boolean, markets: 
       fraction: result.fraction,
       connections: cache.metrics().feed?.connections ?? 0,
     };
-    log(`  ${backend.padEnd(6)} warmup ${total} tokens${worker ? ' (worker)' : ''}: 80% in ${to80.toFixed(0)} ms, all in ${to100.toFixed(0)} ms (${row.connections} connections)\n`);
+    log(
+      `  ${backend.padEnd(6)} warmup ${total} tokens${worker ? ' (worker)' : ''}: 80% in ${to80.toFixed(0)} ms, all in ${to100.toFixed(0)} ms (${row.connections} connections)\n`,
+    );
     return row;
   } finally {
     await cache?.stop();

@@ -11,8 +11,8 @@
  */
 import { EventEmitter } from 'node:events';
 import { BookStore } from '../table/store.js';
-import { BookHandle, type Book } from '../table/view.js';
-import { Metrics, Miss, type MetricsSummary, MISS_NAMES, AGE_BUCKETS_MS } from '../table/metrics.js';
+import type { BookHandle, Book } from '../table/view.js';
+import { type Metrics, Miss, type MetricsSummary, MISS_NAMES, AGE_BUCKETS_MS } from '../table/metrics.js';
 import type { ReadCounters } from '../table/metrics.js';
 import type { BackendName } from '../backend/index.js';
 import type { ClockOption } from '../table/clock.js';
@@ -234,7 +234,13 @@ export class BookCache extends EventEmitter<CacheEvents> {
   private warmupPromise: Promise<WarmupResult> | null = null;
   private warmupResult: WarmupResult | null = null;
   private rest: RestWarmupClient | null = null;
-  private readonly restStats: RestStats = { restCalls: 0, restRefused: 0, restBooks: 0, restErrors: 0, restThrottledMs: 0 };
+  private readonly restStats: RestStats = {
+    restCalls: 0,
+    restRefused: 0,
+    restBooks: 0,
+    restErrors: 0,
+    restThrottledMs: 0,
+  };
   private sweepTimer: NodeJS.Timeout | undefined;
   private stopped = false;
   private readonly evictedIds = new Set<string>();
@@ -263,7 +269,8 @@ export class BookCache extends EventEmitter<CacheEvents> {
    */
   static async start(options: BookCacheOptions = {}): Promise<BookCache> {
     const settings = resolveCacheSettings(options);
-    if (options.worker !== undefined && typeof options.worker !== 'boolean') throw new ConfigError('worker', options.worker, 'true or false');
+    if (options.worker !== undefined && typeof options.worker !== 'boolean')
+      throw new ConfigError('worker', options.worker, 'true or false');
     if (options.followNewMarkets !== undefined && typeof options.followNewMarkets !== 'function') {
       throw new ConfigError('followNewMarkets', options.followNewMarkets, 'a function (event) => boolean');
     }
@@ -437,7 +444,12 @@ export class BookCache extends EventEmitter<CacheEvents> {
    */
   acquire(
     universe: readonly (string | MarketGroup)[],
-    warmup: { minReadyFraction?: number; timeoutMs?: number; disableNotReady?: boolean; onProgress?: (p: WarmupProgress) => void } = {},
+    warmup: {
+      minReadyFraction?: number;
+      timeoutMs?: number;
+      disableNotReady?: boolean;
+      onProgress?: (p: WarmupProgress) => void;
+    } = {},
   ): Promise<WarmupResult> {
     this.checkRunning('acquire');
     const groups = normalizeGroups(universe);
@@ -517,7 +529,11 @@ export class BookCache extends EventEmitter<CacheEvents> {
       return;
     }
     if (!ok) return;
-    const raw = Array.isArray(ev.assets_ids) ? ev.assets_ids : Array.isArray(ev.clob_token_ids) ? (ev.clob_token_ids as unknown[]) : [];
+    const raw = Array.isArray(ev.assets_ids)
+      ? ev.assets_ids
+      : Array.isArray(ev.clob_token_ids)
+        ? (ev.clob_token_ids as unknown[])
+        : [];
     const ids = raw.filter((x): x is string => typeof x === 'string' && x.length > 0);
     if (ids.length === 0) return;
     const g: MarketGroup = { ...(typeof ev.market === 'string' ? { market: ev.market } : {}), tokens: ids };
@@ -648,8 +664,13 @@ export class BookCache extends EventEmitter<CacheEvents> {
 export function renderCachePrometheus(m: CacheMetrics): string {
   const p = new PromText();
   const s = m.store;
-  p.counter('polybook_reads_total', 'Book reads through this thread, by result (hit or miss reason).', s.hits, { result: 'hit' });
-  for (const r of MISS_NAMES) p.counter('polybook_reads_total', 'Book reads through this thread, by result (hit or miss reason).', s.misses[r], { result: r });
+  p.counter('polybook_reads_total', 'Book reads through this thread, by result (hit or miss reason).', s.hits, {
+    result: 'hit',
+  });
+  for (const r of MISS_NAMES)
+    p.counter('polybook_reads_total', 'Book reads through this thread, by result (hit or miss reason).', s.misses[r], {
+      result: r,
+    });
   p.histogram(
     'polybook_served_age_seconds',
     'Age of served books (time since the feed last confirmed them current).',
@@ -672,7 +693,11 @@ export function renderCachePrometheus(m: CacheMetrics): string {
   p.counter('polybook_rest_books_total', 'Books received from REST during warmup.', c.restBooks);
   p.counter('polybook_rest_errors_total', 'Failed REST requests during warmup.', c.restErrors);
   p.counter('polybook_watch_notifications_total', 'Change notifications delivered to watchers.', c.watchNotifications);
-  p.counter('polybook_watch_coalesced_versions_total', 'Book versions merged into a later notification of the same token.', c.watchCoalesced);
+  p.counter(
+    'polybook_watch_coalesced_versions_total',
+    'Book versions merged into a later notification of the same token.',
+    c.watchCoalesced,
+  );
   if (m.warmup) {
     p.gauge('polybook_warmup_ready_fraction', 'Ready fraction when warmup completed.', m.warmup.fraction);
     p.gauge('polybook_warmup_duration_seconds', 'Duration of the initial warmup.', m.warmup.elapsedMs / 1000);
@@ -689,20 +714,71 @@ export function renderCachePrometheus(m: CacheMetrics): string {
     p.counter('polybook_ws_received_bytes_total', 'Bytes received.', f.bytes);
     p.gauge('polybook_ws_messages_per_second', 'Frames received per second (last window).', f.messagesPerSec);
     p.gauge('polybook_ws_received_bytes_per_second', 'Bytes received per second (last window).', f.bytesPerSec);
-    p.gauge('polybook_ws_pong_latency_seconds', 'PING to PONG round trip, last and mean.', f.pongLatencyMs.last / 1000, { stat: 'last' });
-    p.gauge('polybook_ws_pong_latency_seconds', 'PING to PONG round trip, last and mean.', f.pongLatencyMs.mean / 1000, { stat: 'mean' });
-    p.counter('polybook_ws_control_replies_total', 'NO NEW ASSETS / INVALID OPERATION / INVALID MESSAGE replies.', f.controlReplies);
-    p.counter('polybook_ws_settled_closes_total', 'Connections closed with 1000 all subscribed assets resolved.', f.settledCloses);
-    p.counter('polybook_ws_slow_consumer_closes_total', 'Connections closed with 1013 slow consumer.', f.slowConsumerCloses);
+    p.gauge(
+      'polybook_ws_pong_latency_seconds',
+      'PING to PONG round trip, last and mean.',
+      f.pongLatencyMs.last / 1000,
+      { stat: 'last' },
+    );
+    p.gauge(
+      'polybook_ws_pong_latency_seconds',
+      'PING to PONG round trip, last and mean.',
+      f.pongLatencyMs.mean / 1000,
+      { stat: 'mean' },
+    );
+    p.counter(
+      'polybook_ws_control_replies_total',
+      'NO NEW ASSETS / INVALID OPERATION / INVALID MESSAGE replies.',
+      f.controlReplies,
+    );
+    p.counter(
+      'polybook_ws_settled_closes_total',
+      'Connections closed with 1000 all subscribed assets resolved.',
+      f.settledCloses,
+    );
+    p.counter(
+      'polybook_ws_slow_consumer_closes_total',
+      'Connections closed with 1013 slow consumer.',
+      f.slowConsumerCloses,
+    );
     p.counter('polybook_ws_bad_frames_total', 'Frames that were not JSON.', f.badFrames);
-    p.counter('polybook_ws_oversized_frames_total', 'Frames over maxFrameBytes (connection closed with 1009).', f.oversizedFrames);
-    p.counter('polybook_ws_protocol_errors_total', 'WebSocket protocol violations by the server (connection closed with 1002).', f.protocolErrors);
-    p.counter('polybook_ws_stalls_total', 'Busy connections reconnected because no data arrived for their stall threshold (stallAfterMs).', f.stalls);
-    p.counter('polybook_ws_internal_errors_total', 'Frames whose ingest failed with an internal error of the native writer (every book reset and resubscribed).', f.internalErrors);
-    p.gauge('polybook_worker_queue', 'Messages waiting between the feed worker and this thread, by direction.', f.workerQueued, { direction: 'from_worker' });
-    p.gauge('polybook_worker_queue', 'Messages waiting between the feed worker and this thread, by direction.', f.workerOpsQueued, { direction: 'to_worker' });
-    p.counter('polybook_worker_dropped_total', 'Worker log lines and connection events dropped because this thread fell behind.', f.workerDropped);
+    p.counter(
+      'polybook_ws_oversized_frames_total',
+      'Frames over maxFrameBytes (connection closed with 1009).',
+      f.oversizedFrames,
+    );
+    p.counter(
+      'polybook_ws_protocol_errors_total',
+      'WebSocket protocol violations by the server (connection closed with 1002).',
+      f.protocolErrors,
+    );
+    p.counter(
+      'polybook_ws_stalls_total',
+      'Busy connections reconnected because no data arrived for their stall threshold (stallAfterMs).',
+      f.stalls,
+    );
+    p.counter(
+      'polybook_ws_internal_errors_total',
+      'Frames whose ingest failed with an internal error of the native writer (every book reset and resubscribed).',
+      f.internalErrors,
+    );
+    p.gauge(
+      'polybook_worker_queue',
+      'Messages waiting between the feed worker and this thread, by direction.',
+      f.workerQueued,
+      { direction: 'from_worker' },
+    );
+    p.gauge(
+      'polybook_worker_queue',
+      'Messages waiting between the feed worker and this thread, by direction.',
+      f.workerOpsQueued,
+      { direction: 'to_worker' },
+    );
+    p.counter(
+      'polybook_worker_dropped_total',
+      'Worker log lines and connection events dropped because this thread fell behind.',
+      f.workerDropped,
+    );
   }
   return p.toString();
 }
-

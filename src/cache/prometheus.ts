@@ -72,7 +72,13 @@ export class PromText {
    * A histogram from per-bucket (not cumulative) counts; `buckets[i].le` are upper bounds in the
    * metric's unit, the last one `Infinity`.
    */
-  histogram(name: string, help: string, buckets: readonly { le: number; count: number }[], sum: number, labels?: Labels): this {
+  histogram(
+    name: string,
+    help: string,
+    buckets: readonly { le: number; count: number }[],
+    sum: number,
+    labels?: Labels,
+  ): this {
     const f = this.family(name, 'histogram', help);
     let cumulative = 0;
     let sawInf = false;

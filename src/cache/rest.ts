@@ -28,7 +28,8 @@ export class TokenBucket {
     private readonly now: () => number = preciseNow,
     private readonly sleep: (ms: number) => Promise<void> = (ms) => new Promise((r) => setTimeout(r, ms)),
   ) {
-    if (!(capacity >= 1) || !(windowMs > 0)) throw new ConfigError('rateLimit', { capacity, windowMs }, 'capacity >= 1 and windowMs > 0');
+    if (!(capacity >= 1) || !(windowMs > 0))
+      throw new ConfigError('rateLimit', { capacity, windowMs }, 'capacity >= 1 and windowMs > 0');
     this.tokens = capacity;
     this.last = now();
     this.perMs = capacity / windowMs;
@@ -138,7 +139,8 @@ export class RestWarmupClient {
       throw new ConfigError('rest.url', options.url, 'an http:// or https:// URL');
     }
     const chunk = options.chunkSize ?? DEFAULT_REST_CHUNK;
-    if (!Number.isInteger(chunk) || chunk < 1 || chunk > 500) throw new ConfigError('rest.chunkSize', chunk, 'an integer from 1 to 500');
+    if (!Number.isInteger(chunk) || chunk < 1 || chunk > 500)
+      throw new ConfigError('rest.chunkSize', chunk, 'an integer from 1 to 500');
     this.chunkSize = chunk;
     const rl = options.rateLimit ?? BOOKS_RATE_LIMIT;
     this.bucket = new TokenBucket(rl.capacity, rl.windowMs, options.now, options.sleep);
@@ -168,7 +170,13 @@ export class RestWarmupClient {
       this.stats.restRefused++;
       throw new RestRefusedError();
     }
-    const result: RestFetchResult = { requested: tokenIds.length, received: 0, missing: [], failedRequests: 0, errors: [] };
+    const result: RestFetchResult = {
+      requested: tokenIds.length,
+      received: 0,
+      missing: [],
+      failedRequests: 0,
+      errors: [],
+    };
     const seen = new Set<string>();
     for (let i = 0; i < tokenIds.length && !this.closed; i += this.chunkSize) {
       const chunk = tokenIds.slice(i, i + this.chunkSize);

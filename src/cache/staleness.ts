@@ -24,7 +24,11 @@ export const Staleness = {
    */
   latencyArbMs(ms: number): number {
     if (typeof ms !== 'number' || !Number.isFinite(ms) || ms < LATENCY_ARB_MIN_MS || ms > LATENCY_ARB_MAX_MS) {
-      throw new ConfigError('Staleness.latencyArbMs', ms, `a number of ms from ${LATENCY_ARB_MIN_MS} to ${LATENCY_ARB_MAX_MS}`);
+      throw new ConfigError(
+        'Staleness.latencyArbMs',
+        ms,
+        `a number of ms from ${LATENCY_ARB_MIN_MS} to ${LATENCY_ARB_MAX_MS}`,
+      );
     }
     return ms;
   },

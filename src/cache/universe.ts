@@ -186,8 +186,13 @@ export async function discoverMarkets(options: DiscoverOptions = {}): Promise<Di
   const maxPages = options.maxPages ?? 1000;
   const fetchFn = options.fetch ?? fetch;
   const timeoutMs = options.timeoutMs ?? 10_000;
-  const base = (options.baseUrl ?? (source === 'gamma' ? DEFAULT_GAMMA_URL : 'https://clob.polymarket.com')).replace(/\/+$/, '');
-  const rl = options.rateLimit ?? (source === 'gamma' ? { capacity: 300, windowMs: 10_000 } : { capacity: 9000, windowMs: 10_000 });
+  const base = (options.baseUrl ?? (source === 'gamma' ? DEFAULT_GAMMA_URL : 'https://clob.polymarket.com')).replace(
+    /\/+$/,
+    '',
+  );
+  const rl =
+    options.rateLimit ??
+    (source === 'gamma' ? { capacity: 300, windowMs: 10_000 } : { capacity: 9000, windowMs: 10_000 });
   const bucket = new TokenBucket(rl.capacity, rl.windowMs);
   const out: DiscoveredMarket[] = [];
   const seen = new Set<string>();
@@ -205,7 +210,10 @@ export async function discoverMarkets(options: DiscoverOptions = {}): Promise<Di
       const q = new URLSearchParams({ limit: String(pageSize), ...(options.query ?? { closed: 'false' }) });
       if (cursor !== undefined) q.set('after_cursor', cursor);
       await bucket.take();
-      const body = (await getJson(fetchFn, `${base}/markets/keyset?${q}`, timeoutMs)) as { markets?: unknown; next_cursor?: unknown };
+      const body = (await getJson(fetchFn, `${base}/markets/keyset?${q}`, timeoutMs)) as {
+        markets?: unknown;
+        next_cursor?: unknown;
+      };
       const markets = Array.isArray(body?.markets) ? body.markets : Array.isArray(body) ? (body as unknown[]) : [];
       for (const m of markets) if (m && typeof m === 'object') push(fromGamma(m as Record<string, unknown>));
       const next = body?.next_cursor;
@@ -245,18 +253,25 @@ export function normalizeGroups(input: readonly (string | MarketGroup)[]): Marke
   const out: MarketGroup[] = [];
   for (const item of input) {
     if (typeof item === 'string') {
-      if (item.length === 0) throw new ConfigError('universe', item, 'non-empty token id strings or {market, tokens} groups');
+      if (item.length === 0)
+        throw new ConfigError('universe', item, 'non-empty token id strings or {market, tokens} groups');
       if (seen.has(item)) continue;
       seen.add(item);
       out.push({ tokens: [item] });
       continue;
     }
-    if (!item || typeof item !== 'object' || (item.market !== undefined && typeof item.market !== 'string') || !Array.isArray(item.tokens)) {
+    if (
+      !item ||
+      typeof item !== 'object' ||
+      (item.market !== undefined && typeof item.market !== 'string') ||
+      !Array.isArray(item.tokens)
+    ) {
       throw new ConfigError('universe', item, 'non-empty token id strings or {market, tokens} groups');
     }
     const tokens: string[] = [];
     for (const t of item.tokens) {
-      if (typeof t !== 'string' || t.length === 0) throw new ConfigError('universe', item, 'groups whose tokens are non-empty strings');
+      if (typeof t !== 'string' || t.length === 0)
+        throw new ConfigError('universe', item, 'groups whose tokens are non-empty strings');
       if (!seen.has(t)) {
         seen.add(t);
         tokens.push(t);
@@ -273,7 +288,11 @@ export async function resolveUniverse(spec: UniverseSpec): Promise<MarketGroup[]
   if (spec && typeof spec === 'object' && (spec as { discover?: unknown }).discover === true) {
     return toGroups(await discoverMarkets(spec as DiscoverOptions));
   }
-  throw new ConfigError('universe', spec, 'an array of token ids, an array of {market, tokens} groups, or {discover: true, ...}');
+  throw new ConfigError(
+    'universe',
+    spec,
+    'an array of token ids, an array of {market, tokens} groups, or {discover: true, ...}',
+  );
 }
 
 /** Token ids of groups, in order. */

@@ -61,7 +61,7 @@ export interface WarmupOptions {
 }
 
 function isReady(s: { ready: boolean; disabled: boolean; settled: boolean } | null): boolean {
-  return s !== null && s.ready && !s.disabled && !s.settled;
+  return s?.ready === true && !s.disabled && !s.settled;
 }
 
 /**
@@ -83,9 +83,11 @@ export class WarmupManager {
   ) {
     this.tokens = [...new Set(tokens)];
     const f = options.minReadyFraction ?? 0.8;
-    if (typeof f !== 'number' || !(f >= 0 && f <= 1)) throw new ConfigError('warmupMinReadyFraction', f, 'a number from 0 to 1');
+    if (typeof f !== 'number' || !(f >= 0 && f <= 1))
+      throw new ConfigError('warmupMinReadyFraction', f, 'a number from 0 to 1');
     const t = options.timeoutMs ?? 10_000;
-    if (typeof t !== 'number' || !(t >= 0) || !Number.isFinite(t)) throw new ConfigError('warmupTimeoutMs', t, 'a finite number of ms >= 0');
+    if (typeof t !== 'number' || !(t >= 0) || !Number.isFinite(t))
+      throw new ConfigError('warmupTimeoutMs', t, 'a finite number of ms >= 0');
     this.minReadyFraction = f;
     this.timeoutMs = t;
   }
@@ -106,7 +108,12 @@ export class WarmupManager {
     const t0 = now();
     const total = this.tokens.length;
     const fraction = () => (total === 0 ? 1 : this.ready.size / total);
-    const progress = (): WarmupProgress => ({ ready: this.ready.size, total, fraction: fraction(), elapsedMs: now() - t0 });
+    const progress = (): WarmupProgress => ({
+      ready: this.ready.size,
+      total,
+      fraction: fraction(),
+      elapsedMs: now() - t0,
+    });
     const report = () => {
       try {
         this.options.onProgress?.(progress());
@@ -145,7 +152,15 @@ export class WarmupManager {
           disabled: disable ? notReady : [],
           elapsedMs: now() - t0,
         };
-        if (rest) r.rest = restResult ?? { requested: 0, received: 0, missing: [], failedRequests: 0, errors: [], error: 'not finished when warmup ended' };
+        if (rest)
+          r.rest = restResult ?? {
+            requested: 0,
+            received: 0,
+            missing: [],
+            failedRequests: 0,
+            errors: [],
+            error: 'not finished when warmup ended',
+          };
         this.finished = r;
         report();
         resolve(r);
@@ -174,7 +189,8 @@ export class WarmupManager {
       if (rest) {
         const startRest = () => {
           if (done || !rest.open) return;
-          const ids = this.options.restTokens === 'notReady' ? this.tokens.filter((t) => !this.ready.has(t)) : [...this.tokens];
+          const ids =
+            this.options.restTokens === 'notReady' ? this.tokens.filter((t) => !this.ready.has(t)) : [...this.tokens];
           // Each REST book may make a token ready: wake the watch hub after each one (in-thread writers).
           const sink = {
             restBook: (json: string, nowMs?: number) => {
@@ -188,7 +204,14 @@ export class WarmupManager {
               restResult = r;
             },
             (e: unknown) => {
-              restResult = { requested: ids.length, received: 0, missing: [], failedRequests: 0, errors: [], error: e instanceof Error ? e.message : String(e) };
+              restResult = {
+                requested: ids.length,
+                received: 0,
+                missing: [],
+                failedRequests: 0,
+                errors: [],
+                error: e instanceof Error ? e.message : String(e),
+              };
             },
           );
         };

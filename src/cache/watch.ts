@@ -12,7 +12,18 @@
  * ingested back to back) are coalesced into one notification whose `versions` says how many.
  * The book itself is read with `cache.get` / a handle: only the latest version exists.
  */
-import { H_EPOCH, H_WATCHERS, HEADER_BYTES, F_READY, F_SUBSCRIBED, F_DISABLED, F_SETTLED, S_SEQUENCE, slotBytes, tableGeometry } from '../table/layout.js';
+import {
+  H_EPOCH,
+  H_WATCHERS,
+  HEADER_BYTES,
+  F_READY,
+  F_SUBSCRIBED,
+  F_DISABLED,
+  F_SETTLED,
+  S_SEQUENCE,
+  slotBytes,
+  tableGeometry,
+} from '../table/layout.js';
 
 /** One change of a watched token's book (or of its state: ready, reset, settled, disabled). */
 export interface BookChange {
@@ -52,7 +63,11 @@ interface Sub {
 /** `Atomics.waitAsync` (V8 / Node >= 16; not in the ES2022 lib typings). */
 const waitAsync = (
   Atomics as unknown as {
-    waitAsync(a: Int32Array, index: number, value: number): { async: false; value: string } | { async: true; value: Promise<string> };
+    waitAsync(
+      a: Int32Array,
+      index: number,
+      value: number,
+    ): { async: false; value: string } | { async: true; value: Promise<string> };
   }
 ).waitAsync;
 
@@ -100,7 +115,9 @@ export class WatchHub {
   watch(tokenIds: Iterable<string>, cb: WatchCallback): () => void {
     if (typeof cb !== 'function') throw new TypeError('polybook: watch needs a callback');
     const tokens = [...new Set(tokenIds)];
-    for (const t of tokens) if (typeof t !== 'string' || t.length === 0) throw new TypeError(`polybook: token ids are non-empty strings, got ${JSON.stringify(t)}`);
+    for (const t of tokens)
+      if (typeof t !== 'string' || t.length === 0)
+        throw new TypeError(`polybook: token ids are non-empty strings, got ${JSON.stringify(t)}`);
     const sub: Sub = { tokens, cb };
     if (!this.active) this.start();
     this.subs.add(sub);
@@ -223,7 +240,8 @@ export class WatchHub {
       e.seq = v1;
       e.gen = gen;
       const ready = (flags & (F_SUBSCRIBED | F_READY | F_DISABLED | F_SETTLED)) === (F_SUBSCRIBED | F_READY);
-      (changes ??= []).push([e, { tokenId: e.tokenId, version: v1, sequence, versions, ready }]);
+      changes ??= [];
+      changes.push([e, { tokenId: e.tokenId, version: v1, sequence, versions, ready }]);
     }
     if (!changes) return;
     for (const [e, c] of changes) {
@@ -250,7 +268,11 @@ export interface ChangesOptions {
  * the consumer is busy are merged (`versions` summed), so the queue is bounded by the number of
  * watched tokens. `break` (or `return()`) unsubscribes.
  */
-export function changesIterator(hub: WatchHub, tokenIds: Iterable<string>, options: ChangesOptions = {}): AsyncIterableIterator<BookChange> {
+export function changesIterator(
+  hub: WatchHub,
+  tokenIds: Iterable<string>,
+  options: ChangesOptions = {},
+): AsyncIterableIterator<BookChange> {
   const queue = new Map<string, BookChange>();
   let wake: (() => void) | null = null;
   let ended = false;

@@ -44,7 +44,10 @@ export class Backoff {
    * @param random uniform [0, 1) source (tests inject their own).
    * @throws ConfigError on an out-of-range setting.
    */
-  constructor(options: BackoffOptions = {}, private readonly random: () => number = Math.random) {
+  constructor(
+    options: BackoffOptions = {},
+    private readonly random: () => number = Math.random,
+  ) {
     this.minMs = options.minMs ?? DEFAULT_BACKOFF.minMs;
     this.maxMs = options.maxMs ?? DEFAULT_BACKOFF.maxMs;
     this.factor = options.factor ?? DEFAULT_BACKOFF.factor;
@@ -59,7 +62,7 @@ export class Backoff {
 
   /** The un-jittered delay of the next attempt, ms. */
   base(): number {
-    return Math.min(this.maxMs, this.minMs * Math.pow(this.factor, this.attempt));
+    return Math.min(this.maxMs, this.minMs * this.factor ** this.attempt);
   }
 
   /** Delay before the next attempt (ms), and counts the attempt. */
@@ -85,5 +88,6 @@ export class Backoff {
 }
 
 function check(name: string, v: number, min: number, max: number): void {
-  if (typeof v !== 'number' || !(v >= min && v <= max)) throw new ConfigError(name, v, `a number from ${min} to ${max}`);
+  if (typeof v !== 'number' || !(v >= min && v <= max))
+    throw new ConfigError(name, v, `a number from ${min} to ${max}`);
 }

@@ -182,10 +182,13 @@ export class FeedConnection {
         const oversized = code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH';
         if (oversized) this.host.counters.oversizedFrames++;
         else this.host.counters.protocolErrors++;
-        this.host.options.logger?.warn?.(`polybook feed: ${oversized ? 'frame over maxFrameBytes' : 'protocol error'}; reconnecting`, {
-          conn: this.index,
-          error: err.message,
-        });
+        this.host.options.logger?.warn?.(
+          `polybook feed: ${oversized ? 'frame over maxFrameBytes' : 'protocol error'}; reconnecting`,
+          {
+            conn: this.index,
+            error: err.message,
+          },
+        );
         this.drop(oversized ? 1009 : 1002, oversized ? 'frame too large' : 'protocol error');
         return;
       }
@@ -413,10 +416,13 @@ export class FeedConnection {
       // every book of the table (docs/DESIGN.md section 8). Fetch fresh books; do not let the
       // error escape into ws's message handler.
       c.internalErrors++;
-      this.host.options.logger?.error?.('polybook feed: internal error while ingesting a frame; every book was reset and is being resubscribed', {
-        conn: this.index,
-        error: err instanceof Error ? err.message : String(err),
-      });
+      this.host.options.logger?.error?.(
+        'polybook feed: internal error while ingesting a frame; every book was reset and is being resubscribed',
+        {
+          conn: this.index,
+          error: err instanceof Error ? err.message : String(err),
+        },
+      );
       this.host.onResync();
       return;
     }

@@ -176,23 +176,25 @@ export class SubscriptionManager extends EventEmitter<FeedEvents> {
     super();
     this.options = resolveFeedOptions(options);
     this.badJson = new Float64Array(store.table, H_COUNTERS + C.badJson * 8, 1);
-    const self = this;
     this.host = {
       store,
       options: this.options,
       counters: this.counters,
-      scanNewMarkets: () => self.listenerCount('newMarket') > 0,
-      onOpen: (c, now) => self.onOpen(c, now),
-      onDisconnect: (c, code, reason, local, wasOpen) => self.onDisconnect(c, code, reason, local, wasOpen),
-      onControl: (c, text) => self.log(text === 'NO NEW ASSETS' ? 'debug' : 'warn', `polybook feed: server replied ${text}`, { conn: c.index }),
-      onNewMarketFrame: (_c, frame) => self.onNewMarketFrame(frame),
-      onBadFrame: (c, now) => self.onBadFrame(c, now),
+      scanNewMarkets: () => this.listenerCount('newMarket') > 0,
+      onOpen: (c, now) => this.onOpen(c, now),
+      onDisconnect: (c, code, reason, local, wasOpen) => this.onDisconnect(c, code, reason, local, wasOpen),
+      onControl: (c, text) =>
+        this.log(text === 'NO NEW ASSETS' ? 'debug' : 'warn', `polybook feed: server replied ${text}`, {
+          conn: c.index,
+        }),
+      onNewMarketFrame: (_c, frame) => this.onNewMarketFrame(frame),
+      onBadFrame: (c, now) => this.onBadFrame(c, now),
       onResync: () => {
-        if (self.resyncScheduled) return;
-        self.resyncScheduled = true;
+        if (this.resyncScheduled) return;
+        this.resyncScheduled = true;
         setImmediate(() => {
-          self.resyncScheduled = false;
-          if (!self.stopped) self.processResync(preciseNow());
+          this.resyncScheduled = false;
+          if (!this.stopped) this.processResync(preciseNow());
         });
       },
       onConfirmed: (c, sentAt) => {
@@ -319,7 +321,10 @@ export class SubscriptionManager extends EventEmitter<FeedEvents> {
         this.groupOf.set(t, group);
       }
       let list = added.get(conn);
-      if (!list) added.set(conn, (list = []));
+      if (!list) {
+        list = [];
+        added.set(conn, list);
+      }
       list.push(...inc.tokens);
     }
     for (const [conn, tokens] of added) {
@@ -352,7 +357,10 @@ export class SubscriptionManager extends EventEmitter<FeedEvents> {
       conn.tokens.delete(id);
       if (g.tokens.size === 0) this.dropGroup(g);
       let list = byConn.get(conn);
-      if (!list) byConn.set(conn, (list = []));
+      if (!list) {
+        list = [];
+        byConn.set(conn, list);
+      }
       list.push(id);
     }
     for (const [conn, list] of byConn) {
@@ -528,7 +536,13 @@ export class SubscriptionManager extends EventEmitter<FeedEvents> {
     this.safeEmit('connected', { conn: conn.index, tokens: tokens.length });
   }
 
-  private onDisconnect(conn: FeedConnection, code: number, reason: string, local: string | null, wasOpen: boolean): void {
+  private onDisconnect(
+    conn: FeedConnection,
+    code: number,
+    reason: string,
+    local: string | null,
+    wasOpen: boolean,
+  ): void {
     if (this.stopped || conn.retired) return;
     const now = preciseNow();
     const tokens = [...conn.tokens];
@@ -574,7 +588,10 @@ export class SubscriptionManager extends EventEmitter<FeedEvents> {
     conn.tokens.clear();
     this.store.settle(settled, now);
     this.retire(conn);
-    this.log('info', 'polybook feed: connection closed, all assets resolved', { conn: conn.index, settled: settled.length });
+    this.log('info', 'polybook feed: connection closed, all assets resolved', {
+      conn: conn.index,
+      settled: settled.length,
+    });
     this.safeEmit('disconnected', { conn: conn.index, code: 1000, reason, tokens: tokens.length, reconnectInMs: null });
     if (replace.length > 0) this.add(replace);
   }
@@ -641,7 +658,7 @@ export class SubscriptionManager extends EventEmitter<FeedEvents> {
   private probeToken(c: FeedConnection): string | undefined {
     for (const t of c.tokens) {
       const st = this.store.state(t);
-      if (st && st.ready && !st.settled && !st.disabled) return t;
+      if (st?.ready && !st.settled && !st.disabled) return t;
     }
     return undefined;
   }
@@ -674,9 +691,12 @@ export class SubscriptionManager extends EventEmitter<FeedEvents> {
     const byConn = new Map<FeedConnection, string[]>();
     for (const id of ids) {
       const g = this.groupOf.get(id);
-      if (!g || !g.conn.live) continue;
+      if (!g?.conn.live) continue;
       let list = byConn.get(g.conn);
-      if (!list) byConn.set(g.conn, (list = []));
+      if (!list) {
+        list = [];
+        byConn.set(g.conn, list);
+      }
       list.push(id);
     }
     for (const [conn, list] of byConn) this.resubscribe(conn, list, now);
@@ -710,7 +730,10 @@ export class SubscriptionManager extends EventEmitter<FeedEvents> {
         p.tries++;
         p.deadline = now + Math.min(MAX_RETRY_MS, o.hardStaleMs * 2 ** p.tries);
         let list = retry.get(g.conn);
-        if (!list) retry.set(g.conn, (list = []));
+        if (!list) {
+          list = [];
+          retry.set(g.conn, list);
+        }
         list.push(id);
       }
       for (const [conn, list] of retry) {
@@ -726,7 +749,7 @@ export class SubscriptionManager extends EventEmitter<FeedEvents> {
     for (const c of this.liveConns()) {
       if (c.state !== 'open') continue;
       const oldest = c.oldestPing();
-      if (oldest === oldest && now - oldest > o.pongTimeoutMs) {
+      if (!Number.isNaN(oldest) && now - oldest > o.pongTimeoutMs) {
         this.log('warn', 'polybook feed: PONG timeout; reconnecting', { conn: c.index });
         c.kill('pong timeout');
       } else if (c.busy && now - c.lastDataAt > c.stallAfterMs()) {
@@ -747,7 +770,10 @@ export class SubscriptionManager extends EventEmitter<FeedEvents> {
         } else if (now - c.probeAt <= o.hardStaleMs) continue;
         this.log('warn', 'polybook feed: no data; reconnecting', { conn: c.index });
         c.kill('silence');
-      } else if (now - c.openedAt > unconfirmedAfter && now - Math.max(c.lastDataAt, c.confirmedAt) > unconfirmedAfter) {
+      } else if (
+        now - c.openedAt > unconfirmedAfter &&
+        now - Math.max(c.lastDataAt, c.confirmedAt) > unconfirmedAfter
+      ) {
         this.log('warn', 'polybook feed: connection unconfirmed past hardStaleMs; reconnecting', { conn: c.index });
         c.kill('unconfirmed');
       }

@@ -28,7 +28,9 @@ export function bookProblem(b: BookLike): string | null {
     if (i > 0 && !(b.asks[i].price > b.asks[i - 1].price)) return 'asks out of order';
   }
   if (b.bids.length > 0 && b.asks.length > 0 && !(b.bids[0].price < b.asks[0].price)) return 'crossed';
-  if ('bestBid' in b && (b.bestBid ?? null) !== (b.bids[0]?.price ?? null)) return 'bestBid/bestAsk disagree with the levels';
-  if ('bestAsk' in b && (b.bestAsk ?? null) !== (b.asks[0]?.price ?? null)) return 'bestBid/bestAsk disagree with the levels';
+  if ('bestBid' in b && (b.bestBid ?? null) !== (b.bids[0]?.price ?? null))
+    return 'bestBid/bestAsk disagree with the levels';
+  if ('bestAsk' in b && (b.bestAsk ?? null) !== (b.asks[0]?.price ?? null))
+    return 'bestBid/bestAsk disagree with the levels';
   return null;
 }

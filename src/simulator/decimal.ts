@@ -21,7 +21,7 @@ const priceTexts: string[] = [];
 for (let u = 0; u <= PRICE_SCALE; u++) {
   if (u === 0) priceTexts.push('0');
   else if (u === PRICE_SCALE) priceTexts.push('1');
-  else priceTexts.push('0.' + String(u).padStart(4, '0').replace(/0+$/, ''));
+  else priceTexts.push(`0.${String(u).padStart(4, '0').replace(/0+$/, '')}`);
 }
 
 /** Text of a price in [0, 1] given in price units. */
@@ -43,7 +43,8 @@ export function sizeText(cents: number): string {
 /** Price units of a tick-size text; throws for values the exchange does not use. */
 export function tickUnits(text: string): number {
   const u = TICK_SIZES[text];
-  if (u === undefined) throw new RangeError(`unsupported tick size "${text}" (use one of ${Object.keys(TICK_SIZES).join(', ')})`);
+  if (u === undefined)
+    throw new RangeError(`unsupported tick size "${text}" (use one of ${Object.keys(TICK_SIZES).join(', ')})`);
   return u;
 }
 

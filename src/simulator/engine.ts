@@ -154,7 +154,13 @@ export class Exchange {
 
   /** Reports the top of book of `t` at version `ts` to the truth observer. */
   private top(t: Token, ts: number, outOfOrder = false): void {
-    this.o.onTopOfBook?.({ tokenId: t.id, timestamp: ts, bestBid: t.bestBidText(), bestAsk: t.bestAskText(), outOfOrder });
+    this.o.onTopOfBook?.({
+      tokenId: t.id,
+      timestamp: ts,
+      bestBid: t.bestBidText(),
+      bestAsk: t.bestAskText(),
+      outOfOrder,
+    });
   }
 
   /** Sends a price_change (plus the outOfOrder variant to connections that have that fault pending). */
@@ -195,10 +201,18 @@ export class Exchange {
       for (const t of [tr.token, tr.token.other]) {
         if (this.routes.get(t)!.size > 0) this.fanOut([t], tradeBookText(t), ts);
       }
-      const tx = '0x' + createHash('sha256').update(`${String(this.o.seed)}/trade/${this.counters.changes}`).digest('hex');
+      const tx =
+        '0x' +
+        createHash('sha256')
+          .update(`${String(this.o.seed)}/trade/${this.counters.changes}`)
+          .digest('hex');
       const otherSide = tr.takerSide === 'BUY' ? 'SELL' : 'BUY';
       this.fanOut([tr.token], lastTradeText(tr.token, tr.price, tr.size, tr.takerSide, ts, tx), ts);
-      this.fanOut([tr.token.other], lastTradeText(tr.token.other, PRICE_SCALE - tr.price, tr.size, otherSide, ts, tx), ts);
+      this.fanOut(
+        [tr.token.other],
+        lastTradeText(tr.token.other, PRICE_SCALE - tr.price, tr.size, otherSide, ts, tx),
+        ts,
+      );
     }
     for (const t of ch.topChanged) this.fanOut([t], bestBidAskText(t, ts), ts, true);
   }
@@ -423,18 +437,22 @@ export class Exchange {
   // ---------------------------------------------------------------- faults
 
   inject(fault: FaultName, target: InjectTarget = {}): number {
-    if (!FAULT_NAMES.includes(fault)) throw new RangeError(`unknown fault "${String(fault)}" (use one of ${FAULT_NAMES.join(', ')})`);
+    if (!FAULT_NAMES.includes(fault))
+      throw new RangeError(`unknown fault "${String(fault)}" (use one of ${FAULT_NAMES.join(', ')})`);
     const token = target.tokenId === undefined ? undefined : this.byToken.get(target.tokenId);
     if (target.tokenId !== undefined && !token) throw new RangeError(`unknown token ${target.tokenId}`);
     let conns: Conn[];
     if (target.connection !== undefined) {
       const c = this.conns.get(target.connection);
-      conns = c && c.open ? [c] : [];
+      conns = c?.open ? [c] : [];
     } else if (token) conns = [...this.routes.get(token)!].filter((c) => c.open);
     else conns = [...this.conns.values()].filter((c) => c.open);
 
     if (fault === 'settle') {
-      const m = token?.market ?? this.pickToken(conns[0])?.market ?? (this.active.length ? this.faultRng.pick(this.active) : undefined);
+      const m =
+        token?.market ??
+        this.pickToken(conns[0])?.market ??
+        (this.active.length ? this.faultRng.pick(this.active) : undefined);
       if (!m || m.settled) return 0;
       const affected = new Set([...this.routes.get(m.yes)!, ...this.routes.get(m.no)!]).size;
       this.counters.faultsInjected.settle++;
@@ -461,7 +479,12 @@ export class Exchange {
     return live.length ? this.faultRng.pick(live) : undefined;
   }
 
-  private injectOne(fault: FaultName, c: Conn, token: Token | undefined, variant: MalformedVariant | undefined): boolean {
+  private injectOne(
+    fault: FaultName,
+    c: Conn,
+    token: Token | undefined,
+    variant: MalformedVariant | undefined,
+  ): boolean {
     switch (fault) {
       case 'drop':
         c.ws.terminate();

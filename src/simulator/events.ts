@@ -33,7 +33,7 @@ export function priceChangeText(market: Market, entries: readonly (Entry | Entry
       `"size":"${v.sizeText ?? sizeText(e.size)}","side":"${e.side}","hash":"${hash}",` +
       `"best_bid":"${t.bestBidText(bids)}","best_ask":"${t.bestAskText(asks)}"}`;
   }
-  return out + `],"timestamp":"${ts}","event_type":"price_change"}`;
+  return `${out}],"timestamp":"${ts}","event_type":"price_change"}`;
 }
 
 /** `book` sent after a trade: `market, asset_id, bids, asks, hash, timestamp, event_type`. */
@@ -45,7 +45,14 @@ export function tradeBookText(t: Token): string {
 }
 
 /** `last_trade_price`. */
-export function lastTradeText(t: Token, price: number, size: number, side: WireSide, ts: number, txHash: string): string {
+export function lastTradeText(
+  t: Token,
+  price: number,
+  size: number,
+  side: WireSide,
+  ts: number,
+  txHash: string,
+): string {
   return (
     `{"market":"${t.market.conditionId}","asset_id":"${t.id}","price":"${priceText(price)}","size":"${sizeText(size)}",` +
     `"fee_rate_bps":"0","side":"${side}","timestamp":"${ts}","event_type":"last_trade_price","transaction_hash":"${txHash}"}`

@@ -86,7 +86,8 @@ export function malformedText(variant: MalformedVariant, t: Token | undefined, t
 
 /** A text frame of exactly `bytes` bytes (at least 2): `[`, spaces, `]` (an empty array if accepted). */
 export function oversizedFrame(bytes: number): Buffer {
-  if (!Number.isInteger(bytes) || bytes < 2 || bytes > 1024 * 1024 * 1024) throw new RangeError(`oversized: bytes must be an integer from 2 to 2^30, got ${bytes}`);
+  if (!Number.isInteger(bytes) || bytes < 2 || bytes > 1024 * 1024 * 1024)
+    throw new RangeError(`oversized: bytes must be an integer from 2 to 2^30, got ${bytes}`);
   const b = Buffer.alloc(bytes, 0x20);
   b[0] = 0x5b;
   b[bytes - 1] = 0x5d;

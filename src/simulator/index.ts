@@ -30,7 +30,8 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
   if (!isLoopback(host)) throw new RangeError(`simulator listens on loopback only, got host "${host}"`);
   const path = options.path ?? '/ws/market';
   const markets = options.markets ?? 10;
-  if (!Number.isInteger(markets) || markets < 1) throw new RangeError(`markets must be a positive integer, got ${markets}`);
+  if (!Number.isInteger(markets) || markets < 1)
+    throw new RangeError(`markets must be a positive integer, got ${markets}`);
   if (options.tickSize !== undefined) tickUnits(options.tickSize);
   const minOrderSize = options.minOrderSize ?? '5';
   if (!/^\d+(\.\d{1,2})?$/.test(minOrderSize)) throw new RangeError(`bad minOrderSize "${minOrderSize}"`);
@@ -53,7 +54,7 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     maxBufferedBytes: options.maxBufferedBytes ?? 32 * 1024 * 1024,
     onTopOfBook: options.onTopOfBook,
   });
-  let listener;
+  let listener: Awaited<ReturnType<typeof listen>>;
   try {
     listener = await listen(
       { host, port: options.port ?? 0, path, rest: options.rest ?? true },

@@ -198,8 +198,10 @@ export class Market {
     this.fillSide(this.yes.bids, 'BUY', bestBid, tick, rng.range(lo, hi), rng);
     this.fillSide(this.yes.asks, 'SELL', bestAsk, PRICE_SCALE - tick, rng.range(lo, hi), rng);
     // Mirror into NO.
-    for (let i = 0; i < this.yes.bids.length; i++) this.no.asks.set(PRICE_SCALE - this.yes.bids.px[i]!, this.yes.bids.sz[i]!);
-    for (let i = 0; i < this.yes.asks.length; i++) this.no.bids.set(PRICE_SCALE - this.yes.asks.px[i]!, this.yes.asks.sz[i]!);
+    for (let i = 0; i < this.yes.bids.length; i++)
+      this.no.asks.set(PRICE_SCALE - this.yes.bids.px[i]!, this.yes.bids.sz[i]!);
+    for (let i = 0; i < this.yes.asks.length; i++)
+      this.no.bids.set(PRICE_SCALE - this.yes.asks.px[i]!, this.yes.asks.sz[i]!);
     this.yes.ltp = rng.chance(0.5) ? bestBid : bestAsk;
     this.no.ltp = PRICE_SCALE - this.yes.ltp;
     const ts = baseTs - rng.int(120_000);
@@ -232,7 +234,8 @@ export class Market {
       const o = offs[i]!;
       const price = best + dir * o * tick;
       let cents: number;
-      if (o === maxOff && maxOff > 0) cents = rng.range(100_000, 10_000_000) * 100 + (rng.chance(0.5) ? rng.int(100) : 0);
+      if (o === maxOff && maxOff > 0)
+        cents = rng.range(100_000, 10_000_000) * 100 + (rng.chance(0.5) ? rng.int(100) : 0);
       else cents = this.orderSize(rng) * (1 + rng.int(i < 5 ? 3 : 8));
       side.set(price, cents);
     }

@@ -27,17 +27,18 @@ export function parseClientFrame(text: string): ClientFrame {
   }
   if (typeof v !== 'object' || v === null || Array.isArray(v)) return { kind: 'invalid' };
   const o = v as Record<string, unknown>;
-  const ids = o['assets_ids'] ?? [];
+  const ids = o.assets_ids ?? [];
   if (!Array.isArray(ids) || !ids.every((x) => typeof x === 'string')) return { kind: 'invalid' };
   const assets = ids as string[];
-  const custom = o['custom_feature_enabled'] === true;
-  const initialDump = o['initial_dump'] !== false;
+  const custom = o.custom_feature_enabled === true;
+  const initialDump = o.initial_dump !== false;
   if ('type' in o) {
-    if (typeof o['type'] === 'string' && o['type'].toLowerCase() === 'market') return { kind: 'initial', assets, initialDump, custom };
+    if (typeof o.type === 'string' && o.type.toLowerCase() === 'market')
+      return { kind: 'initial', assets, initialDump, custom };
     return { kind: 'invalid-operation' };
   }
   if ('operation' in o) {
-    const op = typeof o['operation'] === 'string' ? o['operation'].toLowerCase() : '';
+    const op = typeof o.operation === 'string' ? o.operation.toLowerCase() : '';
     if (op === 'subscribe') return { kind: 'subscribe', assets, initialDump, custom };
     if (op === 'unsubscribe') return { kind: 'unsubscribe', assets };
     return { kind: 'invalid-operation' };

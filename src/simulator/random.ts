@@ -88,6 +88,6 @@ export class Rng {
 
   /** A uniform unsigned 256-bit integer as a bigint. */
   u256(): bigint {
-    return BigInt('0x' + this.hex(64));
+    return BigInt(`0x${this.hex(64)}`);
   }
 }

@@ -94,7 +94,7 @@ function handleHttp(o: ListenOptions, hooks: ServerHooks, req: IncomingMessage, 
       if (!Array.isArray(items)) return reply(res, 400, INVALID_PAYLOAD);
       const books: string[] = [];
       for (const it of items) {
-        const id = typeof it === 'object' && it !== null ? (it as Record<string, unknown>)['token_id'] : undefined;
+        const id = typeof it === 'object' && it !== null ? (it as Record<string, unknown>).token_id : undefined;
         if (typeof id !== 'string') return reply(res, 400, INVALID_PAYLOAD);
         const b = hooks.restBook(id);
         if (b !== null) books.push(b);

@@ -1,7 +1,17 @@
 /** Public types of the local Polymarket market-channel simulator. */
 
 /** Faults the simulator can inject (see faults.ts for what each looks like to a client). */
-export type FaultName = 'drop' | 'close1013' | 'stall' | 'deaf' | 'malformed' | 'crossed' | 'duplicate' | 'outOfOrder' | 'settle' | 'oversized';
+export type FaultName =
+  | 'drop'
+  | 'close1013'
+  | 'stall'
+  | 'deaf'
+  | 'malformed'
+  | 'crossed'
+  | 'duplicate'
+  | 'outOfOrder'
+  | 'settle'
+  | 'oversized';
 
 export const FAULT_NAMES: readonly FaultName[] = [
   'drop',

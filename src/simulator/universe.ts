@@ -38,7 +38,7 @@ export function createMarkets(o: UniverseOptions): Market[] {
     let yesId: string;
     let noId: string;
     do {
-      conditionId = '0x' + ids.hex(64);
+      conditionId = `0x${ids.hex(64)}`;
       yesId = tokenId(ids);
       noId = tokenId(ids);
     } while (seen.has(conditionId) || seen.has(yesId) || seen.has(noId) || yesId === noId);

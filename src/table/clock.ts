@@ -97,7 +97,8 @@ export function startTicker(sab: SharedArrayBuffer): () => void {
 export function makeClock(option: ClockOption, sab: SharedArrayBuffer): { now: () => number; stop: () => void } {
   if (typeof option === 'function') return { now: option, stop: () => {} };
   if (option === 'precise') return { now: preciseNow, stop: () => {} };
-  if (option !== 'coarse') throw new TypeError(`polybook: clock must be 'coarse', 'precise' or a function, got ${String(option)}`);
+  if (option !== 'coarse')
+    throw new TypeError(`polybook: clock must be 'coarse', 'precise' or a function, got ${String(option)}`);
   const f64 = new Float64Array(sab, H_CLOCK, 1);
   const stop = startTicker(sab);
   return { now: () => f64[0], stop };

@@ -16,7 +16,16 @@ export const Miss = {
   mismatch: 7,
 } as const;
 export type Miss = (typeof Miss)[keyof typeof Miss];
-export const MISS_NAMES = ['not_subscribed', 'never_seen', 'not_ready', 'stale', 'crossed', 'disabled', 'settled', 'mismatch'] as const;
+export const MISS_NAMES = [
+  'not_subscribed',
+  'never_seen',
+  'not_ready',
+  'stale',
+  'crossed',
+  'disabled',
+  'settled',
+  'mismatch',
+] as const;
 export type MissName = (typeof MISS_NAMES)[number];
 
 /** Upper bounds (ms, inclusive) of the served-age histogram buckets; the last bucket is open. */

@@ -2,7 +2,26 @@
  * BookStore: the one source of truth per token. Owns the shared table, a writer (native or
  * pure TypeScript, chosen by src/backend/index.ts) and a reader (src/table/view.ts).
  */
-import { createTable, C, F_CROSSED, F_DISABLED, F_HAS_BOOK, F_MISMATCH, F_READY, F_SETTLED, F_SUBSCRIBED, H_COUNTERS, H_EPOCH, H_WATCHERS, COUNTER_COUNT, S_EXCH_TS, S_LAST_UPDATE, S_SEQUENCE, S_UPDATES, type CounterName } from './layout.js';
+import {
+  createTable,
+  C,
+  F_CROSSED,
+  F_DISABLED,
+  F_HAS_BOOK,
+  F_MISMATCH,
+  F_READY,
+  F_SETTLED,
+  F_SUBSCRIBED,
+  H_COUNTERS,
+  H_EPOCH,
+  H_WATCHERS,
+  COUNTER_COUNT,
+  S_EXCH_TS,
+  S_LAST_UPDATE,
+  S_SEQUENCE,
+  S_UPDATES,
+  type CounterName,
+} from './layout.js';
 import { SlotAllocator } from './slots.js';
 import { TableReader, BookHandle, type Book } from './view.js';
 import { Metrics } from './metrics.js';
@@ -203,7 +222,13 @@ export class BookStore {
   /** A pre-resolved handle for hot loops; see {@link BookHandle.top}. */
   handle(tokenId: string): BookHandle {
     const slot = this.slots.map.get(tokenId);
-    return new BookHandle(this.reader, tokenId, slot ?? -1, slot === undefined ? -1 : this.gens[slot], this.coarseClock ? 'coarse' : this.readClock);
+    return new BookHandle(
+      this.reader,
+      tokenId,
+      slot ?? -1,
+      slot === undefined ? -1 : this.gens[slot],
+      this.coarseClock ? 'coarse' : this.readClock,
+    );
   }
 
   /** Counters: hits, misses by reason, served-age histogram, and the writer's counters. */
@@ -237,7 +262,7 @@ export class BookStore {
         disabled: (flags & F_DISABLED) !== 0,
         settled: (flags & F_SETTLED) !== 0,
         mismatch: (flags & F_MISMATCH) !== 0,
-        exchangeTimestamp: ts === ts ? ts : null,
+        exchangeTimestamp: Number.isNaN(ts) ? null : ts,
         lastUpdate: r.f64[f + S_LAST_UPDATE / 8],
         sequence: r.f64[f + S_SEQUENCE / 8],
         updates: r.f64[f + S_UPDATES / 8],

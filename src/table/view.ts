@@ -239,11 +239,11 @@ export class TableReader {
       asks,
       bestBid: nb > 0 ? bids[0].price : null,
       bestAsk: na > 0 ? asks[0].price : null,
-      timestamp: ts === ts ? ts : null,
+      timestamp: Number.isNaN(ts) ? null : ts,
       // -0 is a heap number: the field starts with the double representation the reads store.
       ageMs: -0,
       sequence: f64[f + S_SEQUENCE / 8],
-      tickSize: tick === tick ? tick : null,
+      tickSize: Number.isNaN(tick) ? null : tick,
     };
   }
 }

@@ -107,9 +107,19 @@ side by side; writes bench/results.json and bench/RESULTS.md (not with --quick).
 
 type Values = Record<string, string | boolean | undefined> & { help?: boolean };
 
-function parse(cmd: string, args: string[], options: ParseArgsConfig['options'], positionals = false): { values: Values; positionals: string[] } {
+function parse(
+  cmd: string,
+  args: string[],
+  options: ParseArgsConfig['options'],
+  positionals = false,
+): { values: Values; positionals: string[] } {
   try {
-    const r = parseArgs({ args, options: { ...options, help: { type: 'boolean', short: 'h' } }, allowPositionals: positionals, strict: true });
+    const r = parseArgs({
+      args,
+      options: { ...options, help: { type: 'boolean', short: 'h' } },
+      allowPositionals: positionals,
+      strict: true,
+    });
     return { values: r.values as Values, positionals: r.positionals };
   } catch (e) {
     throw new UsageError(`${(e as Error).message.replace(/^.*?: /, '')}. See 'polybook ${cmd} --help'.`);
@@ -118,14 +128,16 @@ function parse(cmd: string, args: string[], options: ParseArgsConfig['options'],
 
 function intOpt(name: string, v: unknown, def: number, min: number, max: number): number {
   if (v === undefined) return def;
-  if (typeof v !== 'string' || !/^\d+$/.test(v) || Number(v) < min || Number(v) > max) throw new UsageError(`--${name} must be an integer from ${min} to ${max}, got "${v}"`);
+  if (typeof v !== 'string' || !/^\d+$/.test(v) || Number(v) < min || Number(v) > max)
+    throw new UsageError(`--${name} must be an integer from ${min} to ${max}, got "${v}"`);
   return Number(v);
 }
 
 function numOpt(name: string, v: unknown, def: number, min: number, max: number): number {
   if (v === undefined) return def;
   const n = Number(v);
-  if (typeof v !== 'string' || v.trim() === '' || !Number.isFinite(n) || n < min || n > max) throw new UsageError(`--${name} must be a number from ${min} to ${max}, got "${v}"`);
+  if (typeof v !== 'string' || v.trim() === '' || !Number.isFinite(n) || n < min || n > max)
+    throw new UsageError(`--${name} must be a number from ${min} to ${max}, got "${v}"`);
   return n;
 }
 
@@ -138,7 +150,10 @@ function backendOpt(v: unknown): BackendName | undefined {
 function tokensOpt(v: unknown): string[] | undefined {
   if (v === undefined) return undefined;
   if (typeof v !== 'string') throw new UsageError('--tokens needs a comma-separated list of token ids');
-  const ids = v.split(',').map((s) => s.trim()).filter(Boolean);
+  const ids = v
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   if (ids.length === 0) throw new UsageError('--tokens needs at least one token id');
   return ids;
 }
@@ -162,14 +177,19 @@ async function simulatorFor(values: Record<string, unknown>, io: Out, port = 0):
   const markets = intOpt('markets', values.markets as string | undefined, 200, 1, 50_000);
   const rate = numOpt('rate', values.rate as string | undefined, 400, 0, 1_000_000);
   const seed = intOpt('seed', values.seed as string | undefined, 1, 0, 2 ** 31);
-  const faults = ((values.faults as string | undefined)?.split(',').map((s) => s.trim()).filter(Boolean) ?? []) as FaultName[];
-  for (const f of faults) if (!FAULT_NAMES.includes(f)) throw new UsageError(`unknown fault "${f}"; known: ${FAULT_NAMES.join(', ')}`);
+  const faults = ((values.faults as string | undefined)
+    ?.split(',')
+    .map((s) => s.trim())
+    .filter(Boolean) ?? []) as FaultName[];
+  for (const f of faults)
+    if (!FAULT_NAMES.includes(f)) throw new UsageError(`unknown fault "${f}"; known: ${FAULT_NAMES.join(', ')}`);
   const faultRate = numOpt('fault-rate', values['fault-rate'] as string | undefined, 0.001, 0, 1);
   try {
     return await startSimulator({ port, markets, rate, seed, faults, faultRate });
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
-    if (err.code === 'EADDRINUSE') throw new RuntimeError(`port ${port} is in use; choose another with --port (0 picks a free one)`);
+    if (err.code === 'EADDRINUSE')
+      throw new RuntimeError(`port ${port} is in use; choose another with --port (0 picks a free one)`);
     void io;
     throw e;
   }
@@ -188,29 +208,38 @@ interface Source {
 
 async function sourceFor(cmd: string, values: Record<string, unknown>, io: Out): Promise<Source> {
   const tokens = tokensOpt(values.tokens as string | undefined);
-  if (values.live && values.url) throw new UsageError(`--live and --url cannot be used together. See 'polybook ${cmd} --help'.`);
+  if (values.live && values.url)
+    throw new UsageError(`--live and --url cannot be used together. See 'polybook ${cmd} --help'.`);
   if (values.live || values.url) {
     const url = values.live ? DEFAULT_WS_URL : String(values.url);
-    if (!values.live && !/^wss?:\/\//.test(url)) throw new UsageError(`--url must be a ws:// or wss:// URL, got "${url}"`);
-    if (!tokens) throw new UsageError(`${values.live ? '--live' : '--url'} needs --tokens ID,... (the token ids to follow)`);
+    if (!values.live && !/^wss?:\/\//.test(url))
+      throw new UsageError(`--url must be a ws:// or wss:// URL, got "${url}"`);
+    if (!tokens)
+      throw new UsageError(`${values.live ? '--live' : '--url'} needs --tokens ID,... (the token ids to follow)`);
     return { url, label: url, universe: tokens.map((t) => ({ tokens: [t] })), tokens };
   }
   const sim = await simulatorFor(values, io);
   const universe = sim.markets.map((m) => ({ market: m.conditionId, tokens: [...m.tokens] }));
   const wanted = tokens ? new Set(tokens) : null;
   const chosen = wanted ? universe.filter((g) => g.tokens.some((t) => wanted.has(t))) : universe;
-  return { url: sim.url, label: `simulator ${sim.url} (${sim.markets.length} markets)`, universe: chosen, tokens: chosen.flatMap((g) => g.tokens), sim };
+  return {
+    url: sim.url,
+    label: `simulator ${sim.url} (${sim.markets.length} markets)`,
+    universe: chosen,
+    tokens: chosen.flatMap((g) => g.tokens),
+    sim,
+  };
 }
 
 /** Options of the commands that connect somewhere (watch, record). */
 const SOURCE_OPTIONS: ParseArgsConfig['options'] = {
-    live: { type: 'boolean' },
-    url: { type: 'string' },
-    tokens: { type: 'string' },
-    markets: { type: 'string' },
-    rate: { type: 'string' },
-    seed: { type: 'string' },
-    duration: { type: 'string' },
+  live: { type: 'boolean' },
+  url: { type: 'string' },
+  tokens: { type: 'string' },
+  markets: { type: 'string' },
+  rate: { type: 'string' },
+  seed: { type: 'string' },
+  duration: { type: 'string' },
 };
 
 async function cmdWatch(args: string[], io: Out): Promise<number> {
@@ -244,25 +273,28 @@ async function cmdWatch(args: string[], io: Out): Promise<number> {
   const dashboard = !values.json && io.isTTY;
   let exit = EXIT_OK;
   let everReady = false;
-  const timer = setInterval(() => {
-    if (values.json) {
-      const snap = snapshot(cache, src.tokens, maxStale);
-      everReady ||= snap.ready > 0;
-      io.out(JSON.stringify(snap) + '\n');
-      return;
-    }
-    let screen: string;
-    if (!cache.tradingEnabled) {
-      const ready = cache.store.readyCount();
-      screen = renderWarmup(src.label, ready, src.tokens.length, performance.now() - started);
-    } else {
-      for (const id of src.tokens) cache.get(id, maxStale);
-      screen = renderDashboard(cache, src.label, started, maxStale, busiestTokens(cache, src.tokens, 8));
-    }
-    everReady ||= cache.store.readyCount() > 0;
-    if (dashboard) io.out(`\x1b[H\x1b[2J${screen}\n`);
-    else io.out(`${screen}\n\n`);
-  }, values.json ? 1000 : 250);
+  const timer = setInterval(
+    () => {
+      if (values.json) {
+        const snap = snapshot(cache, src.tokens, maxStale);
+        everReady ||= snap.ready > 0;
+        io.out(`${JSON.stringify(snap)}\n`);
+        return;
+      }
+      let screen: string;
+      if (!cache.tradingEnabled) {
+        const ready = cache.store.readyCount();
+        screen = renderWarmup(src.label, ready, src.tokens.length, performance.now() - started);
+      } else {
+        for (const id of src.tokens) cache.get(id, maxStale);
+        screen = renderDashboard(cache, src.label, started, maxStale, busiestTokens(cache, src.tokens, 8));
+      }
+      everReady ||= cache.store.readyCount() > 0;
+      if (dashboard) io.out(`\x1b[H\x1b[2J${screen}\n`);
+      else io.out(`${screen}\n\n`);
+    },
+    values.json ? 1000 : 250,
+  );
   // A strategy-like reader so the hit rate means something: every token, every 50 ms.
   const reader = setInterval(() => {
     if (cache.tradingEnabled) for (const id of src.tokens) cache.get(id, maxStale);
@@ -276,10 +308,14 @@ async function cmdWatch(args: string[], io: Out): Promise<number> {
     if (dashboard) io.out('\x1b[?25h\x1b[?1049l');
     if (!values.json) {
       const s = cache.metrics().summary();
-      io.out(`polybook: ${s.ready}/${s.tokens} ready, hit rate ${(s.hitRate * 100).toFixed(2)}%, mean age ${s.meanAgeMs.toFixed(1)} ms, reconnects ${s.feed?.reconnects ?? 0}, desyncs ${s.desyncs}\n`);
+      io.out(
+        `polybook: ${s.ready}/${s.tokens} ready, hit rate ${(s.hitRate * 100).toFixed(2)}%, mean age ${s.meanAgeMs.toFixed(1)} ms, reconnects ${s.feed?.reconnects ?? 0}, desyncs ${s.desyncs}\n`,
+      );
     }
     if (!everReady && cache.store.readyCount() === 0 && src.tokens.length > 0) {
-      io.err(`polybook: no book arrived from ${src.url} (${cache.metrics().summary().feed?.reconnects ?? 0} reconnect attempts)\n`);
+      io.err(
+        `polybook: no book arrived from ${src.url} (${cache.metrics().summary().feed?.reconnects ?? 0} reconnect attempts)\n`,
+      );
       exit = EXIT_FAIL;
     }
     await cache.stop();
@@ -358,14 +394,16 @@ async function cmdReplay(args: string[], io: Out): Promise<number> {
   const pace = speed === undefined ? undefined : (dt: number) => new Promise<void>((r) => setTimeout(r, dt / speed));
   const result = await replay(ops, { backend: backendOpt(values.backend), pace });
   if (values.json) {
-    io.out(JSON.stringify(result) + '\n');
+    io.out(`${JSON.stringify(result)}\n`);
     return EXIT_OK;
   }
   io.out(`replayed ${result.frames} frames on the ${result.backend} backend\n\n`);
   io.out('token                                          ready    bid      ask    levels  sequence\n');
   for (const [id, b] of Object.entries(result.books)) {
     if (!b) continue;
-    io.out(`${id.padEnd(46)} ${String(b.ready).padEnd(6)} ${px(b.bestBid)}  ${px(b.bestAsk)}  ${String(b.bids + b.asks).padStart(6)}  ${String(b.sequence).padStart(8)}\n`);
+    io.out(
+      `${id.padEnd(46)} ${String(b.ready).padEnd(6)} ${px(b.bestBid)}  ${px(b.bestAsk)}  ${String(b.bids + b.asks).padStart(6)}  ${String(b.sequence).padStart(8)}\n`,
+    );
   }
   io.out('\ncounters\n');
   for (const [k, v] of Object.entries(result.counters)) if (v !== 0) io.out(`  ${k.padEnd(20)} ${v}\n`);
@@ -383,7 +421,7 @@ async function cmdBench(args: string[], io: Out): Promise<number> {
 }
 
 function help(cmd: string, io: Out): number {
-  io.out(HELP[cmd] + '\n');
+  io.out(`${HELP[cmd]}\n`);
   return EXIT_OK;
 }
 

@@ -51,7 +51,8 @@ const bar = (fraction: number, width: number): string => {
 
 const num = (v: number): string => Math.round(v).toLocaleString('en-US');
 const short = (id: string): string => (id.length > 14 ? `${id.slice(0, 6)}…${id.slice(-6)}` : id);
-const px = (v: number | null | undefined): string => (v === null || v === undefined || Number.isNaN(v) ? '    –' : v.toFixed(3));
+const px = (v: number | null | undefined): string =>
+  v === null || v === undefined || Number.isNaN(v) ? '    –' : v.toFixed(3);
 
 /** Renders the warmup progress line. */
 export function renderWarmup(source: string, ready: number, total: number, elapsedMs: number): string {
@@ -64,32 +65,51 @@ export function renderWarmup(source: string, ready: number, total: number, elaps
 }
 
 /** Renders one dashboard frame. `busiest` lists tokens to show top of book for. */
-export function renderDashboard(cache: BookCache, source: string, startedAt: number, maxStaleMs: number, busiest: readonly string[]): string {
+export function renderDashboard(
+  cache: BookCache,
+  source: string,
+  startedAt: number,
+  maxStaleMs: number,
+  busiest: readonly string[],
+): string {
   const m = cache.metrics();
   const s = m.summary();
   const f = s.feed;
   const upS = (performance.now() - startedAt) / 1000;
   const readyF = s.tokens === 0 ? 0 : s.ready / s.tokens;
   const lines: string[] = [];
-  lines.push(`polybook  ${source}  backend ${cache.store.backend}${cache.worker ? ' (worker)' : ''}  up ${upS.toFixed(0)} s   Ctrl-C to quit`);
+  lines.push(
+    `polybook  ${source}  backend ${cache.store.backend}${cache.worker ? ' (worker)' : ''}  up ${upS.toFixed(0)} s   Ctrl-C to quit`,
+  );
   lines.push('');
-  lines.push(`Ready      ${bar(readyF, 30)} ${s.ready}/${s.tokens} (${(readyF * 100).toFixed(1)}%)  trading ${s.tradingEnabled ? 'on' : 'gated'}`);
-  lines.push(`Reads      hit rate ${(s.hitRate * 100).toFixed(2)}%  mean age ${s.meanAgeMs.toFixed(1)} ms  reads ${num(s.reads)}  (maxStale ${maxStaleMs} ms)`);
-  const misses = Object.entries(s.missesByReason).filter(([, v]) => v > 0).map(([k, v]) => `${k} ${num(v)}`).join('  ');
+  lines.push(
+    `Ready      ${bar(readyF, 30)} ${s.ready}/${s.tokens} (${(readyF * 100).toFixed(1)}%)  trading ${s.tradingEnabled ? 'on' : 'gated'}`,
+  );
+  lines.push(
+    `Reads      hit rate ${(s.hitRate * 100).toFixed(2)}%  mean age ${s.meanAgeMs.toFixed(1)} ms  reads ${num(s.reads)}  (maxStale ${maxStaleMs} ms)`,
+  );
+  const misses = Object.entries(s.missesByReason)
+    .filter(([, v]) => v > 0)
+    .map(([k, v]) => `${k} ${num(v)}`)
+    .join('  ');
   lines.push(`Misses     ${misses || 'none'}`);
   if (f) {
     lines.push(
       `Feed       ${f.open}/${f.connections} connections open  ${num(f.messagesPerSec)} msg/s  ${(f.bytesPerSec / 1024).toFixed(0)} KiB/s  ` +
-        `pong ${Number.isNaN(f.pongLatencyMs.last) ? '–' : f.pongLatencyMs.last.toFixed(1) + ' ms'}`,
+        `pong ${Number.isNaN(f.pongLatencyMs.last) ? '–' : `${f.pongLatencyMs.last.toFixed(1)} ms`}`,
     );
-    lines.push(`Health     reconnects ${f.reconnects}  stalls ${f.stalls}  desyncs ${s.desyncs}  crossed resets ${s.crossedResets}  resubscriptions ${f.resubscriptions}  gaps ${s.gaps}  malformed ${s.malformed}`);
+    lines.push(
+      `Health     reconnects ${f.reconnects}  stalls ${f.stalls}  desyncs ${s.desyncs}  crossed resets ${s.crossedResets}  resubscriptions ${f.resubscriptions}  gaps ${s.gaps}  malformed ${s.malformed}`,
+    );
   }
   lines.push('');
   lines.push('Served age');
   const total = m.store.hits || 1;
   m.store.ageHistogram.forEach((b, i) => {
     const label = b.le === Infinity ? `> ${AGE_BUCKETS_MS[AGE_BUCKETS_MS.length - 1]} ms` : `≤ ${b.le} ms`;
-    lines.push(`  ${label.padStart(10)}  ${bar(b.count / total, 30)} ${((b.count / total) * 100).toFixed(1).padStart(5)}%`);
+    lines.push(
+      `  ${label.padStart(10)}  ${bar(b.count / total, 30)} ${((b.count / total) * 100).toFixed(1).padStart(5)}%`,
+    );
     void i;
   });
   lines.push('');

@@ -46,7 +46,7 @@ export class Recorder {
   private closed = false;
 
   private line(v: unknown): void {
-    if (!this.closed) this.gzip.write(JSON.stringify(v) + '\n');
+    if (!this.closed) this.gzip.write(`${JSON.stringify(v)}\n`);
   }
 
   /** A writer that records every call that changes books, then forwards it. */
@@ -72,7 +72,11 @@ export class Recorder {
           try {
             rec.line({ op: 'frame', t, f: utf8.decode(frame) });
           } catch {
-            rec.line({ op: 'frame', t, b: Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength).toString('base64') });
+            rec.line({
+              op: 'frame',
+              t,
+              b: Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength).toString('base64'),
+            });
           }
         }
         return inner.ingest(frame, t);
@@ -113,7 +117,9 @@ export function readRecording(path: string): RecordedOp[] {
   try {
     raw = readFileSync(path);
   } catch (e) {
-    throw new RecordingError(`cannot read recording ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    throw new RecordingError(
+      `cannot read recording ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+    );
   }
   let text: string;
   try {
@@ -122,7 +128,7 @@ export function readRecording(path: string): RecordedOp[] {
     throw new RecordingError(`${path} is not a polybook recording (not gzip-compressed)`);
   }
   const lines = text.split('\n').filter((l) => l.length > 0);
-  let header: any;
+  let header: { format?: unknown; version?: unknown } | undefined;
   try {
     header = JSON.parse(lines[0] ?? '');
   } catch {
@@ -130,7 +136,9 @@ export function readRecording(path: string): RecordedOp[] {
   }
   if (header?.format !== RECORDING_FORMAT) throw new RecordingError(`${path} is not a polybook recording (no header)`);
   if (header.version !== RECORDING_VERSION) {
-    throw new RecordingError(`${path} is recording version ${header.version}; this polybook reads version ${RECORDING_VERSION}`);
+    throw new RecordingError(
+      `${path} is recording version ${header.version}; this polybook reads version ${RECORDING_VERSION}`,
+    );
   }
   const ops: RecordedOp[] = [];
   for (let i = 1; i < lines.length; i++) {
@@ -147,7 +155,17 @@ export function readRecording(path: string): RecordedOp[] {
 export interface ReplayResult {
   backend: BackendName;
   frames: number;
-  books: Record<string, { ready: boolean; bestBid: number | null; bestAsk: number | null; bids: number; asks: number; sequence: number } | null>;
+  books: Record<
+    string,
+    {
+      ready: boolean;
+      bestBid: number | null;
+      bestAsk: number | null;
+      bids: number;
+      asks: number;
+      sequence: number;
+    } | null
+  >;
   counters: Record<string, number>;
 }
 
@@ -160,7 +178,12 @@ export async function replay(
   options: { backend?: BackendName; maxDepth?: number; pace?: (dtMs: number) => Promise<void> } = {},
 ): Promise<ReplayResult> {
   let now = 0;
-  const storeOptions: BookStoreOptions = { backend: options.backend, maxDepth: options.maxDepth, clock: () => now, capacity: 1 << 16 };
+  const storeOptions: BookStoreOptions = {
+    backend: options.backend,
+    maxDepth: options.maxDepth,
+    clock: () => now,
+    capacity: 1 << 16,
+  };
   const store = new BookStore(storeOptions);
   let last: number | undefined;
   let frames = 0;

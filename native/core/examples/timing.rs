@@ -43,8 +43,8 @@ fn main() {
         t.ingest(&after, i as f64);
     });
     t.ingest(&after, 0.0);
-    let pc2 = String::from_utf8(pc.clone()).unwrap().replace("\"0.889\",\"size\":\"13354.28\"", "\"0.3\",\"size\":\"5\"");
-    let pc2 = pc2.replace("\"0.889\",\"best_ask\"", "\"0.889\",\"best_ask\"");
+    let pc2 =
+        String::from_utf8(pc.clone()).unwrap().replace("\"0.889\",\"size\":\"13354.28\"", "\"0.3\",\"size\":\"5\"");
     time(&format!("price_change 2 entries ({} B)", pc.len()), 2_000_000, |i| {
         t.ingest(if i % 2 == 0 { &pc } else { pc2.as_bytes() }, 1.0);
     });

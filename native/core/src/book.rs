@@ -65,17 +65,17 @@ fn narrow_price(p: &Dec) -> Option<u16> {
     if p.int_digits != 1 || !p.point {
         return None;
     }
-    let zero = p.mant % 10 == 0;
+    let zero = p.mant.is_multiple_of(10);
     if p.scale <= 4 {
         let units = (p.mant * POW10[4 - p.scale as usize]) as u16;
         if !zero {
             Some(units)
-        } else if p.mant % 100 != 0 {
+        } else if !p.mant.is_multiple_of(100) {
             Some(units | P_EXTRA_ZERO)
         } else {
             None
         }
-    } else if p.scale == 5 && zero && p.mant % 100 != 0 {
+    } else if p.scale == 5 && zero && !p.mant.is_multiple_of(100) {
         Some((p.mant / 10) as u16 | P_EXTRA_ZERO)
     } else {
         None
@@ -119,7 +119,7 @@ fn rec_price(r: &Rec) -> Dec {
     let mut mant = (r[0] & P_MASK) as u64;
     let mut scale = 4u8;
     // mant >= 1, so this stops.
-    while mant % 10 == 0 && scale > 1 {
+    while mant.is_multiple_of(10) && scale > 1 {
         mant /= 10;
         scale -= 1;
     }
@@ -553,13 +553,47 @@ mod tests {
     #[test]
     fn packing_keeps_exact_texts() {
         let prices = [
-            "0.5", "0.50", "0.500", ".5", "00.5", "0.001", "0.0010", "0.0001", "0.00010", "0.999", "0.9999", "0.12345",
-            "0.123456789", "0.000000001", "0.9", "0.90", "0.05", "0.050",
+            "0.5",
+            "0.50",
+            "0.500",
+            ".5",
+            "00.5",
+            "0.001",
+            "0.0010",
+            "0.0001",
+            "0.00010",
+            "0.999",
+            "0.9999",
+            "0.12345",
+            "0.123456789",
+            "0.000000001",
+            "0.9",
+            "0.90",
+            "0.05",
+            "0.050",
         ];
         let sizes = [
-            "1", "12", "0.5", ".5", "5.", "007", "1234.56", "1234.5", "1234.560", "1234.5600", "0.001", "0.0001",
-            "1073741.823", "1073741.824", "6105440.35", "11005549.53", "1791125296863", "9007199254740991", "0.10",
-            "10", "100.00",
+            "1",
+            "12",
+            "0.5",
+            ".5",
+            "5.",
+            "007",
+            "1234.56",
+            "1234.5",
+            "1234.560",
+            "1234.5600",
+            "0.001",
+            "0.0001",
+            "1073741.823",
+            "1073741.824",
+            "6105440.35",
+            "11005549.53",
+            "1791125296863",
+            "9007199254740991",
+            "0.10",
+            "10",
+            "100.00",
         ];
         for p in prices {
             for s in sizes {
@@ -606,7 +640,11 @@ mod tests {
                     } else {
                         levels.binary_search_by(|l| key.cmp(&l.key))
                     };
-                    assert_eq!(find_in(&side.recs, key, ascending, rec_key), want, "ascending {ascending} n {n} key {key}");
+                    assert_eq!(
+                        find_in(&side.recs, key, ascending, rec_key),
+                        want,
+                        "ascending {ascending} n {n} key {key}"
+                    );
                     assert_eq!(find_in(&levels, key, ascending, |l| l.key), want);
                 }
             }
@@ -650,7 +688,8 @@ mod tests {
     #[test]
     fn random_sets_match_a_plain_model() {
         let mut price_texts: Vec<String> = (1..60).flat_map(|k| [format!("0.{k:02}"), format!("0.{k:02}0")]).collect();
-        let odd: Vec<String> = (1..8).flat_map(|k| [format!(".{k:02}"), format!("0.{k:02}000"), format!("0.{k:02}001")]).collect();
+        let odd: Vec<String> =
+            (1..8).flat_map(|k| [format!(".{k:02}"), format!("0.{k:02}000"), format!("0.{k:02}001")]).collect();
         let size_texts = ["0", "0", "1", "2.5", "1234.56", "6105440.35", "007", "1791125296863", "0.0001", "12.50"];
         let mut seed = 0x9e37_79b9_7f4a_7c15u64;
         let mut next = move || {
@@ -730,7 +769,10 @@ mod tests {
             assert!(side.is_empty() && !side.is_wide(), "removal by \".4\"");
             let mut side = Side::from_levels(ascending, &[Level::new(d("0.30"), d("5"))]);
             side.set(d("0.3000"), d("7"));
-            assert_eq!(side.iter().map(|l| (l.price.text(), l.size.text())).collect::<Vec<_>>(), [("0.3000".into(), "7".into())]);
+            assert_eq!(
+                side.iter().map(|l| (l.price.text(), l.size.text())).collect::<Vec<_>>(),
+                [("0.3000".into(), "7".into())]
+            );
             assert!(side.is_wide());
         }
     }

@@ -152,7 +152,11 @@ pub struct Parser {
     non_ascii: bool,
 }
 
-type R<T> = Result<T, ()>;
+/// The frame is not valid JSON (the parser's only failure: anything else is judged per event).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NotJson;
+
+type R<T> = Result<T, NotJson>;
 
 struct Cur<'a> {
     s: &'a [u8],
@@ -183,7 +187,7 @@ impl<'a> Cur<'a> {
             self.i += 1;
             Ok(())
         } else {
-            Err(())
+            Err(NotJson)
         }
     }
 }
@@ -366,7 +370,12 @@ impl Lit {
         }
         let len = b.len();
         assert!(len >= 1 && len <= 24);
-        Lit { len, w0: word(b, 0), w1: if len > 8 { word(b, len - 8) } else { 0 }, w2: if len > 16 { word(b, 8) } else { 0 } }
+        Lit {
+            len,
+            w0: word(b, 0),
+            w1: if len > 8 { word(b, len - 8) } else { 0 },
+            w2: if len > 16 { word(b, 8) } else { 0 },
+        }
     }
 
     /// `s[at..]` starts with the literal.
@@ -520,7 +529,7 @@ impl Parser {
         from.get(s..e).unwrap_or(&[])
     }
 
-    /// Parses one frame. `Err(())` = not valid JSON (then the pools hold garbage).
+    /// Parses one frame. `Err(NotJson)` = not valid JSON (then the pools hold garbage).
     pub fn parse(&mut self, src: &[u8]) -> R<Top> {
         self.events.clear();
         self.levels.clear();
@@ -556,7 +565,7 @@ impl Parser {
                                 c.i += 1;
                                 break;
                             }
-                            _ => return Err(()),
+                            _ => return Err(NotJson),
                         }
                     }
                 }
@@ -569,12 +578,12 @@ impl Parser {
         };
         c.ws();
         if c.i != src.len() {
-            return Err(());
+            return Err(NotJson);
         }
         // Bytes are decoded as strict UTF-8 (TextDecoder fatal): invalid UTF-8 is bad JSON.
         // Outside strings any byte >= 0x80 is already a syntax error.
         if self.non_ascii && std::str::from_utf8(src).is_err() {
-            return Err(());
+            return Err(NotJson);
         }
         Ok(top)
     }
@@ -598,7 +607,7 @@ impl Parser {
             i = find_special(s, i);
             let b = match s.get(i) {
                 Some(&b) => b,
-                None => return Err(()),
+                None => return Err(NotJson),
             };
             if b == b'"' {
                 c.i = i + 1;
@@ -613,7 +622,7 @@ impl Parser {
                 c.i = i;
                 return self.string_slow(c, start);
             } else if b < 0x20 {
-                return Err(());
+                return Err(NotJson);
             } else {
                 // >= 0x80
                 non_ascii = true;
@@ -652,7 +661,7 @@ impl Parser {
                         b'r' => Some(b'\r'),
                         b't' => Some(b'\t'),
                         b'u' => None,
-                        _ => return Err(()),
+                        _ => return Err(NotJson),
                     };
                     if let Some(ch) = simple {
                         if pending_high.take().is_some() {
@@ -663,7 +672,7 @@ impl Parser {
                     }
                     let mut u = 0u32;
                     for k in 0..4 {
-                        u = u * 16 + hexval(s.get(c.i + k).copied().unwrap_or(0)).ok_or(())?;
+                        u = u * 16 + hexval(s.get(c.i + k).copied().unwrap_or(0)).ok_or(NotJson)?;
                     }
                     c.i += 4;
                     if (0xD800..0xDC00).contains(&u) {
@@ -682,8 +691,8 @@ impl Parser {
                         push_utf8(&mut self.strbuf, u);
                     }
                 }
-                0 if c.i >= s.len() => return Err(()),
-                b if b < 0x20 => return Err(()),
+                0 if c.i >= s.len() => return Err(NotJson),
+                b if b < 0x20 => return Err(NotJson),
                 b => {
                     if pending_high.take().is_some() {
                         push_utf8(&mut self.strbuf, 0xFFFD);
@@ -716,24 +725,22 @@ impl Parser {
         loop {
             i = find_special(s, i);
             match s.get(i) {
-                None => return Err(()),
+                None => return Err(NotJson),
                 Some(b'"') => {
                     c.i = i + 1;
                     return Ok(());
                 }
-                Some(b'\\') => {
-                    match s.get(i + 1) {
-                        Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => i += 2,
-                        Some(b'u') => {
-                            for k in 0..4 {
-                                hexval(s.get(i + 2 + k).copied().unwrap_or(0)).ok_or(())?;
-                            }
-                            i += 6;
+                Some(b'\\') => match s.get(i + 1) {
+                    Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => i += 2,
+                    Some(b'u') => {
+                        for k in 0..4 {
+                            hexval(s.get(i + 2 + k).copied().unwrap_or(0)).ok_or(NotJson)?;
                         }
-                        _ => return Err(()),
+                        i += 6;
                     }
-                }
-                Some(&b) if b < 0x20 => return Err(()),
+                    _ => return Err(NotJson),
+                },
+                Some(&b) if b < 0x20 => return Err(NotJson),
                 Some(&b) => {
                     if b >= 0x80 {
                         self.non_ascii = true;
@@ -758,12 +765,12 @@ impl Parser {
                     c.i += 1;
                 }
             }
-            _ => return Err(()),
+            _ => return Err(NotJson),
         }
         if c.peek() == b'.' {
             c.i += 1;
             if !c.peek().is_ascii_digit() {
-                return Err(());
+                return Err(NotJson);
             }
             while c.peek().is_ascii_digit() {
                 c.i += 1;
@@ -775,7 +782,7 @@ impl Parser {
                 c.i += 1;
             }
             if !c.peek().is_ascii_digit() {
-                return Err(());
+                return Err(NotJson);
             }
             while c.peek().is_ascii_digit() {
                 c.i += 1;
@@ -789,7 +796,7 @@ impl Parser {
             c.i += lit.len();
             Ok(())
         } else {
-            Err(())
+            Err(NotJson)
         }
     }
 
@@ -831,7 +838,7 @@ impl Parser {
                         } else {
                             self.stack.push(OBJ);
                             if c.peek() != b'"' {
-                                return Err(());
+                                return Err(NotJson);
                             }
                             self.skip_string(c)?;
                             c.ws();
@@ -886,7 +893,7 @@ impl Parser {
                             c.ws();
                             if top == OBJ {
                                 if c.peek() != b'"' {
-                                    return Err(());
+                                    return Err(NotJson);
                                 }
                                 self.skip_string(c)?;
                                 c.ws();
@@ -903,7 +910,7 @@ impl Parser {
                             c.i += 1;
                             self.stack.pop();
                         }
-                        _ => return Err(()),
+                        _ => return Err(NotJson),
                     }
                 }
             }
@@ -925,7 +932,7 @@ impl Parser {
         }
         loop {
             if c.peek() != b'"' {
-                return Err(());
+                return Err(NotJson);
             }
             let k = self.string(c)?;
             c.ws();
@@ -942,7 +949,7 @@ impl Parser {
                     c.i += 1;
                     return Ok(());
                 }
-                _ => return Err(()),
+                _ => return Err(NotJson),
             }
         }
     }
@@ -968,7 +975,7 @@ impl Parser {
                     c.i += 1;
                     return Ok(());
                 }
-                _ => return Err(()),
+                _ => return Err(NotJson),
             }
         }
     }
@@ -984,7 +991,7 @@ impl Parser {
         events.push(EventRec { is_obj: true, ..EventRec::default() });
         let r = match events.last_mut() {
             Some(ev) => self.event_members(c, ev),
-            None => Err(()),
+            None => Err(NotJson),
         };
         self.events = events;
         r
@@ -1010,7 +1017,7 @@ impl Parser {
                 }
                 None => {
                     if c.peek() != b'"' {
-                        return Err(());
+                        return Err(NotJson);
                     }
                     let r = self.string(c)?;
                     c.ws();
@@ -1031,7 +1038,7 @@ impl Parser {
                     c.i += 1;
                     return Ok(());
                 }
-                _ => return Err(()),
+                _ => return Err(NotJson),
             }
         }
     }
@@ -1133,14 +1140,14 @@ impl Parser {
                     c.i += 1;
                     break;
                 }
-                _ => return Err(()),
+                _ => return Err(NotJson),
             }
         }
         out.end = self.levels.len() as u32;
         Ok(())
     }
 
-    /// One `{price, size}` level at '{'. Syntax errors are `Err(())`; the inner result is the level or its fault.
+    /// One `{price, size}` level at '{'. Syntax errors are `Err(NotJson)`; the inner result is the level or its fault.
     fn level(&mut self, c: &mut Cur) -> R<Result<Level, Fault>> {
         // None = absent, Some(None) = present but invalid.
         let mut price: Option<Option<Dec>> = None;
@@ -1253,16 +1260,54 @@ mod tests {
     #[test]
     fn json_grammar_like_json_parse() {
         for s in [
-            "{}", "[]", " [ ] ", "0", "-0", "1.5e-3", "\"x\"", "null", "true", "[1,[2,{\"a\":[{}]}]]",
-            "{\"a\":1,\"a\":2}", "\"\\u00e9\\ud800\"", "[\"\\/\\b\\f\\n\\r\\t\"]", "{\"k\":\"é\"}",
+            "{}",
+            "[]",
+            " [ ] ",
+            "0",
+            "-0",
+            "1.5e-3",
+            "\"x\"",
+            "null",
+            "true",
+            "[1,[2,{\"a\":[{}]}]]",
+            "{\"a\":1,\"a\":2}",
+            "\"\\u00e9\\ud800\"",
+            "[\"\\/\\b\\f\\n\\r\\t\"]",
+            "{\"k\":\"é\"}",
             "\t\n\r {\"x\" : [ 1 , 2 ] }\n",
         ] {
             assert!(ok(s), "{s:?} should be valid");
         }
         for s in [
-            "", " ", "{", "[", "[1,]", "{\"a\":1,}", "{a:1}", "01", "1.", ".5", "+1", "1e", "--1", "NaN",
-            "[1 2]", "{\"a\" 1}", "\"\\x\"", "\"\\u12G4\"", "\"a\nb\"", "'a'", "[]]", "{}{}", "tru", "nul",
-            "\u{feff}{}", "[1]\u{a0}", "\"abc", "{\"a\":[}", "[{]}",
+            "",
+            " ",
+            "{",
+            "[",
+            "[1,]",
+            "{\"a\":1,}",
+            "{a:1}",
+            "01",
+            "1.",
+            ".5",
+            "+1",
+            "1e",
+            "--1",
+            "NaN",
+            "[1 2]",
+            "{\"a\" 1}",
+            "\"\\x\"",
+            "\"\\u12G4\"",
+            "\"a\nb\"",
+            "'a'",
+            "[]]",
+            "{}{}",
+            "tru",
+            "nul",
+            "\u{feff}{}",
+            "[1]\u{a0}",
+            "\"abc",
+            "{\"a\":[}",
+            "[{]}",
         ] {
             assert!(!ok(s), "{s:?} should be invalid");
         }
@@ -1327,12 +1372,32 @@ mod tests {
         }
         for ev in &p.events {
             let vals = [
-                ev.event_type, ev.asset_id, ev.market, ev.timestamp, ev.hash, ev.tick_size, ev.last_trade_price,
-                ev.new_tick_size, ev.price, ev.size, ev.side, ev.min_order_size, ev.neg_risk,
+                ev.event_type,
+                ev.asset_id,
+                ev.market,
+                ev.timestamp,
+                ev.hash,
+                ev.tick_size,
+                ev.last_trade_price,
+                ev.new_tick_size,
+                ev.price,
+                ev.size,
+                ev.side,
+                ev.min_order_size,
+                ev.neg_risk,
             ];
             writeln!(out, "event {} {:?}", ev.is_obj, vals.map(v)).unwrap();
             for l in [&ev.bids, &ev.asks] {
-                writeln!(out, " levels {:?} {:?} {} {} {:?}", l.state, l.fault, l.unordered, l.count, &p.levels[l.start as usize..l.end as usize]).unwrap();
+                writeln!(
+                    out,
+                    " levels {:?} {:?} {} {} {:?}",
+                    l.state,
+                    l.fault,
+                    l.unordered,
+                    l.count,
+                    &p.levels[l.start as usize..l.end as usize]
+                )
+                .unwrap();
             }
             for e in [&ev.price_changes, &ev.changes] {
                 writeln!(out, " entries {:?}", e.state).unwrap();
@@ -1341,7 +1406,10 @@ mod tests {
                     writeln!(out, "  {} {:?}", e.is_obj, vals.map(v)).unwrap();
                 }
             }
-            let ids: Vec<String> = p.ids[ev.assets_ids.start as usize..ev.assets_ids.end as usize].iter().map(|&r| v(Val::Str(r))).collect();
+            let ids: Vec<String> = p.ids[ev.assets_ids.start as usize..ev.assets_ids.end as usize]
+                .iter()
+                .map(|&r| v(Val::Str(r)))
+                .collect();
             writeln!(out, " ids {:?} {} {ids:?}", ev.assets_ids.state, ev.assets_ids.all_strings).unwrap();
         }
         out
@@ -1381,6 +1449,9 @@ mod tests {
     use std::fmt::Write as _;
 
     #[test]
+    // The generator closures take each other as `dyn FnMut` arguments; an alias would need
+    // higher-ranked lifetimes for no gain in a test.
+    #[allow(clippy::type_complexity)]
     fn fast_paths_agree_with_the_general_path() {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/polymarket");
         let mut frames: Vec<String> = std::fs::read_dir(&dir)
@@ -1397,9 +1468,32 @@ mod tests {
             seed % n
         };
         let nums = [
-            "0.5", "0.50", ".5", "5.", "0", "1", "0.999999999", "0.0000000001", "13354.28", "11005549.53", "123456789012",
-            "1234567890123456", "9007199254740991", "9007199254740992", "0.12345678", "12345678.123456789", "1e5", "-1",
-            "", "0.5 ", "0.\\u0035", "00.5", "007", "0.001", "6105440.35", "99999999.9999999",
+            "0.5",
+            "0.50",
+            ".5",
+            "5.",
+            "0",
+            "1",
+            "0.999999999",
+            "0.0000000001",
+            "13354.28",
+            "11005549.53",
+            "123456789012",
+            "1234567890123456",
+            "9007199254740991",
+            "9007199254740992",
+            "0.12345678",
+            "12345678.123456789",
+            "1e5",
+            "-1",
+            "",
+            "0.5 ",
+            "0.\\u0035",
+            "00.5",
+            "007",
+            "0.001",
+            "6105440.35",
+            "99999999.9999999",
         ];
         for _ in 0..3000 {
             let mut num = |rnd: &mut dyn FnMut(u64) -> u64| -> String {
@@ -1411,7 +1505,8 @@ mod tests {
             };
             let side = |rnd: &mut dyn FnMut(u64) -> u64, num: &mut dyn FnMut(&mut dyn FnMut(u64) -> u64) -> String| {
                 let n = rnd(6);
-                let ls: Vec<String> = (0..n).map(|_| format!(r#"{{"price":"{}","size":"{}"}}"#, num(rnd), num(rnd))).collect();
+                let ls: Vec<String> =
+                    (0..n).map(|_| format!(r#"{{"price":"{}","size":"{}"}}"#, num(rnd), num(rnd))).collect();
                 format!("[{}]", ls.join(","))
             };
             let b = side(&mut rnd, &mut num);

@@ -13,7 +13,7 @@ use crate::decimal::Dec;
 use crate::hash::{book_hash, HashInput};
 use crate::idhash::id_hash;
 use crate::layout::*;
-use crate::parse::{ArrState, EventRec, Fault, Levels, Parser, StrRef, Top, Val};
+use crate::parse::{ArrState, EventRec, Fault, Levels, NotJson, Parser, StrRef, Top, Val};
 
 /// Default grace period of a top-of-book mismatch (ms).
 pub const DEFAULT_GRACE_MS: f64 = 1000.0;
@@ -168,7 +168,7 @@ impl Table {
     /// whole life of the returned `Table`. Other threads may read them concurrently (that is the design).
     pub unsafe fn new(base: *mut u8, len: usize, grace_ms: f64) -> Result<Table, TableError> {
         let bad = |m: &str| Err(TableError::BadTable(m.to_string()));
-        if base.is_null() || (base as usize) % 8 != 0 {
+        if base.is_null() || !(base as usize).is_multiple_of(8) {
             return bad("table memory must be 8-byte aligned");
         }
         if len < HEADER_BYTES {
@@ -240,7 +240,7 @@ impl Table {
 
     #[inline(always)]
     fn a32(&self, off: usize) -> &AtomicI32 {
-        assert!(off + 4 <= self.len && off % 4 == 0);
+        assert!(off + 4 <= self.len && off.is_multiple_of(4));
         // SAFETY: `off` is in bounds (checked above) and 4-aligned within an 8-aligned region that
         // `Table::new`'s caller keeps valid for our lifetime; all concurrent accesses to table memory
         // are atomic (ours) or JS typed-array accesses of the shared buffer (the design).
@@ -249,7 +249,7 @@ impl Table {
 
     #[inline(always)]
     fn a64(&self, off: usize) -> &AtomicU64 {
-        assert!(off + 8 <= self.len && off % 8 == 0);
+        assert!(off + 8 <= self.len && off.is_multiple_of(8));
         // SAFETY: as in `a32`, with 8-byte alignment checked above.
         unsafe { AtomicU64::from_ptr(self.base.add(off) as *mut u64) }
     }
@@ -724,7 +724,7 @@ impl Table {
         }
         let mut p = self.parser.take().unwrap_or_default();
         match p.parse(frame) {
-            Err(()) => self.bump(c::BAD_JSON),
+            Err(NotJson) => self.bump(c::BAD_JSON),
             Ok(Top::Scalar) => self.bump(c::BAD_EVENT),
             Ok(_) => {
                 self.add(c::EVENTS, p.events.len() as f64);
@@ -744,7 +744,7 @@ impl Table {
     pub fn rest_book(&mut self, json: &[u8], now: f64) {
         let mut p = self.parser.take().unwrap_or_default();
         match p.parse(json) {
-            Err(()) => self.bump(c::BAD_JSON),
+            Err(NotJson) => self.bump(c::BAD_JSON),
             Ok(Top::Object) => {
                 let ev = p.events[0];
                 self.epoch += 1;
@@ -775,7 +775,8 @@ impl Table {
         }
         let ts = ts_of(p, src, ev.timestamp);
         let s = &self.slots[slot];
-        if s.flags & F_READY != 0 && !(ts.val > s.exch_ts) {
+        // NaN timestamps compare false: a book whose age cannot be told is kept.
+        if s.flags & F_READY != 0 && ts.val.partial_cmp(&s.exch_ts) != Some(std::cmp::Ordering::Greater) {
             self.bump(c::REST_SKIPPED);
             return;
         }
@@ -864,11 +865,7 @@ impl Table {
 
     fn on_price_change(&mut self, p: &Parser, src: &[u8], ev: &EventRec, now: f64) {
         let current = ev.price_changes.state != ArrState::Absent;
-        let (list, top_id) = if current {
-            (ev.price_changes, None)
-        } else {
-            (ev.changes, str_of(p, src, ev.asset_id))
-        };
+        let (list, top_id) = if current { (ev.price_changes, None) } else { (ev.changes, str_of(p, src, ev.asset_id)) };
         let entries = &p.entries[list.start as usize..list.end as usize];
         // Validate the whole event first (DESIGN 5 step 4), keeping each change for the apply loop.
         let mut changes = std::mem::take(&mut self.changes);

@@ -336,7 +336,25 @@ fn size_text(r: &mut Rng) -> String {
     if r.one_in(8) {
         // Around the edges of the packed level storage (30-bit mantissa, up to 3 decimals).
         return r
-            .pick(&["1073741823", "1073741824", "107374182.3", "1073741.823", "0.001", "0.0001", "007", "5.", ".5", "0.1", "999999999", "9999999.999", "100000000.00", "1e3", "00", "000.5", "12345678901"])
+            .pick(&[
+                "1073741823",
+                "1073741824",
+                "107374182.3",
+                "1073741.823",
+                "0.001",
+                "0.0001",
+                "007",
+                "5.",
+                ".5",
+                "0.1",
+                "999999999",
+                "9999999.999",
+                "100000000.00",
+                "1e3",
+                "00",
+                "000.5",
+                "12345678901",
+            ])
             .to_string();
     }
     match r.below(24) {
@@ -401,7 +419,8 @@ impl Gen {
         let fixture_ids = fixture_ids(files);
         let mut universe = fixture_ids.clone();
         universe.extend(SYNTHETIC_IDS.iter().map(|s| s.to_string()));
-        let new_market = files.iter().find(|(n, _)| n.starts_with("new_market")).map(|(_, b)| b.clone()).unwrap_or_default();
+        let new_market =
+            files.iter().find(|(n, _)| n.starts_with("new_market")).map(|(_, b)| b.clone()).unwrap_or_default();
         Gen { fixture_ids, universe, mids: HashMap::new(), ts: 1_791_125_296_863, new_market }
     }
 
@@ -461,7 +480,9 @@ impl Gen {
         ctx.models.entry(id.to_string()).or_insert_with(|| {
             let slot = *h.ids.get(id)?;
             let (b, a) = h.a.full_book(slot)?;
-            let side = |v: Vec<(String, String)>| -> BookSide { v.into_iter().filter_map(|(p, s)| Some((price_key(&p)?, (p, s)))).collect() };
+            let side = |v: Vec<(String, String)>| -> BookSide {
+                v.into_iter().filter_map(|(p, s)| Some((price_key(&p)?, (p, s)))).collect()
+            };
             Some(Model { bids: side(b), asks: side(a) })
         })
     }
@@ -548,7 +569,10 @@ impl Gen {
         };
         let valid = ordered(&bids, true) && ordered(&asks, false);
         let side = |ls: &[(String, String)]| -> BookSide {
-            ls.iter().filter(|(_, s)| Dec::parse(s.as_bytes()).is_some_and(|d| !d.is_zero())).filter_map(|(p, s)| Some((price_key(p)?, (p.clone(), s.clone())))).collect()
+            ls.iter()
+                .filter(|(_, s)| Dec::parse(s.as_bytes()).is_some_and(|d| !d.is_zero()))
+                .filter_map(|(p, s)| Some((price_key(p)?, (p.clone(), s.clone()))))
+                .collect()
         };
         let m = valid.then(|| Model { bids: side(&bids), asks: side(&asks) });
         *self.model(ctx, h, &id) = m.filter(|m| !matches!((m.best_bid(), m.best_ask()), (Some(b), Some(a)) if b >= a));
@@ -569,11 +593,40 @@ impl Gen {
             let mos = *r.pick(&["5", "1", "0.5", "abc"]);
             let mos = self.s(ctx, r, mos);
             let neg = if r.one_in(2) { b"true".to_vec() } else { b"false".to_vec() };
-            vec![("market", market), ("asset_id", idv), ("timestamp", ts), ("hash", hash), ("bids", b), ("asks", a), ("min_order_size", mos), ("tick_size", tick), ("neg_risk", neg), ("last_trade_price", ltp)]
+            vec![
+                ("market", market),
+                ("asset_id", idv),
+                ("timestamp", ts),
+                ("hash", hash),
+                ("bids", b),
+                ("asks", a),
+                ("min_order_size", mos),
+                ("tick_size", tick),
+                ("neg_risk", neg),
+                ("last_trade_price", ltp),
+            ]
         } else if r.one_in(2) {
-            vec![("market", market), ("asset_id", idv), ("timestamp", ts), ("hash", hash), ("bids", b), ("asks", a), ("tick_size", tick), ("event_type", et), ("last_trade_price", ltp)]
+            vec![
+                ("market", market),
+                ("asset_id", idv),
+                ("timestamp", ts),
+                ("hash", hash),
+                ("bids", b),
+                ("asks", a),
+                ("tick_size", tick),
+                ("event_type", et),
+                ("last_trade_price", ltp),
+            ]
         } else {
-            vec![("market", market), ("asset_id", idv), ("bids", b), ("asks", a), ("hash", hash), ("timestamp", ts), ("event_type", et)]
+            vec![
+                ("market", market),
+                ("asset_id", idv),
+                ("bids", b),
+                ("asks", a),
+                ("hash", hash),
+                ("timestamp", ts),
+                ("event_type", et),
+            ]
         };
         self.shake(r, &mut members);
         obj(ctx.st, &members)
@@ -614,7 +667,11 @@ impl Gen {
                 (key.clamp(1, 999_999_999), r.one_in(5))
             }
             (Some(m), 70..=79) => {
-                let key = if bid { m.best_ask().unwrap_or(mid) + grid * r.range(0, 2) } else { m.best_bid().unwrap_or(mid).saturating_sub(grid * r.range(0, 2)) };
+                let key = if bid {
+                    m.best_ask().unwrap_or(mid) + grid * r.range(0, 2)
+                } else {
+                    m.best_bid().unwrap_or(mid).saturating_sub(grid * r.range(0, 2))
+                };
                 (key.clamp(1, 999_999_999), false)
             }
             _ => ((mid + grid * r.range(0, 40)).saturating_sub(grid * 20).clamp(1, 999_999_999), r.one_in(4)),
@@ -638,7 +695,13 @@ impl Gen {
         let one = |r: &mut Rng, key: Option<u64>, empty: &str| -> Option<Vec<u8>> {
             let text = match (r.below(100), key) {
                 (0..=84, Some(k)) => dec_text(k, r),
-                (0..=84, None) => if r.one_in(4) { empty.to_string() } else { String::new() },
+                (0..=84, None) => {
+                    if r.one_in(4) {
+                        empty.to_string()
+                    } else {
+                        String::new()
+                    }
+                }
                 (85..=89, _) => return None,
                 (90..=94, _) => String::new(),
                 _ => dec_text(r.range(1, 999) * 1_000_000, r),
@@ -660,7 +723,13 @@ impl Gen {
             let id = r.pick(&ids).clone();
             let (p, s, bid) = self.change(r, ctx, h, &id);
             let (bb, ba) = self.bbo(r, ctx, &id);
-            let side = if r.one_in(100) { r.pick(&["buy", "", "BID", "SELL "]).to_string() } else if bid { "BUY".into() } else { "SELL".into() };
+            let side = if r.one_in(100) {
+                r.pick(&["buy", "", "BID", "SELL "]).to_string()
+            } else if bid {
+                "BUY".into()
+            } else {
+                "SELL".into()
+            };
             let mut m: Vec<(&str, Vec<u8>)> = vec![
                 ("asset_id", self.s(ctx, r, &id)),
                 ("price", self.s(ctx, r, &p)),
@@ -701,7 +770,14 @@ impl Gen {
             let mut items = Vec::new();
             for _ in 0..n {
                 let (p, s, bid) = self.change(r, ctx, h, &id);
-                items.push(obj(ctx.st, &[("price", self.s(ctx, r, &p)), ("side", self.s(ctx, r, if bid { "BUY" } else { "SELL" })), ("size", self.s(ctx, r, &s))]));
+                items.push(obj(
+                    ctx.st,
+                    &[
+                        ("price", self.s(ctx, r, &p)),
+                        ("side", self.s(ctx, r, if bid { "BUY" } else { "SELL" })),
+                        ("size", self.s(ctx, r, &s)),
+                    ],
+                ));
             }
             members.push(("changes", arr(ctx.st, &items)));
         } else {
@@ -722,10 +798,21 @@ impl Gen {
         let mut members: Vec<(&str, Vec<u8>)> = match kind {
             0 => {
                 let t = r.pick(&["0.01", "0.001", "0.0001", "0.1", "1", "0", "abc", "", "0.00000000001"]).to_string();
-                vec![("asset_id", idv), ("event_type", self.s(ctx, r, "tick_size_change")), ("market", market), ("new_tick_size", self.s(ctx, r, &t)), ("old_tick_size", self.s(ctx, r, "0.01")), ("timestamp", ts)]
+                vec![
+                    ("asset_id", idv),
+                    ("event_type", self.s(ctx, r, "tick_size_change")),
+                    ("market", market),
+                    ("new_tick_size", self.s(ctx, r, &t)),
+                    ("old_tick_size", self.s(ctx, r, "0.01")),
+                    ("timestamp", ts),
+                ]
             }
             1 => {
-                let p = if r.one_in(10) { r.pick(&["1", "0", "1.5", "", "-0.5"]).to_string() } else { dec_text(self.mid(r, &id), r) };
+                let p = if r.one_in(10) {
+                    r.pick(&["1", "0", "1.5", "", "-0.5"]).to_string()
+                } else {
+                    dec_text(self.mid(r, &id), r)
+                };
                 vec![
                     ("asset_id", idv),
                     ("event_type", self.s(ctx, r, "last_trade_price")),
@@ -832,14 +919,30 @@ impl Gen {
                 arr(ctx.st, &items)
             }
             92..=97 => {
-                let word = r.pick(&["PONG", "PING", "NO NEW ASSETS", "INVALID OPERATION", "INVALID MESSAGE", "[]", "pong", "PONG PONG", "", "[ ]", "P", "NO NEW ASSETS."]);
+                let word = r.pick(&[
+                    "PONG",
+                    "PING",
+                    "NO NEW ASSETS",
+                    "INVALID OPERATION",
+                    "INVALID MESSAGE",
+                    "[]",
+                    "pong",
+                    "PONG PONG",
+                    "",
+                    "[ ]",
+                    "P",
+                    "NO NEW ASSETS.",
+                ]);
                 let pad = |r: &mut Rng| -> String {
                     let n = r.below(3);
                     (0..n).map(|_| *r.pick(&[" ", "\t", "\n", "\r", "\x0c", "\x0b", "\u{a0}"])).collect()
                 };
                 format!("{}{word}{}", pad(r), pad(r)).into_bytes()
             }
-            _ => r.pick(&["null", "0", "-1.5e3", "\"PONG\"", "true", "{}", "[[]]", "[null, 1, \"x\"]", "[{}]"]).as_bytes().to_vec(),
+            _ => r
+                .pick(&["null", "0", "-1.5e3", "\"PONG\"", "true", "{}", "[[]]", "[null, 1, \"x\"]", "[{}]"])
+                .as_bytes()
+                .to_vec(),
         }
     }
 
@@ -987,7 +1090,8 @@ fn value_spans(s: &[u8], toks: &[Tok]) -> Vec<(usize, usize)> {
     for (i, w) in toks.windows(2).enumerate() {
         let (p, v) = (w[0], w[1]);
         if p.kind == TokKind::Punct && matches!(s[p.start], b':' | b'[' | b',') {
-            let is_key = v.kind == TokKind::Str && toks.get(i + 2).is_some_and(|t| t.kind == TokKind::Punct && s[t.start] == b':');
+            let is_key = v.kind == TokKind::Str
+                && toks.get(i + 2).is_some_and(|t| t.kind == TokKind::Punct && s[t.start] == b':');
             if !is_key {
                 let end = match s[v.start] {
                     b'{' | b'[' => close.get(&v.start).copied().unwrap_or(s.len()),
@@ -1003,45 +1107,216 @@ fn value_spans(s: &[u8], toks: &[Tok]) -> Vec<(usize, usize)> {
 
 /// Member key tokens: a string followed by ':'.
 fn key_spans(s: &[u8], toks: &[Tok]) -> Vec<(usize, usize)> {
-    toks.windows(2).filter(|w| w[0].kind == TokKind::Str && w[1].kind == TokKind::Punct && s[w[1].start] == b':').map(|w| (w[0].start, w[0].end)).collect()
+    toks.windows(2)
+        .filter(|w| w[0].kind == TokKind::Str && w[1].kind == TokKind::Punct && s[w[1].start] == b':')
+        .map(|w| (w[0].start, w[0].end))
+        .collect()
 }
 
 const ABSURD_DECIMALS: &[&str] = &[
-    "", " ", "0", "1", "-1", "-0.5", "+0.5", "1e400", "1e-400", "NaN", "Infinity", "-Infinity", "0x10", "0.5e1", "1.0", "0.0",
-    "00", ".", "..5", "0..5", "0.5.5", "5.", ".5", "0.1234567890", "0.000000001", "0.0000000001", "999999999999999999999999",
-    "9007199254740991", "9007199254740992", "18446744073709551616", "0.99999999999999999999", "0.999999999", "\u{661}", "\u{ff10}.\u{ff15}",
-    " 0.5", "0.5 ", "0.5\\t", "0,5", "\u{bd}", "0.5x", "null", "true", "1_000", "4294967296", "0.000000000000000000000000001",
-    "\\u0030.\\u0035", "0.\\u0035", "0.5\\u0000", "1.", "0.", "00000000000000000000000000000000000000.5", "9007199.254740991",
-    "9007199.2547409911", "0.9007199254740991",
+    "",
+    " ",
+    "0",
+    "1",
+    "-1",
+    "-0.5",
+    "+0.5",
+    "1e400",
+    "1e-400",
+    "NaN",
+    "Infinity",
+    "-Infinity",
+    "0x10",
+    "0.5e1",
+    "1.0",
+    "0.0",
+    "00",
+    ".",
+    "..5",
+    "0..5",
+    "0.5.5",
+    "5.",
+    ".5",
+    "0.1234567890",
+    "0.000000001",
+    "0.0000000001",
+    "999999999999999999999999",
+    "9007199254740991",
+    "9007199254740992",
+    "18446744073709551616",
+    "0.99999999999999999999",
+    "0.999999999",
+    "\u{661}",
+    "\u{ff10}.\u{ff15}",
+    " 0.5",
+    "0.5 ",
+    "0.5\\t",
+    "0,5",
+    "\u{bd}",
+    "0.5x",
+    "null",
+    "true",
+    "1_000",
+    "4294967296",
+    "0.000000000000000000000000001",
+    "\\u0030.\\u0035",
+    "0.\\u0035",
+    "0.5\\u0000",
+    "1.",
+    "0.",
+    "00000000000000000000000000000000000000.5",
+    "9007199.254740991",
+    "9007199.2547409911",
+    "0.9007199254740991",
 ];
 
 const WRONG_TYPES: &[&str] = &[
-    "null", "true", "false", "0", "-1", "1e400", "-0", "0.5", "{}", "[]", "[[]]", "{\"price\":\"0.5\"}",
-    "[{\"price\":\"0.5\",\"size\":\"1\"}]", "\"\"", "\"x\"", "[null]", "[1,2,3]", "{\"a\":{\"b\":[]}}", "\"BUY\"",
+    "null",
+    "true",
+    "false",
+    "0",
+    "-1",
+    "1e400",
+    "-0",
+    "0.5",
+    "{}",
+    "[]",
+    "[[]]",
+    "{\"price\":\"0.5\"}",
+    "[{\"price\":\"0.5\",\"size\":\"1\"}]",
+    "\"\"",
+    "\"x\"",
+    "[null]",
+    "[1,2,3]",
+    "{\"a\":{\"b\":[]}}",
+    "\"BUY\"",
     "{\"price\":\"0.5\",\"size\":\"1\",\"side\":\"BUY\",\"asset_id\":\"1001\"}",
 ];
 
 const ABSURD_NUMBERS: &[&str] = &[
-    "1e400", "-1e400", "1e-400", "123456789012345678901234567890", "-0", "0.1e+5", "1E5", "9007199254740993",
-    "0.0000000000000000000001", "-9223372036854775809", "1.5", "0", "-", "01", "1.", ".5", "1e", "--1", "+1", "NaN",
+    "1e400",
+    "-1e400",
+    "1e-400",
+    "123456789012345678901234567890",
+    "-0",
+    "0.1e+5",
+    "1E5",
+    "9007199254740993",
+    "0.0000000000000000000001",
+    "-9223372036854775809",
+    "1.5",
+    "0",
+    "-",
+    "01",
+    "1.",
+    ".5",
+    "1e",
+    "--1",
+    "+1",
+    "NaN",
 ];
 
-const EVENT_TYPES: &[&str] = &["book", "price_change", "tick_size_change", "last_trade_price", "best_bid_ask", "new_market", "market_resolved", "BOOK", "unknown", ""];
+const EVENT_TYPES: &[&str] = &[
+    "book",
+    "price_change",
+    "tick_size_change",
+    "last_trade_price",
+    "best_bid_ask",
+    "new_market",
+    "market_resolved",
+    "BOOK",
+    "unknown",
+    "",
+];
 
 const KEYS: &[&str] = &[
-    "event_type", "asset_id", "market", "timestamp", "hash", "tick_size", "last_trade_price", "new_tick_size", "price", "size", "side",
-    "min_order_size", "neg_risk", "bids", "asks", "price_changes", "changes", "assets_ids", "best_bid", "best_ask", "x",
+    "event_type",
+    "asset_id",
+    "market",
+    "timestamp",
+    "hash",
+    "tick_size",
+    "last_trade_price",
+    "new_tick_size",
+    "price",
+    "size",
+    "side",
+    "min_order_size",
+    "neg_risk",
+    "bids",
+    "asks",
+    "price_changes",
+    "changes",
+    "assets_ids",
+    "best_bid",
+    "best_ask",
+    "x",
 ];
 
 const INSERTS: &[&[u8]] = &[
-    b"\"", b"\\", b"{", b"}", b"[", b"]", b",", b":", b"null", b"true", b"-", b"e", b".", b"0", b"\\u", b"\\ud800", b"\xff", b"\xc3",
-    b"\xe2\x82", b"\xef\xbb\xbf", b"\\u0000", b" ", b"\x00", b"\x7f", b"\"\"", b"{}", b"[]", b",,", b"::", b"\"x\":1,",
+    b"\"",
+    b"\\",
+    b"{",
+    b"}",
+    b"[",
+    b"]",
+    b",",
+    b":",
+    b"null",
+    b"true",
+    b"-",
+    b"e",
+    b".",
+    b"0",
+    b"\\u",
+    b"\\ud800",
+    b"\xff",
+    b"\xc3",
+    b"\xe2\x82",
+    b"\xef\xbb\xbf",
+    b"\\u0000",
+    b" ",
+    b"\x00",
+    b"\x7f",
+    b"\"\"",
+    b"{}",
+    b"[]",
+    b",,",
+    b"::",
+    b"\"x\":1,",
 ];
 
 const UNICODE: &[&[u8]] = &[
-    b"\\ud800", b"\\udfff", b"\\ud83d\\ude00", b"\\ud83d", b"\\ude00\\ud83d", b"\\u0000", b"\\x", b"\\u12G4", b"\\U0041", b"\\u00e9",
-    b"\\", b"\\\"", b"\xc3\xa9", b"\xf0\x9f\x98\x80", b"\xff", b"\xc0\x80", b"\xe0\x80\x80", b"\xed\xa0\x80", b"\xf4\x90\x80\x80", b"\xc3",
-    b"\xe2\x82", b"\xef\xbb\xbf", b"\x01", b"\x7f", b"\t", b"\n", b"\\/", b"\\b\\f\\n\\r\\t", b"\xe2\x80\xa8", b"\xc2\xa0",
+    b"\\ud800",
+    b"\\udfff",
+    b"\\ud83d\\ude00",
+    b"\\ud83d",
+    b"\\ude00\\ud83d",
+    b"\\u0000",
+    b"\\x",
+    b"\\u12G4",
+    b"\\U0041",
+    b"\\u00e9",
+    b"\\",
+    b"\\\"",
+    b"\xc3\xa9",
+    b"\xf0\x9f\x98\x80",
+    b"\xff",
+    b"\xc0\x80",
+    b"\xe0\x80\x80",
+    b"\xed\xa0\x80",
+    b"\xf4\x90\x80\x80",
+    b"\xc3",
+    b"\xe2\x82",
+    b"\xef\xbb\xbf",
+    b"\x01",
+    b"\x7f",
+    b"\t",
+    b"\n",
+    b"\\/",
+    b"\\b\\f\\n\\r\\t",
+    b"\xe2\x80\xa8",
+    b"\xc2\xa0",
 ];
 
 /// Names of the mutators (indices of [`Mutator::apply`]).
@@ -1133,7 +1408,8 @@ impl Mutator<'_> {
             }
             5 if n > 0 => {
                 // Truncation at a class of positions.
-                let class: &[u8] = r.pick::<&[u8]>(&[b"", b"\"", b":", b",", b"{[", b"0123456789", b"\\", b"u", b"}]", b"."]);
+                let class: &[u8] =
+                    r.pick::<&[u8]>(&[b"", b"\"", b":", b",", b"{[", b"0123456789", b"\\", b"u", b"}]", b"."]);
                 let cands: Vec<usize> = if class.is_empty() {
                     vec![r.below(n)]
                 } else {
@@ -1182,12 +1458,20 @@ impl Mutator<'_> {
                 Self::replace(data, a, b, r.pick(WRONG_TYPES).as_bytes());
             }
             9 => {
-                let spans: Vec<(usize, usize)> = toks.iter().filter(|t| t.kind == TokKind::Num || (t.kind == TokKind::Str && r.one_in(3))).map(|t| (t.start, t.end)).collect();
+                let spans: Vec<(usize, usize)> = toks
+                    .iter()
+                    .filter(|t| t.kind == TokKind::Num || (t.kind == TokKind::Str && r.one_in(3)))
+                    .map(|t| (t.start, t.end))
+                    .collect();
                 if spans.is_empty() {
                     return "absurd_number(none)";
                 }
                 let (a, b) = *r.pick(&spans);
-                let v = if r.one_in(5) { format!("1{}", "0".repeat(r.range(20, 400) as usize)) } else { r.pick(ABSURD_NUMBERS).to_string() };
+                let v = if r.one_in(5) {
+                    format!("1{}", "0".repeat(r.range(20, 400) as usize))
+                } else {
+                    r.pick(ABSURD_NUMBERS).to_string()
+                };
                 Self::replace(data, a, b, v.as_bytes());
             }
             10 => {
@@ -1264,13 +1548,18 @@ impl Mutator<'_> {
             }
             13 => {
                 // Repeat an element of an array of objects many times.
-                let opens: Vec<usize> = toks.windows(2).filter(|w| data[w[0].start] == b'[' && w[1].kind == TokKind::Punct && data[w[1].start] == b'{').map(|w| w[1].start).collect();
+                let opens: Vec<usize> = toks
+                    .windows(2)
+                    .filter(|w| data[w[0].start] == b'[' && w[1].kind == TokKind::Punct && data[w[1].start] == b'{')
+                    .map(|w| w[1].start)
+                    .collect();
                 if opens.is_empty() {
                     return "huge_array(none)";
                 }
                 let a = *r.pick(&opens);
                 let b = value_end(data, a);
-                let copies = if r.one_in(20) { *r.pick(&[10_000usize, 100_000]) } else { *r.pick(&[10usize, 100, 1000]) };
+                let copies =
+                    if r.one_in(20) { *r.pick(&[10_000usize, 100_000]) } else { *r.pick(&[10usize, 100, 1000]) };
                 let elem = data[a..b].to_vec();
                 if elem.len() * copies > MAX_INPUT {
                     return "huge_array(too big)";
@@ -1283,7 +1572,15 @@ impl Mutator<'_> {
                 Self::replace(data, a, a, &v);
             }
             14 => {
-                let spans: Vec<(usize, usize)> = toks.iter().filter(|t| t.kind == TokKind::Str && t.end - t.start > 3 && data[t.start + 1..t.end - 1].iter().all(|b| b.is_ascii_digit())).map(|t| (t.start, t.end)).collect();
+                let spans: Vec<(usize, usize)> = toks
+                    .iter()
+                    .filter(|t| {
+                        t.kind == TokKind::Str
+                            && t.end - t.start > 3
+                            && data[t.start + 1..t.end - 1].iter().all(|b| b.is_ascii_digit())
+                    })
+                    .map(|t| (t.start, t.end))
+                    .collect();
                 if spans.is_empty() {
                     return "retarget_id(none)";
                 }
@@ -1291,7 +1588,11 @@ impl Mutator<'_> {
                 Self::replace(data, a, b, &plain(r.pick::<String>(self.universe)));
             }
             15 => {
-                let spans: Vec<usize> = key_spans(data, &toks).into_iter().filter(|&(a, b)| &data[a..b] == b"\"event_type\"").map(|(_, b)| b).collect();
+                let spans: Vec<usize> = key_spans(data, &toks)
+                    .into_iter()
+                    .filter(|&(a, b)| &data[a..b] == b"\"event_type\"")
+                    .map(|(_, b)| b)
+                    .collect();
                 if spans.is_empty() {
                     return "event_type(none)";
                 }
@@ -1316,7 +1617,17 @@ impl Mutator<'_> {
             }
             17 => {
                 let at = r.below(n + 1);
-                let ws: &[u8] = r.pick::<&[u8]>(&[b" ", b"\t", b"\n", b"\r\n", b"\x0b", b"\x0c", b"\xc2\xa0", b"\xe2\x80\xa8", b"\xef\xbb\xbf"]);
+                let ws: &[u8] = r.pick::<&[u8]>(&[
+                    b" ",
+                    b"\t",
+                    b"\n",
+                    b"\r\n",
+                    b"\x0b",
+                    b"\x0c",
+                    b"\xc2\xa0",
+                    b"\xe2\x80\xa8",
+                    b"\xef\xbb\xbf",
+                ]);
                 Self::replace(data, at, at, ws);
             }
             18 => {
@@ -1597,13 +1908,18 @@ enum Expect {
 }
 
 fn text_levels(v: &serde_json::Value) -> Option<Vec<(String, String)>> {
-    v.as_array()?.iter().map(|l| Some((l.get("price")?.as_str()?.to_string(), l.get("size")?.as_str()?.to_string()))).collect()
+    v.as_array()?
+        .iter()
+        .map(|l| Some((l.get("price")?.as_str()?.to_string(), l.get("size")?.as_str()?.to_string())))
+        .collect()
 }
 
 /// Applies changes to a book of exact texts (a level's identity is its price value; the last text
 /// received for it wins; size 0 removes), wire order kept.
 fn apply_texts(book: Texts, changes: &[(bool, String, String)]) -> Option<Texts> {
-    let side = |v: Vec<(String, String)>| -> Option<BTreeMap<u64, (String, String)>> { v.into_iter().map(|(p, z)| Some((price_key(&p)?, (p, z)))).collect() };
+    let side = |v: Vec<(String, String)>| -> Option<BTreeMap<u64, (String, String)>> {
+        v.into_iter().map(|(p, z)| Some((price_key(&p)?, (p, z)))).collect()
+    };
     let (mut b, mut a) = (side(book.0)?, side(book.1)?);
     for (bid, p, z) in changes {
         let m = if *bid { &mut b } else { &mut a };
@@ -1634,8 +1950,14 @@ impl Harness {
         match ev.get("event_type")?.as_str()? {
             "book" => {
                 let slot = slot_of(ev.get("asset_id")?)?;
-                let keep = |ls: Vec<(String, String)>| ls.into_iter().filter(|(_, z)| Dec::parse(z.as_bytes()).is_some_and(|d| !d.is_zero())).collect();
-                Some(Expect::Book { slot, bids: keep(text_levels(ev.get("bids")?)?), asks: keep(text_levels(ev.get("asks")?)?) })
+                let keep = |ls: Vec<(String, String)>| {
+                    ls.into_iter().filter(|(_, z)| Dec::parse(z.as_bytes()).is_some_and(|d| !d.is_zero())).collect()
+                };
+                Some(Expect::Book {
+                    slot,
+                    bids: keep(text_levels(ev.get("bids")?)?),
+                    asks: keep(text_levels(ev.get("asks")?)?),
+                })
             }
             "price_change" => {
                 let list = ev.get("price_changes")?.as_array()?;
@@ -1670,7 +1992,10 @@ impl Harness {
     /// Checks an [`Expect`] after the frame, when the counters say it applied cleanly.
     fn check_expect(&self, ex: Expect) -> u64 {
         let d = &self.last_delta;
-        let clean = [c::DESYNCS, c::CROSSED_RESETS, c::BAD_EVENT, c::BAD_DECIMAL, c::UNORDERED_LEVELS, c::SNAPSHOTS_REJECTED].iter().all(|&i| d[i] == 0.0);
+        let clean =
+            [c::DESYNCS, c::CROSSED_RESETS, c::BAD_EVENT, c::BAD_DECIMAL, c::UNORDERED_LEVELS, c::SNAPSHOTS_REJECTED]
+                .iter()
+                .all(|&i| d[i] == 0.0);
         if !clean {
             return 0;
         }
@@ -1680,7 +2005,11 @@ impl Harness {
                     return 0;
                 }
                 let got = self.a.full_book(slot);
-                ensure!(got.as_ref() == Some(&(bids.clone(), asks.clone())), "slot {slot}: full book after a book event differs from its levels:\n  got {got:?}\n  want {:?}", (bids, asks));
+                ensure!(
+                    got.as_ref() == Some(&(bids.clone(), asks.clone())),
+                    "slot {slot}: full book after a book event differs from its levels:\n  got {got:?}\n  want {:?}",
+                    (bids, asks)
+                );
                 1
             }
             Expect::Changes { entries, slots } => {
@@ -1817,11 +2146,33 @@ impl Harness {
         let mut d = [0.0; NC];
         for i in 0..NC {
             let header = self.a.read_f64(H_COUNTERS + i * 8);
-            ensure!(header.to_bits() == sa.counters[i].to_bits(), "header counter {} = {header}, counter() = {}", COUNTERS[i], sa.counters[i]);
-            ensure!(sa.counters[i].is_finite() && sa.counters[i] >= 0.0 && sa.counters[i].fract() == 0.0, "counter {} = {}", COUNTERS[i], sa.counters[i]);
-            ensure!(sa.counters[i] >= prev.counters[i], "counter {} went down: {} -> {}", COUNTERS[i], prev.counters[i], sa.counters[i]);
+            ensure!(
+                header.to_bits() == sa.counters[i].to_bits(),
+                "header counter {} = {header}, counter() = {}",
+                COUNTERS[i],
+                sa.counters[i]
+            );
+            ensure!(
+                sa.counters[i].is_finite() && sa.counters[i] >= 0.0 && sa.counters[i].fract() == 0.0,
+                "counter {} = {}",
+                COUNTERS[i],
+                sa.counters[i]
+            );
+            ensure!(
+                sa.counters[i] >= prev.counters[i],
+                "counter {} went down: {} -> {}",
+                COUNTERS[i],
+                prev.counters[i],
+                sa.counters[i]
+            );
             if i != c::BYTES {
-                ensure!(sa.counters[i] == sb.counters[i], "counter {}: table {} vs shadow {}", COUNTERS[i], sa.counters[i], sb.counters[i]);
+                ensure!(
+                    sa.counters[i] == sb.counters[i],
+                    "counter {}: table {} vs shadow {}",
+                    COUNTERS[i],
+                    sa.counters[i],
+                    sb.counters[i]
+                );
             }
             d[i] = sa.counters[i] - prev.counters[i];
         }
@@ -1836,7 +2187,10 @@ impl Harness {
                 self.outcome(frame, &d);
             }
             _ => {
-                ensure!(d[c::FRAMES] == 0.0 && d[c::BYTES] == 0.0 && d[c::EVENTS] == 0.0 && d[c::CONTROL_FRAMES] == 0.0, "a non-ingest call counted frames");
+                ensure!(
+                    d[c::FRAMES] == 0.0 && d[c::BYTES] == 0.0 && d[c::EVENTS] == 0.0 && d[c::CONTROL_FRAMES] == 0.0,
+                    "a non-ingest call counted frames"
+                );
                 if !matches!(op, Op::Rest { .. }) {
                     for i in 0..NC {
                         let allowed = match op {
@@ -1854,7 +2208,11 @@ impl Harness {
         self.last_transitions.clear();
         for s in 0..self.a.capacity() {
             let (w, p) = (&sa.slots[s], &prev.slots[s]);
-            ensure!(w == &sb.slots[s], "slot {s}: table and shadow differ (byte offset, table word, shadow word: {:?})", first_diff(w, &sb.slots[s]));
+            ensure!(
+                w == &sb.slots[s],
+                "slot {s}: table and shadow differ (byte offset, table word, shadow word: {:?})",
+                first_diff(w, &sb.slots[s])
+            );
             let (seq, flags, nb, na, conn, gen) = (lo(w[0]), hi(w[0]), lo(w[1]), hi(w[1]), lo(w[2]), hi(w[2]));
             let (pseq, pflags, pgen) = (lo(p[0]), hi(p[0]), hi(p[2]));
             if flags != pflags {
@@ -1864,7 +2222,10 @@ impl Harness {
             ensure!(seq.wrapping_sub(pseq) >= 0, "slot {s}: seqlock version went back {pseq} -> {seq}");
             ensure!(flags & !0x7f == 0, "slot {s}: unknown flag bits {flags:#x}");
             // (`disable` of an unbound slot sets DISABLED alone.)
-            ensure!(flags & !F_DISABLED == 0 || flags & F_SUBSCRIBED != 0, "slot {s}: flags {flags:#x} without SUBSCRIBED");
+            ensure!(
+                flags & !F_DISABLED == 0 || flags & F_SUBSCRIBED != 0,
+                "slot {s}: flags {flags:#x} without SUBSCRIBED"
+            );
             let ready = flags & F_READY != 0;
             if ready {
                 ensure!(flags & F_HAS_BOOK != 0, "slot {s}: READY without HAS_BOOK ({flags:#x})");
@@ -1874,18 +2235,34 @@ impl Harness {
             ensure!(flags & F_MISMATCH == 0 || ready, "slot {s}: MISMATCH without READY ({flags:#x})");
             ensure!((0..=255).contains(&conn), "slot {s}: conn {conn}");
             let (bl, al) = (fw(w, S_BID_LEVELS), fw(w, S_ASK_LEVELS));
-            ensure!(bl >= 0.0 && al >= 0.0 && bl.fract() == 0.0 && al.fract() == 0.0, "slot {s}: level counts {bl} {al}");
-            ensure!(nb as f64 == bl.min(depth as f64) && na as f64 == al.min(depth as f64), "slot {s}: nBids {nb} nAsks {na}, full depth {bl} {al}, depth {depth}");
+            ensure!(
+                bl >= 0.0 && al >= 0.0 && bl.fract() == 0.0 && al.fract() == 0.0,
+                "slot {s}: level counts {bl} {al}"
+            );
+            ensure!(
+                nb as f64 == bl.min(depth as f64) && na as f64 == al.min(depth as f64),
+                "slot {s}: nBids {nb} nAsks {na}, full depth {bl} {al}, depth {depth}"
+            );
             if !ready {
                 ensure!(bl == 0.0 && al == 0.0, "slot {s}: a book of {bl}/{al} levels without READY ({flags:#x})");
             }
-            let (tick, ltp, exch, lu, sq, upd) = (fw(w, S_TICK_SIZE), fw(w, S_LAST_TRADE), fw(w, S_EXCH_TS), fw(w, S_LAST_UPDATE), fw(w, S_SEQUENCE), fw(w, S_UPDATES));
+            let (tick, ltp, exch, lu, sq, upd) = (
+                fw(w, S_TICK_SIZE),
+                fw(w, S_LAST_TRADE),
+                fw(w, S_EXCH_TS),
+                fw(w, S_LAST_UPDATE),
+                fw(w, S_SEQUENCE),
+                fw(w, S_UPDATES),
+            );
             ensure!(tick.is_nan() || (tick.is_finite() && tick >= 0.0), "slot {s}: tickSize {tick}");
             // A slot never bound still holds the zeros of a fresh table.
             let fresh = gen == 0 && flags == 0;
             ensure!(ltp.is_nan() || (ltp > 0.0 && ltp < 1.0) || (fresh && ltp == 0.0), "slot {s}: lastTrade {ltp}");
             ensure!(exch.is_nan() || (exch.is_finite() && exch >= 0.0), "slot {s}: exchTs {exch}");
-            ensure!(sq >= 0.0 && sq.fract() == 0.0 && upd >= 0.0 && upd.fract() == 0.0, "slot {s}: sequence {sq} updates {upd}");
+            ensure!(
+                sq >= 0.0 && sq.fract() == 0.0 && upd >= 0.0 && upd.fract() == 0.0,
+                "slot {s}: sequence {sq} updates {upd}"
+            );
             if writes_books {
                 let (psq, pupd, plu) = (fw(p, S_SEQUENCE), fw(p, S_UPDATES), fw(p, S_LAST_UPDATE));
                 ensure!(gen == pgen && conn == lo(p[2]), "slot {s}: {op:?} changed gen/conn");
@@ -1910,17 +2287,30 @@ impl Harness {
                 continue;
             }
             let fb = self.a.full_book(s as u32);
-            ensure!(fb.is_some() == ready, "slot {s}: full_book {} but READY {ready}", if fb.is_some() { "Some" } else { "None" });
+            ensure!(
+                fb.is_some() == ready,
+                "slot {s}: full_book {} but READY {ready}",
+                if fb.is_some() { "Some" } else { "None" }
+            );
             ensure!(fb == self.b.full_book(s as u32), "slot {s}: full books of table and shadow differ");
             let Some((bids, asks)) = fb else {
                 continue;
             };
-            ensure!(bids.len() as f64 == bl && asks.len() as f64 == al, "slot {s}: full book {}/{} levels, published counts {bl}/{al}", bids.len(), asks.len());
+            ensure!(
+                bids.len() as f64 == bl && asks.len() as f64 == al,
+                "slot {s}: full book {}/{} levels, published counts {bl}/{al}",
+                bids.len(),
+                asks.len()
+            );
             let keys = |side: &[(String, String)], what: &str| -> Vec<u64> {
                 side.iter()
                     .map(|(p, z)| {
-                        let k = price_key(p).unwrap_or_else(|| panic!("invariant violated: slot {s}: {what} price {p:?} is not a price"));
-                        let size = Dec::parse(z.as_bytes()).unwrap_or_else(|| panic!("invariant violated: slot {s}: {what} size {z:?} is not a decimal"));
+                        let k = price_key(p).unwrap_or_else(|| {
+                            panic!("invariant violated: slot {s}: {what} price {p:?} is not a price")
+                        });
+                        let size = Dec::parse(z.as_bytes()).unwrap_or_else(|| {
+                            panic!("invariant violated: slot {s}: {what} size {z:?} is not a decimal")
+                        });
                         ensure!(!size.is_zero(), "slot {s}: {what} level {p} has size {z:?}");
                         k
                     })
@@ -1928,19 +2318,31 @@ impl Harness {
             };
             let (bk, ak) = (keys(&bids, "bid"), keys(&asks, "ask"));
             ensure!(bk.windows(2).all(|x| x[0] < x[1]), "slot {s}: bids not strictly ascending (wire order): {bids:?}");
-            ensure!(ak.windows(2).all(|x| x[0] > x[1]), "slot {s}: asks not strictly descending (wire order): {asks:?}");
+            ensure!(
+                ak.windows(2).all(|x| x[0] > x[1]),
+                "slot {s}: asks not strictly descending (wire order): {asks:?}"
+            );
             if let (Some(b), Some(a)) = (bk.last(), ak.last()) {
-                ensure!(b < a, "slot {s}: READY book is crossed: best bid {} >= best ask {}", bids.last().unwrap().0, asks.last().unwrap().0);
+                ensure!(
+                    b < a,
+                    "slot {s}: READY book is crossed: best bid {} >= best ask {}",
+                    bids.last().unwrap().0,
+                    asks.last().unwrap().0
+                );
             }
             for (side, n, first) in [(&bids, nb as usize, S_LEVELS), (&asks, na as usize, S_LEVELS + depth * 16)] {
                 for k in 0..n {
                     let (pt, st) = &side[side.len() - 1 - k];
                     let (pp, ps) = (fw(w, first + 16 * k), fw(w, first + 16 * k + 8));
                     let (ep, es) = (pt.parse::<f64>().unwrap(), st.parse::<f64>().unwrap());
-                    ensure!(pp.to_bits() == ep.to_bits() && ps.to_bits() == es.to_bits(), "slot {s}: published level {k} = ({pp}, {ps}), full book has ({pt}, {st})");
+                    ensure!(
+                        pp.to_bits() == ep.to_bits() && ps.to_bits() == es.to_bits(),
+                        "slot {s}: published level {k} = ({pp}, {ps}), full book has ({pt}, {st})"
+                    );
                 }
             }
-            let served = flags & (F_SUBSCRIBED | F_READY | F_DISABLED | F_SETTLED | F_MISMATCH) == F_SUBSCRIBED | F_READY;
+            let served =
+                flags & (F_SUBSCRIBED | F_READY | F_DISABLED | F_SETTLED | F_MISMATCH) == F_SUBSCRIBED | F_READY;
             if served && nb > 0 && na > 0 {
                 let (b0, a0) = (fw(w, S_LEVELS), fw(w, S_LEVELS + depth * 16));
                 ensure!(b0 < a0, "slot {s}: served book is crossed: {b0} >= {a0}");
@@ -1953,12 +2355,19 @@ impl Harness {
         let control = d[c::CONTROL_FRAMES];
         let bad_json = d[c::BAD_JSON];
         ensure!(control <= 1.0 && bad_json <= 1.0 && control + bad_json <= 1.0, "control {control} badJson {bad_json}");
-        ensure!((control == 1.0) == is_control_oracle(frame), "controlFrames += {control} for {:?}", String::from_utf8_lossy(&frame[..frame.len().min(40)]));
+        ensure!(
+            (control == 1.0) == is_control_oracle(frame),
+            "controlFrames += {control} for {:?}",
+            String::from_utf8_lossy(&frame[..frame.len().min(40)])
+        );
         let outcome = if control == 1.0 {
             Outcome::Control
         } else if bad_json == 1.0 {
             Outcome::BadJson
-        } else if d[c::EVENTS] == 0.0 && d[c::BAD_EVENT] == 1.0 && !matches!(frame.iter().find(|b| !ascii_ws(**b)), Some(b'[') | Some(b'{')) {
+        } else if d[c::EVENTS] == 0.0
+            && d[c::BAD_EVENT] == 1.0
+            && !matches!(frame.iter().find(|b| !ascii_ws(**b)), Some(b'[') | Some(b'{'))
+        {
             Outcome::Scalar
         } else {
             Outcome::Events
@@ -1966,7 +2375,11 @@ impl Harness {
         self.last_outcome = Some(outcome);
         if matches!(outcome, Outcome::Control | Outcome::BadJson) {
             for i in 0..NC {
-                ensure!(d[i] == 0.0 || [c::FRAMES, c::BYTES, c::DESYNCS, c::CONTROL_FRAMES, c::BAD_JSON].contains(&i), "{outcome:?} frame changed counter {}", COUNTERS[i]);
+                ensure!(
+                    d[i] == 0.0 || [c::FRAMES, c::BYTES, c::DESYNCS, c::CONTROL_FRAMES, c::BAD_JSON].contains(&i),
+                    "{outcome:?} frame changed counter {}",
+                    COUNTERS[i]
+                );
             }
         }
         if control == 1.0 || frame.len() > 256 << 10 {
@@ -2006,7 +2419,12 @@ impl Harness {
 }
 
 fn has_surrogate_escape(s: &[u8]) -> bool {
-    s.windows(4).any(|w| w[0] == b'\\' && (w[1] == b'u') && (w[2] | 0x20) == b'd' && matches!(w[3] | 0x20, b'8' | b'9' | b'a' | b'b' | b'c' | b'd' | b'e' | b'f'))
+    s.windows(4).any(|w| {
+        w[0] == b'\\'
+            && (w[1] == b'u')
+            && (w[2] | 0x20) == b'd'
+            && matches!(w[3] | 0x20, b'8' | b'9' | b'a' | b'b' | b'c' | b'd' | b'e' | b'f')
+    })
 }
 
 fn first_diff(a: &[u64], b: &[u64]) -> Option<(usize, u64, u64)> {
@@ -2109,12 +2527,52 @@ impl Stats {
         );
         out += &format!(
             "  frame outcomes: control {}, badJson {}, JSON scalar (badEvent) {}, JSON events {} (events {})\n",
-            self.outcomes[0], self.outcomes[1], self.outcomes[2], self.outcomes[3], cn("events")
+            self.outcomes[0],
+            self.outcomes[1],
+            self.outcomes[2],
+            self.outcomes[3],
+            cn("events")
         );
-        out += &format!("  accepted: {}\n", list(&["snapshotsApplied", "deltasApplied", "tickSizeChanges", "lastTrades", "bestBidAsk", "newMarkets", "settled", "restApplied"]));
-        out += &format!("  rejected: {}\n", list(&["badEvent", "badDecimal", "unorderedLevels", "unknownEvents", "snapshotsRejected", "deltasWithoutBook", "ignored", "restSkipped"]));
-        out += &format!("  book checks: {}\n", list(&["crossedResets", "bboMismatches", "mismatchesResolved", "desyncs", "invalidations", "hashChecks", "hashMismatches"]));
-        let muts: Vec<String> = self.mutations.iter().filter(|(k, _)| !k.contains('(')).map(|(k, v)| format!("{k} {v}")).collect();
+        out += &format!(
+            "  accepted: {}\n",
+            list(&[
+                "snapshotsApplied",
+                "deltasApplied",
+                "tickSizeChanges",
+                "lastTrades",
+                "bestBidAsk",
+                "newMarkets",
+                "settled",
+                "restApplied"
+            ])
+        );
+        out += &format!(
+            "  rejected: {}\n",
+            list(&[
+                "badEvent",
+                "badDecimal",
+                "unorderedLevels",
+                "unknownEvents",
+                "snapshotsRejected",
+                "deltasWithoutBook",
+                "ignored",
+                "restSkipped"
+            ])
+        );
+        out += &format!(
+            "  book checks: {}\n",
+            list(&[
+                "crossedResets",
+                "bboMismatches",
+                "mismatchesResolved",
+                "desyncs",
+                "invalidations",
+                "hashChecks",
+                "hashMismatches"
+            ])
+        );
+        let muts: Vec<String> =
+            self.mutations.iter().filter(|(k, _)| !k.contains('(')).map(|(k, v)| format!("{k} {v}")).collect();
         out += &format!("  mutations applied: {}\n", muts.join(", "));
         out += &format!(
             "  checks: invariant checks {}, serde_json oracle agreements {}, exact-text book oracle checks {}\n",
@@ -2192,9 +2650,35 @@ impl<'a> Fuzzer<'a> {
                 corpus.push(compact);
             }
         }
-        corpus.extend(["PONG", " PING\n", "NO NEW ASSETS", "INVALID OPERATION", "INVALID MESSAGE", "[]", "", "null", "{}", "[{}]"].iter().map(|s| s.as_bytes().to_vec()));
+        corpus.extend(
+            [
+                "PONG",
+                " PING\n",
+                "NO NEW ASSETS",
+                "INVALID OPERATION",
+                "INVALID MESSAGE",
+                "[]",
+                "",
+                "null",
+                "{}",
+                "[{}]",
+            ]
+            .iter()
+            .map(|s| s.as_bytes().to_vec()),
+        );
         let pinned = corpus.len();
-        Fuzzer { r: Rng::new(seed), gen, files, corpus, pinned, sigs: HashSet::new(), parser: Parser::default(), stats: Stats::default(), seed, inputs: 0 }
+        Fuzzer {
+            r: Rng::new(seed),
+            gen,
+            files,
+            corpus,
+            pinned,
+            sigs: HashSet::new(),
+            parser: Parser::default(),
+            stats: Stats::default(),
+            seed,
+            inputs: 0,
+        }
     }
 
     fn new_table(&mut self) -> Harness {
@@ -2291,7 +2775,13 @@ impl<'a> Fuzzer<'a> {
                 self.donor()
             }
         };
-        let k = match pick { 0..=29 => 0, 30..=37 => 1, 38..=59 => 2, 60..=91 => 3, _ => 4 };
+        let k = match pick {
+            0..=29 => 0,
+            30..=37 => 1,
+            38..=59 => 2,
+            60..=91 => 3,
+            _ => 4,
+        };
         self.stats.src_bytes[k] += f.len() as u64;
         f
     }
@@ -2307,7 +2797,11 @@ impl<'a> Fuzzer<'a> {
                 Op::Ingest { now: self.now(h), frame, shadow }
             }
             800..=849 => {
-                let mut json = if self.r.one_in(10) { self.files[self.r.below(self.files.len())].1.clone() } else { self.gen.rest(&mut self.r, h) };
+                let mut json = if self.r.one_in(10) {
+                    self.files[self.r.below(self.files.len())].1.clone()
+                } else {
+                    self.gen.rest(&mut self.r, h)
+                };
                 if self.r.one_in(3) {
                     self.mutate(&mut json);
                 }
@@ -2318,10 +2812,16 @@ impl<'a> Fuzzer<'a> {
             850..=909 => Op::Tick { now: self.now(h) },
             910..=929 => Op::Invalidate { slot, now: self.now(h) },
             930..=949 => Op::Take,
-            950..=959 => Op::Meta { slot, mos: self.r.pick(&["5", "1", "", "0.001"]).to_string(), neg: self.r.one_in(2) },
+            950..=959 => {
+                Op::Meta { slot, mos: self.r.pick(&["5", "1", "", "0.001"]).to_string(), neg: self.r.one_in(2) }
+            }
             960..=974 => Op::Disable { slot, on: self.r.one_in(2) },
             975..=992 => {
-                let id = if self.r.one_in(2) { self.r.pick(&self.gen.fixture_ids).clone() } else { self.r.pick(&self.gen.universe).clone() };
+                let id = if self.r.one_in(2) {
+                    self.r.pick(&self.gen.fixture_ids).clone()
+                } else {
+                    self.r.pick(&self.gen.universe).clone()
+                };
                 Op::Bind { slot, conn: self.r.below(257) as u32, id }
             }
             _ => Op::Unbind { slot },
@@ -2416,7 +2916,7 @@ impl<'a> Fuzzer<'a> {
         }
         self.stats.checks += h.checks;
         self.stats.serde_agree += h.serde_agree;
-                self.stats.text_checks += h.text_checks;
+        self.stats.text_checks += h.text_checks;
         self.stats.corpus = self.corpus.len();
         self.stats.secs = start.elapsed().as_secs_f64();
     }
@@ -2428,7 +2928,11 @@ fn exec(h: &mut Harness, op: Op, seed: u64, inputs: u64) {
     let Err(e) = catch_unwind(AssertUnwindSafe(|| h.apply(op))) else {
         return;
     };
-    let msg = e.downcast_ref::<String>().cloned().or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string())).unwrap_or_default();
+    let msg = e
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_default();
     let path = write_failure(seed, inputs, &h.log);
     let last = h.log.last().map(Op::line).unwrap_or_default();
     let input = match h.log.last() {
@@ -2478,7 +2982,8 @@ fn fuzz_ingest() {
     // unless the knobs say otherwise.
     let npm_fuzz = std::env::var("npm_lifecycle_event").as_deref() == Ok("fuzz");
     let default_iters = if cfg!(debug_assertions) { 5_000 } else { 60_000 };
-    let secs = env_u64("POLYBOOK_FUZZ_SECS").or((npm_fuzz && std::env::var("POLYBOOK_FUZZ_ITERS").is_err()).then_some(600));
+    let secs =
+        env_u64("POLYBOOK_FUZZ_SECS").or((npm_fuzz && std::env::var("POLYBOOK_FUZZ_ITERS").is_err()).then_some(600));
     let iters = env_u64("POLYBOOK_FUZZ_ITERS").unwrap_or(if secs.is_some() { u64::MAX } else { default_iters });
     let seed = match std::env::var("POLYBOOK_FUZZ_SEED").as_deref() {
         Ok("random") => std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64,
@@ -2512,7 +3017,18 @@ fn fuzz_ingest() {
     say(&total.report(&seeds));
     assert!(total.ingests + total.rest > 0);
     // The run must reach the interesting places, or it proves little.
-    for name in ["snapshotsApplied", "deltasApplied", "crossedResets", "bboMismatches", "mismatchesResolved", "badDecimal", "unorderedLevels", "badJson", "controlFrames", "hashChecks"] {
+    for name in [
+        "snapshotsApplied",
+        "deltasApplied",
+        "crossedResets",
+        "bboMismatches",
+        "mismatchesResolved",
+        "badDecimal",
+        "unorderedLevels",
+        "badJson",
+        "controlFrames",
+        "hashChecks",
+    ] {
         let i = COUNTERS.iter().position(|n| *n == name).unwrap();
         assert!(total.counters[i] > 0.0 || total.ingests < 2_000, "the fuzz run never reached {name}");
     }
@@ -2546,7 +3062,8 @@ fn fuzz_harness_self_check() {
         let Ok(v) = serde_json::from_slice::<serde_json::Value>(b) else { continue };
         for _ in 0..20 {
             let w = rewrite(b, &mut r, true, true);
-            let v2: serde_json::Value = serde_json::from_slice(&w).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&w)));
+            let v2: serde_json::Value =
+                serde_json::from_slice(&w).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&w)));
             assert_eq!(v, v2);
         }
     }

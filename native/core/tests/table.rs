@@ -38,15 +38,15 @@ fn f64_at(t: &OwnedTable, slot: usize, off: usize) -> f64 {
     t.read_f64(t.slot_offset(slot) + off)
 }
 
-fn best(t: &OwnedTable, slot: usize) -> (Option<(f64, f64)>, Option<(f64, f64)>) {
+/// A best level: (price, size).
+type Top = Option<(f64, f64)>;
+
+fn best(t: &OwnedTable, slot: usize) -> (Top, Top) {
     let b = t.slot_offset(slot);
     let nb = t.read_i32(b + S_NBIDS);
     let na = t.read_i32(b + S_NASKS);
     let lv = |off: usize| (t.read_f64(off), t.read_f64(off + 8));
-    (
-        (nb > 0).then(|| lv(b + S_LEVELS)),
-        (na > 0).then(|| lv(b + S_LEVELS + DEPTH * 16)),
-    )
+    ((nb > 0).then(|| lv(b + S_LEVELS)), (na > 0).then(|| lv(b + S_LEVELS + DEPTH * 16)))
 }
 
 fn cnt(t: &OwnedTable, name: &str) -> f64 {
@@ -323,7 +323,10 @@ fn deltas_and_exact_texts() {
     assert_eq!(cnt(&t, "deltasWithoutBook"), 1.0);
     basic_book(&mut t, A);
     let seq0 = f64_at(&t, 0, S_SEQUENCE);
-    t.ingest(pc(&[(A, "0.450", "6.50", "BUY", "0.45", "0.55"), (A, "0.5", "1", "SELL", "0.45", "0.5")], "7").as_bytes(), 9.0);
+    t.ingest(
+        pc(&[(A, "0.450", "6.50", "BUY", "0.45", "0.55"), (A, "0.5", "1", "SELL", "0.45", "0.5")], "7").as_bytes(),
+        9.0,
+    );
     assert_eq!(cnt(&t, "deltasApplied"), 2.0);
     assert_eq!(cnt(&t, "bboMismatches"), 0.0);
     assert_eq!(f64_at(&t, 0, S_SEQUENCE), seq0 + 1.0, "one publish per frame");
@@ -333,7 +336,10 @@ fn deltas_and_exact_texts() {
     assert_eq!(b, [("0.40".into(), "10".into()), ("0.450".into(), "6.50".into())]);
     assert_eq!(a.last().unwrap(), &("0.5".to_string(), "1".to_string()));
     // "0" removes; removing a missing level is a no-op that counts.
-    t.ingest(pc(&[(A, "0.5", "0", "SELL", "0.45", "0.55"), (A, "0.31", "0", "BUY", "0.45", "0.55")], "8").as_bytes(), 10.0);
+    t.ingest(
+        pc(&[(A, "0.5", "0", "SELL", "0.45", "0.55"), (A, "0.31", "0", "BUY", "0.45", "0.55")], "8").as_bytes(),
+        10.0,
+    );
     assert_eq!(cnt(&t, "deltasApplied"), 4.0);
     assert_eq!(best(&t, 0).1, Some((0.55, 3.0)));
     // Unordered book rejected and token reset.
@@ -439,7 +445,10 @@ fn malformed_event_never_touches_another_token() {
     assert_eq!(cnt(&t, "snapshotsRejected"), 6.0);
     // Optional fields never reject: a bad timestamp is NaN, a bad best_bid cancels the check.
     basic_book(&mut t, B);
-    t.ingest(format!(r#"{{"event_type":"book","asset_id":"{B}","bids":[],"asks":[],"timestamp":"x"}}"#).as_bytes(), 60.0);
+    t.ingest(
+        format!(r#"{{"event_type":"book","asset_id":"{B}","bids":[],"asks":[],"timestamp":"x"}}"#).as_bytes(),
+        60.0,
+    );
     assert!(f64_at(&t, 1, S_EXCH_TS).is_nan());
     t.ingest(book(B, &[("0.1", "1")], &[], "1").as_bytes(), 61.0);
     t.ingest(pc(&[(B, "0.4", "1", "BUY", "0.4.", "")], "2").as_bytes(), 62.0);
@@ -467,7 +476,11 @@ fn seqlock_publish_and_bind_lifecycle() {
     assert_eq!(t.read_i32(t.slot_offset(2) + S_GEN), 1);
     assert_eq!(t.read_i32(t.slot_offset(2) + S_CONN), 3);
     assert_eq!(flags(&t, 2), F_SUBSCRIBED);
-    assert!(f64_at(&t, 2, S_EXCH_TS).is_nan() && f64_at(&t, 2, S_TICK_SIZE).is_nan() && f64_at(&t, 2, S_LAST_TRADE).is_nan());
+    assert!(
+        f64_at(&t, 2, S_EXCH_TS).is_nan()
+            && f64_at(&t, 2, S_TICK_SIZE).is_nan()
+            && f64_at(&t, 2, S_LAST_TRADE).is_nan()
+    );
     basic_book(&mut t, A);
     assert_eq!(seq(&t), 4);
     assert_eq!(seq(&t) % 2, 0);
@@ -509,7 +522,11 @@ fn fuzzed_frames_never_panic() {
         seed ^= seed << 17;
         seed
     };
-    let files = ["book_after_trade_2026-10-04.json", "price_change_2026-10-04_trade.json", "price_change_2026-10-04_level_removed.json"];
+    let files = [
+        "book_after_trade_2026-10-04.json",
+        "price_change_2026-10-04_trade.json",
+        "price_change_2026-10-04_level_removed.json",
+    ];
     for i in 0..20_000 {
         let mut f = fixture(files[i % 3]);
         for _ in 0..(rnd() % 4) {
@@ -679,7 +696,8 @@ fn published_levels_always_match_the_book() {
         seed % n
     };
     let bids: Vec<(String, String)> = (1..=30).map(|i| (format!("0.{:03}", i * 10), "5".to_string())).collect();
-    let asks: Vec<(String, String)> = (1..=30).rev().map(|i| (format!("0.{:03}", 500 + i * 10), "5".to_string())).collect();
+    let asks: Vec<(String, String)> =
+        (1..=30).rev().map(|i| (format!("0.{:03}", 500 + i * 10), "5".to_string())).collect();
     fn lv(v: &[(String, String)]) -> Vec<(&str, &str)> {
         v.iter().map(|(p, s)| (p.as_str(), s.as_str())).collect()
     }

@@ -53,7 +53,17 @@ import {
 import { decValue, scanDecimal, scanPrice } from './decimal.js';
 import type { Writer } from '../../table/writer.js';
 import { isControlBytes, isControlText } from '../../protocol/control.js';
-import { BookFields, DeltaBatch, INVALID, isObject, namedTokens, serverLevel, validateBook, validateDeltas, type Obj } from './events.js';
+import {
+  BookFields,
+  DeltaBatch,
+  INVALID,
+  isObject,
+  namedTokens,
+  serverLevel,
+  validateBook,
+  validateDeltas,
+  type Obj,
+} from './events.js';
 import { Side } from './side.js';
 import { TableWriter } from './table.js';
 import { readSlot } from './inspect.js';
@@ -309,8 +319,10 @@ export class JsWriter implements Writer {
     let due: SlotState[] | null = null;
     let min = Infinity;
     for (const st of this.mismatched) {
-      if (st.deadline <= nowMs) (due ??= []).push(st);
-      else if (st.deadline < min) min = st.deadline;
+      if (st.deadline <= nowMs) {
+        due ??= [];
+        due.push(st);
+      } else if (st.deadline < min) min = st.deadline;
     }
     this.minDeadline = min;
     if (due === null) return;
@@ -631,18 +643,30 @@ export class JsWriter implements Writer {
       const p = readSlot(sab, st.slot);
       const top = (side: Side, sign: number) => {
         const out: [number, number][] = [];
-        for (let i = 0, w = side.n - 1; i < depth && w >= 0; i++, w--) out.push([(sign * side.keys[w]) / 1e9, side.sizes[w]]);
+        for (let i = 0, w = side.n - 1; i < depth && w >= 0; i++, w--)
+          out.push([(sign * side.keys[w]) / 1e9, side.sizes[w]]);
         return out;
       };
       const want = {
-        seq: st.seq, flags: st.flags, conn: st.conn, gen: st.gen, lastUpdate: st.lastUpdate, exchTs: st.exchTs,
-        sequence: st.sequence, updates: st.updates, tickSize: st.tickSize, lastTrade: st.lastTrade,
-        bidLevels: st.bids.n, askLevels: st.asks.n, bids: top(st.bids, 1), asks: top(st.asks, -1),
+        seq: st.seq,
+        flags: st.flags,
+        conn: st.conn,
+        gen: st.gen,
+        lastUpdate: st.lastUpdate,
+        exchTs: st.exchTs,
+        sequence: st.sequence,
+        updates: st.updates,
+        tickSize: st.tickSize,
+        lastTrade: st.lastTrade,
+        bidLevels: st.bids.n,
+        askLevels: st.asks.n,
+        bids: top(st.bids, 1),
+        asks: top(st.asks, -1),
       };
       for (const k of Object.keys(want) as (keyof typeof want)[]) {
         const a = JSON.stringify(want[k]);
         const b = JSON.stringify(p[k]);
-        if (a !== b || !Object.is(want[k], p[k]) && typeof want[k] === 'number') {
+        if (a !== b || (!Object.is(want[k], p[k]) && typeof want[k] === 'number')) {
           return `slot ${st.slot}: ${k} is ${a} in the writer but ${b} in the table`;
         }
       }
