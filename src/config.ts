@@ -3,17 +3,7 @@
  * what is allowed.
  */
 
-/** A configuration value is invalid. `variable` names the option or environment variable. */
-export class ConfigError extends Error {
-  constructor(
-    readonly variable: string,
-    readonly value: unknown,
-    readonly allowed: string,
-  ) {
-    super(`polybook: invalid ${variable}=${JSON.stringify(value)}: expected ${allowed}`);
-    this.name = 'ConfigError';
-  }
-}
+import { ConfigError } from './errors.js';
 
 type Env = Record<string, string | undefined>;
 

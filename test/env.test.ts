@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { CACHE_DEFAULTS, ENV_VARS, fromEnv, resolveCacheSettings } from '../src/cache/env.js';
-import { ConfigError } from '../src/config.js';
+import { ConfigError } from '../src/errors.js';
 import { Staleness } from '../src/cache/staleness.js';
 
 function configError(fn: () => unknown): ConfigError {

@@ -16,7 +16,7 @@ import { startWorkerFeed, type WorkerFeed } from '../src/feed/worker.js';
 import { WORKER_QUEUE_LIMIT } from '../src/feed/worker-protocol.js';
 import { WatchHub, changesIterator } from '../src/cache/watch.js';
 import { startSimulator, DEFAULT_OVERSIZED_BYTES, type Simulator } from '../src/simulator/index.js';
-import { ConfigError } from '../src/config.js';
+import { ConfigError } from '../src/errors.js';
 import { BACKENDS, FAST_FEED as FAST, bookFrame, waitFor } from './helpers.js';
 
 vi.setConfig({ testTimeout: 60_000 });

@@ -8,7 +8,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { BookStore } from '../src/table/store.js';
 import { BookCache } from '../src/cache/book-cache.js';
 import { Miss } from '../src/table/metrics.js';
-import { ConfigError } from '../src/config.js';
+import { ConfigError } from '../src/errors.js';
 import { SubscriptionManager, type DisconnectedEvent } from '../src/feed/manager.js';
 import { resolveFeedOptions, type FeedOptions } from '../src/feed/options.js';
 import { startWorkerFeed } from '../src/feed/worker.js';

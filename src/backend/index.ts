@@ -9,7 +9,8 @@
 import type { Writer } from '../table/writer.js';
 import { JsWriter } from './ts/writer.js';
 import { loadNativeBinding, NativeWriterAdapter } from './native/index.js';
-import { ConfigError, optionalEnumEnv } from '../config.js';
+import { optionalEnumEnv } from '../config.js';
+import { ConfigError } from '../errors.js';
 
 export type BackendName = 'native' | 'js';
 export const BACKENDS: readonly BackendName[] = ['native', 'js'];

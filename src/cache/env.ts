@@ -4,7 +4,6 @@
  * the value and what is allowed.
  */
 import {
-  ConfigError,
   checkWsUrl,
   optionalBoolEnv,
   optionalEnumEnv,
@@ -12,6 +11,7 @@ import {
   optionalNumberEnv,
   optionalUrlEnv,
 } from '../config.js';
+import { ConfigError } from '../errors.js';
 import type { BackendName } from '../backend/index.js';
 
 /** Same list as backend.ts (kept local so reading the environment loads no backend). */

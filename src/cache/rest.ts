@@ -8,7 +8,7 @@
  * never overwrites a newer WebSocket book.
  */
 import { preciseNow } from '../table/clock.js';
-import { ConfigError } from '../config.js';
+import { ConfigError } from '../errors.js';
 
 /** Production CLOB REST base URL. */
 export const DEFAULT_CLOB_URL = 'https://clob.polymarket.com';

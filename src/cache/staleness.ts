@@ -3,7 +3,7 @@
  * a strategy to act on it. Each strategy passes its own to `cache.get(tokenId, maxStaleMs)` or
  * `handle.top(maxStaleMs)`; a read older than that returns null (miss reason `stale`).
  */
-import { ConfigError } from '../config.js';
+import { ConfigError } from '../errors.js';
 
 /** Tight latency arbitrage: 250 ms (tunable from 100 to 500 with {@link Staleness.latencyArbMs}). */
 const LATENCY_ARB_MS = 250;

@@ -3,7 +3,7 @@
  * from Gamma (`/markets/keyset`, PROTOCOL.md 3.4) or the CLOB (`/markets`, cursor `MA==` to `LTE=`).
  * Base URLs are options, so tests point them at a local HTTP server.
  */
-import { ConfigError } from '../config.js';
+import { ConfigError } from '../errors.js';
 import { TokenBucket } from './rest.js';
 
 /** The tokens (outcomes) of one market, subscribed together (the YES/NO mirror keeps them related). */

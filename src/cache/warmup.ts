@@ -5,7 +5,7 @@
  * once with REST `POST /books` while it runs (src/cache/rest.ts); the REST client is closed when it ends.
  */
 import { preciseNow } from '../table/clock.js';
-import { ConfigError } from '../config.js';
+import { ConfigError } from '../errors.js';
 import type { RestFetchResult, RestWarmupClient } from './rest.js';
 import type { WatchHub } from './watch.js';
 

@@ -1,7 +1,7 @@
 /**
  * Reconnect delays: exponential from `minMs` to `maxMs` with jitter, reset after a healthy period.
  */
-import { ConfigError } from '../config.js';
+import { ConfigError } from '../errors.js';
 
 /** Backoff settings (all optional). */
 export interface BackoffOptions {

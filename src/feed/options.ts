@@ -1,7 +1,8 @@
 /**
  * Feed options, their defaults and their validation.
  */
-import { ConfigError, checkWsUrl, optionalIntEnv, optionalUrlEnv } from '../config.js';
+import { checkWsUrl, optionalIntEnv, optionalUrlEnv } from '../config.js';
+import { ConfigError } from '../errors.js';
 import type { BackoffOptions } from './backoff.js';
 
 /** Polymarket's public market channel. */

@@ -10,7 +10,7 @@ import { Recorder, RecordingError, readRecording, replay } from './recording.js'
 import { BookStore } from '../table/store.js';
 import { createWriter, type BackendName } from '../backend/index.js';
 import { SubscriptionManager } from '../feed/index.js';
-import { ConfigError } from '../config.js';
+import { ConfigError } from '../errors.js';
 import { DEFAULT_WS_URL } from '../feed/options.js';
 import type { MarketGroup } from '../cache/universe.js';
 
