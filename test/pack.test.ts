@@ -146,7 +146,7 @@ const ALLOWED = [
   /^dist\/.+\.(js|d\.ts)$/,
   /^docs\/[^/]+\.md$/,
   /^bench\/RESULTS\.md$/,
-  /^fixtures\/polymarket\/[^/]+\.(json|txt)$/,
+  /^fixtures\/polymarket\/(rest\/)?[^/]+\.(json|txt|md)$/,
 ];
 const REQUIRED = [
   'package.json',

@@ -1,4 +1,4 @@
-/** Parsing of the frames a client sends on the market channel (PROTOCOL.md 1.2-1.4). */
+/** Parsing of the frames a client sends on the market channel (docs/PROTOCOL.md 1.2-1.4). */
 
 export type ClientFrame =
   | { kind: 'ping' }
@@ -11,7 +11,7 @@ export type ClientFrame =
   /** Not JSON, or not a usable subscription object. */
   | { kind: 'invalid' };
 
-/** Text replies the server sends (PROTOCOL.md 1.6). */
+/** Text replies the server sends (docs/PROTOCOL.md 1.6). */
 export const PONG = 'PONG';
 export const NO_NEW_ASSETS = 'NO NEW ASSETS';
 export const INVALID_OPERATION = 'INVALID OPERATION';
