@@ -1,6 +1,7 @@
 /**
  * Whether a cache can serve books right now, for health checks (`GET /healthz`, docs/METRICS.md):
- * healthy when trading is enabled and every feed connection in use is open.
+ * healthy when trading is enabled and every feed connection in use is open (at least one when the
+ * table holds tokens).
  */
 import type { CacheMetrics } from './metrics.js';
 
@@ -41,7 +42,8 @@ export function cacheHealth(m: CacheMetrics, stopped: boolean): CacheHealth {
   if (!m.enabled) reason = 'disabled';
   else if (stopped) reason = 'stopped';
   else if (!m.tradingEnabled) reason = 'warming_up';
-  else if (connections > 0 && openConnections === 0) reason = 'no_open_connection';
+  // Tokens without an open connection (in worker mode also before the worker's first stats).
+  else if (openConnections === 0 && (connections > 0 || m.cache.tokens > 0)) reason = 'no_open_connection';
   else if (openConnections < connections) reason = 'connection_down';
   const counts = `${m.cache.ready}/${m.cache.tokens} tokens ready, ${openConnections}/${connections} connections open`;
   return {
