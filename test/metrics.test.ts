@@ -278,37 +278,51 @@ describe.each(BACKENDS)('the HTTP endpoint (%s)', (backend) => {
     await post.text();
   });
 
+  // In-thread, two connections and one dropped: `connection_down`. In a worker, the only
+  // connection stalled (caught by the silence watchdog): `no_open_connection`.
   for (const mode of [
-    { worker: false, fault: 'drop' as const },
-    { worker: true, fault: 'stall' as const },
+    { worker: false, fault: 'drop' as const, connections: 2, reason: 'connection_down' as const },
+    { worker: true, fault: 'stall' as const, connections: 1, reason: 'no_open_connection' as const },
   ]) {
     it(`GET /healthz answers 503 while the feed is down (${mode.fault}${mode.worker ? ', worker mode' : ''}) and 200 after recovery`, async () => {
       const s = await sim({ markets: 2, seed: 62, rate: 50 });
-      // A long reconnect delay keeps the outage visible; the stall is caught by the silence watchdog.
+      // A long reconnect delay keeps the outage visible.
       const c = await cache(s, backend, {
         worker: mode.worker,
         hardStaleMs: 600,
         defaultMaxStaleMs: 600,
-        feed: { backoff: { minMs: 2500, maxMs: 2500, jitter: 0 }, silenceTimeoutMs: 300, stallFactor: 0 },
+        feed: {
+          backoff: { minMs: 2500, maxMs: 2500, jitter: 0 },
+          silenceTimeoutMs: 300,
+          stallFactor: 0,
+          maxTokensPerConnection: 4 / mode.connections,
+        },
       });
       const server = await c.serveMetrics({ port: 0 });
       await c.warmup();
       await until(async () => (await health(server.url)).status === 200, 'healthy after warmup');
       const ok = await health(server.url);
       expect(ok.body).toMatchObject({ ok: true, reason: null, tradingEnabled: true, tokens: 4, readyTokens: 4 });
-      expect(ok.body).toMatchObject({ connections: 1, openConnections: 1 });
+      expect(ok.body).toMatchObject({ connections: mode.connections, openConnections: mode.connections });
 
-      s.inject(mode.fault);
+      s.inject(mode.fault, { tokenId: s.tokens[0] });
       await until(async () => (await health(server.url)).status === 503, 'a 503 after the fault');
       const down = await health(server.url);
-      expect(down.body).toMatchObject({ ok: false, reason: 'no_open_connection', connections: 1, openConnections: 0 });
-      expect(down.body.message).toMatch(/^no market-channel connection is open/);
+      const open = mode.connections - 1;
+      expect(down.body).toMatchObject({
+        ok: false,
+        reason: mode.reason,
+        connections: mode.connections,
+        openConnections: open,
+      });
+      expect(down.body.message.startsWith(HEALTH_REASONS[mode.reason])).toBe(true);
       // /metrics keeps answering during the outage.
-      expect(value(parse((await get(`${server.url}/metrics`)).body), 'polybook_ws_open_connections')).toBe(0);
+      expect(value(parse((await get(`${server.url}/metrics`)).body), 'polybook_ws_open_connections')).toBe(open);
 
       if (mode.fault === 'stall') s.heal();
       await until(async () => (await health(server.url)).status === 200, 'healthy again after the reconnect');
-      expect((await health(server.url)).body).toMatchObject({ ok: true, reason: null, openConnections: 1 });
+      const again = await health(server.url);
+      expect(again.body).toMatchObject({ ok: true, reason: null, openConnections: mode.connections });
       expect(c.metrics().feed!.reconnects).toBeGreaterThanOrEqual(1);
     });
   }
