@@ -9,13 +9,11 @@ import { resolveBackend, type BackendName } from '../backend/index.js';
 import type { Writer } from '../table/writer.js';
 import type { FeedEvents, FeedStats, UniverseEntry } from './manager.js';
 import { resolveFeedOptions, type FeedOptions } from './options.js';
+import { queueGauges, readStats, STATS_WORDS } from './stats.js';
 import {
-  queueGauges,
-  readStats,
   Q_HANDLED,
   Q_OPS_POSTED,
   QUEUE_WORDS,
-  STATS_WORDS,
   type MainMessage,
   type MainOp,
   type WorkerFeedSettings,
