@@ -12,7 +12,16 @@ export {
 } from './table/store.js';
 export { BookHandle, type Book, type Level } from './table/view.js';
 export { Metrics, Miss, MISS_NAMES, AGE_BUCKETS_MS, type MissName, type MetricsSummary } from './table/metrics.js';
-export { ConfigError, PolybookError, ERROR_CODES, type ErrorCode } from './errors.js';
+export {
+  ConfigError,
+  PolybookError,
+  NetworkError,
+  HttpError,
+  DiscoveryError,
+  ERROR_CODES,
+  type ErrorCode,
+  type NetworkFailure,
+} from './errors.js';
 export { nativeAvailability, type BackendName } from './backend/index.js';
 export { bookHash, type HashInput } from './protocol/hash.js';
 export { COUNTERS, type CounterName } from './table/layout.js';
@@ -30,14 +39,39 @@ export { fromEnv, ENV_VARS, CACHE_DEFAULTS, type CacheEnvOptions } from './cache
 export type { WarmupResult, WarmupProgress } from './cache/warmup.js';
 export type { BookChange, WatchCallback, ChangesOptions } from './cache/watch.js';
 export { RestRefusedError, type RestOptions, type RestStats } from './cache/rest.js';
+export { toGroups, type MarketGroup, type UniverseSpec } from './cache/universe.js';
 export {
-  discoverMarkets,
+  discover,
+  checkBooks,
   isTradeable,
+  notTradeable,
+  fromGamma,
+  fromGammaEvent,
+  fromClob,
+  RANK_BY,
   type DiscoveredMarket,
+  type Outcome,
   type DiscoverOptions,
-  type MarketGroup,
-  type UniverseSpec,
-} from './cache/universe.js';
+  type DiscoveryResult,
+  type MarketQuery,
+  type RankBy,
+  type BookCheck,
+} from './discovery/index.js';
+export {
+  HttpClient,
+  RATE_LIMITS,
+  DEFAULT_GAMMA_URL,
+  DEFAULT_CLOB_URL,
+  USER_AGENT,
+  restUrlsFor,
+  postBooks,
+  booksByToken,
+  type HttpOptions,
+  type HttpStats,
+  type PurposeStats,
+  type RateLimits,
+  type RawBook,
+} from './rest/index.js';
 export { PROMETHEUS_CONTENT_TYPE } from './cache/prometheus.js';
 export {
   SubscriptionManager,

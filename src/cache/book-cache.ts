@@ -24,13 +24,20 @@ import { resolveCacheSettings, type CacheEnvOptions } from './env.js';
 import { WatchHub, changesIterator, type BookChange, type ChangesOptions, type WatchCallback } from './watch.js';
 import { WarmupManager, type WarmupProgress, type WarmupResult } from './warmup.js';
 import { RestWarmupClient, type RestOptions, type RestStats } from './rest.js';
-import { normalizeGroups, resolveUniverse, type MarketGroup, type UniverseSpec } from './universe.js';
+import { normalizeGroups, resolveUniverse, toGroups, type MarketGroup, type UniverseSpec } from './universe.js';
+import { HttpClient, type HttpOptions, type HttpStats } from '../rest/http.js';
+import { restUrlsFor } from '../rest/urls.js';
+import type { DiscoveredMarket } from '../discovery/normalize.js';
+import { checkBooks } from '../discovery/hydration.js';
 import { PromText, snakeCase } from './prometheus.js';
 import { startWorkerFeed, type WorkerFeed } from '../feed/worker.js';
 
 /** Options of {@link BookCache.start}. Every setting of `fromEnv()` is accepted too. */
 export interface BookCacheOptions extends Partial<CacheEnvOptions> {
-  /** Initial universe: token ids, `{market, tokens}` groups, or `{discover: true, ...}`. Default none. */
+  /**
+   * Initial universe: token ids, `{market, tokens}` groups, or a discovery query (`{ slugs }`,
+   * `{ markets }`, `{ tokens }`, `{ tag }`, `{ text }`, `{ top, by }`; src/discovery). Default none.
+   */
   universe?: UniverseSpec;
   /** Writer backend: `native` or `js`. Default: `POLYBOOK_BACKEND`, else native when it loads. */
   backend?: BackendName;
@@ -52,6 +59,14 @@ export interface BookCacheOptions extends Partial<CacheEnvOptions> {
   graceMs?: number;
   /** One-time REST `POST /books` during the initial warmup; `true` = defaults. Default off. */
   rest?: boolean | (RestOptions & { tokens?: 'all' | 'notReady'; afterMs?: number });
+  /** The HTTP client of discovery and REST warmup (retries, timeouts, budgets; src/rest). */
+  http?: HttpOptions;
+  /**
+   * Discovered markets whose books the CLOB does not have yet (a new market's first minutes) are
+   * checked again every `retryMs` (default 15000) and added once their books exist, for up to
+   * `timeoutMs` (default 300000).
+   */
+  hydration?: { retryMs?: number; timeoutMs?: number };
   /**
    * Follow `new_market` events: matching markets are added (each token warms on its own; they are
    * not disabled when slow). Turns on the feed's `customFeatures`.
@@ -77,6 +92,8 @@ export interface CacheEvents {
   evicted: [string[]];
   /** A followed `new_market` event was accepted. */
   newMarket: [NewMarketEvent];
+  /** Discovered markets left pending (hydration window) got their books and were added. */
+  hydrated: [DiscoveredMarket[]];
   error: [unknown];
   /**
    * A feed connection went away; its tokens were invalidated before this event (in worker mode it
@@ -101,6 +118,10 @@ export interface CacheCounters extends RestStats {
   watchNotifications: number;
   /** Book versions merged into a later notification of the same token (the watch queues coalesce, never grow). */
   watchCoalesced: number;
+  /** REST requests by purpose (`discovery`, `warmup`): requests, retries, errors, 429s, time throttled. */
+  http: HttpStats;
+  /** Discovered markets waiting for their books (hydration window). */
+  pendingMarkets: number;
 }
 
 /** Everything `cache.metrics()` reports. */
@@ -243,6 +264,14 @@ export class BookCache extends EventEmitter<CacheEvents> {
   };
   private sweepTimer: NodeJS.Timeout | undefined;
   private stopped = false;
+  /** Discovery's and warmup's HTTP client (null when switched off). */
+  private http: HttpClient | null = null;
+  private clobUrl = '';
+  /** Market and outcome label of each held token that discovery described. */
+  private readonly marketOf = new Map<string, { market: DiscoveredMarket; outcome: string }>();
+  private pending: DiscoveredMarket[] = [];
+  private hydrationTimer: NodeJS.Timeout | undefined;
+  private readonly lifetime = new AbortController();
   private readonly evictedIds = new Set<string>();
   private counters = { evicted: 0, addedAtRuntime: 0, newMarketsFollowed: 0 };
   private readonly options: BookCacheOptions;
@@ -284,8 +313,23 @@ export class BookCache extends EventEmitter<CacheEvents> {
       return cache;
     }
     // Everything that can be rejected is checked before a socket or a worker exists.
-    const rest = options.rest ? new RestWarmupClient(options.rest === true ? {} : options.rest) : null;
-    const groups = options.universe === undefined ? [] : await resolveUniverse(options.universe);
+    const urls = restUrlsFor(settings.url);
+    const gammaUrl = settings.gammaUrl ?? urls.gammaUrl;
+    const clobUrl = settings.clobUrl ?? urls.clobUrl;
+    const http = new HttpClient(options.http);
+    const hydration = checkHydration(options.hydration);
+    const restOptions = options.rest === true ? {} : options.rest || null;
+    // The cache's HTTP client is shared (one budget per host) unless the REST options bring their own.
+    const ownHttp = restOptions && (restOptions.http || restOptions.fetch || restOptions.now || restOptions.sleep);
+    const rest = restOptions
+      ? new RestWarmupClient({ url: clobUrl, ...restOptions }, ownHttp ? undefined : http)
+      : null;
+    const resolved =
+      options.universe === undefined
+        ? { groups: [], markets: [], pending: [], warnings: [] }
+        : await resolveUniverse(options.universe, { gammaUrl, clobUrl, client: http });
+    const groups = resolved.groups;
+    for (const w of resolved.warnings) options.feed?.logger?.warn?.(`polybook: discovery: ${w}`);
     const feedOptions: FeedOptions = {
       // Custom features on by default: `market_resolved` is how settled tokens are found (and
       // evicted) while their connection still carries live markets; following new markets needs them too.
@@ -316,6 +360,8 @@ export class BookCache extends EventEmitter<CacheEvents> {
     const cache = new BookCache(options, settings, store);
     cache.feed = feed;
     cache.rest = rest;
+    cache.http = http;
+    cache.clobUrl = clobUrl;
     // Listen only when following: the feed scans frames for new_market only while someone listens.
     if (options.followNewMarkets) feed.on('newMarket', (ev) => cache.onNewMarket(ev));
     feed.on('disconnected', (ev) => {
@@ -324,6 +370,7 @@ export class BookCache extends EventEmitter<CacheEvents> {
     });
     try {
       cache.startFeed(groups);
+      cache.describe(resolved.markets);
     } catch (e) {
       await feed.stop().catch(() => {});
       store.close();
@@ -332,7 +379,88 @@ export class BookCache extends EventEmitter<CacheEvents> {
     cache.sweepTimer = setInterval(() => cache.sweep(), options.sweepIntervalMs ?? 1000);
     cache.sweepTimer.unref();
     cache.warmupPromise = cache.runInitialWarmup(groups);
+    if (resolved.pending.length > 0) cache.awaitHydration(resolved.pending, hydration);
     return cache;
+  }
+
+  /**
+   * Records discovered markets of held tokens (for {@link BookCache.market}) and gives their
+   * `min_order_size` text and neg-risk flag to the store, which turns its server-hash check on.
+   */
+  private describe(markets: readonly DiscoveredMarket[]): void {
+    for (const m of markets) {
+      for (const o of m.outcomes) {
+        if (!this.refs.has(o.tokenId)) continue;
+        this.marketOf.set(o.tokenId, { market: m, outcome: o.label });
+        this.store.setMeta(o.tokenId, m.minOrderSizeText, m.negRisk);
+      }
+    }
+  }
+
+  /** Checks pending markets' books every `retryMs` until `timeoutMs`; adds each market once its books exist. */
+  private awaitHydration(pending: DiscoveredMarket[], o: { retryMs: number; timeoutMs: number }): void {
+    this.pending = pending;
+    const giveUpAt = performance.now() + o.timeoutMs;
+    const round = async () => {
+      this.hydrationTimer = undefined;
+      if (this.stopped || !this.http) return;
+      let check: Awaited<ReturnType<typeof checkBooks>>;
+      try {
+        check = await checkBooks(this.http, this.clobUrl, this.pending, {
+          purpose: 'discovery',
+          signal: this.lifetime.signal,
+        });
+      } catch {
+        return; // stopped
+      }
+      if (this.stopped) return;
+      if (check.ready.length > 0) {
+        this.pending = check.pending;
+        try {
+          this.addMarkets(check.ready);
+          this.emit('hydrated', check.ready);
+        } catch (e) {
+          this.emitError(e);
+        }
+      }
+      if (this.pending.length === 0) return;
+      if (performance.now() >= giveUpAt) {
+        const left = this.pending;
+        this.pending = [];
+        this.options.feed?.logger?.warn?.(
+          `polybook: ${left.length} discovered market(s) still have no book after ${o.timeoutMs} ms; not followed: ${left.map((m) => m.slug || m.conditionId).join(', ')}`,
+        );
+        return;
+      }
+      this.hydrationTimer = setTimeout(round, o.retryMs);
+      this.hydrationTimer.unref();
+    };
+    this.hydrationTimer = setTimeout(round, o.retryMs);
+    this.hydrationTimer.unref();
+  }
+
+  /** Holds and subscribes discovered markets that arrived after start; they warm on their own (never disabled). */
+  private addMarkets(markets: readonly DiscoveredMarket[]): void {
+    const fresh: MarketGroup[] = [];
+    for (const g of toGroups(markets)) {
+      const added = g.tokens.filter((t) => this.hold(t, g));
+      if (added.length > 0) fresh.push({ market: g.market, tokens: added });
+    }
+    if (fresh.length > 0) this.subscribe(fresh);
+    this.describe(markets);
+  }
+
+  /**
+   * The market discovery described for a held token, with the token's outcome label (`Yes`, `Up`,
+   * a team...); null for tokens given by id or not held.
+   */
+  market(tokenId: string): { market: DiscoveredMarket; outcome: string } | null {
+    return this.marketOf.get(tokenId) ?? null;
+  }
+
+  /** Discovered markets waiting for the CLOB to have their books (hydration window). */
+  pendingMarkets(): DiscoveredMarket[] {
+    return [...this.pending];
   }
 
   private readonly slots = new Map<string, number>();
@@ -481,6 +609,7 @@ export class BookCache extends EventEmitter<CacheEvents> {
       if (n <= 1) {
         this.refs.delete(t);
         this.groupOf.delete(t);
+        this.marketOf.delete(t);
         gone.push(t);
       } else {
         this.refs.set(t, n - 1);
@@ -566,6 +695,7 @@ export class BookCache extends EventEmitter<CacheEvents> {
     for (const t of settled) {
       this.refs.delete(t);
       this.groupOf.delete(t);
+      this.marketOf.delete(t);
       this.evictedIds.add(t);
     }
     if (this.evictedIds.size > 100_000) {
@@ -603,6 +733,8 @@ export class BookCache extends EventEmitter<CacheEvents> {
         newMarketsFollowed: this.counters.newMarketsFollowed,
         watchNotifications: this.hub.delivered,
         watchCoalesced: this.hub.coalesced,
+        http: this.http ? this.http.stats() : {},
+        pendingMarkets: this.pending.length,
       },
       this.warmupResult,
       this.enabled,
@@ -643,6 +775,9 @@ export class BookCache extends EventEmitter<CacheEvents> {
     this.stopped = true;
     this.gate = this.enabled ? Miss.notReady : Miss.disabled;
     clearInterval(this.sweepTimer);
+    clearTimeout(this.hydrationTimer);
+    this.lifetime.abort();
+    this.pending = [];
     this.rest?.close();
     this.hub.close();
     const f = this.feed;
@@ -692,6 +827,20 @@ export function renderCachePrometheus(m: CacheMetrics): string {
   p.counter('polybook_rest_refused_total', 'REST calls refused because warmup had ended.', c.restRefused);
   p.counter('polybook_rest_books_total', 'Books received from REST during warmup.', c.restBooks);
   p.counter('polybook_rest_errors_total', 'Failed REST requests during warmup.', c.restErrors);
+  for (const [purpose, h] of Object.entries(c.http)) {
+    p.counter('polybook_http_requests_total', 'REST requests sent, by purpose (retries included).', h.requests, {
+      purpose,
+    });
+    p.counter(
+      'polybook_http_retries_total',
+      'REST requests repeated after a 429, a 5xx or a network error.',
+      h.retries,
+      {
+        purpose,
+      },
+    );
+    p.counter('polybook_http_errors_total', 'REST requests that failed for good, by purpose.', h.errors, { purpose });
+  }
   p.counter('polybook_watch_notifications_total', 'Change notifications delivered to watchers.', c.watchNotifications);
   p.counter(
     'polybook_watch_coalesced_versions_total',
@@ -781,4 +930,15 @@ export function renderCachePrometheus(m: CacheMetrics): string {
     );
   }
   return p.toString();
+}
+
+/** Checked hydration options with their defaults. */
+function checkHydration(h: BookCacheOptions['hydration']): { retryMs: number; timeoutMs: number } {
+  const retryMs = h?.retryMs ?? 15_000;
+  const timeoutMs = h?.timeoutMs ?? 300_000;
+  if (!Number.isInteger(retryMs) || retryMs < 1 || retryMs > 3_600_000)
+    throw new ConfigError('hydration.retryMs', retryMs, 'an integer from 1 to 3600000');
+  if (!Number.isInteger(timeoutMs) || timeoutMs < 0 || timeoutMs > 86_400_000)
+    throw new ConfigError('hydration.timeoutMs', timeoutMs, 'an integer from 0 to 86400000');
+  return { retryMs, timeoutMs };
 }
