@@ -458,6 +458,13 @@ export class BookCache extends EventEmitter<CacheEvents> {
     return this.marketOf.get(tokenId) ?? null;
   }
 
+  /** The discovered markets the cache follows (each once, in discovery order). */
+  markets(): DiscoveredMarket[] {
+    const out = new Set<DiscoveredMarket>();
+    for (const { market } of this.marketOf.values()) out.add(market);
+    return [...out];
+  }
+
   /** Discovered markets waiting for the CLOB to have their books (hydration window). */
   pendingMarkets(): DiscoveredMarket[] {
     return [...this.pending];

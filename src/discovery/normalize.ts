@@ -150,7 +150,8 @@ export function fromGamma(m: Obj, event?: Obj): DiscoveredMarket {
     negRisk: bool(m.negRisk),
     endDate: str(m.endDate),
     volume24h: num(m.volume24hr) ?? 0,
-    liquidity: num(m.liquidityNum) ?? num(m.liquidity) ?? 0,
+    // The string is exact; 2024 rows round liquidityNum to cents.
+    liquidity: num(m.liquidity) ?? num(m.liquidityNum) ?? 0,
     active: bool(m.active),
     closed: bool(m.closed),
     acceptingOrders: bool(m.acceptingOrders),

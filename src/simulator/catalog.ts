@@ -283,7 +283,7 @@ export function planCatalog(seed: number | string, negRisk: readonly boolean[], 
       const coin = rng.pick(COINS);
       const month = MONTHS[(new Date(baseTs).getUTCMonth() + 1 + rng.int(6)) % 12]!;
       const target = Math.round(coin.price * (1.1 + rng.float() * 0.6));
-      const question = `Will ${coin.name} reach ${usd(target)} by ${month} 30?`;
+      const question = `Will ${coin.name} reach ${usd(target)} by the end of ${month}?`;
       d = {
         labels: ['Yes', 'No'],
         question,
