@@ -111,6 +111,18 @@ describe.each(BACKENDS)('BookCache on a discovered universe (%s)', (backend) => 
   });
 });
 
+describe('BookCache on a discovered universe, worker mode', () => {
+  it("the markets' metadata reaches the worker's writer: hash checks run there", async () => {
+    const s = await sim({ rate: 300 });
+    const cache = await BookCache.start({ worker: true, url: s.url, universe: { top: 3 }, warmupMinReadyFraction: 1 });
+    cleanups.push(() => cache.stop());
+    expect((await cache.warmup()).ready).toBe(6);
+    expect(cache.market(cache.tokens()[0]!)).not.toBeNull();
+    await waitFor(() => cache.store.counter('hashChecks') >= 20, 'hash checks in the worker', 10_000);
+    expect(cache.store.counter('hashMismatches')).toBe(0);
+  });
+});
+
 describe('BookCache discovery failures', () => {
   it('one 429 during start is retried (Retry-After honoured) and counted; an unknown slug fails start clearly', async () => {
     const s = await sim();

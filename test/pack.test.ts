@@ -147,6 +147,7 @@ const ALLOWED = [
   /^docs\/[^/]+\.md$/,
   /^bench\/RESULTS\.md$/,
   /^fixtures\/polymarket\/[^/]+\.(json|txt)$/,
+  /^fixtures\/polymarket\/rest\/[^/]+\.(json|txt|md)$/,
 ];
 const REQUIRED = [
   'package.json',

@@ -432,6 +432,10 @@ async function cmdSimulate(args: string[], io: Out): Promise<number> {
   const sim = await simulatorFor(values, io, port);
   io.out(`polybook simulator listening on ${sim.url} (${sim.markets.length} markets, ${sim.tokens.length} tokens)\n`);
   io.out(`first tokens: ${sim.tokens.slice(0, 4).join(',')}\n`);
+  io.out(
+    `REST (Gamma and CLOB): ${sim.httpUrl}; event slugs: ${[...new Set(sim.markets.map((m) => m.eventSlug))].slice(0, 3).join(', ')}\n`,
+  );
+  io.out(`try: polybook watch --url ${sim.url} --top 10\n`);
   await untilStopped(duration);
   const st = sim.stats();
   await sim.close();
