@@ -20,7 +20,8 @@ import { ConfigError } from '../errors.js';
 import { COUNTERS, F_SETTLED, F_SUBSCRIBED, HEADER_BYTES, slotBytes, type CounterName } from '../table/layout.js';
 import { SubscriptionManager, type FeedStats, type NewMarketEvent, type DisconnectedEvent } from '../feed/manager.js';
 import { resolveFeedOptions, type FeedOptions } from '../feed/options.js';
-import { resolveCacheSettings, type CacheEnvOptions } from './env.js';
+import { ENV_VARS, resolveCacheSettings, type CacheEnvOptions } from './env.js';
+import { optionalHttpUrlEnv } from '../config.js';
 import { WatchHub, changesIterator, type BookChange, type ChangesOptions, type WatchCallback } from './watch.js';
 import { WarmupManager, type WarmupProgress, type WarmupResult } from './warmup.js';
 import { RestWarmupClient, type RestOptions, type RestStats } from './rest.js';
@@ -43,7 +44,11 @@ export interface BookCacheOptions extends Partial<CacheEnvOptions> {
   backend?: BackendName;
   /** Ingest in a worker thread (the feed's worker mode); reads stay on this thread. Default false. */
   worker?: boolean;
-  /** Market-channel URL. Default `POLYBOOK_WS_URL`, else Polymarket's. */
+  /**
+   * Market-channel URL. Default `POLYBOOK_WS_URL`, else Polymarket's. The REST base URLs follow it
+   * (`gammaUrl`, `clobUrl`: default `POLYBOOK_GAMMA_URL` / `POLYBOOK_CLOB_URL`, else Polymarket's
+   * for Polymarket's feed, else the feed URL's origin over http(s)).
+   */
   url?: string;
   /**
    * Feed options passed through (connections, pings, watchdogs, backoff, logger...). The cache
@@ -312,10 +317,20 @@ export class BookCache extends EventEmitter<CacheEvents> {
       cache.warmupPromise = Promise.resolve(r);
       return cache;
     }
-    // Everything that can be rejected is checked before a socket or a worker exists.
-    const urls = restUrlsFor(settings.url);
-    const gammaUrl = settings.gammaUrl ?? urls.gammaUrl;
-    const clobUrl = settings.clobUrl ?? urls.clobUrl;
+    // Everything that can be rejected is checked before a socket, a worker or a request exists.
+    const feedOptions: FeedOptions = {
+      // Custom features on by default: `market_resolved` is how settled tokens are found (and
+      // evicted) while their connection still carries live markets; following new markets needs them too.
+      customFeatures: true,
+      ...(options.feed ?? {}),
+      hardStaleMs: settings.hardStaleMs,
+      ...(settings.url !== undefined ? { url: settings.url } : {}),
+      ...(options.followNewMarkets ? { customFeatures: true } : {}),
+    };
+    // REST follows the feed's URL (its option, else POLYBOOK_WS_URL, else Polymarket's).
+    const urls = restUrlsFor(resolveFeedOptions(feedOptions).url);
+    const gammaUrl = settings.gammaUrl ?? optionalHttpUrlEnv(ENV_VARS.gammaUrl) ?? urls.gammaUrl;
+    const clobUrl = settings.clobUrl ?? optionalHttpUrlEnv(ENV_VARS.clobUrl) ?? urls.clobUrl;
     const http = new HttpClient(options.http);
     const hydration = checkHydration(options.hydration);
     const restOptions = options.rest === true ? {} : options.rest || null;
@@ -330,16 +345,6 @@ export class BookCache extends EventEmitter<CacheEvents> {
         : await resolveUniverse(options.universe, { gammaUrl, clobUrl, client: http });
     const groups = resolved.groups;
     for (const w of resolved.warnings) options.feed?.logger?.warn?.(`polybook: discovery: ${w}`);
-    const feedOptions: FeedOptions = {
-      // Custom features on by default: `market_resolved` is how settled tokens are found (and
-      // evicted) while their connection still carries live markets; following new markets needs them too.
-      customFeatures: true,
-      ...(options.feed ?? {}),
-      hardStaleMs: settings.hardStaleMs,
-      ...(settings.url !== undefined ? { url: settings.url } : {}),
-      ...(options.followNewMarkets ? { customFeatures: true } : {}),
-    };
-    resolveFeedOptions(feedOptions); // throws ConfigError before anything starts
     const storeOptions = {
       backend: settings.backend,
       maxDepth: settings.maxDepth,
