@@ -68,8 +68,27 @@ export function checkWsUrl(name: string, value: unknown): string {
   return value as string;
 }
 
+/** Checks that `value` is an http:// or https:// URL; returns it without trailing slashes. @throws ConfigError naming `name`. */
+export function checkHttpUrl(name: string, value: unknown): string {
+  let ok = false;
+  try {
+    const u = new URL(String(value));
+    ok = typeof value === 'string' && (u.protocol === 'http:' || u.protocol === 'https:') && u.search === '';
+  } catch {
+    ok = false;
+  }
+  if (!ok) throw new ConfigError(name, value, 'an http:// or https:// URL without a query');
+  return (value as string).replace(/\/+$/, '');
+}
+
 /** A ws:// or wss:// URL, or undefined when unset. */
 export function optionalUrlEnv(name: string, env: Env = process.env): string | undefined {
   const v = raw(name, env);
   return v === undefined ? undefined : checkWsUrl(name, v);
+}
+
+/** An http:// or https:// URL (trailing slashes dropped), or undefined when unset. */
+export function optionalHttpUrlEnv(name: string, env: Env = process.env): string | undefined {
+  const v = raw(name, env);
+  return v === undefined ? undefined : checkHttpUrl(name, v);
 }

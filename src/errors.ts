@@ -14,6 +14,12 @@ export const ERROR_CODES = {
     'A metric polybook registers already exists in the prom-client registry (a second registerPrometheus on one registry); unregister the first bridge or use another registry.',
   POLYBOOK_METRICS_LISTEN:
     'The metrics endpoint could not listen on its host and port (in use, not permitted, not an address of this machine); choose another.',
+  POLYBOOK_NETWORK:
+    'A REST server could not be reached (DNS failure, connection refused or reset, no answer within the timeout) after the retries; check the network or the base URL (POLYBOOK_GAMMA_URL, POLYBOOK_CLOB_URL).',
+  POLYBOOK_HTTP:
+    'A REST server answered with an error status (after the retries for 429 and 5xx) or with a body that is not the JSON expected; the error carries the status and the server text.',
+  POLYBOOK_DISCOVERY:
+    'Market discovery could not resolve a selection: a slug, condition id or token id names no open market, or no market of it is tradeable; the message names the selector.',
 } as const;
 
 /** A stable error code, see {@link ERROR_CODES}. */
@@ -87,4 +93,62 @@ export class MetricsListenError extends PolybookError {
             : ((cause as Error | undefined)?.message ?? String(cause));
     super('POLYBOOK_METRICS_LISTEN', `polybook: cannot serve metrics on ${host}:${port}: ${why}`, { cause });
   }
+}
+
+/** Why a REST server could not be reached: `dns` (name not resolved), `refused`, `unreachable` (no route), `reset`, `timeout`. */
+export type NetworkFailure = 'dns' | 'refused' | 'unreachable' | 'reset' | 'timeout';
+
+/** A REST server could not be reached (no HTTP answer at all). Distinct from {@link HttpError}. */
+export class NetworkError extends PolybookError {
+  constructor(
+    /** The request, `METHOD url`. */
+    readonly request: string,
+    readonly failure: NetworkFailure,
+    /** Attempts made (1 + retries). */
+    readonly attempts: number,
+    cause?: unknown,
+  ) {
+    const detail = cause instanceof Error ? `: ${describeCause(cause)}` : '';
+    super(
+      'POLYBOOK_NETWORK',
+      `polybook: ${request} failed (${failure}${detail}) after ${attempts} attempt${attempts === 1 ? '' : 's'}; check the network, or the base URL (POLYBOOK_GAMMA_URL, POLYBOOK_CLOB_URL)`,
+      { cause },
+    );
+  }
+}
+
+/** A REST server answered with an error status, or with a body that is not the JSON expected (`status` 200 then). */
+export class HttpError extends PolybookError {
+  constructor(
+    /** The request, `METHOD url`. */
+    readonly request: string,
+    readonly status: number,
+    /** The start of the response body (the server's error text). */
+    readonly body: string,
+    /** Attempts made (1 + retries). */
+    readonly attempts: number,
+    reason?: string,
+  ) {
+    super(
+      'POLYBOOK_HTTP',
+      `polybook: ${request}: ${reason ?? `HTTP ${status}`}${body ? ` ${body.slice(0, 200)}` : ''}${attempts > 1 ? ` (after ${attempts} attempts)` : ''}`,
+    );
+  }
+}
+
+/** Discovery could not resolve a selection; `selectors` lists what was not found or not tradeable. */
+export class DiscoveryError extends PolybookError {
+  constructor(
+    message: string,
+    readonly selectors: readonly string[] = [],
+  ) {
+    super('POLYBOOK_DISCOVERY', `polybook: ${message}`);
+  }
+}
+
+function describeCause(e: Error): string {
+  const code = (e as { code?: unknown }).code;
+  const inner = (e as { cause?: unknown }).cause;
+  if (inner instanceof Error) return describeCause(inner);
+  return typeof code === 'string' && !e.message.includes(code) ? `${code} ${e.message}` : e.message;
 }

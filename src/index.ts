@@ -20,6 +20,10 @@ export {
   MissingDependencyError,
   MetricsConflictError,
   MetricsListenError,
+  NetworkError,
+  HttpError,
+  DiscoveryError,
+  type NetworkFailure,
 } from './errors.js';
 export { nativeAvailability, type BackendName } from './backend/index.js';
 export { bookHash, type HashInput } from './protocol/hash.js';
@@ -50,14 +54,39 @@ export { fromEnv, ENV_VARS, CACHE_DEFAULTS, type CacheEnvOptions } from './cache
 export type { WarmupResult, WarmupProgress } from './cache/warmup.js';
 export type { BookChange, WatchCallback, ChangesOptions } from './cache/watch.js';
 export { RestRefusedError, type RestOptions, type RestStats } from './cache/rest.js';
+export { toGroups, type MarketGroup, type UniverseSpec } from './cache/universe.js';
 export {
-  discoverMarkets,
+  discover,
+  checkBooks,
   isTradeable,
+  notTradeable,
+  fromGamma,
+  fromGammaEvent,
+  fromClob,
+  RANK_BY,
   type DiscoveredMarket,
+  type Outcome,
   type DiscoverOptions,
-  type MarketGroup,
-  type UniverseSpec,
-} from './cache/universe.js';
+  type DiscoveryResult,
+  type MarketQuery,
+  type RankBy,
+  type BookCheck,
+} from './discovery/index.js';
+export {
+  HttpClient,
+  RATE_LIMITS,
+  DEFAULT_GAMMA_URL,
+  DEFAULT_CLOB_URL,
+  USER_AGENT,
+  restUrlsFor,
+  postBooks,
+  booksByToken,
+  type HttpOptions,
+  type HttpStats,
+  type PurposeStats,
+  type RateLimits,
+  type RawBook,
+} from './rest/index.js';
 export { PROMETHEUS_CONTENT_TYPE } from './cache/prometheus.js';
 export {
   SubscriptionManager,

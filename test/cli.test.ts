@@ -63,8 +63,10 @@ describe('polybook CLI', () => {
     expect(screen).toMatch(/Busiest books/);
     expect(screen).toMatch(/Health\s+reconnects 0\s+stalls 0\s+desyncs 0/);
     expect(screen).toMatch(/backend native/);
-    // The top-of-book rows show prices, not skips.
-    expect(screen.split('\n').filter((l) => /^\s+\d{6}…\d{6}\s+0\.\d{3}/.test(l)).length).toBe(8);
+    // The top-of-book rows name each book by outcome and question, and show prices, not skips.
+    const rows = screen.split('\n').filter((l) => /^ {2}\S[^·]* · .+ {2}0\.\d{3} \(/.test(l));
+    expect(rows.length).toBe(8);
+    expect(rows.some((l) => /^ {2}(Yes|No|Up|Down) · /.test(l))).toBe(true);
     expect(r.stdout).toMatch(/polybook: 40\/40 ready, hit rate 100\.00%/);
   });
 
@@ -84,6 +86,8 @@ describe('polybook CLI', () => {
       const truth = sim.book(id);
       expect(last.books[id]).toMatchObject({ bestBid: Number(truth.bestBid), bestAsk: Number(truth.bestAsk) });
       expect(last.books[id].ageMs).toBeGreaterThanOrEqual(0);
+      // Given by token id, a book has no market description (no REST lookup).
+      expect(last.books[id]).toMatchObject({ question: null, outcome: null });
     }
   });
 
@@ -264,9 +268,71 @@ describe('polybook CLI', () => {
     expect(dead.stderr).toMatch(/no book arrived from ws:\/\/127\.0\.0\.1:\d+\/ws\/market \(\d+ reconnect attempts\)/);
     expect(dead.stderr).not.toMatch(/\n\s+at /);
 
-    const needTokens = await run(['watch', '--live']);
-    expect(needTokens.code).toBe(2);
-    expect(needTokens.stderr).toMatch(/--live needs --tokens/);
+    const both = await run(['watch', '--live', '--tokens', '1', '--top', '3']);
+    expect(both.code).toBe(2);
+    expect(both.stderr).toMatch(/--tokens cannot be combined with --slug, --market, --top or --tag/);
+    const badTop = await run(['watch', '--top', '0']);
+    expect(badTop.code).toBe(2);
+    expect(badTop.stderr).toMatch(/--top must be an integer from 1 to 10000/);
+
+    // The REST APIs follow the feed URL: nothing listens there either, a typed network error, exit 1.
+    const noRest = await run(['watch', '--url', `ws://127.0.0.1:${deadPort}/ws/market`, '--top', '3', '--json']);
+    expect(noRest.code).toBe(1);
+    expect(noRest.stderr).toMatch(
+      new RegExp(
+        `finding markets on http://127\\.0\\.0\\.1:${deadPort}[\\s\\S]*GET http://127\\.0\\.0\\.1:${deadPort}/markets/keyset.* failed \\(refused`,
+      ),
+    );
+    expect(noRest.stderr).not.toMatch(/\n\s+at /);
+  });
+
+  it('watch --slug and --top select markets by name on the built-in simulator; the JSON names each book', async () => {
+    // seed 7, 8 markets: a three-market neg-risk event (the simulator's catalog is seeded).
+    const ref = await startSimulator({ markets: 8, rate: 0, seed: 7 });
+    const event = ref.markets.find((m) => m.eventSlug !== m.slug)!.eventSlug;
+    const members = ref.markets.filter((m) => m.eventSlug === event);
+    const top = [...ref.markets].sort((a, b) => b.volume24h - a.volume24h).slice(0, 2);
+    await ref.close();
+    expect(members.length).toBe(3);
+
+    const bySlug = await run(['watch', '--slug', event, '--seed', '7', '--markets', '8', '--json', '--duration', '2']);
+    expect(bySlug.code).toBe(0);
+    expect(bySlug.stderr).toMatch(/following 3 markets \(6 tokens\)/);
+    const last = JSON.parse(bySlug.stdout.trim().split('\n').at(-1)!);
+    expect(last).toMatchObject({ ready: 6, total: 6 });
+    expect(Object.keys(last.books).sort()).toEqual(members.flatMap((m) => m.tokens).sort());
+    for (const m of members) {
+      expect(last.books[m.yes]).toMatchObject({ question: m.question, outcome: 'Yes' });
+      expect(last.books[m.no]).toMatchObject({ question: m.question, outcome: 'No' });
+      expect(typeof last.books[m.yes].bestBid).toBe('number');
+    }
+
+    const byTop = await run(['watch', '--top', '2', '--seed', '7', '--markets', '8', '--json', '--duration', '2']);
+    expect(byTop.code).toBe(0);
+    const t = JSON.parse(byTop.stdout.trim().split('\n').at(-1)!);
+    expect(Object.keys(t.books).sort()).toEqual(top.flatMap((m) => m.tokens).sort());
+    expect(t.books[top[0]!.no]).toMatchObject({ question: top[0]!.question, outcome: top[0]!.outcomes[1] });
+
+    const unknown = await run(['watch', '--slug', 'no-such-event', '--markets', '4', '--json', '--duration', '1']);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toMatch(/slug "no-such-event": no open event or market has it/);
+  });
+
+  it('watch --url with --market and record --top follow the feed URL to its REST APIs', async () => {
+    const m = sim.markets[3]!;
+    const watched = await run(['watch', '--url', sim.url, '--market', m.conditionId, '--json', '--duration', '1.5']);
+    expect(watched.code).toBe(0);
+    const last = JSON.parse(watched.stdout.trim().split('\n').at(-1)!);
+    expect(Object.keys(last.books).sort()).toEqual([...m.tokens].sort());
+    expect(last.books[m.yes]).toMatchObject({ question: m.question, outcome: m.outcomes[0] });
+
+    const file = join(dir, 'top.pbrec.gz');
+    const rec = await run(['record', '--out', file, '--url', sim.url, '--top', '2', '--duration', '1']);
+    expect(rec.code).toBe(0);
+    expect(rec.stderr).toMatch(/following 2 markets \(4 tokens\)/);
+    const replayed = JSON.parse((await run(['replay', file, '--json'])).stdout);
+    const top = [...sim.markets].sort((a, b) => b.volume24h - a.volume24h).slice(0, 2);
+    expect(Object.keys(replayed.books).sort()).toEqual(top.flatMap((x) => x.tokens).sort());
   });
 
   it('--help for each command, with examples', async () => {

@@ -6,7 +6,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { RestRefusedError, RestWarmupClient, TokenBucket, type RestSink } from '../src/cache/rest.js';
+import { RestRefusedError, RestWarmupClient, type RestSink } from '../src/cache/rest.js';
+import { TokenBucket } from '../src/rest/budget.js';
 import { BookCache } from '../src/cache/book-cache.js';
 import { startSimulator } from '../src/simulator/index.js';
 import type { Simulator } from '../src/simulator/index.js';
@@ -159,15 +160,25 @@ describe('RestWarmupClient', () => {
     expect(client.stats.restThrottledMs).toBe(10_000);
   });
 
-  it('counts HTTP errors without throwing', async () => {
+  it('retries a 429, then counts the failure without throwing', async () => {
     const s = await restStandIn(() => null, 429);
     cleanups.push(() => s.close());
-    const client = new RestWarmupClient({ url: s.url });
+    const slept: number[] = [];
+    const client = new RestWarmupClient({
+      url: s.url,
+      http: { retries: 2, random: () => 1, backoff: { initialMs: 100 }, limits: false },
+      sleep: async (ms) => {
+        slept.push(ms);
+      },
+    });
     const r = await client.fetchBooks(new RecordingSink(), ['a', 'b']);
     expect(r.failedRequests).toBe(1);
     expect(r.errors[0]).toContain('429');
     expect(r.missing).toEqual(['a', 'b']);
-    expect(client.stats.restErrors).toBe(1);
+    // Three attempts (two retries with backoff, no Retry-After), one failed request.
+    expect(s.calls).toHaveLength(3);
+    expect(slept).toEqual([100, 200]);
+    expect(client.stats).toMatchObject({ restCalls: 3, restErrors: 1, restThrottledMs: 300 });
   });
 
   it('refuses every call once closed, without a request', async () => {

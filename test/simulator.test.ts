@@ -228,7 +228,10 @@ describe('simulator: universe and opening snapshot', () => {
       expect(m.tokens).toEqual([m.yes, m.no]);
       expect(m.minOrderSize).toBe('5');
       expect(typeof m.negRisk).toBe('boolean');
-      expect(s.token(m.yes)).toMatchObject({ conditionId: m.conditionId, outcome: 'Yes', complement: m.no });
+      expect(s.token(m.yes)).toMatchObject({ conditionId: m.conditionId, outcome: m.outcomes[0], complement: m.no });
+      expect(s.token(m.no)).toMatchObject({ outcome: m.outcomes[1] });
+      expect(m.question.length).toBeGreaterThan(10);
+      expect(m.slug).toMatch(/^[a-z0-9-]+$/);
     }
     const again = await sim({ markets: 4, seed: 42 });
     expect(again.tokens).toEqual(s.tokens);

@@ -20,26 +20,38 @@ import { ConfigError } from '../errors.js';
 import { F_SETTLED, F_SUBSCRIBED, HEADER_BYTES, slotBytes } from '../table/layout.js';
 import { SubscriptionManager, type FeedStats, type NewMarketEvent, type DisconnectedEvent } from '../feed/manager.js';
 import { resolveFeedOptions, type FeedOptions } from '../feed/options.js';
-import { resolveCacheSettings, type CacheEnvOptions } from './env.js';
+import { ENV_VARS, resolveCacheSettings, type CacheEnvOptions } from './env.js';
+import { optionalHttpUrlEnv } from '../config.js';
 import { WatchHub, changesIterator, type BookChange, type ChangesOptions, type WatchCallback } from './watch.js';
 import { WarmupManager, type WarmupProgress, type WarmupResult } from './warmup.js';
 import { RestWarmupClient, type RestOptions, type RestStats } from './rest.js';
-import { normalizeGroups, resolveUniverse, type MarketGroup, type UniverseSpec } from './universe.js';
+import { normalizeGroups, resolveUniverse, toGroups, type MarketGroup, type UniverseSpec } from './universe.js';
 import { renderCachePrometheus } from './prometheus.js';
 import { CacheMetrics } from './metrics.js';
 import { cacheHealth, type CacheHealth } from './health.js';
 import { startMetricsServer, type MetricsServer, type MetricsServerOptions } from './metrics-server.js';
+import { HttpClient, type HttpOptions } from '../rest/http.js';
+import { restUrlsFor } from '../rest/urls.js';
+import type { DiscoveredMarket } from '../discovery/normalize.js';
+import { checkBooks } from '../discovery/hydration.js';
 import { startWorkerFeed, type WorkerFeed } from '../feed/worker.js';
 
 /** Options of {@link BookCache.start}. Every setting of `fromEnv()` is accepted too. */
 export interface BookCacheOptions extends Partial<CacheEnvOptions> {
-  /** Initial universe: token ids, `{market, tokens}` groups, or `{discover: true, ...}`. Default none. */
+  /**
+   * Initial universe: token ids, `{market, tokens}` groups, or a discovery query (`{ slugs }`,
+   * `{ markets }`, `{ tokens }`, `{ tag }`, `{ text }`, `{ top, by }`; src/discovery). Default none.
+   */
   universe?: UniverseSpec;
   /** Writer backend: `native` or `js`. Default: `POLYBOOK_BACKEND`, else native when it loads. */
   backend?: BackendName;
   /** Ingest in a worker thread (the feed's worker mode); reads stay on this thread. Default false. */
   worker?: boolean;
-  /** Market-channel URL. Default `POLYBOOK_WS_URL`, else Polymarket's. */
+  /**
+   * Market-channel URL. Default `POLYBOOK_WS_URL`, else Polymarket's. The REST base URLs follow it
+   * (`gammaUrl`, `clobUrl`: default `POLYBOOK_GAMMA_URL` / `POLYBOOK_CLOB_URL`, else Polymarket's
+   * for Polymarket's feed, else the feed URL's origin over http(s)).
+   */
   url?: string;
   /**
    * Feed options passed through (connections, pings, watchdogs, backoff, logger...). The cache
@@ -55,6 +67,14 @@ export interface BookCacheOptions extends Partial<CacheEnvOptions> {
   graceMs?: number;
   /** One-time REST `POST /books` during the initial warmup; `true` = defaults. Default off. */
   rest?: boolean | (RestOptions & { tokens?: 'all' | 'notReady'; afterMs?: number });
+  /** The HTTP client of discovery and REST warmup (retries, timeouts, budgets; src/rest). */
+  http?: HttpOptions;
+  /**
+   * Discovered markets whose books the CLOB does not have yet (a new market's first minutes) are
+   * checked again every `retryMs` (default 15000) and added once their books exist, for up to
+   * `timeoutMs` (default 300000).
+   */
+  hydration?: { retryMs?: number; timeoutMs?: number };
   /**
    * Follow `new_market` events: matching markets are added (each token warms on its own; they are
    * not disabled when slow). Turns on the feed's `customFeatures`.
@@ -80,6 +100,8 @@ export interface CacheEvents {
   evicted: [string[]];
   /** A followed `new_market` event was accepted. */
   newMarket: [NewMarketEvent];
+  /** Discovered markets left pending (hydration window) got their books and were added. */
+  hydrated: [DiscoveredMarket[]];
   error: [unknown];
   /**
    * A feed connection went away; its tokens were invalidated before this event (in worker mode it
@@ -195,6 +217,14 @@ export class BookCache extends EventEmitter<CacheEvents> {
   };
   private sweepTimer: NodeJS.Timeout | undefined;
   private stopped = false;
+  /** Discovery's and warmup's HTTP client (null when switched off). */
+  private http: HttpClient | null = null;
+  private clobUrl = '';
+  /** Market and outcome label of each held token that discovery described. */
+  private readonly marketOf = new Map<string, { market: DiscoveredMarket; outcome: string }>();
+  private pending: DiscoveredMarket[] = [];
+  private hydrationTimer: NodeJS.Timeout | undefined;
+  private readonly lifetime = new AbortController();
   private readonly evictedIds = new Set<string>();
   private counters = { evicted: 0, addedAtRuntime: 0, newMarketsFollowed: 0 };
   private readonly options: BookCacheOptions;
@@ -236,9 +266,7 @@ export class BookCache extends EventEmitter<CacheEvents> {
       cache.warmupPromise = Promise.resolve(r);
       return cache;
     }
-    // Everything that can be rejected is checked before a socket or a worker exists.
-    const rest = options.rest ? new RestWarmupClient(options.rest === true ? {} : options.rest) : null;
-    const groups = options.universe === undefined ? [] : await resolveUniverse(options.universe);
+    // Everything that can be rejected is checked before a socket, a worker or a request exists.
     const feedOptions: FeedOptions = {
       // Custom features on by default: `market_resolved` is how settled tokens are found (and
       // evicted) while their connection still carries live markets; following new markets needs them too.
@@ -248,7 +276,24 @@ export class BookCache extends EventEmitter<CacheEvents> {
       ...(settings.url !== undefined ? { url: settings.url } : {}),
       ...(options.followNewMarkets ? { customFeatures: true } : {}),
     };
-    resolveFeedOptions(feedOptions); // throws ConfigError before anything starts
+    // REST follows the feed's URL (its option, else POLYBOOK_WS_URL, else Polymarket's).
+    const urls = restUrlsFor(resolveFeedOptions(feedOptions).url);
+    const gammaUrl = settings.gammaUrl ?? optionalHttpUrlEnv(ENV_VARS.gammaUrl) ?? urls.gammaUrl;
+    const clobUrl = settings.clobUrl ?? optionalHttpUrlEnv(ENV_VARS.clobUrl) ?? urls.clobUrl;
+    const http = new HttpClient(options.http);
+    const hydration = checkHydration(options.hydration);
+    const restOptions = options.rest === true ? {} : options.rest || null;
+    // The cache's HTTP client is shared (one budget per host) unless the REST options bring their own.
+    const ownHttp = restOptions && (restOptions.http || restOptions.fetch || restOptions.now || restOptions.sleep);
+    const rest = restOptions
+      ? new RestWarmupClient({ url: clobUrl, ...restOptions }, ownHttp ? undefined : http)
+      : null;
+    const resolved =
+      options.universe === undefined
+        ? { groups: [], markets: [], pending: [], warnings: [] }
+        : await resolveUniverse(options.universe, { gammaUrl, clobUrl, client: http });
+    const groups = resolved.groups;
+    for (const w of resolved.warnings) options.feed?.logger?.warn?.(`polybook: discovery: ${w}`);
     const storeOptions = {
       backend: settings.backend,
       maxDepth: settings.maxDepth,
@@ -269,6 +314,8 @@ export class BookCache extends EventEmitter<CacheEvents> {
     const cache = new BookCache(options, settings, store);
     cache.feed = feed;
     cache.rest = rest;
+    cache.http = http;
+    cache.clobUrl = clobUrl;
     // Listen only when following: the feed scans frames for new_market only while someone listens.
     if (options.followNewMarkets) feed.on('newMarket', (ev) => cache.onNewMarket(ev));
     feed.on('disconnected', (ev) => {
@@ -277,6 +324,7 @@ export class BookCache extends EventEmitter<CacheEvents> {
     });
     try {
       cache.startFeed(groups);
+      cache.describe(resolved.markets);
     } catch (e) {
       await feed.stop().catch(() => {});
       store.close();
@@ -285,7 +333,95 @@ export class BookCache extends EventEmitter<CacheEvents> {
     cache.sweepTimer = setInterval(() => cache.sweep(), options.sweepIntervalMs ?? 1000);
     cache.sweepTimer.unref();
     cache.warmupPromise = cache.runInitialWarmup(groups);
+    if (resolved.pending.length > 0) cache.awaitHydration(resolved.pending, hydration);
     return cache;
+  }
+
+  /**
+   * Records discovered markets of held tokens (for {@link BookCache.market}) and gives their
+   * `min_order_size` text and neg-risk flag to the store, which turns its server-hash check on.
+   */
+  private describe(markets: readonly DiscoveredMarket[]): void {
+    for (const m of markets) {
+      for (const o of m.outcomes) {
+        if (!this.refs.has(o.tokenId)) continue;
+        this.marketOf.set(o.tokenId, { market: m, outcome: o.label });
+        this.store.setMeta(o.tokenId, m.minOrderSizeText, m.negRisk);
+      }
+    }
+  }
+
+  /** Checks pending markets' books every `retryMs` until `timeoutMs`; adds each market once its books exist. */
+  private awaitHydration(pending: DiscoveredMarket[], o: { retryMs: number; timeoutMs: number }): void {
+    this.pending = pending;
+    const giveUpAt = performance.now() + o.timeoutMs;
+    const round = async () => {
+      this.hydrationTimer = undefined;
+      if (this.stopped || !this.http) return;
+      let check: Awaited<ReturnType<typeof checkBooks>>;
+      try {
+        check = await checkBooks(this.http, this.clobUrl, this.pending, {
+          purpose: 'discovery',
+          signal: this.lifetime.signal,
+        });
+      } catch {
+        return; // stopped
+      }
+      if (this.stopped) return;
+      if (check.ready.length > 0) {
+        this.pending = check.pending;
+        try {
+          this.addMarkets(check.ready);
+          this.emit('hydrated', check.ready);
+        } catch (e) {
+          this.emitError(e);
+        }
+      }
+      if (this.pending.length === 0) return;
+      if (performance.now() >= giveUpAt) {
+        const left = this.pending;
+        this.pending = [];
+        this.options.feed?.logger?.warn?.(
+          `polybook: ${left.length} discovered market(s) still have no book after ${o.timeoutMs} ms; not followed: ${left.map((m) => m.slug || m.conditionId).join(', ')}`,
+        );
+        return;
+      }
+      this.hydrationTimer = setTimeout(round, o.retryMs);
+      this.hydrationTimer.unref();
+    };
+    this.hydrationTimer = setTimeout(round, o.retryMs);
+    this.hydrationTimer.unref();
+  }
+
+  /** Holds and subscribes discovered markets that arrived after start; they warm on their own (never disabled). */
+  private addMarkets(markets: readonly DiscoveredMarket[]): void {
+    const fresh: MarketGroup[] = [];
+    for (const g of toGroups(markets)) {
+      const added = g.tokens.filter((t) => this.hold(t, g));
+      if (added.length > 0) fresh.push({ market: g.market, tokens: added });
+    }
+    if (fresh.length > 0) this.subscribe(fresh);
+    this.describe(markets);
+  }
+
+  /**
+   * The market discovery described for a held token, with the token's outcome label (`Yes`, `Up`,
+   * a team...); null for tokens given by id or not held.
+   */
+  market(tokenId: string): { market: DiscoveredMarket; outcome: string } | null {
+    return this.marketOf.get(tokenId) ?? null;
+  }
+
+  /** The discovered markets the cache follows (each once, in discovery order). */
+  markets(): DiscoveredMarket[] {
+    const out = new Set<DiscoveredMarket>();
+    for (const { market } of this.marketOf.values()) out.add(market);
+    return [...out];
+  }
+
+  /** Discovered markets waiting for the CLOB to have their books (hydration window). */
+  pendingMarkets(): DiscoveredMarket[] {
+    return [...this.pending];
   }
 
   private readonly slots = new Map<string, number>();
@@ -434,6 +570,7 @@ export class BookCache extends EventEmitter<CacheEvents> {
       if (n <= 1) {
         this.refs.delete(t);
         this.groupOf.delete(t);
+        this.marketOf.delete(t);
         gone.push(t);
       } else {
         this.refs.set(t, n - 1);
@@ -519,6 +656,7 @@ export class BookCache extends EventEmitter<CacheEvents> {
     for (const t of settled) {
       this.refs.delete(t);
       this.groupOf.delete(t);
+      this.marketOf.delete(t);
       this.evictedIds.add(t);
     }
     if (this.evictedIds.size > 100_000) {
@@ -556,10 +694,12 @@ export class BookCache extends EventEmitter<CacheEvents> {
         newMarketsFollowed: this.counters.newMarketsFollowed,
         watchNotifications: this.hub.delivered,
         watchCoalesced: this.hub.coalesced,
+        pendingMarkets: this.pending.length,
       },
       this.warmupResult,
       this.enabled,
       this.tradingEnabled,
+      this.http ? this.http.stats() : {},
     );
   }
 
@@ -636,6 +776,9 @@ export class BookCache extends EventEmitter<CacheEvents> {
     this.stopped = true;
     this.gate = this.enabled ? Miss.notReady : Miss.disabled;
     clearInterval(this.sweepTimer);
+    clearTimeout(this.hydrationTimer);
+    this.lifetime.abort();
+    this.pending = [];
     this.rest?.close();
     this.hub.close();
     const f = this.feed;
@@ -652,4 +795,15 @@ export class BookCache extends EventEmitter<CacheEvents> {
     if (this.listenerCount('error') > 0) this.emit('error', e);
     else console.error('polybook cache:', e);
   }
+}
+
+/** Checked hydration options with their defaults. */
+function checkHydration(h: BookCacheOptions['hydration']): { retryMs: number; timeoutMs: number } {
+  const retryMs = h?.retryMs ?? 15_000;
+  const timeoutMs = h?.timeoutMs ?? 300_000;
+  if (!Number.isInteger(retryMs) || retryMs < 1 || retryMs > 3_600_000)
+    throw new ConfigError('hydration.retryMs', retryMs, 'an integer from 1 to 3600000');
+  if (!Number.isInteger(timeoutMs) || timeoutMs < 0 || timeoutMs > 86_400_000)
+    throw new ConfigError('hydration.timeoutMs', timeoutMs, 'an integer from 0 to 86400000');
+  return { retryMs, timeoutMs };
 }

@@ -10,6 +10,8 @@ import {
   optionalIntEnv,
   optionalNumberEnv,
   optionalUrlEnv,
+  optionalHttpUrlEnv,
+  checkHttpUrl,
 } from '../config.js';
 import { ConfigError } from '../errors.js';
 import type { BackendName } from '../backend/index.js';
@@ -37,6 +39,10 @@ export interface CacheEnvOptions {
   url?: string;
   /** `POLYBOOK_BACKEND`: `native` or `js`. Default: native when it loads. */
   backend?: BackendName;
+  /** `POLYBOOK_GAMMA_URL`: Gamma base URL for discovery. Default: Polymarket's with Polymarket's feed, else the feed's origin. */
+  gammaUrl?: string;
+  /** `POLYBOOK_CLOB_URL`: CLOB REST base URL (books, markets). Default: as `gammaUrl`. */
+  clobUrl?: string;
 }
 
 export const CACHE_DEFAULTS = {
@@ -60,6 +66,8 @@ export const ENV_VARS = {
   maxDepth: 'BOOK_STORE_MAX_DEPTH',
   url: 'POLYBOOK_WS_URL',
   backend: 'POLYBOOK_BACKEND',
+  gammaUrl: 'POLYBOOK_GAMMA_URL',
+  clobUrl: 'POLYBOOK_CLOB_URL',
 } as const;
 
 /**
@@ -81,6 +89,10 @@ export function fromEnv(env: Env = process.env): CacheEnvOptions {
   if (url !== undefined) o.url = url;
   const backend = optionalEnumEnv(ENV_VARS.backend, BACKENDS, env);
   if (backend !== undefined) o.backend = backend;
+  const gammaUrl = optionalHttpUrlEnv(ENV_VARS.gammaUrl, env);
+  if (gammaUrl !== undefined) o.gammaUrl = gammaUrl;
+  const clobUrl = optionalHttpUrlEnv(ENV_VARS.clobUrl, env);
+  if (clobUrl !== undefined) o.clobUrl = clobUrl;
   if (o.defaultMaxStaleMs > o.hardStaleMs) {
     throw new ConfigError(
       ENV_VARS.defaultMaxStaleMs,
@@ -126,5 +138,7 @@ export function resolveCacheSettings(o: Partial<CacheEnvOptions>): CacheEnvOptio
     if (!BACKENDS.includes(o.backend)) throw new ConfigError('backend', o.backend, "'native' or 'js'");
     r.backend = o.backend;
   }
+  if (o.gammaUrl !== undefined) r.gammaUrl = checkHttpUrl('gammaUrl', o.gammaUrl);
+  if (o.clobUrl !== undefined) r.clobUrl = checkHttpUrl('clobUrl', o.clobUrl);
   return r;
 }

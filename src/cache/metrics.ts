@@ -17,6 +17,7 @@ import {
 } from '../table/metric-defs.js';
 import { FEED_STATS, type FeedStats } from '../feed/stats.js';
 import type { RestStats } from './rest.js';
+import { HTTP_PURPOSES, type HttpStats, type PurposeStats } from '../rest/http.js';
 import type { WarmupResult } from './warmup.js';
 
 /** Every field of {@link CacheCounters} and the metric it is exported as. */
@@ -50,6 +51,10 @@ export const CACHE_COUNTERS = {
     'seconds',
     1000,
   ),
+  pendingMarkets: gaugeField(
+    'polybook_pending_markets',
+    'Discovered markets waiting for their first book (the new-market hydration window).',
+  ),
 } as const satisfies Record<string, FieldDef>;
 
 /** Cache-level counters; what each field means: {@link CACHE_COUNTERS} and docs/METRICS.md. */
@@ -69,6 +74,8 @@ export class CacheMetrics {
     readonly warmup: WarmupResult | null,
     readonly enabled: boolean,
     readonly tradingEnabled: boolean,
+    /** REST requests by purpose (`discovery`, `warmup`): requests, retries, errors, 429s, time throttled. */
+    readonly http: HttpStats = {},
   ) {}
 
   /** Store summary plus feed stats and cache counters. */
@@ -79,6 +86,7 @@ export class CacheMetrics {
       tradingEnabled: this.tradingEnabled,
       feed: this.feed,
       ...this.cache,
+      http: this.http,
       warmup: this.warmup,
     };
   }
@@ -91,6 +99,8 @@ export interface CacheMetricsSource {
 
 /** `cache.metrics().summary()`: the store summary, the cache counters, the feed stats and the warmup. */
 export interface CacheSummary extends MetricsSummary, CacheCounters {
+  /** REST requests by purpose. */
+  http: HttpStats;
   enabled: boolean;
   tradingEnabled: boolean;
   feed: FeedStats | null;
@@ -138,6 +148,47 @@ const STATE_FAMILIES: readonly MetricFamily<CacheMetrics>[] = [
   ].map((f) => liftFamily(f, (m: CacheMetrics) => m.warmup)),
 ];
 
+/** A REST counter by purpose, from the HTTP client's stats. */
+function httpFamily(name: string, help: string, unit: 'seconds' | null, value: (p: PurposeStats) => number) {
+  return {
+    name,
+    kind: 'counter' as const,
+    unit,
+    help,
+    labels: { purpose: HTTP_PURPOSES },
+    // Every purpose from the start (0 before its first request), so that rate() has a baseline.
+    read: (m: CacheMetrics) =>
+      HTTP_PURPOSES.map((purpose) => {
+        const p = m.http[purpose];
+        return { labels: { purpose }, value: p ? value(p) : 0 };
+      }),
+  } satisfies MetricFamily<CacheMetrics>;
+}
+
+/** The REST client's counters, by purpose. */
+const HTTP_FAMILIES: readonly MetricFamily<CacheMetrics>[] = [
+  httpFamily(
+    'polybook_http_requests_total',
+    'REST requests sent, by purpose (every attempt).',
+    null,
+    (p) => p.requests,
+  ),
+  httpFamily(
+    'polybook_http_retries_total',
+    'REST requests repeated after a 429, a 5xx, a timeout or a dropped connection.',
+    null,
+    (p) => p.retries,
+  ),
+  httpFamily('polybook_http_errors_total', 'REST requests that failed for good, by purpose.', null, (p) => p.errors),
+  httpFamily('polybook_http_rate_limited_total', 'HTTP 429 answers received, by purpose.', null, (p) => p.rateLimited),
+  httpFamily(
+    'polybook_http_throttled_seconds_total',
+    'Time REST requests waited on budgets and Retry-After, by purpose.',
+    'seconds',
+    (p) => p.throttledMs / 1000,
+  ),
+];
+
 /**
  * Every metric polybook exports, in exposition order, each read from a {@link CacheMetrics}.
  * Families of the feed have no samples while the cache is disabled; those of the warmup none
@@ -147,5 +198,6 @@ export const METRIC_FAMILIES: readonly MetricFamily<CacheMetrics>[] = [
   ...STORE_FAMILIES.map((f) => liftFamily(f, (m: CacheMetrics) => m.store)),
   ...STATE_FAMILIES,
   ...fieldFamilies(CACHE_COUNTERS).map((f) => liftFamily(f, (m: CacheMetrics) => m.cache)),
+  ...HTTP_FAMILIES,
   ...fieldFamilies(FEED_STATS).map((f) => liftFamily(f, (m: CacheMetrics) => m.feed)),
 ];

@@ -23,6 +23,7 @@ import { Rng } from './random.js';
 import { DEFAULT_OVERSIZED_BYTES, FAULT_NAMES } from './types.js';
 import type { ConnectionInfo, FaultName, InjectTarget, MalformedVariant, SimulatorStats, TopOfBook } from './types.js';
 import { createMarkets } from './universe.js';
+import type { Catalog } from './catalog.js';
 
 export interface ExchangeOptions {
   seed: number | string;
@@ -38,13 +39,20 @@ export interface ExchangeOptions {
   faultRate: number;
   tickChangeRate: number;
   maxBufferedBytes: number;
+  /** The last this many markets start in their hydration window (no book until `hydrate`). */
+  hydrating: number;
   onTopOfBook?: ((top: TopOfBook) => void) | undefined;
 }
+
+/** The exchange's counters (the REST side keeps its own). */
+export type ExchangeStats = Omit<SimulatorStats, 'restRequests' | 'restFailures'>;
 
 const VARIANTS: readonly MalformedVariant[] = ['garbage', 'json', 'decimal'];
 
 export class Exchange {
   readonly markets: Market[];
+  /** What Gamma and the CLOB REST API say about the markets. */
+  readonly catalog: Catalog;
   readonly tokenIds: string[];
   private readonly byToken = new Map<string, Token>();
   private readonly byCondition = new Map<string, Market>();
@@ -65,16 +73,20 @@ export class Exchange {
   private pumpStart = 0;
   private pumped = 0;
   private closed = false;
-  private readonly counters: SimulatorStats;
+  private readonly counters: ExchangeStats;
 
   constructor(private readonly o: ExchangeOptions) {
-    this.markets = createMarkets({
+    const created = createMarkets({
       seed: o.seed,
       markets: o.markets,
       minOrderSize: o.minOrderSize,
       baseTs: o.clock(),
       ...(o.tickSize === undefined ? {} : { tickSize: o.tickSize }),
     });
+    this.markets = created.markets;
+    this.catalog = created.catalog;
+    for (let i = Math.max(0, this.markets.length - o.hydrating); i < this.markets.length; i++)
+      this.markets[i]!.hydrated = false;
     this.tokenIds = [];
     for (const m of this.markets) {
       this.byCondition.set(m.conditionId, m);
@@ -392,7 +404,8 @@ export class Exchange {
     const snap: boolean[] = [];
     for (const id of fresh) {
       const t = this.byToken.get(id);
-      if (!t || t.market.settled) continue; // unknown or settled: silently left out
+      // Unknown, settled or not yet hydrated: silently left out.
+      if (!t || t.market.settled || !t.market.hydrated) continue;
       c.tokens.add(t);
       batch.push(t);
       snap.push(sendArray && c.tokens.size <= this.o.maxTokensPerConnection);
@@ -553,10 +566,15 @@ export class Exchange {
     return this.byCondition.get(idOrToken) ?? this.byToken.get(idOrToken)?.market;
   }
 
-  /** REST `/book` body, or null (404) for unknown and settled tokens. */
+  /** REST `/book` body, or null (404) for unknown, settled and not yet hydrated tokens. */
   restBook(id: string): string | null {
     const t = this.byToken.get(id);
-    return t && !t.market.settled ? restBookText(t) : null;
+    return t && !t.market.settled && t.market.hydrated ? restBookText(t) : null;
+  }
+
+  /** Ends a market's hydration window: the CLOB has its book from now on. */
+  hydrate(m: Market): void {
+    m.hydrated = true;
   }
 
   connections(): { count: number; connections: ConnectionInfo[] } {
@@ -575,7 +593,7 @@ export class Exchange {
     return { count: list.length, connections: list };
   }
 
-  stats(): SimulatorStats {
+  stats(): ExchangeStats {
     return { ...this.counters, faultsInjected: { ...this.counters.faultsInjected } };
   }
 

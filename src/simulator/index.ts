@@ -6,6 +6,7 @@
 import { Exchange } from './engine.js';
 import { tickUnits } from './decimal.js';
 import { isLoopback, listen } from './server.js';
+import { RestService } from './rest.js';
 import { FAULT_NAMES } from './types.js';
 import { bookState, marketInfo, tokenInfo } from './views.js';
 import type { MarketInfo, Simulator, SimulatorOptions } from './types.js';
@@ -36,6 +37,9 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
   if (options.tickSize !== undefined) tickUnits(options.tickSize);
   const minOrderSize = options.minOrderSize ?? '5';
   if (!/^\d+(\.\d{1,2})?$/.test(minOrderSize)) throw new RangeError(`bad minOrderSize "${minOrderSize}"`);
+  const hydrating = options.hydratingMarkets ?? 0;
+  if (!Number.isInteger(hydrating) || hydrating < 0 || hydrating > markets)
+    throw new RangeError(`hydratingMarkets must be an integer from 0 to markets (${markets}), got ${hydrating}`);
   const faults = options.faults ?? [];
   for (const f of faults) if (!FAULT_NAMES.includes(f)) throw new RangeError(`unknown fault "${String(f)}"`);
 
@@ -53,13 +57,15 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     faultRate: options.faultRate ?? 0.001,
     tickChangeRate: options.tickChangeRate ?? 0.0002,
     maxBufferedBytes: options.maxBufferedBytes ?? 32 * 1024 * 1024,
+    hydrating,
     onTopOfBook: options.onTopOfBook,
   });
+  const rest = new RestService(ex, ex.catalog, options.seed ?? 1);
   let listener: Awaited<ReturnType<typeof listen>>;
   try {
     listener = await listen(
       { host, port: options.port ?? 0, path, rest: options.rest ?? true },
-      { onSocket: (ws, socket) => ex.attach(ws, socket), restBook: (id) => ex.restBook(id) },
+      { onSocket: (ws, socket) => ex.attach(ws, socket), rest: (req, res) => rest.handle(req, res) },
     );
   } catch (e) {
     ex.close();
@@ -82,7 +88,7 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     port: listener.port,
     tokens: Object.freeze([...ex.tokenIds]),
     get markets(): MarketInfo[] {
-      return ex.markets.map(marketInfo);
+      return ex.markets.map((m) => marketInfo(m, ex.catalog.entry(m)));
     },
     token: (id) => {
       const t = ex.token(id);
@@ -96,11 +102,13 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     step: (n = 1) => ex.step(n),
     setRate: (rate) => ex.setRate(rate),
     connections: () => ex.connections(),
-    stats: () => ex.stats(),
+    stats: () => ({ ...ex.stats(), restRequests: rest.requests, restFailures: rest.failures }),
     settle: (id) => ex.settle(marketOf(id)),
     setTickSize: (id, tick) => ex.setTickSize(marketOf(id), tick),
     inject: (fault, target) => ex.inject(fault, target),
     heal: (connection) => ex.heal(connection),
+    failRest: (f) => rest.fail(f),
+    hydrate: (id) => ex.hydrate(marketOf(id)),
     close: () => {
       closing ??= (async () => {
         ex.close();

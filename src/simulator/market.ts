@@ -49,7 +49,8 @@ export class Token {
 
   constructor(
     readonly id: string,
-    readonly outcome: 'Yes' | 'No',
+    /** Outcome label: Yes/No, Up/Down, a team... */
+    readonly outcome: string,
     readonly market: Market,
   ) {}
 
@@ -119,6 +120,8 @@ export interface MarketSpec {
   tick: number;
   minOrderSize: string;
   negRisk: boolean;
+  /** Outcome labels of the first (YES) and second (NO) token. */
+  labels: [string, string];
 }
 
 const TRADE_SHARE = 0.08;
@@ -135,6 +138,8 @@ export class Market {
   tick: number;
   settling = false;
   settled = false;
+  /** False while the market is new: Gamma lists it, but the CLOB has no book yet (docs/PROTOCOL.md 3.4). */
+  hydrated = true;
   private readonly minCents: number;
 
   constructor(spec: MarketSpec) {
@@ -145,8 +150,8 @@ export class Market {
     this.negRisk = spec.negRisk;
     this.tick = spec.tick;
     this.minCents = Math.max(1, Math.round(Number(spec.minOrderSize) * 100));
-    this.yes = new Token(spec.yesId, 'Yes', this);
-    this.no = new Token(spec.noId, 'No', this);
+    this.yes = new Token(spec.yesId, spec.labels[0], this);
+    this.no = new Token(spec.noId, spec.labels[1], this);
     this.yes.other = this.no;
     this.no.other = this.yes;
   }

@@ -1,6 +1,6 @@
 /**
  * HTTP + WebSocket listener on loopback: upgrades on the market path go to the exchange, upgrades on
- * any other path get HTTP 404; optional REST `GET /book?token_id=` and `POST /books`.
+ * any other path get HTTP 404; other HTTP requests go to the REST side (rest.ts) when it is on.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -16,17 +16,14 @@ export interface ListenOptions {
 
 export interface ServerHooks {
   onSocket(ws: WebSocket, socket: Duplex): void;
-  /** REST book body, or null for 404. */
-  restBook(tokenId: string): string | null;
+  /** Answers a REST request. */
+  rest(req: IncomingMessage, res: ServerResponse): void;
 }
 
 export interface Listener {
   port: number;
   close(): Promise<void>;
 }
-
-const NOT_FOUND_BOOK = '{"error":"No orderbook exists for the requested token id"}';
-const INVALID_PAYLOAD = '{"error":"Invalid payload"}';
 
 /** True for 127.0.0.0/8, ::1 and localhost. */
 export function isLoopback(host: string): boolean {
@@ -68,41 +65,8 @@ function pathOf(req: IncomingMessage): string {
   return q < 0 ? url : url.slice(0, q);
 }
 
-function reply(res: ServerResponse, status: number, body: string): void {
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
-  res.end(body);
-}
-
 function handleHttp(o: ListenOptions, hooks: ServerHooks, req: IncomingMessage, res: ServerResponse): void {
-  const path = pathOf(req);
-  if (o.rest && req.method === 'GET' && path === '/book') {
-    const id = new URL(req.url ?? '/', 'http://localhost').searchParams.get('token_id');
-    if (!id) return reply(res, 400, INVALID_PAYLOAD);
-    const body = hooks.restBook(id);
-    return body === null ? reply(res, 404, NOT_FOUND_BOOK) : reply(res, 200, body);
-  }
-  if (o.rest && req.method === 'POST' && path === '/books') {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      let items: unknown;
-      try {
-        items = JSON.parse(Buffer.concat(chunks).toString('utf8'));
-      } catch {
-        return reply(res, 400, INVALID_PAYLOAD);
-      }
-      if (!Array.isArray(items)) return reply(res, 400, INVALID_PAYLOAD);
-      const books: string[] = [];
-      for (const it of items) {
-        const id = typeof it === 'object' && it !== null ? (it as Record<string, unknown>).token_id : undefined;
-        if (typeof id !== 'string') return reply(res, 400, INVALID_PAYLOAD);
-        const b = hooks.restBook(id);
-        if (b !== null) books.push(b);
-      }
-      reply(res, 200, `[${books.join(',')}]`);
-    });
-    return;
-  }
+  if (o.rest) return hooks.rest(req, res);
   res.writeHead(404, { 'content-length': 0 });
   res.end();
 }

@@ -1,4 +1,7 @@
 /** Public types of the local Polymarket market-channel simulator. */
+import type { RestFailure } from './rest.js';
+
+export type { RestFailure };
 
 /** Faults the simulator can inject (see faults.ts for what each looks like to a client). */
 export type FaultName =
@@ -78,8 +81,18 @@ export interface SimulatorOptions {
   tickChangeRate?: number;
   /** A connection whose unsent data exceeds this is closed with 1013 (slow consumer). Default 32 MiB; 0 = never. */
   maxBufferedBytes?: number;
-  /** Serve REST `GET /book?token_id=` and `POST /books` on the same port. Default true. */
+  /**
+   * Serve the REST APIs on the same port (src/simulator/rest.ts): Gamma `/markets/keyset`,
+   * `/events/keyset`, `/markets`, `/events`; CLOB `/book`, `POST /books`, `/markets`,
+   * `/markets/{condition_id}`. Default true.
+   */
   rest?: boolean;
+  /**
+   * The last this many markets are new: Gamma lists them as active, but the CLOB has no book or
+   * market for them (and the WebSocket ignores their tokens) until {@link Simulator.hydrate}.
+   * Default 0.
+   */
+  hydratingMarkets?: number;
   /**
    * Observer of the truth, for tests and soaks that check what a client serves: called after every
    * change with the new top of book of both tokens of the market (before its frames are sent), for
@@ -110,22 +123,36 @@ export interface BookState {
 }
 
 export interface MarketInfo {
-  /** Numeric market id (as in market_resolved `id`). */
+  /** Numeric market id (as in market_resolved `id`; Gamma's market id). */
   id: string;
   conditionId: string;
+  /** The first outcome's token (Yes, Up, the first team...). */
   yes: string;
+  /** The second outcome's token. */
   no: string;
   tokens: [yes: string, no: string];
+  /** Outcome labels of `tokens`. */
+  outcomes: [string, string];
+  question: string;
+  /** Gamma's market slug, and its event's slug. */
+  slug: string;
+  eventSlug: string;
+  /** Gamma's 24-hour volume (0: omitted by Gamma) and liquidity. */
+  volume24h: number;
+  liquidity: number;
   minOrderSize: string;
   negRisk: boolean;
   tickSize: string;
   settled: boolean;
+  /** False while the market is in its hydration window (see `hydratingMarkets`). */
+  hydrated: boolean;
 }
 
 export interface TokenInfo {
   tokenId: string;
   conditionId: string;
-  outcome: 'Yes' | 'No';
+  /** Outcome label: Yes/No, Up/Down, a team name... (index 0 is `yes` of the market). */
+  outcome: string;
   /** The other token of the market. */
   complement: string;
   minOrderSize: string;
@@ -163,6 +190,9 @@ export interface SimulatorStats {
   connectionsAccepted: number;
   slowConsumerCloses: number;
   faultsInjected: Record<FaultName, number>;
+  /** REST requests answered, and those answered with a `failRest` failure. */
+  restRequests: number;
+  restFailures: number;
 }
 
 export interface InjectTarget {
@@ -203,5 +233,12 @@ export interface Simulator {
   inject(fault: FaultName, target?: InjectTarget): number;
   /** Ends `stall` / `deaf` on one or every connection. */
   heal(connection?: number): void;
+  /**
+   * The next REST request(s) fail: by default one 429 with `Retry-After: 1` and
+   * `{"error":"Too Many Requests","retry_after_seconds":1}`; or a 500, 502 (Cloudflare's HTML page) or 503.
+   */
+  failRest(failure?: RestFailure): void;
+  /** Ends a new market's hydration window (condition id or token id): its book exists from now on. */
+  hydrate(conditionId: string): void;
   close(): Promise<void>;
 }

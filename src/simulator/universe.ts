@@ -3,7 +3,8 @@
  * metadata and opening books, all from the seed.
  */
 import { TICK_SIZES, tickUnits } from './decimal.js';
-import { Market } from './market.js';
+import { planCatalog, type Catalog } from './catalog.js';
+import { Market, type MarketSpec } from './market.js';
 import { Rng } from './random.js';
 
 const MIN_TOKEN_ID = 10n ** 76n;
@@ -26,13 +27,13 @@ export interface UniverseOptions {
   baseTs: number;
 }
 
-export function createMarkets(o: UniverseOptions): Market[] {
+export function createMarkets(o: UniverseOptions): { markets: Market[]; catalog: Catalog } {
   const ids = new Rng(o.seed, 'ids');
   const meta = new Rng(o.seed, 'meta');
   const books = new Rng(o.seed, 'books');
   const fixedTick = o.tickSize === undefined ? undefined : tickUnits(o.tickSize);
   const seen = new Set<string>();
-  const out: Market[] = [];
+  const specs: Omit<MarketSpec, 'labels'>[] = [];
   for (let i = 0; i < o.markets; i++) {
     let conditionId: string;
     let yesId: string;
@@ -45,7 +46,7 @@ export function createMarkets(o: UniverseOptions): Market[] {
     seen.add(conditionId).add(yesId).add(noId);
     const coarse = meta.chance(0.7);
     const tick = fixedTick ?? (coarse ? TICK_SIZES['0.01']! : TICK_SIZES['0.001']!);
-    const m = new Market({
+    specs.push({
       index: i,
       id: String(600_000 + i),
       conditionId,
@@ -55,8 +56,16 @@ export function createMarkets(o: UniverseOptions): Market[] {
       minOrderSize: o.minOrderSize,
       negRisk: meta.chance(0.3),
     });
-    m.populate(books, o.baseTs);
-    out.push(m);
   }
-  return out;
+  const plan = planCatalog(
+    o.seed,
+    specs.map((s) => s.negRisk),
+    o.baseTs,
+  );
+  const markets = specs.map((s) => {
+    const m = new Market({ ...s, labels: plan.labels(s.index) });
+    m.populate(books, o.baseTs);
+    return m;
+  });
+  return { markets, catalog: plan.bind(markets) };
 }

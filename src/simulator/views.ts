@@ -1,19 +1,27 @@
 /** Plain-data views of markets, tokens and books for the public API. */
 import { priceText } from './decimal.js';
+import type { CatalogMarket } from './catalog.js';
 import type { Market, Token } from './market.js';
 import type { BookState, MarketInfo, TokenInfo } from './types.js';
 
-export function marketInfo(m: Market): MarketInfo {
+export function marketInfo(m: Market, c: CatalogMarket): MarketInfo {
   return {
     id: m.id,
     conditionId: m.conditionId,
     yes: m.yes.id,
     no: m.no.id,
     tokens: [m.yes.id, m.no.id],
+    outcomes: [m.yes.outcome, m.no.outcome],
+    question: c.question,
+    slug: c.slug,
+    eventSlug: c.event.slug,
+    volume24h: c.volume24h,
+    liquidity: c.liquidity,
     minOrderSize: m.minOrderSize,
     negRisk: m.negRisk,
     tickSize: m.tickText(),
     settled: m.settled,
+    hydrated: m.hydrated,
   };
 }
 

@@ -10,10 +10,14 @@ import { Recorder, RecordingError, readRecording, replay } from './recording.js'
 import { BookStore } from '../table/store.js';
 import { createWriter, type BackendName } from '../backend/index.js';
 import { SubscriptionManager } from '../feed/index.js';
-import { ConfigError, MetricsListenError } from '../errors.js';
+import { ConfigError, DiscoveryError, PolybookError } from '../errors.js';
 import { DEFAULT_METRICS_HOST } from '../cache/metrics-server.js';
 import { DEFAULT_WS_URL } from '../feed/options.js';
-import type { MarketGroup } from '../cache/universe.js';
+import { resolveUniverse, type UniverseSpec } from '../cache/universe.js';
+import { ENV_VARS } from '../cache/env.js';
+import { checkHttpUrl, optionalHttpUrlEnv } from '../config.js';
+import { restUrlsFor } from '../rest/urls.js';
+import { MAX_TOP, RANK_BY, type MarketQuery, type RankBy } from '../discovery/queries.js';
 
 /** A usage error: printed with a pointer to --help, exit code 2. */
 export class UsageError extends Error {}
@@ -23,6 +27,16 @@ const EXIT_FAIL = 1;
 const EXIT_USAGE = 2;
 
 type Out = { out: (s: string) => void; err: (s: string) => void; isTTY: boolean };
+
+const SELECTION_HELP = `  --slug S,...      event or market slugs (the part after /event/ in a polymarket.com URL)
+  --market ID,...   condition ids
+  --top N           the N markets with the most 24-hour volume (or --by liquidity); with --tag, of that tag
+  --tag T           the markets of a tag (crypto, politics, sports...)
+  --by B            volume24h (default) or liquidity
+  --tokens ID,...   token ids
+                    Live, without a selection: --top 20. On the simulator: every market.
+  --gamma-url URL   Gamma API (default: ${ENV_VARS.gammaUrl}, else Polymarket's, or the simulator's)
+  --clob-url URL    CLOB REST API (default: ${ENV_VARS.clobUrl}, else as for Gamma)`;
 
 const HELP: Record<string, string> = {
   main: `polybook: live, verified Polymarket order books
@@ -40,15 +54,15 @@ Run 'polybook <command> --help' for its options. With no command, 'polybook' run
 on the built-in simulator.
 
 Exit codes: 0 done, 1 runtime failure, 2 usage error.`,
-  watch: `Usage: polybook watch [--live | --url URL] [--tokens ID,...] [--markets N] [--duration S] [--json]
+  watch: `Usage: polybook watch [--live | --url URL] [--slug S | --market ID | --top N | --tokens ID,...] [--duration S] [--json]
                      [--metrics-port P [--metrics-host H]]
 
 Runs a cache and shows its health. Without --live or --url it starts the built-in simulator.
 
 Options:
-  --live            Polymarket's real endpoint (${DEFAULT_WS_URL}); needs --tokens
-  --url URL         another market-channel endpoint; needs --tokens
-  --tokens ID,...   token ids to follow (default: every simulator token)
+  --live            Polymarket's real endpoint (${DEFAULT_WS_URL})
+  --url URL         another market-channel endpoint (its origin serves the REST APIs, unless set below)
+${SELECTION_HELP}
   --markets N       simulator markets (default 200, i.e. 400 tokens)
   --rate R          simulator price changes per second (default 400)
   --seed S          simulator seed (default 1)
@@ -67,7 +81,9 @@ Examples:
   polybook watch --markets 1000 --duration 30
   polybook watch --json --duration 5 | jq .hitRate
   polybook watch --metrics-port 9464
-  polybook watch --live --tokens 7193...,4460...`,
+  polybook watch --live                                   # the 20 markets with the most 24-hour volume
+  polybook watch --live --slug fed-decision-in-december --top 5
+  polybook watch --live --market 0xdd22472e552920b8438158ea7238bfadfa4f736aa4cee91a6b86c39ead110917`,
   simulate: `Usage: polybook simulate [--port P] [--markets N] [--rate R] [--faults F,...] [--seed S]
 
 Runs the built-in exchange on 127.0.0.1 until Ctrl-C and prints its URL.
@@ -84,13 +100,16 @@ Options:
 Examples:
   polybook simulate --port 9000 --markets 1000
   polybook simulate --faults drop,stall,crossed --fault-rate 0.01`,
-  record: `Usage: polybook record --out FILE [--live | --url URL] [--tokens ID,...] [--markets N] [--duration S]
+  record: `Usage: polybook record --out FILE [--live | --url URL] [--slug S | --market ID | --top N | --tokens ID,...] [--duration S]
 
 Writes every raw frame (with its receive time) and every subscription and disconnect to FILE,
 gzip-compressed JSON lines. Without --live or --url it records the built-in simulator.
+The same selection options as 'polybook watch':
+${SELECTION_HELP}
 
 Examples:
   polybook record --out session.pbrec.gz --duration 60
+  polybook record --out live.pbrec.gz --live --top 50 --duration 600
   polybook record --out live.pbrec.gz --live --tokens 7193...,4460...`,
   replay: `Usage: polybook replay FILE [--speed X | --max] [--backend B] [--json]
 
@@ -224,34 +243,95 @@ export class RuntimeError extends Error {}
 interface Source {
   url: string;
   label: string;
-  universe: MarketGroup[];
-  tokens: string[];
+  universe: UniverseSpec;
+  gammaUrl: string;
+  clobUrl: string;
   sim?: Simulator;
+}
+
+function listOpt(name: string, v: unknown): string[] {
+  const parts = (Array.isArray(v) ? v : [v])
+    .flatMap((x) => String(x).split(','))
+    .map((x) => x.trim())
+    .filter(Boolean);
+  if (parts.length === 0) throw new UsageError(`--${name} needs at least one value`);
+  return parts;
+}
+
+/** The discovery query of --slug, --market, --top, --tag and --by; null when none is given. */
+function queryOpt(values: Record<string, unknown>): MarketQuery | null {
+  const q: MarketQuery = {};
+  if (values.slug !== undefined) q.slugs = listOpt('slug', values.slug);
+  if (values.market !== undefined) q.markets = listOpt('market', values.market);
+  if (values.top !== undefined) q.top = intOpt('top', values.top, 20, 1, MAX_TOP);
+  if (values.tag !== undefined) q.tag = listOpt('tag', values.tag)[0];
+  if (values.by !== undefined) {
+    if (!RANK_BY.includes(values.by as RankBy))
+      throw new UsageError(`--by must be ${RANK_BY.join(' or ')}, got "${String(values.by)}"`);
+    if (q.top === undefined && q.tag === undefined) throw new UsageError('--by ranks --top or --tag; give one of them');
+    q.by = values.by as RankBy;
+  }
+  return Object.keys(q).length > 0 ? q : null;
+}
+
+/** `top 20 by 24-hour volume`, `slug fed-decision`...: what a query selects, for messages. */
+function describeQuery(q: MarketQuery): string {
+  const parts: string[] = [];
+  if (q.slugs) parts.push(`slug ${q.slugs.join(',')}`);
+  if (q.markets) parts.push(`market ${q.markets.map((m) => (m.length > 14 ? `${m.slice(0, 10)}…` : m)).join(',')}`);
+  if (q.tag) parts.push(`tag ${q.tag}`);
+  if (q.top !== undefined) parts.push(`top ${q.top} by ${q.by === 'liquidity' ? 'liquidity' : '24-hour volume'}`);
+  return parts.join(', ');
 }
 
 async function sourceFor(cmd: string, values: Record<string, unknown>, io: Out): Promise<Source> {
   const tokens = tokensOpt(values.tokens as string | undefined);
+  const query = queryOpt(values);
+  if (tokens && query)
+    throw new UsageError(
+      `--tokens cannot be combined with --slug, --market, --top or --tag. See 'polybook ${cmd} --help'.`,
+    );
   if (values.live && values.url)
     throw new UsageError(`--live and --url cannot be used together. See 'polybook ${cmd} --help'.`);
+  const urlFlag = (name: 'gamma-url' | 'clob-url') => {
+    const v = values[name];
+    if (v === undefined) return undefined;
+    try {
+      return checkHttpUrl(`--${name}`, v);
+    } catch {
+      throw new UsageError(`--${name} must be an http:// or https:// URL, got "${String(v)}"`);
+    }
+  };
   if (values.live || values.url) {
     const url = values.live ? DEFAULT_WS_URL : String(values.url);
     if (!values.live && !/^wss?:\/\//.test(url))
       throw new UsageError(`--url must be a ws:// or wss:// URL, got "${url}"`);
-    if (!tokens)
-      throw new UsageError(`${values.live ? '--live' : '--url'} needs --tokens ID,... (the token ids to follow)`);
-    return { url, label: url, universe: tokens.map((t) => ({ tokens: [t] })), tokens };
+    const derived = restUrlsFor(url);
+    const gammaUrl = urlFlag('gamma-url') ?? optionalHttpUrlEnv(ENV_VARS.gammaUrl) ?? derived.gammaUrl;
+    const clobUrl = urlFlag('clob-url') ?? optionalHttpUrlEnv(ENV_VARS.clobUrl) ?? derived.clobUrl;
+    if (tokens) return { url, label: url, universe: tokens, gammaUrl, clobUrl };
+    const q = query ?? { top: 20 };
+    return { url, label: `${url} (${describeQuery(q)})`, universe: q, gammaUrl, clobUrl };
   }
+  if (values['gamma-url'] !== undefined || values['clob-url'] !== undefined)
+    throw new UsageError('--gamma-url and --clob-url go with --live or --url (the simulator serves its own)');
   const sim = await simulatorFor(values, io);
-  const universe = sim.markets.map((m) => ({ market: m.conditionId, tokens: [...m.tokens] }));
-  const wanted = tokens ? new Set(tokens) : null;
-  const chosen = wanted ? universe.filter((g) => g.tokens.some((t) => wanted.has(t))) : universe;
-  return {
-    url: sim.url,
-    label: `simulator ${sim.url} (${sim.markets.length} markets)`,
-    universe: chosen,
-    tokens: chosen.flatMap((g) => g.tokens),
-    sim,
-  };
+  const base = { url: sim.url, gammaUrl: sim.httpUrl, clobUrl: sim.httpUrl, sim };
+  const label = `simulator ${sim.url} (${sim.markets.length} markets)`;
+  if (tokens) {
+    const wanted = new Set(tokens);
+    const chosen = sim.markets.filter((m) => m.tokens.some((t) => wanted.has(t)));
+    return { ...base, label, universe: chosen.length > 0 ? { markets: chosen.map((m) => m.conditionId) } : tokens };
+  }
+  const q = query ?? { top: Math.min(sim.markets.length, MAX_TOP) };
+  return { ...base, label: query ? `${label}, ${describeQuery(query)}` : label, universe: q };
+}
+
+/** One line on stderr: what is followed. */
+function reportUniverse(markets: number, tokens: number, pending: number, io: Out): void {
+  const what = markets > 0 ? `${markets} market${markets === 1 ? '' : 's'} (${tokens} tokens)` : `${tokens} tokens`;
+  const wait = pending > 0 ? `; ${pending} new market${pending === 1 ? '' : 's'} wait for their books` : '';
+  io.err(`polybook: following ${what}${wait}\n`);
 }
 
 /** Options of the commands that connect somewhere (watch, record). */
@@ -259,6 +339,13 @@ const SOURCE_OPTIONS: ParseArgsConfig['options'] = {
   live: { type: 'boolean' },
   url: { type: 'string' },
   tokens: { type: 'string' },
+  slug: { type: 'string', multiple: true },
+  market: { type: 'string', multiple: true },
+  top: { type: 'string' },
+  tag: { type: 'string' },
+  by: { type: 'string' },
+  'gamma-url': { type: 'string' },
+  'clob-url': { type: 'string' },
   markets: { type: 'string' },
   rate: { type: 'string' },
   seed: { type: 'string' },
@@ -287,13 +374,18 @@ async function cmdWatch(args: string[], io: Out): Promise<number> {
     warn: (msg: string) => io.err(`${msg}`),
     error: (msg: string) => io.err(`${msg}`),
   };
+  if (!Array.isArray(src.universe)) io.err(`polybook: finding markets on ${src.gammaUrl}\n`);
   const cache = await BookCache.start({
     universe: src.universe,
     url: src.url,
+    gammaUrl: src.gammaUrl,
+    clobUrl: src.clobUrl,
     backend,
     worker: values.worker === true,
     feed: { logger, confirmIntervalMs: 250 },
   });
+  const tokens = cache.tokens();
+  reportUniverse(cache.markets().length, tokens.length, cache.pendingMarkets().length, io);
   if (metrics) {
     try {
       const server = await cache.serveMetrics(metrics);
@@ -312,7 +404,7 @@ async function cmdWatch(args: string[], io: Out): Promise<number> {
   const timer = setInterval(
     () => {
       if (values.json) {
-        const snap = snapshot(cache, src.tokens, maxStale);
+        const snap = snapshot(cache, tokens, maxStale);
         everReady ||= snap.ready > 0;
         io.out(`${JSON.stringify(snap)}\n`);
         return;
@@ -320,10 +412,10 @@ async function cmdWatch(args: string[], io: Out): Promise<number> {
       let screen: string;
       if (!cache.tradingEnabled) {
         const ready = cache.store.readyCount();
-        screen = renderWarmup(src.label, ready, src.tokens.length, performance.now() - started);
+        screen = renderWarmup(src.label, ready, tokens.length, performance.now() - started);
       } else {
-        for (const id of src.tokens) cache.get(id, maxStale);
-        screen = renderDashboard(cache, src.label, started, maxStale, busiestTokens(cache, src.tokens, 8));
+        for (const id of tokens) cache.get(id, maxStale);
+        screen = renderDashboard(cache, src.label, started, maxStale, busiestTokens(cache, tokens, 8));
       }
       everReady ||= cache.store.readyCount() > 0;
       if (dashboard) io.out(`\x1b[H\x1b[2J${screen}\n`);
@@ -333,7 +425,7 @@ async function cmdWatch(args: string[], io: Out): Promise<number> {
   );
   // A strategy-like reader so the hit rate means something: every token, every 50 ms.
   const reader = setInterval(() => {
-    if (cache.tradingEnabled) for (const id of src.tokens) cache.get(id, maxStale);
+    if (cache.tradingEnabled) for (const id of tokens) cache.get(id, maxStale);
   }, 50);
   if (dashboard) io.out('\x1b[?1049h\x1b[?25l');
   try {
@@ -348,7 +440,7 @@ async function cmdWatch(args: string[], io: Out): Promise<number> {
         `polybook: ${s.ready}/${s.tokens} ready, hit rate ${(s.hitRate * 100).toFixed(2)}%, mean age ${s.meanAgeMs.toFixed(1)} ms, reconnects ${s.feed?.reconnects ?? 0}, desyncs ${s.desyncs}\n`,
       );
     }
-    if (!everReady && cache.store.readyCount() === 0 && src.tokens.length > 0) {
+    if (!everReady && cache.store.readyCount() === 0 && tokens.length > 0) {
       io.err(
         `polybook: no book arrived from ${src.url} (${cache.metrics().summary().feed?.reconnects ?? 0} reconnect attempts)\n`,
       );
@@ -376,6 +468,10 @@ async function cmdSimulate(args: string[], io: Out): Promise<number> {
   const sim = await simulatorFor(values, io, port);
   io.out(`polybook simulator listening on ${sim.url} (${sim.markets.length} markets, ${sim.tokens.length} tokens)\n`);
   io.out(`first tokens: ${sim.tokens.slice(0, 4).join(',')}\n`);
+  io.out(
+    `REST (Gamma and CLOB): ${sim.httpUrl}; event slugs: ${[...new Set(sim.markets.map((m) => m.eventSlug))].slice(0, 3).join(', ')}\n`,
+  );
+  io.out(`try: polybook watch --url ${sim.url} --top 10\n`);
   await untilStopped(duration);
   const st = sim.stats();
   await sim.close();
@@ -395,6 +491,16 @@ async function cmdRecord(args: string[], io: Out): Promise<number> {
   const backend = backendOpt(values.backend);
   const recorder = new Recorder(String(values.out));
   const src = await sourceFor('record', values, io);
+  if (!Array.isArray(src.universe)) io.err(`polybook: finding markets on ${src.gammaUrl}\n`);
+  let universe: Awaited<ReturnType<typeof resolveUniverse>>;
+  try {
+    universe = await resolveUniverse(src.universe, { gammaUrl: src.gammaUrl, clobUrl: src.clobUrl });
+  } catch (e) {
+    await src.sim?.close();
+    throw e;
+  }
+  for (const w of universe.warnings) io.err(`polybook: ${w}\n`);
+  reportUniverse(universe.markets.length, universe.groups.flatMap((g) => g.tokens).length, universe.pending.length, io);
   const store = new BookStore({
     clock: 'precise',
     writer: (table) => {
@@ -403,7 +509,7 @@ async function cmdRecord(args: string[], io: Out): Promise<number> {
     },
   });
   const feed = new SubscriptionManager(store, { url: src.url });
-  feed.start(src.universe);
+  feed.start(universe.groups);
   io.err(`polybook: recording ${src.label} to ${values.out}; Ctrl-C to stop\n`);
   await untilStopped(duration);
   // Stop recording before the feed closes its sockets, so the recording ends with live books.
@@ -490,11 +596,11 @@ export async function main(argv: string[], io: Out): Promise<number> {
       io.err(`polybook: ${e.message}\n`);
       return EXIT_USAGE;
     }
-    if (e instanceof ConfigError) {
+    if (e instanceof ConfigError || e instanceof DiscoveryError) {
       io.err(`${e.message}\n`);
       return EXIT_USAGE;
     }
-    if (e instanceof MetricsListenError) {
+    if (e instanceof PolybookError) {
       io.err(`${e.message}\n`);
       return EXIT_FAIL;
     }

@@ -15,7 +15,20 @@ export interface WatchSnapshot {
   reconnects: number;
   desyncs: number;
   messagesPerSec: number;
-  books: Record<string, { bestBid: number | null; bestAsk: number | null; ageMs: number } | null>;
+  /**
+   * Per token: its market's question and its outcome label (null for tokens given by id), and the
+   * top of book when it may be served (else null prices and age).
+   */
+  books: Record<
+    string,
+    {
+      question: string | null;
+      outcome: string | null;
+      bestBid: number | null;
+      bestAsk: number | null;
+      ageMs: number | null;
+    }
+  >;
 }
 
 /** Reads every token once under `maxStaleMs` (this is what a strategy would do each tick). */
@@ -23,7 +36,14 @@ export function snapshot(cache: BookCache, tokens: readonly string[], maxStaleMs
   const books: WatchSnapshot['books'] = {};
   for (const id of tokens) {
     const b = cache.get(id, maxStaleMs);
-    books[id] = b ? { bestBid: b.bestBid, bestAsk: b.bestAsk, ageMs: round(b.ageMs, 1) } : null;
+    const m = cache.market(id);
+    books[id] = {
+      question: m?.market.question ?? null,
+      outcome: m?.outcome ?? null,
+      bestBid: b ? b.bestBid : null,
+      bestAsk: b ? b.bestAsk : null,
+      ageMs: b ? round(b.ageMs, 1) : null,
+    };
   }
   const s = cache.metrics().summary();
   return {
@@ -51,6 +71,15 @@ const bar = (fraction: number, width: number): string => {
 
 const num = (v: number): string => Math.round(v).toLocaleString('en-US');
 const short = (id: string): string => (id.length > 14 ? `${id.slice(0, 6)}…${id.slice(-6)}` : id);
+/** Cuts `s` to `n` characters (an ellipsis marks the cut) and pads it to `n`. */
+const clip = (s: string, n: number): string => (s.length > n ? `${s.slice(0, n - 1)}…` : s.padEnd(n));
+const NAME_WIDTH = 46;
+
+/** `Yes · Will Bitcoin reach $100k by June 30?` for a discovered token, else its shortened id. */
+export function bookName(cache: BookCache, tokenId: string): string {
+  const m = cache.market(tokenId);
+  return m ? `${m.outcome} · ${m.market.question}` : short(tokenId);
+}
 const px = (v: number | null | undefined): string =>
   v === null || v === undefined || Number.isNaN(v) ? '    –' : v.toFixed(3);
 
@@ -113,14 +142,14 @@ export function renderDashboard(
     void i;
   });
   lines.push('');
-  lines.push('Busiest books          bid (size)            ask (size)          age     updates');
+  lines.push(`${clip('Busiest books', NAME_WIDTH + 2)}  bid (size)            ask (size)          age     updates`);
   for (const id of busiest) {
     const b = cache.get(id, maxStaleMs);
     const st = cache.store.state(id);
     const bid = b?.bids[0];
     const ask = b?.asks[0];
     lines.push(
-      `  ${short(id).padEnd(14)}  ${px(bid?.price)} (${(bid ? num(bid.size) : '–').padStart(8)})  ${px(ask?.price)} (${(ask ? num(ask.size) : '–').padStart(8)})  ` +
+      `  ${clip(bookName(cache, id), NAME_WIDTH)}  ${px(bid?.price)} (${(bid ? num(bid.size) : '–').padStart(8)})  ${px(ask?.price)} (${(ask ? num(ask.size) : '–').padStart(8)})  ` +
         `${b ? `${b.ageMs.toFixed(0).padStart(4)} ms` : ' skip  '}  ${num(st?.updates ?? 0).padStart(8)}`,
     );
   }

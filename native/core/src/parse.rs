@@ -1549,8 +1549,9 @@ mod tests {
         let mut p = Parser::default();
         for f in std::fs::read_dir(&dir).expect("fixtures directory") {
             let path = f.unwrap().path();
+            // The frames; REST bodies live in a subdirectory.
             if !path.is_file() {
-                continue; // rest/: REST bodies, not frames
+                continue;
             }
             let data = std::fs::read(&path).unwrap();
             for cut in 0..data.len().min(700) {
