@@ -1,4 +1,4 @@
-import { readFileSync, readdirSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { once } from 'node:events';
@@ -20,10 +20,6 @@ export function fixtureText(name: string): string {
 
 export function fixture<T = any>(name: string): T {
   return JSON.parse(fixtureText(name)) as T;
-}
-
-export function fixtureNames(): string[] {
-  return readdirSync(FIXTURES).filter((f) => f.endsWith('.json'));
 }
 
 /** A manual clock for deterministic staleness tests. */

@@ -294,8 +294,3 @@ export async function resolveUniverse(spec: UniverseSpec): Promise<MarketGroup[]
     'an array of token ids, an array of {market, tokens} groups, or {discover: true, ...}',
   );
 }
-
-/** Token ids of groups, in order. */
-export function groupTokens(groups: readonly MarketGroup[]): string[] {
-  return groups.flatMap((g) => g.tokens);
-}
