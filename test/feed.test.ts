@@ -164,6 +164,34 @@ describe('Backoff', () => {
   });
 });
 
+describe('SubscriptionManager.add limits', () => {
+  it('adds nothing when the tokens need more than 255 connections or the table is full', async () => {
+    const store = new BookStore({ backend: 'js', clock: 'precise', capacity: 300 });
+    // Nothing listens there: no test here needs a socket to open.
+    const feed = new SubscriptionManager(store, {
+      ...FAST,
+      url: 'ws://127.0.0.1:9/ws/market',
+      maxTokensPerConnection: 1,
+    });
+    rigs.push({ sim: { close: async () => {} } as Simulator, store, feed });
+    feed.start([]);
+    const many = Array.from({ length: 256 }, (_, i) => `t${i}`);
+    expect(() => feed.add(many)).toThrow(
+      'polybook feed: 256 tokens need more than 255 connections at 1 per connection',
+    );
+    expect(() => feed.add([{ market: 'm', tokens: ['a', 'b'] }])).toThrow(/market m has 2 tokens/);
+    store.subscribe(Array.from({ length: 299 }, (_, i) => `other${i}`));
+    expect(() => feed.add(['x', 'y'])).toThrow(/the table is full \(300 tokens\)/);
+    expect(feed.stats()).toMatchObject({ connections: 0, tokens: 0 });
+    expect([feed.connectionOf('t0'), feed.connectionOf('a'), feed.connectionOf('x')]).toEqual([
+      undefined,
+      undefined,
+      undefined,
+    ]);
+    expect(store.has('x')).toBe(false);
+  });
+});
+
 // ---------------------------------------------------------------- per backend
 
 describe.each(BACKENDS)('SubscriptionManager (%s backend)', (backend) => {

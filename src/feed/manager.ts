@@ -8,6 +8,7 @@ import { preciseNow } from '../table/clock.js';
 import { C, H_COUNTERS } from '../table/layout.js';
 import { FeedConnection, FeedCounters, type ConnectionHost, type Group } from './connection.js';
 import { MAX_FEED_CONNECTIONS, resolveFeedOptions, type FeedOptions, type ResolvedFeedOptions } from './options.js';
+import { planPlacement, type IncomingGroup, type Placement } from './placement.js';
 
 /**
  * The tokens of one market: they always share a connection. `market` is the condition id (a
@@ -223,110 +224,37 @@ export class SubscriptionManager extends EventEmitter<FeedEvents> {
   add(entries: Iterable<UniverseEntry>): void {
     this.checkRunning();
     const now = preciseNow();
-    const cap = this.options.maxTokensPerConnection;
-    // Normalise: new tokens only, grouped by market.
-    const incoming: { key: string; market: string | undefined; tokens: string[] }[] = [];
-    const seen = new Set<string>();
-    for (const e of entries) {
-      const market = typeof e === 'string' ? undefined : e.market;
-      const list = typeof e === 'string' ? [e] : e.tokens;
-      if (!list || typeof (list as Iterable<string>)[Symbol.iterator] !== 'function') {
-        throw new TypeError('polybook feed: a universe entry is a token id or { market?, tokens: string[] }');
-      }
-      const tokens: string[] = [];
-      for (const t of list) {
-        if (typeof t !== 'string' || t.length === 0) {
-          throw new TypeError(`polybook feed: token ids are non-empty strings, got ${JSON.stringify(t)}`);
-        }
-        if (this.groupOf.has(t) || seen.has(t)) continue;
-        seen.add(t);
-        tokens.push(t);
-      }
-      if (tokens.length === 0) continue;
-      if (tokens.length > cap) {
-        throw new RangeError(
-          `polybook feed: market ${market ?? '?'} has ${tokens.length} tokens, more than maxTokensPerConnection (${cap})`,
-        );
-      }
-      incoming.push({ key: market ?? tokens[0], market, tokens });
-    }
+    const incoming = this.newGroups(entries);
     if (incoming.length === 0) return;
-
-    // Dry run: do they fit in the free connection indexes?
-    const room = new Map<FeedConnection, number>();
-    for (const c of this.liveConns()) room.set(c, cap - c.tokens.size);
-    const fresh: number[] = [];
-    for (const g of incoming) {
-      const existing = g.market !== undefined ? this.groupByKey.get(g.key) : undefined;
-      if (existing && (room.get(existing.conn) ?? 0) >= g.tokens.length) {
-        room.set(existing.conn, (room.get(existing.conn) ?? 0) - g.tokens.length);
-        continue;
-      }
-      let placed = false;
-      for (const [c, r] of room) {
-        if (r >= g.tokens.length) {
-          room.set(c, r - g.tokens.length);
-          placed = true;
-          break;
-        }
-      }
-      if (placed) continue;
-      const i = fresh.findIndex((r) => r >= g.tokens.length);
-      if (i >= 0) fresh[i] -= g.tokens.length;
-      else fresh.push(cap - g.tokens.length);
-    }
+    let newTokens = 0;
     let notInStore = 0;
-    for (const t of seen) if (!this.store.has(t)) notInStore++;
+    for (const g of incoming) {
+      newTokens += g.tokens.length;
+      for (const t of g.tokens) if (!this.store.has(t)) notInStore++;
+    }
+    const plan = planPlacement({
+      connections: this.liveConns().map((c) => ({
+        index: c.index,
+        room: this.options.maxTokensPerConnection - c.tokens.size,
+      })),
+      keyConn: this.keyConn(incoming),
+      groups: incoming,
+      cap: this.options.maxTokensPerConnection,
+      freeIndexes: this.freeIndexes(),
+    });
     if (this.store.size + notInStore > this.store.capacity) {
       throw new RangeError(
         `polybook feed: the table is full (${this.store.capacity} tokens); create the store with a larger capacity`,
       );
     }
-    if (fresh.length > this.freeIndexes()) {
+    if (!plan.fits) {
       throw new RangeError(
-        `polybook feed: ${this.groupOf.size + seen.size} tokens need more than ${MAX_FEED_CONNECTIONS} connections ` +
-          `at ${cap} per connection; raise maxTokensPerConnection (max 500)`,
+        `polybook feed: ${this.groupOf.size + newTokens} tokens need more than ${MAX_FEED_CONNECTIONS} connections ` +
+          `at ${this.options.maxTokensPerConnection} per connection; raise maxTokensPerConnection (max 500)`,
       );
     }
-
-    // Place for real (same first-fit order as the dry run).
-    const added = new Map<FeedConnection, string[]>();
-    const created: FeedConnection[] = [];
-    for (const inc of incoming) {
-      let group = inc.market !== undefined ? this.groupByKey.get(inc.key) : undefined;
-      let conn: FeedConnection | undefined;
-      if (group && group.conn.tokens.size + inc.tokens.length <= cap && !group.conn.retired) {
-        conn = group.conn;
-      } else {
-        if (group) {
-          this.log('warn', 'polybook feed: market does not fit on its connection; its new tokens go elsewhere', {
-            market: inc.market,
-          });
-        }
-        group = undefined;
-        conn = this.liveConns().find((c) => c.tokens.size + inc.tokens.length <= cap);
-        if (!conn) {
-          conn = this.newConnection();
-          created.push(conn);
-        }
-      }
-      if (!group) {
-        group = { key: inc.key, market: inc.market, tokens: new Set(), conn };
-        conn.groups.add(group);
-        if (!this.groupByKey.has(inc.key)) this.groupByKey.set(inc.key, group);
-      }
-      for (const t of inc.tokens) {
-        group.tokens.add(t);
-        conn.tokens.add(t);
-        this.groupOf.set(t, group);
-      }
-      let list = added.get(conn);
-      if (!list) {
-        list = [];
-        added.set(conn, list);
-      }
-      list.push(...inc.tokens);
-    }
+    const created = plan.newConnections.map((i) => this.createConnection(i));
+    const added = this.place(plan.placements);
     for (const [conn, tokens] of added) {
       this.store.subscribe(tokens, conn.index);
       this.store.assign(tokens, conn.index);
@@ -484,21 +412,100 @@ export class SubscriptionManager extends EventEmitter<FeedEvents> {
     return out;
   }
 
-  private freeIndexes(): number {
-    let n = 0;
-    for (let i = 1; i <= MAX_FEED_CONNECTIONS; i++) if (!this.conns[i]) n++;
-    return n;
+  private freeIndexes(): number[] {
+    const free: number[] = [];
+    for (let i = 1; i <= MAX_FEED_CONNECTIONS; i++) if (!this.conns[i]) free.push(i);
+    return free;
   }
 
+  /** A new connection at the lowest free index (not connected yet). */
   private newConnection(): FeedConnection {
-    for (let i = 1; i <= MAX_FEED_CONNECTIONS; i++) {
-      if (!this.conns[i]) {
-        const c = new FeedConnection(i, this.host, this.badJson);
-        this.conns[i] = c;
-        return c;
+    const [i] = this.freeIndexes();
+    if (i === undefined) throw new RangeError(`polybook feed: all ${MAX_FEED_CONNECTIONS} connections are in use`);
+    return this.createConnection(i);
+  }
+
+  /** A new connection at the free index `i` (not connected yet). */
+  private createConnection(i: number): FeedConnection {
+    const c = new FeedConnection(i, this.host, this.badJson);
+    this.conns[i] = c;
+    return c;
+  }
+
+  /**
+   * The new tokens of `entries` (not managed yet, each once), grouped by market.
+   * @throws TypeError on a malformed entry; RangeError on a market larger than a connection.
+   */
+  private newGroups(entries: Iterable<UniverseEntry>): IncomingGroup[] {
+    const cap = this.options.maxTokensPerConnection;
+    const incoming: IncomingGroup[] = [];
+    const seen = new Set<string>();
+    for (const e of entries) {
+      const market = typeof e === 'string' ? undefined : e.market;
+      const list = typeof e === 'string' ? [e] : e.tokens;
+      if (!list || typeof (list as Iterable<string>)[Symbol.iterator] !== 'function') {
+        throw new TypeError('polybook feed: a universe entry is a token id or { market?, tokens: string[] }');
       }
+      const tokens: string[] = [];
+      for (const t of list) {
+        if (typeof t !== 'string' || t.length === 0) {
+          throw new TypeError(`polybook feed: token ids are non-empty strings, got ${JSON.stringify(t)}`);
+        }
+        if (this.groupOf.has(t) || seen.has(t)) continue;
+        seen.add(t);
+        tokens.push(t);
+      }
+      if (tokens.length === 0) continue;
+      if (tokens.length > cap) {
+        throw new RangeError(
+          `polybook feed: market ${market ?? '?'} has ${tokens.length} tokens, more than maxTokensPerConnection (${cap})`,
+        );
+      }
+      incoming.push({ key: market ?? tokens[0], market, tokens });
     }
-    throw new RangeError(`polybook feed: all ${MAX_FEED_CONNECTIONS} connections are in use`);
+    return incoming;
+  }
+
+  /** Connection index of the group registered under each incoming key. */
+  private keyConn(incoming: readonly IncomingGroup[]): Map<string, number> {
+    const out = new Map<string, number>();
+    for (const g of incoming) {
+      const group = this.groupByKey.get(g.key);
+      if (group && !group.conn.retired) out.set(g.key, group.conn.index);
+    }
+    return out;
+  }
+
+  /** Applies placements (their connections exist): groups, token maps. Returns the new tokens per connection. */
+  private place(placements: readonly Placement[]): Map<FeedConnection, string[]> {
+    const added = new Map<FeedConnection, string[]>();
+    for (const p of placements) {
+      const inc = p.group;
+      const conn = this.conns[p.conn]!;
+      if (p.displaced) {
+        this.log('warn', 'polybook feed: market does not fit on its connection; its new tokens go elsewhere', {
+          market: inc.market,
+        });
+      }
+      let group = p.join ? this.groupByKey.get(inc.key) : undefined;
+      if (!group) {
+        group = { key: inc.key, market: inc.market, tokens: new Set(), conn };
+        conn.groups.add(group);
+        if (!this.groupByKey.has(inc.key)) this.groupByKey.set(inc.key, group);
+      }
+      for (const t of inc.tokens) {
+        group.tokens.add(t);
+        conn.tokens.add(t);
+        this.groupOf.set(t, group);
+      }
+      let list = added.get(conn);
+      if (!list) {
+        list = [];
+        added.set(conn, list);
+      }
+      list.push(...inc.tokens);
+    }
+    return added;
   }
 
   private dropGroup(g: Group): void {
@@ -598,7 +605,7 @@ export class SubscriptionManager extends EventEmitter<FeedEvents> {
 
   /** After a 1013: move about half of the connection's markets to a new connection. */
   private split(conn: FeedConnection, now: number): void {
-    if (conn.groups.size < 2 || this.freeIndexes() === 0) return;
+    if (conn.groups.size < 2 || this.freeIndexes().length === 0) return;
     const groups = [...conn.groups];
     const half = conn.tokens.size / 2;
     const target = this.newConnection();
