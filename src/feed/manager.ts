@@ -9,6 +9,7 @@ import { C, H_COUNTERS } from '../table/layout.js';
 import { FeedConnection, FeedCounters, type ConnectionHost, type Group } from './connection.js';
 import { MAX_FEED_CONNECTIONS, resolveFeedOptions, type FeedOptions, type ResolvedFeedOptions } from './options.js';
 import { planPlacement, type IncomingGroup, type Placement } from './placement.js';
+import { stallConfirmed, watchdogVerdict } from './watchdog.js';
 
 /**
  * The tokens of one market: they always share a connection. `market` is the condition id (a
@@ -646,15 +647,14 @@ export class SubscriptionManager extends EventEmitter<FeedEvents> {
     c.stallSeenAt = seen;
     setImmediate(() => {
       if (c.stallSeenAt === seen) c.stallSeenAt = NaN;
-      if (this.stopped || c.retired || c.state !== 'open' || c.lastDataAt !== seen) return;
-      const stallAfterMs = c.stallAfterMs();
-      const silentMs = preciseNow() - seen;
-      if (!c.busy || !(silentMs > stallAfterMs)) return;
+      if (this.stopped || c.retired || c.state !== 'open') return;
+      const now = preciseNow();
+      if (!stallConfirmed(c, seen, now)) return;
       this.counters.stalls++;
       this.log('warn', 'polybook feed: busy connection stalled (no data); reconnecting', {
         conn: c.index,
-        silentMs: Math.round(silentMs),
-        stallAfterMs: Math.round(stallAfterMs),
+        silentMs: Math.round(now - seen),
+        stallAfterMs: Math.round(c.stallAfterMs()),
         typicalGapMs: Math.round(c.typicalGapMs() * 10) / 10,
       });
       c.kill('stall');
@@ -719,82 +719,90 @@ export class SubscriptionManager extends EventEmitter<FeedEvents> {
   /** The health timer: store tick, resyncs, books that never came, watchdogs, rates. */
   private health(): void {
     const now = preciseNow();
-    const o = this.options;
     this.store.tick(now);
     this.processResync(now);
+    this.retryPendingBooks(now);
+    for (const c of this.liveConns()) if (c.state === 'open') this.watch(c, now);
+    this.updateRates(now);
+  }
 
-    // Tokens still waiting for a book past hardStaleMs: resubscribe, backing off per token.
-    if (this.pending.size > 0) {
-      const retry = new Map<FeedConnection, string[]>();
-      for (const [id, p] of this.pending) {
-        const g = this.groupOf.get(id);
-        const st = this.store.state(id);
-        if (!g || !st || st.ready || st.settled || st.disabled) {
-          this.pending.delete(id);
-          continue;
-        }
-        if (now < p.deadline || !g.conn.live) continue;
-        p.tries++;
-        p.deadline = now + Math.min(MAX_RETRY_MS, o.hardStaleMs * 2 ** p.tries);
-        let list = retry.get(g.conn);
-        if (!list) {
-          list = [];
-          retry.set(g.conn, list);
-        }
-        list.push(id);
+  /** Tokens still waiting for a book past their deadline: resubscribe, backing off per token. */
+  private retryPendingBooks(now: number): void {
+    if (this.pending.size === 0) return;
+    const retry = new Map<FeedConnection, string[]>();
+    for (const [id, p] of this.pending) {
+      const g = this.groupOf.get(id);
+      const st = this.store.state(id);
+      if (!g || !st || st.ready || st.settled || st.disabled) {
+        this.pending.delete(id);
+        continue;
       }
-      for (const [conn, list] of retry) {
-        this.log('debug', 'polybook feed: no book yet; resubscribing', { conn: conn.index, tokens: list.length });
-        conn.sendOp('unsubscribe', list);
-        conn.sendOp('subscribe', list);
-        this.counters.resubscriptions += list.length;
+      if (now < p.deadline || !g.conn.live) continue;
+      p.tries++;
+      p.deadline = now + Math.min(MAX_RETRY_MS, this.options.hardStaleMs * 2 ** p.tries);
+      let list = retry.get(g.conn);
+      if (!list) {
+        list = [];
+        retry.set(g.conn, list);
       }
+      list.push(id);
     }
+    for (const [conn, list] of retry) {
+      this.log('debug', 'polybook feed: no book yet; resubscribing', { conn: conn.index, tokens: list.length });
+      conn.sendOp('unsubscribe', list);
+      conn.sendOp('subscribe', list);
+      this.counters.resubscriptions += list.length;
+    }
+  }
 
-    // Watchdogs.
-    const unconfirmedAfter = Math.max(o.hardStaleMs, 3 * o.confirmIntervalMs);
-    for (const c of this.liveConns()) {
-      if (c.state !== 'open') continue;
-      const oldest = c.oldestPing();
-      if (!Number.isNaN(oldest) && now - oldest > o.pongTimeoutMs) {
+  /** Acts on the watchdogs' verdict on one open connection. */
+  private watch(c: FeedConnection, now: number): void {
+    switch (watchdogVerdict(c, now, this.options)) {
+      case 'ok':
+      case 'probing':
+        return;
+      case 'pong timeout':
         this.log('warn', 'polybook feed: PONG timeout; reconnecting', { conn: c.index });
         c.kill('pong timeout');
-      } else if (c.busy && now - c.lastDataAt > c.stallAfterMs()) {
-        // A busy socket silent for many of its usual gaps has most likely lost data (PING may still be
-        // answered): reconnect for fresh snapshots. Its PONGs stopped confirming its books already.
+        return;
+      case 'stall':
         this.suspectStall(c);
-      } else if (o.silenceTimeoutMs > 0 && now - c.lastDataAt > o.silenceTimeoutMs) {
-        // Silent: quiet markets, or a stalled data path (PING may still be answered). Probe by
-        // resubscribing one ready token, whose snapshot must come back; if nothing comes, reconnect.
-        if (c.probeAt < c.lastDataAt) {
-          const probe = this.probeToken(c);
-          if (probe !== undefined) {
-            c.probeAt = now;
-            this.log('debug', 'polybook feed: connection silent; probing', { conn: c.index, tokenId: probe });
-            this.resubscribe(c, [probe], now);
-            continue;
-          }
-        } else if (now - c.probeAt <= o.hardStaleMs) continue;
+        return;
+      case 'probe':
+        if (this.probe(c, now)) return;
         this.log('warn', 'polybook feed: no data; reconnecting', { conn: c.index });
         c.kill('silence');
-      } else if (
-        now - c.openedAt > unconfirmedAfter &&
-        now - Math.max(c.lastDataAt, c.confirmedAt) > unconfirmedAfter
-      ) {
+        return;
+      case 'silence':
+        this.log('warn', 'polybook feed: no data; reconnecting', { conn: c.index });
+        c.kill('silence');
+        return;
+      case 'unconfirmed':
         this.log('warn', 'polybook feed: connection unconfirmed past hardStaleMs; reconnecting', { conn: c.index });
         c.kill('unconfirmed');
-      }
+        return;
     }
+  }
 
-    // Rates, over windows of about a second.
+  /** Probes a silent connection by resubscribing one ready token; false when it has none. */
+  private probe(c: FeedConnection, now: number): boolean {
+    const token = this.probeToken(c);
+    if (token === undefined) return false;
+    c.probeAt = now;
+    this.log('debug', 'polybook feed: connection silent; probing', { conn: c.index, tokenId: token });
+    this.resubscribe(c, [token], now);
+    return true;
+  }
+
+  /** Messages and bytes per second, over windows of about a second. */
+  private updateRates(now: number): void {
     const dt = now - this.rate.at;
-    if (dt >= 1000) {
-      const c = this.counters;
-      this.rate.messagesPerSec = ((c.messages - this.rate.messages) * 1000) / dt;
-      this.rate.bytesPerSec = ((c.bytes - this.rate.bytes) * 1000) / dt;
-      this.rate.messages = c.messages;
-      this.rate.bytes = c.bytes;
-      this.rate.at = now;
-    }
+    if (dt < 1000) return;
+    const c = this.counters;
+    this.rate.messagesPerSec = ((c.messages - this.rate.messages) * 1000) / dt;
+    this.rate.bytesPerSec = ((c.bytes - this.rate.bytes) * 1000) / dt;
+    this.rate.messages = c.messages;
+    this.rate.bytes = c.bytes;
+    this.rate.at = now;
   }
 }
