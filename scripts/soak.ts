@@ -348,8 +348,8 @@ async function soak(backend: BackendName): Promise<Result> {
       silenceTimeoutMs: 5000,
       stallFactor: STALL_FACTOR,
       logger: {
-        warn: (m) => warns.set(m, (warns.get(m) ?? 0) + 1),
-        error: (m) => warns.set(m, (warns.get(m) ?? 0) + 1),
+        warn: (m: string) => warns.set(m, (warns.get(m) ?? 0) + 1),
+        error: (m: string) => warns.set(m, (warns.get(m) ?? 0) + 1),
       },
     },
   });

@@ -47,6 +47,10 @@ export {
   type FeedOptions,
   type FeedStats,
   type FeedLogger,
+  type ObjectLogger,
+  type LogStyle,
+  type LogEvent,
+  LOG_EVENTS,
   type WorkerFeedOptions,
 } from './feed/index.js';
 export {

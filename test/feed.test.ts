@@ -204,7 +204,7 @@ describe.each(BACKENDS)('SubscriptionManager (%s backend)', (backend) => {
       url: srv.url,
       maxTokensPerConnection: 4,
       customFeatures: true,
-      logger: { warn: (m) => logged.push(m), debug: (m) => logged.push(m) },
+      logger: { warn: (m: string) => logged.push(m), debug: (m: string) => logged.push(m) },
     });
     rigs.push({ sim: { close: async () => {} } as Simulator, store, feed });
     feed.start([

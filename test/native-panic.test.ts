@@ -174,7 +174,7 @@ describe('an internal error under the live feed', () => {
       confirmIntervalMs: 50,
       healthIntervalMs: 20,
       backoff: { minMs: 20, maxMs: 200, jitter: 0 },
-      logger: { error: (m) => errors.push(m) },
+      logger: { error: (m: string) => errors.push(m) },
     });
     try {
       feed.start(sim.markets.map((m) => ({ market: m.conditionId, tokens: [...m.tokens] })));

@@ -7,6 +7,7 @@ import WebSocket from 'ws';
 import type { BookStore } from '../table/store.js';
 import { preciseNow } from '../table/clock.js';
 import { Backoff } from './backoff.js';
+import type { FeedLog } from './log.js';
 import { MAX_TOKENS_PER_CONNECTION, type ResolvedFeedOptions } from './options.js';
 
 /** A set of tokens that always share a connection (the outcomes of one market, or one lone token). */
@@ -45,6 +46,7 @@ export class FeedCounters {
 export interface ConnectionHost {
   readonly store: BookStore;
   readonly options: ResolvedFeedOptions;
+  readonly log: FeedLog;
   readonly counters: FeedCounters;
   /** Whether data frames must be scanned for `new_market` events. */
   scanNewMarkets(): boolean;
@@ -182,17 +184,15 @@ export class FeedConnection {
         const oversized = code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH';
         if (oversized) this.host.counters.oversizedFrames++;
         else this.host.counters.protocolErrors++;
-        this.host.options.logger?.warn?.(
+        this.host.log.write(
+          oversized ? 'feed.frame_too_large' : 'feed.protocol_error',
           `polybook feed: ${oversized ? 'frame over maxFrameBytes' : 'protocol error'}; reconnecting`,
-          {
-            conn: this.index,
-            error: err.message,
-          },
+          { conn: this.index, error: err.message },
         );
         this.drop(oversized ? 1009 : 1002, oversized ? 'frame too large' : 'protocol error');
         return;
       }
-      this.host.options.logger?.debug?.('polybook feed: socket error', { conn: this.index, error: err.message });
+      this.host.log.write('feed.socket_error', 'polybook feed: socket error', { conn: this.index, error: err.message });
     });
   }
 
@@ -416,12 +416,10 @@ export class FeedConnection {
       // every book of the table (docs/DESIGN.md section 8). Fetch fresh books; do not let the
       // error escape into ws's message handler.
       c.internalErrors++;
-      this.host.options.logger?.error?.(
+      this.host.log.write(
+        'feed.internal_error',
         'polybook feed: internal error while ingesting a frame; every book was reset and is being resubscribed',
-        {
-          conn: this.index,
-          error: err instanceof Error ? err.message : String(err),
-        },
+        { conn: this.index, error: err instanceof Error ? err.message : String(err) },
       );
       this.host.onResync();
       return;

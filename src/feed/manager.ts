@@ -10,6 +10,7 @@ import { FeedConnection, FeedCounters, type ConnectionHost, type Group } from '.
 import { MAX_FEED_CONNECTIONS, resolveFeedOptions, type FeedOptions, type ResolvedFeedOptions } from './options.js';
 import { planPlacement, type IncomingGroup, type Placement } from './placement.js';
 import { stallConfirmed, watchdogVerdict } from './watchdog.js';
+import { FeedLog } from './log.js';
 
 /**
  * The tokens of one market: they always share a connection. `market` is the condition id (a
@@ -160,6 +161,7 @@ export class SubscriptionManager extends EventEmitter<FeedEvents> {
   private readonly pending = new Map<string, Pending>();
   private readonly counters = new FeedCounters();
   private readonly host: ConnectionHost;
+  private readonly log: FeedLog;
   private readonly badJson: Float64Array;
   private healthTimer: NodeJS.Timeout | undefined;
   private started = false;
@@ -177,18 +179,22 @@ export class SubscriptionManager extends EventEmitter<FeedEvents> {
   ) {
     super();
     this.options = resolveFeedOptions(options);
+    this.log = new FeedLog(this.options.logger, this.options.logStyle);
     this.badJson = new Float64Array(store.table, H_COUNTERS + C.badJson * 8, 1);
     this.host = {
       store,
       options: this.options,
+      log: this.log,
       counters: this.counters,
       scanNewMarkets: () => this.listenerCount('newMarket') > 0,
       onOpen: (c, now) => this.onOpen(c, now),
       onDisconnect: (c, code, reason, local, wasOpen) => this.onDisconnect(c, code, reason, local, wasOpen),
       onControl: (c, text) =>
-        this.log(text === 'NO NEW ASSETS' ? 'debug' : 'warn', `polybook feed: server replied ${text}`, {
-          conn: c.index,
-        }),
+        this.log.write(
+          text === 'NO NEW ASSETS' ? 'feed.no_new_assets' : 'feed.control_reply',
+          `polybook feed: server replied ${text}`,
+          { conn: c.index, reply: text },
+        ),
       onNewMarketFrame: (_c, frame) => this.onNewMarketFrame(frame),
       onBadFrame: (c, now) => this.onBadFrame(c, now),
       onResync: () => {
@@ -391,16 +397,16 @@ export class SubscriptionManager extends EventEmitter<FeedEvents> {
     if (this.stopped) throw new Error('polybook feed: the manager was stopped');
   }
 
-  private log(level: 'debug' | 'info' | 'warn' | 'error', msg: string, ctx?: Record<string, unknown>): void {
-    this.options.logger?.[level]?.(msg, ctx);
-  }
-
   /** Emits without letting a listener's exception break the feed's own state handling. */
   private safeEmit<K extends keyof FeedEvents>(name: K, ...args: FeedEvents[K]): void {
     try {
       (this.emit as (n: K, ...a: FeedEvents[K]) => boolean)(name, ...args);
     } catch (e) {
-      this.log('error', `polybook feed: a '${name}' listener threw: ${(e as Error)?.message ?? String(e)}`);
+      const error = (e as Error)?.message ?? String(e);
+      this.log.write('feed.listener_error', `polybook feed: a '${name}' listener threw: ${error}`, {
+        listener: name,
+        error,
+      });
     }
   }
 
@@ -484,9 +490,13 @@ export class SubscriptionManager extends EventEmitter<FeedEvents> {
       const inc = p.group;
       const conn = this.conns[p.conn]!;
       if (p.displaced) {
-        this.log('warn', 'polybook feed: market does not fit on its connection; its new tokens go elsewhere', {
-          market: inc.market,
-        });
+        this.log.write(
+          'feed.market_displaced',
+          'polybook feed: market does not fit on its connection; its new tokens go elsewhere',
+          {
+            market: inc.market,
+          },
+        );
       }
       let group = p.join ? this.groupByKey.get(inc.key) : undefined;
       if (!group) {
@@ -540,7 +550,7 @@ export class SubscriptionManager extends EventEmitter<FeedEvents> {
     conn.sendInitial(tokens);
     for (const t of tokens) this.pending.delete(t);
     this.markPending(tokens, now);
-    this.log('debug', 'polybook feed: connected', { conn: conn.index, tokens: tokens.length });
+    this.log.write('feed.connected', 'polybook feed: connected', { conn: conn.index, tokens: tokens.length });
     this.safeEmit('connected', { conn: conn.index, tokens: tokens.length });
   }
 
@@ -573,10 +583,20 @@ export class SubscriptionManager extends EventEmitter<FeedEvents> {
     this.counters.reconnects++;
     conn.reconnectTimer = setTimeout(() => conn.connect(), delay);
     if (wasOpen) {
-      this.log('info', 'polybook feed: disconnected', { conn: conn.index, code, reason, reconnectInMs: delay });
+      this.log.write('feed.disconnected', 'polybook feed: disconnected', {
+        conn: conn.index,
+        code,
+        reason,
+        reconnectInMs: delay,
+      });
       this.safeEmit('disconnected', { conn: conn.index, code, reason, tokens: tokens.length, reconnectInMs: delay });
     } else {
-      this.log('debug', 'polybook feed: connect failed', { conn: conn.index, code, reason, reconnectInMs: delay });
+      this.log.write('feed.connect_failed', 'polybook feed: connect failed', {
+        conn: conn.index,
+        code,
+        reason,
+        reconnectInMs: delay,
+      });
     }
   }
 
@@ -596,7 +616,7 @@ export class SubscriptionManager extends EventEmitter<FeedEvents> {
     conn.tokens.clear();
     this.store.settle(settled, now);
     this.retire(conn);
-    this.log('info', 'polybook feed: connection closed, all assets resolved', {
+    this.log.write('feed.settled_close', 'polybook feed: connection closed, all assets resolved', {
       conn: conn.index,
       settled: settled.length,
     });
@@ -628,7 +648,7 @@ export class SubscriptionManager extends EventEmitter<FeedEvents> {
     this.store.invalidate(movedTokens, now);
     this.store.assign(movedTokens, target.index);
     this.store.takeResync();
-    this.log('info', 'polybook feed: slow consumer, splitting connection', {
+    this.log.write('feed.slow_consumer_split', 'polybook feed: slow consumer, splitting connection', {
       conn: conn.index,
       into: target.index,
       moved: movedTokens.length,
@@ -651,7 +671,7 @@ export class SubscriptionManager extends EventEmitter<FeedEvents> {
       const now = preciseNow();
       if (!stallConfirmed(c, seen, now)) return;
       this.counters.stalls++;
-      this.log('warn', 'polybook feed: busy connection stalled (no data); reconnecting', {
+      this.log.write('feed.stall', 'polybook feed: busy connection stalled (no data); reconnecting', {
         conn: c.index,
         silentMs: Math.round(now - seen),
         stallAfterMs: Math.round(c.stallAfterMs()),
@@ -672,7 +692,9 @@ export class SubscriptionManager extends EventEmitter<FeedEvents> {
 
   private onBadFrame(conn: FeedConnection, now: number): void {
     // A frame we could not parse may have carried changes for any token of this connection.
-    this.log('warn', 'polybook feed: unparseable frame; resubscribing the connection', { conn: conn.index });
+    this.log.write('feed.bad_frame', 'polybook feed: unparseable frame; resubscribing the connection', {
+      conn: conn.index,
+    });
     this.store.invalidate(conn.tokens, now);
   }
 
@@ -748,7 +770,10 @@ export class SubscriptionManager extends EventEmitter<FeedEvents> {
       list.push(id);
     }
     for (const [conn, list] of retry) {
-      this.log('debug', 'polybook feed: no book yet; resubscribing', { conn: conn.index, tokens: list.length });
+      this.log.write('feed.book_retry', 'polybook feed: no book yet; resubscribing', {
+        conn: conn.index,
+        tokens: list.length,
+      });
       conn.sendOp('unsubscribe', list);
       conn.sendOp('subscribe', list);
       this.counters.resubscriptions += list.length;
@@ -762,7 +787,7 @@ export class SubscriptionManager extends EventEmitter<FeedEvents> {
       case 'probing':
         return;
       case 'pong timeout':
-        this.log('warn', 'polybook feed: PONG timeout; reconnecting', { conn: c.index });
+        this.log.write('feed.pong_timeout', 'polybook feed: PONG timeout; reconnecting', { conn: c.index });
         c.kill('pong timeout');
         return;
       case 'stall':
@@ -770,15 +795,17 @@ export class SubscriptionManager extends EventEmitter<FeedEvents> {
         return;
       case 'probe':
         if (this.probe(c, now)) return;
-        this.log('warn', 'polybook feed: no data; reconnecting', { conn: c.index });
+        this.log.write('feed.silence', 'polybook feed: no data; reconnecting', { conn: c.index });
         c.kill('silence');
         return;
       case 'silence':
-        this.log('warn', 'polybook feed: no data; reconnecting', { conn: c.index });
+        this.log.write('feed.silence', 'polybook feed: no data; reconnecting', { conn: c.index });
         c.kill('silence');
         return;
       case 'unconfirmed':
-        this.log('warn', 'polybook feed: connection unconfirmed past hardStaleMs; reconnecting', { conn: c.index });
+        this.log.write('feed.unconfirmed', 'polybook feed: connection unconfirmed past hardStaleMs; reconnecting', {
+          conn: c.index,
+        });
         c.kill('unconfirmed');
         return;
     }
@@ -789,7 +816,10 @@ export class SubscriptionManager extends EventEmitter<FeedEvents> {
     const token = this.probeToken(c);
     if (token === undefined) return false;
     c.probeAt = now;
-    this.log('debug', 'polybook feed: connection silent; probing', { conn: c.index, tokenId: token });
+    this.log.write('feed.silence_probe', 'polybook feed: connection silent; probing', {
+      conn: c.index,
+      tokenId: token,
+    });
     this.resubscribe(c, [token], now);
     return true;
   }
