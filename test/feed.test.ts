@@ -502,10 +502,12 @@ describe.each(BACKENDS)('SubscriptionManager (%s backend)', (backend) => {
   });
 
   it('reconnect backoff grows while connections fail at once, and resets after a healthy period', async () => {
+    // PINGs a second apart: no socket here lives long enough to be confirmed (data, then a PONG),
+    // so only resetAfterMs resets the backoff.
     const { sim, store, feed } = await rig(
       backend,
       { markets: 1, rate: 50 },
-      { backoff: { minMs: 20, maxMs: 160, jitter: 0, resetAfterMs: 400 } },
+      { confirmIntervalMs: 1000, backoff: { minMs: 20, maxMs: 160, jitter: 0, resetAfterMs: 400 } },
     );
     await waitFor(() => store.readyCount() === 2, 'ready');
     await new Promise((r) => setTimeout(r, 450)); // a healthy period
@@ -522,6 +524,39 @@ describe.each(BACKENDS)('SubscriptionManager (%s backend)', (backend) => {
     const ev = disconnects(feed);
     sim.inject('drop');
     expect((await ev).reconnectInMs).toBe(20);
+  });
+
+  it('reconnect backoff starts over once a new socket is confirmed (data, then a PONG), long before resetAfterMs', async () => {
+    const { sim, store, feed } = await rig(
+      backend,
+      { markets: 1, rate: 50 },
+      { confirmIntervalMs: 1000, backoff: { minMs: 20, maxMs: 2000, jitter: 0, resetAfterMs: 60_000 } },
+    );
+    await waitFor(() => store.readyCount() === 2, 'ready');
+    // Failures right after connecting: each socket goes before its first PING after data (1 s), unconfirmed.
+    const delays: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      const ev = disconnects(feed);
+      sim.inject('drop');
+      delays.push((await ev).reconnectInMs!);
+      await waitFor(() => feed.stats().open === 1, 'reopened');
+      expect(feed.liveness(1)!.confirmed).toBe(false);
+    }
+    expect(delays).toEqual([20, 40, 80]);
+    // This socket recovers: books, then a PONG for a PING sent after them (about 1 s up).
+    const openedAt = Date.now();
+    await waitFor(() => feed.liveness(1)!.confirmed, 'the new socket confirmed');
+    expect(store.readyCount()).toBe(2);
+    const ev = disconnects(feed);
+    sim.inject('drop');
+    const e = await ev;
+    expect(Date.now() - openedAt).toBeLessThan(60_000);
+    expect(e.reconnectInMs).toBe(20); // the initial delay, not 160
+    // And it grows again from there while the next sockets fail unconfirmed.
+    await waitFor(() => feed.stats().open === 1, 'reopened');
+    const ev2 = disconnects(feed);
+    sim.inject('drop');
+    expect((await ev2).reconnectInMs).toBe(40);
   });
 
   it('resubscribes after a desync (changes lost while stalled, top of book disagrees with the server)', async () => {

@@ -98,6 +98,14 @@ export class FeedConnection {
   confirmedAt = 0;
   /** Receive time of the last data frame on the current socket (ms). */
   lastDataAt = 0;
+  /** Receive time of the first data frame on the current socket (ms), 0 = none yet. */
+  firstDataAt = 0;
+  /**
+   * Whether the current socket is confirmed: a PONG answered a PING sent after its first data frame
+   * (the opening snapshot) arrived, so the server serves it end to end. Confirmation resets the
+   * reconnect backoff.
+   */
+  booksConfirmed = false;
   /** When the silence watchdog last probed this socket (ms), 0 = never. */
   probeAt = 0;
   /** `lastDataAt` when the stall watchdog last found this socket silent past its threshold (NaN = none). */
@@ -159,6 +167,8 @@ export class FeedConnection {
       this.state = 'open';
       this.openedAt = now;
       this.lastDataAt = now;
+      this.firstDataAt = 0;
+      this.booksConfirmed = false;
       this.confirmedAt = 0;
       this.probeAt = 0;
       this.resetGaps();
@@ -355,6 +365,21 @@ export class FeedConnection {
     c.pongLatencyLast = rtt;
     c.pongLatencySum += rtt;
     if (this.unconfirmedAdds.length > 0) this.host.onConfirmed(this, sentAt);
+    if (!this.booksConfirmed && this.firstDataAt > 0 && sentAt >= this.firstDataAt) this.confirmBooks(now);
+  }
+
+  /**
+   * The socket works end to end: its data arrived and a PONG sent after it came back. Its backoff
+   * starts over, so its next failure reconnects after `minMs` however short its life (a socket that
+   * fails before this point keeps backing off).
+   */
+  private confirmBooks(now: number): void {
+    this.booksConfirmed = true;
+    this.backoff.reset();
+    this.host.log.write('feed.confirmed', 'polybook feed: connection confirmed (data, then PONG); backoff reset', {
+      conn: this.index,
+      afterMs: Math.round(now - this.openedAt),
+    });
   }
 
   private resetGaps(): void {
@@ -405,6 +430,7 @@ export class FeedConnection {
       }
     }
     this.lastDataAt = now;
+    if (this.firstDataAt === 0) this.firstDataAt = now;
     this.countData(now);
     const bad = this.badJson;
     const before = bad[0];

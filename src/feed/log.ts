@@ -38,6 +38,8 @@ export type LogStyle = 'auto' | 'console' | 'object';
 export const LOG_EVENTS = {
   /** A socket opened and its first frame was sent. Context: conn, tokens. */
   'feed.connected': 'debug',
+  /** A socket's data arrived and a PONG sent after it came back: its reconnect backoff starts over. Context: conn, afterMs. */
+  'feed.confirmed': 'debug',
   /** An open socket is gone and reconnects. Context: conn, code, reason, reconnectInMs. */
   'feed.disconnected': 'info',
   /** A socket failed before it opened and reconnects. Context: conn, code, reason, reconnectInMs. */

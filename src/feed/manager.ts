@@ -131,6 +131,11 @@ export interface ConnectionLiveness {
   stallAfterMs: number;
   /** Time since the last data frame (or since the socket opened), ms; NaN while not open. */
   silentMs: number;
+  /**
+   * Whether the socket is confirmed: a PONG answered a PING sent after its first data frame (its
+   * reconnect backoff started over then). False while not open.
+   */
+  confirmed: boolean;
 }
 
 interface Pending {
@@ -330,6 +335,7 @@ export class SubscriptionManager extends EventEmitter<FeedEvents> {
       typicalGapMs: open ? c.typicalGapMs() : NaN,
       stallAfterMs: c.stallAfterMs(),
       silentMs: open ? preciseNow() - c.lastDataAt : NaN,
+      confirmed: open && c.booksConfirmed,
     };
   }
 

@@ -69,7 +69,10 @@ export interface FeedOptions {
   healthIntervalMs?: number;
   /** Send `custom_feature_enabled: true` (best_bid_ask, new_market, market_resolved events). Default false. */
   customFeatures?: boolean;
-  /** Reconnect backoff. Default 100 ms doubling to 30 s, jitter 0.5, reset after 10 s up. */
+  /**
+   * Reconnect backoff. Default 100 ms doubling to 30 s, jitter 0.5; it starts over once the new socket
+   * is confirmed (a PONG answers a PING sent after its first data frame), or after 10 s up.
+   */
   backoff?: BackoffOptions;
   /**
    * Largest incoming frame, bytes (the socket's `maxPayload`). A longer frame is refused as soon as
