@@ -6,6 +6,7 @@
  */
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
+import { Worker } from 'node:worker_threads';
 import { onTestFinished } from 'vitest';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { BackendName } from '../src/backend/index.js';
@@ -24,6 +25,31 @@ export function afterTest(fn: () => unknown): void {
   });
 }
 
+/**
+ * A simulator in its own worker thread (started through the feed's tsx bootstrap), so that the
+ * test's thread can block or spin while it keeps sending; closed after the test. `markets` is the
+ * feed's universe.
+ */
+export async function remoteSimulator(options: SimulatorOptions): Promise<{ url: string; markets: FeedGroup[] }> {
+  const code = `
+    import { parentPort } from 'node:worker_threads';
+    const { startSimulator } = await import(${JSON.stringify(new URL('../src/simulator/index.ts', import.meta.url).href)});
+    const sim = await startSimulator(${JSON.stringify(options)});
+    parentPort.postMessage({ url: sim.url, markets: sim.markets.map((m) => ({ market: m.conditionId, tokens: [...m.tokens] })) });
+    parentPort.once('message', async () => { await sim.close(); parentPort.close(); });
+  `;
+  const w = new Worker(new URL('../src/feed/ts-worker-bootstrap.mjs', import.meta.url), {
+    argv: [`data:text/javascript,${encodeURIComponent(code)}`],
+  });
+  afterTest(async () => {
+    const exited = once(w, 'exit');
+    w.postMessage('close');
+    await exited;
+  });
+  const [info] = (await once(w, 'message')) as [{ url: string; markets: FeedGroup[] }];
+  return info;
+}
+
 /** A simulator, closed after the test. */
 export async function simulator(options: SimulatorOptions = {}): Promise<Simulator> {
   const sim = await startSimulator(options);
@@ -31,8 +57,8 @@ export async function simulator(options: SimulatorOptions = {}): Promise<Simulat
   return sim;
 }
 
-/** The simulator's markets as a feed universe. */
-export function groupsOf(sim: { readonly markets: readonly MarketInfo[] }): FeedGroup[] {
+/** The simulator's markets as a universe (for a feed or a cache). */
+export function groupsOf(sim: { readonly markets: readonly MarketInfo[] }): { market: string; tokens: string[] }[] {
   return sim.markets.map((m) => ({ market: m.conditionId, tokens: [...m.tokens] }));
 }
 
@@ -83,8 +109,11 @@ export async function feedRig(backend: BackendName, o: FeedRigOptions = {}): Pro
   return { sim, store, feed };
 }
 
-/** A feed in a worker thread ({@link FAST_FEED}, precise clock, under `options`), stopped after the test. */
-export async function workerFeed(backend: BackendName, options: WorkerFeedOptions): Promise<WorkerFeed> {
+/**
+ * A feed in a worker thread ({@link FAST_FEED}, precise clock, under `options`), stopped after the
+ * test. `backend` undefined: the default selection.
+ */
+export async function workerFeed(backend: BackendName | undefined, options: WorkerFeedOptions): Promise<WorkerFeed> {
   const feed = await startWorkerFeed({ ...FAST_FEED, clock: 'precise', ...options, backend });
   afterTest(() => feed.stop());
   return feed;
@@ -92,7 +121,7 @@ export async function workerFeed(backend: BackendName, options: WorkerFeedOption
 
 /** A simulator (over `{ seed: 11, rate: 200 }`) and a worker feed subscribed to every market. */
 export async function workerRig(
-  backend: BackendName,
+  backend: BackendName | undefined,
   o: { sim?: SimulatorOptions; feed?: WorkerFeedOptions } = {},
 ): Promise<{ sim: Simulator; feed: WorkerFeed; store: BookStore }> {
   const sim = await simulator({ seed: 11, rate: 200, ...o.sim });
