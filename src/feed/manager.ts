@@ -231,7 +231,8 @@ export class SubscriptionManager extends EventEmitter<FeedEvents> {
   /**
    * Adds markets or tokens (tokens already managed are skipped). Open connections get
    * `subscribe` operation frames; new connections open as needed.
-   * @throws RangeError when they need more than 255 connections (nothing is added then).
+   * @throws RangeError when they need more than 255 connections or the table is full (nothing is
+   * added then); TypeError on a malformed entry.
    */
   add(entries: Iterable<UniverseEntry>): void {
     this.checkRunning();
