@@ -31,6 +31,7 @@ import { MISS_NAMES, type MissName } from '../src/table/metrics.js';
 import { startSimulator, type MalformedVariant, type Simulator, type TopOfBook } from '../src/simulator/index.js';
 import type { DisconnectedEvent } from '../src/feed/manager.js';
 import type { Book } from '../src/table/view.js';
+import type { BookStore } from '../src/table/store.js';
 import { bookProblem } from '../src/simulator/check.js';
 
 // ------------------------------------------------------------------ options
@@ -143,55 +144,6 @@ interface Mem {
 
 const machine = `${cpus()[0]?.model.trim() ?? 'unknown CPU'}, ${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`;
 
-if (args.backend === 'both') {
-  const backends: BackendName[] = nativeAvailability().available ? ['native', 'js'] : ['js'];
-  if (backends.length === 1) console.log('soak: the native backend does not load here; running js only');
-  const results: Result[] = [];
-  for (const b of backends) {
-    const childArgs = [
-      ...process.execArgv,
-      fileURLToPath(import.meta.url),
-      ...[
-        '--backend',
-        b,
-        '--minutes',
-        String(MINUTES / backends.length),
-        '--markets',
-        String(MARKETS),
-        '--rate',
-        String(RATE),
-      ],
-      ...[
-        '--fault-ms',
-        String(FAULT_MS),
-        '--max-stale',
-        String(MAX_STALE),
-        '--recovery-bound',
-        String(RECOVERY_BOUND_S),
-        '--stall-factor',
-        String(STALL_FACTOR),
-      ],
-      ...['--seed', String(SEED), '--json'],
-    ];
-    results.push(await runChild(childArgs));
-  }
-  if (args.json) console.log(JSON.stringify(results));
-  const ok = results.every((r) => r.ok);
-  console.log(
-    `\nsoak: ${ok ? 'PASS' : 'FAIL'} (${results.map((r) => `${r.backend}: ${r.observed.violations} violations, recovery ${fmtMs(r.observed.recoveryMs)}`).join('; ')})`,
-  );
-  process.exit(ok ? 0 : 1);
-} else {
-  if (args.backend !== 'native' && args.backend !== 'js') {
-    console.error(`soak: --backend must be native, js or both, got ${args.backend}`);
-    process.exit(2);
-  }
-  const r = await soak(args.backend);
-  if (args.json) console.log(JSON.stringify(r));
-  else print(r);
-  process.exit(r.ok ? 0 : 1);
-}
-
 function runChild(childArgs: string[]): Promise<Result> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, childArgs, { stdio: ['ignore', 'pipe', 'inherit'] });
@@ -243,97 +195,192 @@ function sameTop(served: number | null, text: string, emptyText: string): boolea
   return served === Number(text);
 }
 
+/** One soak on `backend`: setup, baseline, fault phase, quiet phase, final comparison, result. */
 async function soak(backend: BackendName): Promise<Result> {
   const failures: string[] = [];
   const faultMs = MINUTES * 60_000;
   progress(
     `${backend}: ${MARKETS} markets (${2 * MARKETS} tokens), ${RATE} changes/s, a fault every ${FAULT_MS} ms for ${(faultMs / 1000).toFixed(0)} s, maxStale ${MAX_STALE} ms`,
   );
+  const { sim, truth } = await startExchange();
+  const cache = await startCache(backend, sim, failures);
+  const checks = new ReadChecks(cache.store, truth, sim.tokens);
+  const reader = new Reader(cache, sim, checks);
 
-  // ---- the truth: the last KEEP versions of every token's top of book, with the time each became
-  // current (preallocated rings, so the soak's own bookkeeping does not grow during the run).
-  const KEEP = 128;
-  let index = new Map<string, number>();
-  let ringTs = new Float64Array(0);
-  let ringAt = new Float64Array(0);
-  let ringTop = new Int32Array(0);
-  let ringOoo = new Uint8Array(0);
-  let ringHead = new Int32Array(0);
-  let ringCount = new Int32Array(0);
-  const topIds = new Map<string, number>();
-  const topText: string[] = [];
-  const onTop = (t: TopOfBook): void => {
-    const i = index.get(t.tokenId);
+  // ---- start the flow, let it settle, take the memory baseline
+  sim.setRate(RATE);
+  await reader.readFor(10_000);
+  const memBefore = await settledMemory();
+  const connectionsAtStart = sim.connections().count;
+  const msg0 = cache.metrics().feed?.messages ?? 0;
+  const changes0 = sim.stats().changes;
+  const t0 = preciseNow();
+  progress(`${backend}: baseline: rss ${mb(memBefore.rss)}, heap ${mb(memBefore.heapUsed)}; faults start`);
+
+  // ---- fault phase
+  const faults = new FaultSchedule(sim);
+  faults.start();
+  const rss = new RssSampler(memBefore.rss);
+  await reader.readWithProgress(backend, t0, t0 + faultMs);
+  faults.stop();
+  const faultPhaseEnd = preciseNow();
+  const messages = (cache.metrics().feed?.messages ?? 0) - msg0;
+  const changes = sim.stats().changes - changes0;
+  progress(`${backend}: faults stop (${faults.total} injected); waiting for every live token`);
+
+  // ---- quiet phase: recovery of every live token, then a steady period
+  const recoveryMs = await reader.readUntilRecovered(faultPhaseEnd, faultPhaseEnd + RECOVERY_BOUND_S * 1000);
+  if (recoveryMs === null) failures.push(`not every live token was served again within ${RECOVERY_BOUND_S} s`);
+  progress(`${backend}: recovered in ${fmtMs(recoveryMs)}; steady period`);
+  await reader.readFor(10_000);
+  const summary = cache.metrics().summary();
+
+  // ---- final: stop the flow; every live book must equal the exchange's (top maxDepth levels)
+  sim.setRate(0);
+  const final = await finalComparison(cache.store, sim);
+  rss.stop();
+  const feedStats = (await cache.metricsAsync()).feed;
+  const connectionsAtEnd = sim.connections().count;
+  const writer = cache.metrics().store.writer;
+  // The same objects are alive as at the baseline (simulator, cache, rings), flow stopped.
+  const memAfter = await settledMemory();
+  await cache.stop();
+  await sim.close();
+
+  const heapGrowth = memAfter.heapUsed - memBefore.heapUsed;
+  if (checks.violations > 0) failures.push(`${checks.violations} violations`);
+  if (heapGrowth > Math.max(32 * 2 ** 20, memBefore.heapUsed * 0.5)) failures.push(`heap grew by ${mb(heapGrowth)}`);
+  failures.push(...final.topFailures);
+  return report({
+    backend,
+    tokens: sim.tokens.length,
+    maxDepth: cache.store.maxDepth,
+    faultMs,
+    injected: faults.injected,
+    reads: reader.reads,
+    checks,
+    summary,
+    recoveryMs,
+    feedStats,
+    writer,
+    connectionsAtStart,
+    connectionsAtEnd,
+    final,
+    messages,
+    changes,
+    memory: { before: memBefore, after: memAfter, rssMax: rss.max, heapGrowthBytes: heapGrowth },
+    failures,
+  });
+}
+
+// ------------------------------------------------------------------ setup
+
+/** Versions of each token's top of book kept by the truth (per token, a ring). */
+const KEEP = 128;
+/** Exchange timestamps: every change gets its own (multiples of 1000 ms from this base). */
+const BASE_TS = 1_800_000_000_000;
+
+/**
+ * The truth: the last KEEP versions of every token's top of book, with the time each became current
+ * (preallocated rings, so the soak's own bookkeeping does not grow during the run), fed by the
+ * simulator's `onTopOfBook` observer.
+ */
+class ExchangeTruth {
+  private index = new Map<string, number>();
+  private ringTs = new Float64Array(0);
+  private ringAt = new Float64Array(0);
+  private ringTop = new Int32Array(0);
+  private ringOoo = new Uint8Array(0);
+  private ringHead = new Int32Array(0);
+  private ringCount = new Int32Array(0);
+  private readonly topIds = new Map<string, number>();
+  private readonly topText: string[] = [];
+
+  /** Allocates the rings of `tokens` (their order is the token index `i` of {@link lookup}). */
+  track(tokens: readonly string[]): void {
+    this.index = new Map(tokens.map((t, i) => [t, i]));
+    this.ringTs = new Float64Array(tokens.length * KEEP);
+    this.ringAt = new Float64Array(tokens.length * KEEP);
+    this.ringTop = new Int32Array(tokens.length * KEEP);
+    this.ringOoo = new Uint8Array(tokens.length * KEEP);
+    this.ringHead = new Int32Array(tokens.length);
+    this.ringCount = new Int32Array(tokens.length);
+  }
+
+  /** The simulator's observer: one version of a token's top of book. */
+  readonly onTop = (t: TopOfBook): void => {
+    const i = this.index.get(t.tokenId);
     if (i === undefined) return;
     const v = `${t.bestBid}|${t.bestAsk}`;
-    let id = topIds.get(v);
+    let id = this.topIds.get(v);
     if (id === undefined) {
-      id = topText.length;
-      topIds.set(v, id);
-      topText.push(v);
+      id = this.topText.length;
+      this.topIds.set(v, id);
+      this.topText.push(v);
     }
-    const k = i * KEEP + ringHead[i];
-    ringTs[k] = t.timestamp;
-    ringAt[k] = preciseNow();
-    ringTop[k] = id;
-    ringOoo[k] = t.outOfOrder ? 1 : 0;
-    ringHead[i] = (ringHead[i] + 1) % KEEP;
-    if (ringCount[i] < KEEP) ringCount[i]++;
+    const k = i * KEEP + this.ringHead[i];
+    this.ringTs[k] = t.timestamp;
+    this.ringAt[k] = preciseNow();
+    this.ringTop[k] = id;
+    this.ringOoo[k] = t.outOfOrder ? 1 : 0;
+    this.ringHead[i] = (this.ringHead[i] + 1) % KEEP;
+    if (this.ringCount[i] < KEEP) this.ringCount[i]++;
   };
+
   /**
    * The exchange's versions of token `i` at timestamp `ts` whose top is `bid`/`ask`: 'match' (and
    * how long ago a later version superseded it, 0 if current; whether it was an out-of-order copy),
    * 'differs' (the version exists with another top), 'unknown' (never published within the kept
    * history), or 'beyond' (older than the kept history).
    */
-  const lookup = (
+  lookup(
     i: number,
     ts: number,
     bid: number | null,
     ask: number | null,
     now: number,
-  ): { r: 'match' | 'differs' | 'unknown' | 'beyond'; lagMs: number; ooo: boolean; tops: string[] } => {
-    const n = ringCount[i];
+  ): { r: 'match' | 'differs' | 'unknown' | 'beyond'; lagMs: number; ooo: boolean; tops: string[] } {
+    const n = this.ringCount[i];
     let supersededAt = NaN;
     let oldest = Infinity;
     const tops: string[] = [];
     for (let j = 1; j <= n; j++) {
-      const k = i * KEEP + ((ringHead[i] - j + KEEP) % KEEP);
-      const ooo = ringOoo[k] === 1;
-      if (!ooo && ringTs[k] < oldest) oldest = ringTs[k];
-      if (ringTs[k] !== ts) {
-        if (!ooo) supersededAt = ringAt[k];
+      const k = i * KEEP + ((this.ringHead[i] - j + KEEP) % KEEP);
+      const ooo = this.ringOoo[k] === 1;
+      if (!ooo && this.ringTs[k] < oldest) oldest = this.ringTs[k];
+      if (this.ringTs[k] !== ts) {
+        if (!ooo) supersededAt = this.ringAt[k];
         continue;
       }
-      const [b, a] = topText[ringTop[k]].split('|');
-      tops.push(topText[ringTop[k]]);
+      const [b, a] = this.topText[this.ringTop[k]].split('|');
+      tops.push(this.topText[this.ringTop[k]]);
       if (sameTop(bid, b, '0') && sameTop(ask, a, '1'))
         return { r: 'match', lagMs: Number.isNaN(supersededAt) ? 0 : now - supersededAt, ooo, tops };
     }
     if (tops.length > 0) return { r: 'differs', lagMs: 0, ooo: false, tops };
     return { r: n === KEEP && ts < oldest ? 'beyond' : 'unknown', lagMs: 0, ooo: false, tops };
-  };
-  // Unique exchange timestamps: every change gets its own (multiples of 1000 ms from a base), so a
-  // served book's timestamp names exactly one version of the exchange's book.
+  }
+}
+
+/** The simulator (no flow yet), with unique exchange timestamps and the truth observing it. */
+async function startExchange(): Promise<{ sim: Simulator; truth: ExchangeTruth }> {
+  // Unique exchange timestamps: every change gets its own, so a served book's timestamp names
+  // exactly one version of the exchange's book.
   let tick = 0;
-  const BASE = 1_800_000_000_000;
-  const sim: Simulator = await startSimulator({
+  const truth = new ExchangeTruth();
+  const sim = await startSimulator({
     markets: MARKETS,
     rate: 0,
     seed: SEED,
-    clock: () => BASE + ++tick * 1000,
-    onTopOfBook: onTop,
+    clock: () => BASE_TS + ++tick * 1000,
+    onTopOfBook: truth.onTop,
   });
-  const tokens = [...sim.tokens];
-  index = new Map(tokens.map((t, i) => [t, i]));
-  ringTs = new Float64Array(tokens.length * KEEP);
-  ringAt = new Float64Array(tokens.length * KEEP);
-  ringTop = new Int32Array(tokens.length * KEEP);
-  ringOoo = new Uint8Array(tokens.length * KEEP);
-  ringHead = new Int32Array(tokens.length);
-  ringCount = new Int32Array(tokens.length);
+  truth.track(sim.tokens);
+  return { sim, truth };
+}
 
-  // ---- the cache
+/** The cache on the simulator (feed in this thread), warm, with hash checks on. */
+async function startCache(backend: BackendName, sim: Simulator, failures: string[]): Promise<BookCache> {
   const warns = new Map<string, number>();
   const cache = await BookCache.start({
     url: sim.url,
@@ -348,183 +395,77 @@ async function soak(backend: BackendName): Promise<Result> {
       silenceTimeoutMs: 5000,
       stallFactor: STALL_FACTOR,
       logger: {
-        warn: (m) => warns.set(m, (warns.get(m) ?? 0) + 1),
-        error: (m) => warns.set(m, (warns.get(m) ?? 0) + 1),
+        warn: (m: string) => warns.set(m, (warns.get(m) ?? 0) + 1),
+        error: (m: string) => warns.set(m, (warns.get(m) ?? 0) + 1),
       },
     },
   });
-  const store = cache.store;
   const warm = await cache.warmup();
   progress(`${backend}: warm: ${warm.ready}/${warm.total} ready in ${warm.elapsedMs.toFixed(0)} ms`);
   if (warm.ready !== warm.total) failures.push(`warmup: ${warm.ready}/${warm.total} ready`);
   // Hash checks on (the store then verifies the exchange's hashes of every book it holds).
-  for (const m of sim.markets) for (const t of m.tokens) store.setMeta(t, m.minOrderSize, m.negRisk);
+  for (const m of sim.markets) for (const t of m.tokens) cache.store.setMeta(t, m.minOrderSize, m.negRisk);
+  return cache;
+}
 
-  // Direct views of the table for the checks that must not go through the read path.
-  const i32 = new Int32Array(store.table);
-  const f64 = new Float64Array(store.table);
-  const stride = slotBytes(store.maxDepth);
-  const confirmed = new Float64Array(store.table, H_CONFIRMED, 256);
-  const slotBase = (t: string): number => {
-    const s = store.slotOf(t);
-    return s < 0 ? -1 : HEADER_BYTES + s * stride;
-  };
-  const connOf = (b: number): number => i32[(b >> 2) + 4];
+// ------------------------------------------------------------------ fault schedule
 
-  // ---- disconnects: after one, no book of its connection from before it may be served
-  const lastConn = new Int32Array(tokens.length);
-  const floor = new Float64Array(tokens.length).fill(-1);
-  let disconnects = 0;
-  const disconnectsByReason: Record<string, number> = {};
-  const violationsByKind: Record<string, number> = {};
-  const violationSamples: string[] = [];
-  let violations = 0;
-  const violation = (kind: string, detail: string): void => {
-    violations++;
-    violationsByKind[kind] = (violationsByKind[kind] ?? 0) + 1;
-    if (violationSamples.length < 20) violationSamples.push(`${kind}: ${detail}`);
-  };
-  cache.on('disconnected', (e: DisconnectedEvent) => {
-    disconnects++;
-    const why = `${e.code} ${e.reason || '(no reason)'}`;
-    disconnectsByReason[why] = (disconnectsByReason[why] ?? 0) + 1;
-    // Synchronous with the disconnect (the feed runs in this thread): every token of the connection
-    // must already be unservable, and any later served book must be a newer one.
-    for (let i = 0; i < tokens.length; i++) {
-      const b = slotBase(tokens[i]);
-      if (b < 0 || (lastConn[i] !== e.conn && connOf(b) !== e.conn)) continue;
-      if (i32[(b >> 2) + 1] & F_READY) violation('ready after its disconnect', tokens[i]);
-      floor[i] = f64[(b + S_SEQUENCE) >> 3];
-    }
-  });
+const FAULTS: [string, number][] = [
+  ['drop', 10],
+  ['close1013', 6],
+  ['stall', 6],
+  ['deaf', 6],
+  ['heal', 6],
+  ['malformed', 12],
+  ['crossed', 12],
+  ['duplicate', 10],
+  ['outOfOrder', 10],
+  ['oversized', 3],
+  ['settle', 2],
+  ['burst', 5],
+];
+const FAULT_WEIGHT = FAULTS.reduce((a, [, w]) => a + w, 0);
 
-  // ---- the reader
-  let reads = 0;
-  let served = 0;
-  let outOfOrderReads = 0;
-  let maxRealOver = -Infinity;
-  /** Served versions older than the kept history, the largest lag behind the exchange, reads served more than maxStale behind it. */
-  let beyondHistory = 0;
-  let maxLag = 0;
-  let behindReads = 0;
-  /** Lag behind the exchange of every served read whose version was found: 1 ms bins, the last one open-ended. */
-  const LAG_BINS = 120_001;
-  const lagHist = new Float64Array(LAG_BINS);
-  let lagReads = 0;
-  const lagPercentile = (q: number): number => {
-    if (lagReads === 0) return NaN;
-    const rank = Math.ceil(q * lagReads);
-    let seen = 0;
-    for (let k = 0; k < LAG_BINS; k++) {
-      seen += lagHist[k];
-      if (seen >= rank) return k;
-    }
-    return LAG_BINS - 1;
-  };
-  /** Checks one served book; returns how far behind the exchange it was (ms; Infinity if unknown). */
-  const checkRead = (i: number, t: string, b: Book, before: number): number => {
-    served++;
-    const p = bookProblem(b);
-    if (p) violation(p, t);
-    if (!(b.ageMs >= 0 && b.ageMs <= MAX_STALE))
-      violation('older than maxStale by the store clock', `${t} age ${b.ageMs}`);
-    const base = slotBase(t);
-    if (base >= 0) {
-      // Real age: the time since the book was last confirmed, by the precise clock (the coarse
-      // store clock may trail it by a tick or a late ticker); reported, not a violation.
-      const confirmedAt = Math.max(f64[(base + S_LAST_UPDATE) >> 3], confirmed[connOf(base)]);
-      const over = before - confirmedAt - MAX_STALE;
-      if (over > maxRealOver) maxRealOver = over;
-    }
-    if (floor[i] >= 0 && !(b.sequence > floor[i]))
-      violation('pre-disconnect book served after the disconnect', `${t} sequence ${b.sequence} <= ${floor[i]}`);
-    if (b.timestamp === null) {
-      violation('served a book without an exchange timestamp', t);
-      return Infinity;
-    }
-    const v = lookup(i, b.timestamp, b.bestBid, b.bestAsk, before);
-    if (v.r === 'unknown') violation('served a version the exchange never published', `${t} @${b.timestamp}`);
-    else if (v.r === 'differs')
-      violation(
-        'top of book differs from the exchange at the same version',
-        `${t} @${b.timestamp}: served ${b.bestBid}/${b.bestAsk}, exchange ${v.tops.join(' or ')}`,
-      );
-    else if (v.r === 'beyond') beyondHistory++;
-    else {
-      if (v.ooo) outOfOrderReads++;
-      // How far behind the exchange the served version was (0: still current). Not a violation:
-      // freshness is the feed's confirmation (PONG, up to the connection's last data + stallAfterMs),
-      // and a stall that resumes before it is detected loses changes silently (docs/FEED.md, "Known limits").
-      if (v.lagMs > maxLag) maxLag = v.lagMs;
-      if (v.lagMs > MAX_STALE) behindReads++;
-      lagHist[Math.min(LAG_BINS - 1, Math.ceil(v.lagMs))]++;
-      lagReads++;
-      return v.lagMs;
-    }
-    return Infinity;
-  };
-  /**
-   * One round over every token; returns how many live tokens are not recovered: not served, or
-   * served more than maxStale behind the exchange (a stalled connection's books look fresh).
-   */
-  const round = (): number => {
-    let unserved = 0;
-    for (let i = 0; i < tokens.length; i++) {
-      const t = tokens[i];
-      const base = slotBase(t);
-      if (base >= 0) lastConn[i] = connOf(base);
-      const before = preciseNow();
-      const b = cache.get(t, MAX_STALE);
-      reads++;
-      const lag = b ? checkRead(i, t, b, before) : Infinity;
-      if (lag > MAX_STALE && !sim.token(t)!.settled) unserved++;
-    }
-    return unserved;
-  };
-  const yieldTurn = (): Promise<void> => new Promise((r) => setImmediate(r));
+/** Every FAULT_MS one fault, drawn by weight from FAULTS (a seeded xorshift), on a random open connection. */
+class FaultSchedule {
+  /** Faults injected, by kind. */
+  readonly injected: Record<string, number> = {};
+  private rngState = (SEED * 2654435761) >>> 0 || 1;
+  private timer: NodeJS.Timeout | undefined;
 
-  // ---- start the flow, let it settle, take the memory baseline
-  sim.setRate(RATE);
-  const tSteady = preciseNow() + 10_000;
-  while (preciseNow() < tSteady) {
-    round();
-    await yieldTurn();
+  constructor(private readonly sim: Simulator) {}
+
+  start(): void {
+    this.timer = setInterval(() => this.injectOne(), FAULT_MS);
   }
-  const memBefore = await settledMemory();
-  const connectionsAtStart = sim.connections().count;
-  const msg0 = cache.metrics().feed?.messages ?? 0;
-  const changes0 = sim.stats().changes;
-  const t0 = preciseNow();
-  progress(`${backend}: baseline: rss ${mb(memBefore.rss)}, heap ${mb(memBefore.heapUsed)}; faults start`);
 
-  // ---- fault phase
-  const injected: Record<string, number> = {};
-  const count = (k: string) => (injected[k] = (injected[k] ?? 0) + 1);
-  let rngState = (SEED * 2654435761) >>> 0 || 1;
-  const rand = (): number => {
-    rngState ^= rngState << 13;
-    rngState ^= rngState >>> 17;
-    rngState ^= rngState << 5;
-    return (rngState >>> 0) / 4294967296;
-  };
-  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)];
-  const FAULTS: [string, number][] = [
-    ['drop', 10],
-    ['close1013', 6],
-    ['stall', 6],
-    ['deaf', 6],
-    ['heal', 6],
-    ['malformed', 12],
-    ['crossed', 12],
-    ['duplicate', 10],
-    ['outOfOrder', 10],
-    ['oversized', 3],
-    ['settle', 2],
-    ['burst', 5],
-  ];
-  const totalWeight = FAULTS.reduce((a, [, w]) => a + w, 0);
-  const injectOne = (): void => {
-    let x = rand() * totalWeight;
+  stop(): void {
+    clearInterval(this.timer);
+  }
+
+  /** Faults injected in all. */
+  get total(): number {
+    return Object.values(this.injected).reduce((a, b) => a + b, 0);
+  }
+
+  private rand(): number {
+    this.rngState ^= this.rngState << 13;
+    this.rngState ^= this.rngState >>> 17;
+    this.rngState ^= this.rngState << 5;
+    return (this.rngState >>> 0) / 4294967296;
+  }
+
+  private pick<T>(xs: readonly T[]): T {
+    return xs[Math.floor(this.rand() * xs.length)];
+  }
+
+  private count(kind: string): void {
+    this.injected[kind] = (this.injected[kind] ?? 0) + 1;
+  }
+
+  private injectOne(): void {
+    const sim = this.sim;
+    let x = this.rand() * FAULT_WEIGHT;
     let kind = FAULTS[0][0];
     for (const [k, w] of FAULTS) {
       x -= w;
@@ -535,80 +476,203 @@ async function soak(backend: BackendName): Promise<Result> {
     }
     const open = sim.connections().connections;
     if (open.length === 0) return;
-    const conn = pick(open).id;
+    const conn = this.pick(open).id;
     switch (kind) {
       case 'heal':
         sim.heal(conn);
-        count('heal');
+        this.count('heal');
         return;
       case 'burst':
         sim.step(Math.max(100, Math.round(RATE / 2))); // half a second of changes at once
-        count('burst');
+        this.count('burst');
         return;
       case 'settle': {
         const live = sim.markets.filter((m) => !m.settled);
         if (live.length > MARKETS / 2) {
-          sim.settle(pick(live).conditionId);
-          count('settle');
+          sim.settle(this.pick(live).conditionId);
+          this.count('settle');
         }
         return;
       }
       case 'malformed': {
-        const variant = pick<MalformedVariant>(['garbage', 'json', 'decimal']);
-        if (sim.inject('malformed', { connection: conn, variant }) > 0) count(`malformed (${variant})`);
+        const variant = this.pick<MalformedVariant>(['garbage', 'json', 'decimal']);
+        if (sim.inject('malformed', { connection: conn, variant }) > 0) this.count(`malformed (${variant})`);
         return;
       }
       default:
-        if (sim.inject(kind as Parameters<Simulator['inject']>[0], { connection: conn }) > 0) count(kind);
+        if (sim.inject(kind as Parameters<Simulator['inject']>[0], { connection: conn }) > 0) this.count(kind);
     }
-  };
-  const faultTimer = setInterval(injectOne, FAULT_MS);
-  const rssSampler = setInterval(() => (rssMax = Math.max(rssMax, process.memoryUsage().rss)), 1000);
-  let rssMax = memBefore.rss;
-  const faultEnd = t0 + faultMs;
-  let lastReport = t0;
-  while (preciseNow() < faultEnd) {
-    round();
-    if (preciseNow() - lastReport > 15_000) {
-      lastReport = preciseNow();
-      const s = cache.metrics().summary();
-      progress(
-        `${backend}: ${((lastReport - t0) / 1000).toFixed(0)} s: reads ${reads}, served ${served}, violations ${violations}, disconnects ${disconnects}, connections ${s.feed?.connections}, ${s.feed?.messagesPerSec.toFixed(0)} msg/s`,
+  }
+}
+
+/** The largest RSS, sampled every second from the baseline on. */
+class RssSampler {
+  max: number;
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(baseline: number) {
+    this.max = baseline;
+    this.timer = setInterval(() => (this.max = Math.max(this.max, process.memoryUsage().rss)), 1000);
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+}
+
+// ------------------------------------------------------------------ checks
+
+/** Lag behind the exchange of every served read whose version was found: 1 ms bins, the last one open-ended. */
+const LAG_BINS = 120_001;
+
+/**
+ * The checks of every served book (bookkeeping preallocated): never crossed or out of order; never
+ * older than maxStale by the store clock; never from before a disconnect of its connection; its top
+ * equal to the exchange's at the same version. And what is reported beside: the real age by the
+ * precise clock, the lag behind the exchange.
+ */
+class ReadChecks {
+  served = 0;
+  outOfOrderReads = 0;
+  maxRealOver = -Infinity;
+  /** Served versions older than the kept history, the largest lag behind the exchange, reads served more than maxStale behind it. */
+  beyondHistory = 0;
+  maxLag = 0;
+  behindReads = 0;
+  lagReads = 0;
+  private readonly lagHist = new Float64Array(LAG_BINS);
+  violations = 0;
+  readonly violationsByKind: Record<string, number> = {};
+  readonly violationSamples: string[] = [];
+  disconnects = 0;
+  readonly disconnectsByReason: Record<string, number> = {};
+  /** Connection of each token as of the last round of reads (a 1013 split moves tokens before the event). */
+  readonly lastConn: Int32Array;
+  /** Sequence of each token's book at its connection's last disconnect (-1: none): a later served book must be newer. */
+  private readonly floor: Float64Array;
+  // Direct views of the table for the checks that must not go through the read path.
+  private readonly i32: Int32Array;
+  private readonly f64: Float64Array;
+  private readonly confirmed: Float64Array;
+  private readonly stride: number;
+
+  /** @param tokens the simulator's tokens, in the truth's order. */
+  constructor(
+    private readonly store: BookStore,
+    private readonly truth: ExchangeTruth,
+    tokens: readonly string[],
+  ) {
+    const n = tokens.length;
+    this.lastConn = new Int32Array(n);
+    this.floor = new Float64Array(n).fill(-1);
+    this.i32 = new Int32Array(store.table);
+    this.f64 = new Float64Array(store.table);
+    this.stride = slotBytes(store.maxDepth);
+    this.confirmed = new Float64Array(store.table, H_CONFIRMED, 256);
+  }
+
+  /** Byte offset of a token's slot in the table, -1 when it has none. */
+  slotBase(t: string): number {
+    const s = this.store.slotOf(t);
+    return s < 0 ? -1 : HEADER_BYTES + s * this.stride;
+  }
+
+  /** Connection index of the slot at byte offset `b`. */
+  connOf(b: number): number {
+    return this.i32[(b >> 2) + 4];
+  }
+
+  violation(kind: string, detail: string): void {
+    this.violations++;
+    this.violationsByKind[kind] = (this.violationsByKind[kind] ?? 0) + 1;
+    if (this.violationSamples.length < 20) this.violationSamples.push(`${kind}: ${detail}`);
+  }
+
+  /**
+   * A disconnect, synchronous with it (the feed runs in this thread): every token of the connection
+   * must already be unservable, and any later served book must be a newer one.
+   */
+  onDisconnect(e: DisconnectedEvent, tokens: readonly string[]): void {
+    this.disconnects++;
+    const why = `${e.code} ${e.reason || '(no reason)'}`;
+    this.disconnectsByReason[why] = (this.disconnectsByReason[why] ?? 0) + 1;
+    for (let i = 0; i < tokens.length; i++) {
+      const b = this.slotBase(tokens[i]);
+      if (b < 0 || (this.lastConn[i] !== e.conn && this.connOf(b) !== e.conn)) continue;
+      if (this.i32[(b >> 2) + 1] & F_READY) this.violation('ready after its disconnect', tokens[i]);
+      this.floor[i] = this.f64[(b + S_SEQUENCE) >> 3];
+    }
+  }
+
+  /** Checks one served book of token `i`; returns how far behind the exchange it was (ms; Infinity if unknown). */
+  checkRead(i: number, t: string, b: Book, before: number): number {
+    this.served++;
+    const p = bookProblem(b);
+    if (p) this.violation(p, t);
+    if (!(b.ageMs >= 0 && b.ageMs <= MAX_STALE))
+      this.violation('older than maxStale by the store clock', `${t} age ${b.ageMs}`);
+    const base = this.slotBase(t);
+    if (base >= 0) {
+      // Real age: the time since the book was last confirmed, by the precise clock (the coarse
+      // store clock may trail it by a tick or a late ticker); reported, not a violation.
+      const confirmedAt = Math.max(this.f64[(base + S_LAST_UPDATE) >> 3], this.confirmed[this.connOf(base)]);
+      const over = before - confirmedAt - MAX_STALE;
+      if (over > this.maxRealOver) this.maxRealOver = over;
+    }
+    if (this.floor[i] >= 0 && !(b.sequence > this.floor[i]))
+      this.violation(
+        'pre-disconnect book served after the disconnect',
+        `${t} sequence ${b.sequence} <= ${this.floor[i]}`,
       );
+    if (b.timestamp === null) {
+      this.violation('served a book without an exchange timestamp', t);
+      return Infinity;
     }
-    await yieldTurn();
-  }
-  clearInterval(faultTimer);
-  const faultPhaseEnd = preciseNow();
-  const messages = (cache.metrics().feed?.messages ?? 0) - msg0;
-  const changes = sim.stats().changes - changes0;
-  progress(
-    `${backend}: faults stop (${Object.values(injected).reduce((a, b) => a + b, 0)} injected); waiting for every live token`,
-  );
-
-  // ---- quiet phase: recovery of every live token, then a steady period
-  let recoveryMs: number | null = null;
-  const bound = faultPhaseEnd + RECOVERY_BOUND_S * 1000;
-  while (preciseNow() < bound) {
-    const unserved = round();
-    if (unserved === 0) {
-      recoveryMs = preciseNow() - faultPhaseEnd;
-      break;
+    const v = this.truth.lookup(i, b.timestamp, b.bestBid, b.bestAsk, before);
+    if (v.r === 'unknown') this.violation('served a version the exchange never published', `${t} @${b.timestamp}`);
+    else if (v.r === 'differs')
+      this.violation(
+        'top of book differs from the exchange at the same version',
+        `${t} @${b.timestamp}: served ${b.bestBid}/${b.bestAsk}, exchange ${v.tops.join(' or ')}`,
+      );
+    else if (v.r === 'beyond') this.beyondHistory++;
+    else {
+      if (v.ooo) this.outOfOrderReads++;
+      // How far behind the exchange the served version was (0: still current). Not a violation:
+      // freshness is the feed's confirmation (PONG, up to the connection's last data + stallAfterMs),
+      // and a stall that resumes before it is detected loses changes silently (docs/FEED.md, "Known limits").
+      if (v.lagMs > this.maxLag) this.maxLag = v.lagMs;
+      if (v.lagMs > MAX_STALE) this.behindReads++;
+      this.lagHist[Math.min(LAG_BINS - 1, Math.ceil(v.lagMs))]++;
+      this.lagReads++;
+      return v.lagMs;
     }
-    await yieldTurn();
+    return Infinity;
   }
-  if (recoveryMs === null) failures.push(`not every live token was served again within ${RECOVERY_BOUND_S} s`);
-  progress(`${backend}: recovered in ${fmtMs(recoveryMs)}; steady period`);
-  const steadyEnd = preciseNow() + 10_000;
-  while (preciseNow() < steadyEnd) {
-    round();
-    await yieldTurn();
-  }
-  const summary = cache.metrics().summary();
 
-  // ---- final: stop the flow; every live book must equal the exchange's (top maxDepth levels)
-  sim.setRate(0);
-  const live = tokens.filter((t) => !sim.token(t)!.settled);
+  /** The q-quantile of the lag behind the exchange, ms (1 ms bins), NaN without reads. */
+  lagPercentile(q: number): number {
+    if (this.lagReads === 0) return NaN;
+    const rank = Math.ceil(q * this.lagReads);
+    let seen = 0;
+    for (let k = 0; k < LAG_BINS; k++) {
+      seen += this.lagHist[k];
+      if (seen >= rank) return k;
+    }
+    return LAG_BINS - 1;
+  }
+}
+
+/**
+ * After the flow stopped: waits up to 15 s for every live book to equal the exchange's (top maxDepth
+ * levels). Deeper levels can stay wrong after a stall that resumed (docs/FEED.md "Known limits"); the
+ * top of book never does: books that still differ are reported, and fail the run only if their top differs.
+ */
+async function finalComparison(
+  store: BookStore,
+  sim: Simulator,
+): Promise<{ live: string[]; differ: string[]; topFailures: string[] }> {
+  const live = sim.tokens.filter((t) => !sim.token(t)!.settled);
   const equal = (t: string): boolean => {
     const b = store.get(t, 1e12);
     if (!b) return false;
@@ -629,86 +693,178 @@ async function soak(backend: BackendName): Promise<Result> {
     if (differ.length === 0) break;
     await new Promise((r) => setTimeout(r, 50));
   }
-  clearInterval(rssSampler);
-  const feedStats = (await cache.metricsAsync()).feed;
-  const connectionsAtEnd = sim.connections().count;
-  const writer = cache.metrics().store.writer;
-  // The same objects are alive as at the baseline (simulator, cache, rings), flow stopped.
-  const memAfter = await settledMemory();
-  await cache.stop();
-  await sim.close();
-
-  const heapGrowth = memAfter.heapUsed - memBefore.heapUsed;
-  if (violations > 0) failures.push(`${violations} violations`);
-  if (heapGrowth > Math.max(32 * 2 ** 20, memBefore.heapUsed * 0.5)) failures.push(`heap grew by ${mb(heapGrowth)}`);
-  // Deeper levels can stay wrong after a stall that resumed (docs/FEED.md "Known limits"); the top of
-  // book never does. Tokens that differ at the end are reported; they fail the run only if their top differs.
+  const topFailures: string[] = [];
   for (const t of differ) {
     const b = store.get(t, 1e12);
     const s = sim.book(t);
     if (!b || !sameTop(b.bestBid, s.bestBid, '0') || !sameTop(b.bestAsk, s.bestAsk, '1'))
-      failures.push(`final top of book of ${t} differs from the exchange`);
+      topFailures.push(`final top of book of ${t} differs from the exchange`);
+  }
+  return { live, differ, topFailures };
+}
+
+// ------------------------------------------------------------------ reader loop
+
+/** The reader on this thread: rounds of `cache.get(token, maxStale)` over every token, each served book checked. */
+class Reader {
+  reads = 0;
+  private readonly tokens: readonly string[];
+
+  constructor(
+    private readonly cache: BookCache,
+    private readonly sim: Simulator,
+    private readonly checks: ReadChecks,
+  ) {
+    this.tokens = [...sim.tokens];
+    cache.on('disconnected', (e: DisconnectedEvent) => checks.onDisconnect(e, this.tokens));
   }
 
+  /**
+   * One round over every token; returns how many live tokens are not recovered: not served, or
+   * served more than maxStale behind the exchange (a stalled connection's books look fresh).
+   */
+  round(): number {
+    let unserved = 0;
+    const { checks, tokens } = this;
+    for (let i = 0; i < tokens.length; i++) {
+      const t = tokens[i];
+      const base = checks.slotBase(t);
+      if (base >= 0) checks.lastConn[i] = checks.connOf(base);
+      const before = preciseNow();
+      const b = this.cache.get(t, MAX_STALE);
+      this.reads++;
+      const lag = b ? checks.checkRead(i, t, b, before) : Infinity;
+      if (lag > MAX_STALE && !this.sim.token(t)!.settled) unserved++;
+    }
+    return unserved;
+  }
+
+  /** Rounds for `ms`, yielding a turn of the event loop between rounds. */
+  async readFor(ms: number): Promise<void> {
+    const end = preciseNow() + ms;
+    while (preciseNow() < end) {
+      this.round();
+      await yieldTurn();
+    }
+  }
+
+  /** Rounds from `t0` until `end`, with a progress line every 15 s (the fault phase). */
+  async readWithProgress(backend: BackendName, t0: number, end: number): Promise<void> {
+    let lastReport = t0;
+    while (preciseNow() < end) {
+      this.round();
+      if (preciseNow() - lastReport > 15_000) {
+        lastReport = preciseNow();
+        const s = this.cache.metrics().summary();
+        const c = this.checks;
+        progress(
+          `${backend}: ${((lastReport - t0) / 1000).toFixed(0)} s: reads ${this.reads}, served ${c.served}, violations ${c.violations}, disconnects ${c.disconnects}, connections ${s.feed?.connections}, ${s.feed?.messagesPerSec.toFixed(0)} msg/s`,
+        );
+      }
+      await yieldTurn();
+    }
+  }
+
+  /** Rounds until every live token is recovered (then the time since `from`, ms) or `bound` passes (null). */
+  async readUntilRecovered(from: number, bound: number): Promise<number | null> {
+    while (preciseNow() < bound) {
+      if (this.round() === 0) return preciseNow() - from;
+      await yieldTurn();
+    }
+    return null;
+  }
+}
+
+function yieldTurn(): Promise<void> {
+  return new Promise((r) => setImmediate(r));
+}
+
+// ------------------------------------------------------------------ report
+
+type CacheMetrics = ReturnType<BookCache['metrics']>;
+
+/** What one soak collected, for {@link report}. */
+interface Collected {
+  backend: BackendName;
+  tokens: number;
+  maxDepth: number;
+  faultMs: number;
+  injected: Record<string, number>;
+  reads: number;
+  checks: ReadChecks;
+  summary: ReturnType<CacheMetrics['summary']>;
+  recoveryMs: number | null;
+  feedStats: CacheMetrics['feed'];
+  writer: Record<string, number>;
+  connectionsAtStart: number;
+  connectionsAtEnd: number;
+  final: { live: string[]; differ: string[] };
+  messages: number;
+  changes: number;
+  memory: Result['memory'];
+  failures: string[];
+}
+
+/** The result of one soak (printed by {@link print}, or written as JSON). */
+function report(c: Collected): Result {
+  const { checks, summary, final } = c;
   const misses = summary.missesByReason;
   const feedNumbers: Record<string, number> = {};
-  if (feedStats) for (const [k, v] of Object.entries(feedStats)) if (typeof v === 'number') feedNumbers[k] = v;
+  if (c.feedStats) for (const [k, v] of Object.entries(c.feedStats)) if (typeof v === 'number') feedNumbers[k] = v;
   return {
-    backend,
+    backend: c.backend,
     date: new Date().toISOString(),
     machine,
     settings: {
       markets: MARKETS,
-      tokens: tokens.length,
+      tokens: c.tokens,
       rate: RATE,
       faultEveryMs: FAULT_MS,
-      faultPhaseS: faultMs / 1000,
+      faultPhaseS: c.faultMs / 1000,
       maxStaleMs: MAX_STALE,
       recoveryBoundS: RECOVERY_BOUND_S,
       seed: SEED,
-      maxDepth: store.maxDepth,
+      maxDepth: c.maxDepth,
       feed: `in-thread; pongTimeoutMs 5000, silenceTimeoutMs 5000, hardStaleMs 5000, confirmIntervalMs 100, stallFactor ${STALL_FACTOR}, stallMinMs 1000`,
       gc: typeof (globalThis as { gc?: unknown }).gc === 'function',
     },
-    injected: Object.fromEntries(Object.entries(injected).sort()),
+    injected: Object.fromEntries(Object.entries(c.injected).sort()),
     observed: {
-      readsChecked: reads,
-      served,
+      readsChecked: c.reads,
+      served: checks.served,
       hitRate: summary.hitRate,
       misses: Object.fromEntries(MISS_NAMES.map((k) => [k, misses[k]])) as Record<MissName, number>,
-      violations,
-      violationSamples,
-      violationsByKind,
-      outOfOrderReads,
-      maxExchangeLagMs: maxLag,
-      exchangeLagP99Ms: lagPercentile(0.99),
-      exchangeLagP999Ms: lagPercentile(0.999),
-      readsWithKnownLag: lagReads,
-      readsBehindExchange: behindReads,
-      readsBeyondHistory: beyondHistory,
-      recoveryMs,
+      violations: checks.violations,
+      violationSamples: checks.violationSamples,
+      violationsByKind: checks.violationsByKind,
+      outOfOrderReads: checks.outOfOrderReads,
+      maxExchangeLagMs: checks.maxLag,
+      exchangeLagP99Ms: checks.lagPercentile(0.99),
+      exchangeLagP999Ms: checks.lagPercentile(0.999),
+      readsWithKnownLag: checks.lagReads,
+      readsBehindExchange: checks.behindReads,
+      readsBeyondHistory: checks.beyondHistory,
+      recoveryMs: c.recoveryMs,
       recoveryBoundMs: RECOVERY_BOUND_S * 1000,
-      maxRealAgeOverLimitMs: maxRealOver,
-      disconnects,
-      disconnectsByReason,
+      maxRealAgeOverLimitMs: checks.maxRealOver,
+      disconnects: checks.disconnects,
+      disconnectsByReason: checks.disconnectsByReason,
       feed: feedNumbers,
-      writer: Object.fromEntries(Object.entries(writer).filter(([, v]) => v !== 0)),
-      connectionsAtStart,
-      connectionsAtEnd,
-      liveTokensAtEnd: live.length,
-      settledTokens: tokens.length - live.length,
-      finalBooksEqual: live.length - differ.length,
-      finalBooksDiffer: differ.slice(0, 10),
-      messagesPerSecond: messages / (faultMs / 1000),
-      changesGenerated: changes,
+      writer: Object.fromEntries(Object.entries(c.writer).filter(([, v]) => v !== 0)),
+      connectionsAtStart: c.connectionsAtStart,
+      connectionsAtEnd: c.connectionsAtEnd,
+      liveTokensAtEnd: final.live.length,
+      settledTokens: c.tokens - final.live.length,
+      finalBooksEqual: final.live.length - final.differ.length,
+      finalBooksDiffer: final.differ.slice(0, 10),
+      messagesPerSecond: c.messages / (c.faultMs / 1000),
+      changesGenerated: c.changes,
     },
-    memory: { before: memBefore, after: memAfter, rssMax, heapGrowthBytes: heapGrowth },
-    ok: failures.length === 0,
-    failures,
+    memory: c.memory,
+    ok: c.failures.length === 0,
+    failures: c.failures,
   };
 }
-
-// ------------------------------------------------------------------ report
 
 function mb(b: number): string {
   return `${(b / 2 ** 20).toFixed(1)} MiB`;
@@ -776,4 +932,55 @@ function print(r: Result): void {
   );
   if (r.failures.length) L.push(`FAILURES   ${r.failures.join('; ')}`);
   console.log(L.join('\n'));
+}
+
+// ------------------------------------------------------------------ main (after every declaration it uses)
+
+if (args.backend === 'both') {
+  const backends: BackendName[] = nativeAvailability().available ? ['native', 'js'] : ['js'];
+  if (backends.length === 1) console.log('soak: the native backend does not load here; running js only');
+  const results: Result[] = [];
+  for (const b of backends) {
+    const childArgs = [
+      ...process.execArgv,
+      fileURLToPath(import.meta.url),
+      ...[
+        '--backend',
+        b,
+        '--minutes',
+        String(MINUTES / backends.length),
+        '--markets',
+        String(MARKETS),
+        '--rate',
+        String(RATE),
+      ],
+      ...[
+        '--fault-ms',
+        String(FAULT_MS),
+        '--max-stale',
+        String(MAX_STALE),
+        '--recovery-bound',
+        String(RECOVERY_BOUND_S),
+        '--stall-factor',
+        String(STALL_FACTOR),
+      ],
+      ...['--seed', String(SEED), '--json'],
+    ];
+    results.push(await runChild(childArgs));
+  }
+  if (args.json) console.log(JSON.stringify(results));
+  const ok = results.every((r) => r.ok);
+  console.log(
+    `\nsoak: ${ok ? 'PASS' : 'FAIL'} (${results.map((r) => `${r.backend}: ${r.observed.violations} violations, recovery ${fmtMs(r.observed.recoveryMs)}`).join('; ')})`,
+  );
+  process.exit(ok ? 0 : 1);
+} else {
+  if (args.backend !== 'native' && args.backend !== 'js') {
+    console.error(`soak: --backend must be native, js or both, got ${args.backend}`);
+    process.exit(2);
+  }
+  const r = await soak(args.backend);
+  if (args.json) console.log(JSON.stringify(r));
+  else print(r);
+  process.exit(r.ok ? 0 : 1);
 }

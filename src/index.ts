@@ -97,6 +97,10 @@ export {
   type FeedStats,
   FEED_STATS,
   type FeedLogger,
+  type ObjectLogger,
+  type LogStyle,
+  type LogEvent,
+  LOG_EVENTS,
   type WorkerFeedOptions,
 } from './feed/index.js';
 export {

@@ -5,13 +5,11 @@
  * process goes on). The feed-level rows (binary frames, text that is not JSON, on a real socket)
  * are at the end; the oversized-frame row is in test/limits.test.ts.
  */
-import { afterEach, describe, expect, it } from 'vitest';
-import { WebSocketServer, type WebSocket } from 'ws';
-import type { AddressInfo } from 'node:net';
+import { describe, expect, it } from 'vitest';
 import { BookStore } from '../src/table/store.js';
 import { COUNTERS, type CounterName } from '../src/table/layout.js';
-import { SubscriptionManager } from '../src/feed/manager.js';
 import { BACKENDS, bookFrame, priceChange, waitFor } from './helpers.js';
+import { afterTest, feedOn, recordingServer } from './rig.js';
 
 type Effect =
   /** A's book and state unchanged. */
@@ -266,14 +264,9 @@ const ROWS: Row[] = [
   },
 ];
 
-const stores: BookStore[] = [];
-afterEach(() => {
-  for (const s of stores.splice(0)) s.close();
-});
-
 function setup(backend: 'js' | 'native'): BookStore {
   const s = new BookStore({ backend, clock: () => 1_000_000, capacity: 8 });
-  stores.push(s);
+  afterTest(() => s.close());
   s.subscribe(['A', 'B', 'C']);
   s.ingest(A_BOOK);
   s.ingest(B_BOOK);
@@ -322,49 +315,12 @@ describe.each(BACKENDS)('bad input at the store (%s backend)', (backend) => {
 
 // ---------------------------------------------------------------- on a socket
 
-interface Server {
-  url: string;
-  sockets: WebSocket[];
-  ops: string[];
-}
-
-const servers: WebSocketServer[] = [];
-const feeds: SubscriptionManager[] = [];
-afterEach(async () => {
-  for (const f of feeds.splice(0)) await f.stop();
-  for (const s of servers.splice(0)) await new Promise<void>((r) => s.close(() => r()));
-});
-
-async function server(): Promise<Server> {
-  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
-  servers.push(wss);
-  await new Promise<void>((r) => wss.once('listening', () => r()));
-  const srv: Server = { url: `ws://127.0.0.1:${(wss.address() as AddressInfo).port}/ws/market`, sockets: [], ops: [] };
-  wss.on('connection', (ws) => {
-    srv.sockets.push(ws);
-    ws.on('message', (d) => {
-      const t = d.toString();
-      if (t === 'PING') ws.send('PONG');
-      else srv.ops.push(t);
-    });
-  });
-  return srv;
-}
-
 describe.each(BACKENDS)('bad input on the socket (%s backend)', (backend) => {
   it('binary frames are ingested like text; one that is not UTF-8 JSON invalidates and resubscribes its connection, which stays open', async () => {
-    const srv = await server();
-    const store = new BookStore({ backend, clock: 'precise', capacity: 8 });
-    stores.push(store);
-    const feed = new SubscriptionManager(store, {
-      url: srv.url,
-      confirmIntervalMs: 50,
-      healthIntervalMs: 20,
-      silenceTimeoutMs: 0,
-    });
-    feeds.push(feed);
+    const srv = await recordingServer();
+    const { store, feed } = feedOn(backend, srv.url, { confirmIntervalMs: 50, healthIntervalMs: 20 }, { capacity: 8 });
     feed.start([{ market: 'm', tokens: ['A', 'B'] }]);
-    await waitFor(() => srv.sockets.length === 1 && srv.ops.length === 1, 'subscribed');
+    await waitFor(() => srv.sockets.length === 1 && srv.frames.length === 1, 'subscribed');
     const ws = srv.sockets[0];
     ws.send(Buffer.from(A_BOOK), { binary: true });
     ws.send(Buffer.from(B_BOOK), { binary: true });
@@ -377,7 +333,9 @@ describe.each(BACKENDS)('bad input on the socket (%s backend)', (backend) => {
     expect(store.get('A', 1e12)).toBeNull();
     expect(store.get('B', 1e12)).toBeNull();
     await waitFor(
-      () => srv.ops.some((o) => o.includes('"unsubscribe"')) && srv.ops.some((o) => o.includes('"subscribe"')),
+      () =>
+        srv.frames.some((f) => f.text.includes('"unsubscribe"')) &&
+        srv.frames.some((f) => f.text.includes('"subscribe"')),
       'resubscription',
     );
     ws.send(A_BOOK);

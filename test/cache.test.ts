@@ -3,7 +3,7 @@
  * acquire/release refcounts, runtime additions on open connections, following new markets,
  * eviction on settlement, worker mode, metrics and the Prometheus exposition.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { AddressInfo } from 'node:net';
 import { BookCache } from '../src/cache/book-cache.js';
@@ -11,13 +11,8 @@ import { fromEnv } from '../src/cache/env.js';
 import { Staleness } from '../src/cache/staleness.js';
 import { Miss } from '../src/table/metrics.js';
 import { preciseNow } from '../src/table/clock.js';
-import { startSimulator } from '../src/simulator/index.js';
 import { BACKENDS, ManualClock, bookFrame, waitFor } from './helpers.js';
-
-const cleanups: (() => Promise<void> | void)[] = [];
-afterEach(async () => {
-  while (cleanups.length) await cleanups.pop()!();
-});
+import { afterTest, simulator, startCache } from './rig.js';
 
 function once<T>(emitter: { once(ev: string, fn: (v: T) => void): unknown }, ev: string, timeoutMs = 5000): Promise<T> {
   return new Promise((resolve, reject) => {
@@ -34,14 +29,12 @@ const NOWHERE = 'ws://127.0.0.1:9/ws/market';
 
 describe('the disabled switch (HFT_BOOK_CACHE_ENABLED=0)', () => {
   it('opens no socket, and every read misses with reason disabled (counted)', async () => {
-    const sim = await startSimulator({ markets: 2, seed: 1, rate: 0 });
-    cleanups.push(() => sim.close());
-    const cache = await BookCache.start({
+    const sim = await simulator({ markets: 2, seed: 1, rate: 0 });
+    const cache = await startCache({
       ...fromEnv({ HFT_BOOK_CACHE_ENABLED: '0' }),
       url: sim.url,
       universe: sim.tokens,
     });
-    cleanups.push(() => cache.stop());
     expect(cache.enabled).toBe(false);
     expect(cache.tradingEnabled).toBe(false);
     expect(await cache.warmup()).toMatchObject({ ready: 0, total: 0, timedOut: false, disabled: [] });
@@ -60,8 +53,7 @@ describe('the disabled switch (HFT_BOOK_CACHE_ENABLED=0)', () => {
     expect(cache.prometheus()).toContain('polybook_enabled 0');
 
     // An enabled cache on the same simulator connects: the only connection it ever accepted.
-    const on = await BookCache.start({ backend: 'js', url: sim.url, universe: sim.tokens, warmupMinReadyFraction: 1 });
-    cleanups.push(() => on.stop());
+    const on = await startCache({ backend: 'js', url: sim.url, universe: sim.tokens, warmupMinReadyFraction: 1 });
     await on.warmup();
     expect(sim.stats().connectionsAccepted).toBe(1);
   });
@@ -76,8 +68,7 @@ describe('the disabled switch (HFT_BOOK_CACHE_ENABLED=0)', () => {
 
   it('is on by default', async () => {
     expect(fromEnv({}).enabled).toBe(true);
-    const cache = await BookCache.start({ backend: 'js', url: NOWHERE });
-    cleanups.push(() => cache.stop());
+    const cache = await startCache({ backend: 'js', url: NOWHERE });
     expect(cache.enabled).toBe(true);
   });
 });
@@ -85,8 +76,7 @@ describe('the disabled switch (HFT_BOOK_CACHE_ENABLED=0)', () => {
 describe.each(BACKENDS)('BookCache (%s)', (backend) => {
   it('staleness presets change what is served; the hard limit caps every request', async () => {
     const clock = new ManualClock(preciseNow());
-    const cache = await BookCache.start({ backend, url: NOWHERE, clock: clock.now });
-    cleanups.push(() => cache.stop());
+    const cache = await startCache({ backend, url: NOWHERE, clock: clock.now });
     expect(await cache.warmup()).toMatchObject({ total: 0, fraction: 1, timedOut: false });
     expect(cache.tradingEnabled).toBe(true);
     const T = 'tok-preset';
@@ -126,14 +116,13 @@ describe.each(BACKENDS)('BookCache (%s)', (backend) => {
 
   it('a larger hard limit and default are honoured', async () => {
     const clock = new ManualClock(preciseNow());
-    const cache = await BookCache.start({
+    const cache = await startCache({
       backend,
       url: NOWHERE,
       clock: clock.now,
       hardStaleMs: 10_000,
       defaultMaxStaleMs: 8000,
     });
-    cleanups.push(() => cache.stop());
     await cache.warmup();
     cache.store.subscribe(['t']);
     cache.store.ingest(bookFrame('t', [['0.40', '10']], [['0.60', '10']]), clock.t);
@@ -145,16 +134,14 @@ describe.each(BACKENDS)('BookCache (%s)', (backend) => {
   });
 
   it('acquire/release are reference-counted; tokens are added on the open connection and removed at zero', async () => {
-    const sim = await startSimulator({ markets: 3, seed: 21, rate: 50 });
-    cleanups.push(() => sim.close());
+    const sim = await simulator({ markets: 3, seed: 21, rate: 50 });
     const [m0, m1] = sim.markets;
-    const cache = await BookCache.start({
+    const cache = await startCache({
       backend,
       url: sim.url,
       universe: [{ market: m0.conditionId, tokens: [...m0.tokens] }],
       warmupMinReadyFraction: 1,
     });
-    cleanups.push(() => cache.stop());
     await cache.warmup();
     expect(cache.refCount(m0.yes)).toBe(1);
     const added: string[][] = [];
@@ -202,17 +189,15 @@ describe.each(BACKENDS)('BookCache (%s)', (backend) => {
   });
 
   it('evicts settled tokens and reuses their slots', async () => {
-    const sim = await startSimulator({ markets: 3, seed: 31, rate: 50 });
-    cleanups.push(() => sim.close());
+    const sim = await simulator({ markets: 3, seed: 31, rate: 50 });
     const [m0, m1, m2] = sim.markets;
-    const cache = await BookCache.start({
+    const cache = await startCache({
       backend,
       url: sim.url,
       universe: [m0, m1].map((m) => ({ market: m.conditionId, tokens: [...m.tokens] })),
       warmupMinReadyFraction: 1,
       sweepIntervalMs: 20,
     });
-    cleanups.push(() => cache.stop());
     await cache.warmup();
     const oldSlots = m0.tokens.map((t) => cache.store.handle(t).slot).sort();
     const evicted = once<string[]>(cache, 'evicted');
@@ -234,10 +219,9 @@ describe.each(BACKENDS)('BookCache (%s)', (backend) => {
   });
 
   it('evicts the tokens of a connection closed as resolved (custom features off)', async () => {
-    const sim = await startSimulator({ markets: 2, seed: 32, rate: 50 });
-    cleanups.push(() => sim.close());
+    const sim = await simulator({ markets: 2, seed: 32, rate: 50 });
     const [m0, m1] = sim.markets;
-    const cache = await BookCache.start({
+    const cache = await startCache({
       backend,
       url: sim.url,
       universe: [m0, m1].map((m) => ({ market: m.conditionId, tokens: [...m.tokens] })),
@@ -245,7 +229,6 @@ describe.each(BACKENDS)('BookCache (%s)', (backend) => {
       sweepIntervalMs: 60_000, // only the close triggers the sweep here
       feed: { customFeatures: false, maxTokensPerConnection: 2 },
     });
-    cleanups.push(() => cache.stop());
     await cache.warmup();
     expect(cache.metrics().feed!.connections).toBe(2);
     const evicted = once<string[]>(cache, 'evicted');
@@ -257,16 +240,14 @@ describe.each(BACKENDS)('BookCache (%s)', (backend) => {
   });
 
   it('runs ingestion in a worker; reads, metrics and the Prometheus text on the main thread', async () => {
-    const sim = await startSimulator({ markets: 2, seed: 41, rate: 100 });
-    cleanups.push(() => sim.close());
-    const cache = await BookCache.start({
+    const sim = await simulator({ markets: 2, seed: 41, rate: 100 });
+    const cache = await startCache({
       backend,
       worker: true,
       url: sim.url,
       universe: sim.tokens,
       warmupMinReadyFraction: 1,
     });
-    cleanups.push(() => cache.stop());
     expect(await cache.warmup()).toMatchObject({ ready: 4, timedOut: false });
     expect(cache.store.backend).toBe(backend);
     for (const t of sim.tokens) expect(cache.get(t)).not.toBeNull();
@@ -284,10 +265,8 @@ describe.each(BACKENDS)('BookCache (%s)', (backend) => {
   });
 
   it('metrics: summary with feed stats; Prometheus exposition with conventional names and units', async () => {
-    const sim = await startSimulator({ markets: 2, seed: 51, rate: 100 });
-    cleanups.push(() => sim.close());
-    const cache = await BookCache.start({ backend, url: sim.url, universe: sim.tokens, warmupMinReadyFraction: 1 });
-    cleanups.push(() => cache.stop());
+    const sim = await simulator({ markets: 2, seed: 51, rate: 100 });
+    const cache = await startCache({ backend, url: sim.url, universe: sim.tokens, warmupMinReadyFraction: 1 });
     await cache.warmup();
     for (let i = 0; i < 10; i++) cache.get(sim.tokens[0]);
     cache.get('not-a-token');
@@ -328,15 +307,14 @@ describe.each(BACKENDS)('BookCache (%s)', (backend) => {
 
   it('follows new_market events that match the filter', async () => {
     const mini = await miniExchange();
-    cleanups.push(() => mini.close());
-    const cache = await BookCache.start({
+    afterTest(() => mini.close());
+    const cache = await startCache({
       backend,
       url: mini.url,
       universe: ['1001'],
       warmupMinReadyFraction: 1,
       followNewMarkets: (ev) => typeof ev.slug === 'string' && ev.slug.startsWith('btc-'),
     });
-    cleanups.push(() => cache.stop());
     await cache.warmup();
     expect(mini.firstFrame()).toMatchObject({ type: 'market', custom_feature_enabled: true });
     const followed = once(cache, 'newMarket');

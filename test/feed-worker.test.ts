@@ -2,44 +2,16 @@
  * Worker mode: the feed ingests in a worker thread, the main thread reads the shared table.
  * Both backends, real loopback sockets against the simulator.
  */
-import { afterEach, describe, expect, it, vi } from 'vitest';
-import { startWorkerFeed, type WorkerFeed } from '../src/feed/worker.js';
+import { describe, expect, it, vi } from 'vitest';
 import type { ConnectedEvent } from '../src/feed/manager.js';
-import { startSimulator, type Simulator } from '../src/simulator/index.js';
-import { BACKENDS, matchesSim, remoteSimulator, waitFor } from './helpers.js';
+import { BACKENDS, matchesSim, waitFor } from './helpers.js';
+import { remoteSimulator, workerFeed, workerRig } from './rig.js';
 
 vi.setConfig({ testTimeout: 30_000, hookTimeout: 15_000 });
 
-const open: { sim: Simulator; feed?: WorkerFeed }[] = [];
-
-afterEach(async () => {
-  for (const o of open.splice(0)) {
-    await o.feed?.stop();
-    await o.sim.close();
-  }
-});
-
-async function setup(backend: 'js' | 'native', markets: number, rate: number, maxDepth = 20) {
-  const sim = await startSimulator({ seed: 11, markets, rate });
-  const o: { sim: Simulator; feed?: WorkerFeed } = { sim };
-  open.push(o);
-  const feed = await startWorkerFeed({
-    backend,
-    maxDepth,
-    clock: 'precise',
-    url: sim.url,
-    confirmIntervalMs: 100,
-    healthIntervalMs: 50,
-    backoff: { minMs: 20, maxMs: 200 },
-    universe: sim.markets.map((m) => ({ market: m.conditionId, tokens: [...m.tokens] })),
-  });
-  o.feed = feed;
-  return { sim, feed, store: feed.store };
-}
-
 describe.each(BACKENDS)('worker feed (%s backend)', (backend) => {
   it('serves on the main thread the books the worker ingests; add, remove, stats, events, stop', async () => {
-    const { sim, feed, store } = await setup(backend, 20, 300);
+    const { sim, feed, store } = await workerRig(backend, { sim: { markets: 20, rate: 300 } });
     expect(feed.backend).toBe(backend);
     expect(store.backend).toBe(backend);
     const connected: ConnectedEvent[] = [];
@@ -83,15 +55,7 @@ describe.each(BACKENDS)('worker feed (%s backend)', (backend) => {
   it('a busy main-thread reader never sees a torn book while the worker ingests', async () => {
     // The simulator runs in its own thread, so this thread can read without ever yielding.
     const remote = await remoteSimulator({ seed: 5, markets: 10, rate: 4000 });
-    const feed = await startWorkerFeed({
-      backend,
-      maxDepth: 10,
-      clock: 'precise',
-      url: remote.url,
-      confirmIntervalMs: 100,
-      universe: remote.markets,
-    });
-    open.push({ sim: { close: () => remote.close() } as Simulator, feed });
+    const feed = await workerFeed(backend, { maxDepth: 10, url: remote.url, universe: remote.markets });
     const store = feed.store;
     await waitFor(() => store.readyCount() === 20, 'ready');
     const tokens = remote.markets.flatMap((m) => [...m.tokens]);

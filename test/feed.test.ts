@@ -2,141 +2,14 @@
  * SubscriptionManager against the local simulator over loopback sockets, on both backends:
  * subscription frames, sharding, scale, every fault, backoff, watchdogs, resync, confirmation.
  */
-import { afterEach, describe, expect, it, vi } from 'vitest';
-import { WebSocketServer, type WebSocket } from 'ws';
-import type { AddressInfo } from 'node:net';
-import { BookStore } from '../src/table/store.js';
+import { describe, expect, it, vi } from 'vitest';
 import { Miss } from '../src/table/metrics.js';
 import { Backoff } from '../src/feed/backoff.js';
-import { SubscriptionManager, type DisconnectedEvent, type FeedGroup } from '../src/feed/manager.js';
-import type { FeedOptions } from '../src/feed/options.js';
-import { startSimulator, type Simulator, type SimulatorOptions } from '../src/simulator/index.js';
-import { BACKENDS, FAST_FEED as FAST, matchesSim, waitFor } from './helpers.js';
+import { BACKENDS, waitFor } from './helpers.js';
+import { expectAllMatch, feedOn, feedRig, nextDisconnect, recordingServer } from './rig.js';
 import { bookProblem } from '../src/simulator/check.js';
 
 vi.setConfig({ testTimeout: 30_000, hookTimeout: 15_000 });
-
-// ---------------------------------------------------------------- helpers
-
-/** Polls `cond` until it holds (bounded); fails with `what` otherwise. */
-
-/** Resolves with the first event matching `pred`. */
-function nextEvent<T>(
-  on: (fn: (e: T) => void) => () => void,
-  pred: (e: T) => boolean = () => true,
-  timeoutMs = 10_000,
-): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const t = setTimeout(() => {
-      off();
-      reject(new Error('timed out waiting for an event'));
-    }, timeoutMs);
-    const off = on((e) => {
-      if (!pred(e)) return;
-      clearTimeout(t);
-      off();
-      resolve(e);
-    });
-  });
-}
-
-function disconnects(
-  feed: SubscriptionManager,
-  pred?: (e: DisconnectedEvent) => boolean,
-  timeoutMs?: number,
-): Promise<DisconnectedEvent> {
-  return nextEvent<DisconnectedEvent>(
-    (fn) => {
-      feed.on('disconnected', fn);
-      return () => feed.off('disconnected', fn);
-    },
-    pred,
-    timeoutMs,
-  );
-}
-
-function groupsOf(sim: Simulator): FeedGroup[] {
-  return sim.markets.map((m) => ({ market: m.conditionId, tokens: [...m.tokens] }));
-}
-
-/** Stops the simulator's flow, then waits until every (non-settled) token is served and equals the truth. */
-async function expectAllMatch(
-  store: BookStore,
-  sim: Simulator,
-  tokens: readonly string[],
-  timeoutMs = 10_000,
-): Promise<void> {
-  sim.setRate(0);
-  const live = tokens.filter((t) => !sim.book(t).settled);
-  let bad: string[] = [];
-  try {
-    await waitFor(
-      () => {
-        bad = live.filter((t) => !matchesSim(store, sim, t));
-        return bad.length === 0;
-      },
-      'every book served and equal to the simulator',
-      timeoutMs,
-    );
-  } catch (e) {
-    throw new Error(`${(e as Error).message}; ${bad.length} differ, e.g. ${JSON.stringify(store.state(bad[0]))}`);
-  }
-}
-
-interface Rig {
-  sim: Simulator;
-  store: BookStore;
-  feed: SubscriptionManager;
-}
-
-const rigs: Rig[] = [];
-const servers: WebSocketServer[] = [];
-
-async function rig(
-  backend: 'js' | 'native',
-  simOptions: SimulatorOptions,
-  feedOptions: FeedOptions = {},
-  start = true,
-): Promise<Rig> {
-  const sim = await startSimulator({ seed: 7, rate: 200, ...simOptions });
-  const store = new BookStore({ backend, clock: 'precise', capacity: 4096, graceMs: 300 });
-  const feed = new SubscriptionManager(store, { ...FAST, url: sim.url, ...feedOptions });
-  const r = { sim, store, feed };
-  rigs.push(r);
-  if (start) feed.start(groupsOf(sim));
-  return r;
-}
-
-afterEach(async () => {
-  for (const r of rigs.splice(0)) {
-    await r.feed.stop();
-    r.store.close();
-    await r.sim.close();
-  }
-  for (const s of servers.splice(0)) await new Promise<void>((res) => s.close(() => res()));
-});
-
-/** A bare WebSocket server that records what the client sends and answers PING. */
-async function recordingServer(): Promise<{
-  url: string;
-  frames: { conn: number; text: string }[];
-  sockets: WebSocket[];
-}> {
-  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
-  servers.push(wss);
-  await new Promise<void>((r) => wss.once('listening', () => r()));
-  const frames: { conn: number; text: string }[] = [];
-  const sockets: WebSocket[] = [];
-  wss.on('connection', (ws) => {
-    const conn = sockets.push(ws);
-    ws.on('message', (d) => {
-      const text = d.toString();
-      if (text === 'PING') ws.send('PONG');
-      else frames.push({ conn, text });
-    });
-  });
-  return { url: `ws://127.0.0.1:${(wss.address() as AddressInfo).port}/ws/market`, frames, sockets };
-}
 
 // ---------------------------------------------------------------- backoff (pure)
 
@@ -164,21 +37,49 @@ describe('Backoff', () => {
   });
 });
 
+describe('SubscriptionManager.add limits', () => {
+  it('adds nothing when the tokens need more than 255 connections or the table is full', async () => {
+    // Nothing listens there: no test here needs a socket to open.
+    const { store, feed } = feedOn(
+      'js',
+      'ws://127.0.0.1:9/ws/market',
+      { maxTokensPerConnection: 1 },
+      { capacity: 300 },
+    );
+    feed.start([]);
+    const many = Array.from({ length: 256 }, (_, i) => `t${i}`);
+    expect(() => feed.add(many)).toThrow(
+      'polybook feed: 256 tokens need more than 255 connections at 1 per connection',
+    );
+    expect(() => feed.add([{ market: 'm', tokens: ['a', 'b'] }])).toThrow(/market m has 2 tokens/);
+    store.subscribe(Array.from({ length: 299 }, (_, i) => `other${i}`));
+    expect(() => feed.add(['x', 'y'])).toThrow(/the table is full \(300 tokens\)/);
+    expect(feed.stats()).toMatchObject({ connections: 0, tokens: 0 });
+    expect([feed.connectionOf('t0'), feed.connectionOf('a'), feed.connectionOf('x')]).toEqual([
+      undefined,
+      undefined,
+      undefined,
+    ]);
+    expect(store.has('x')).toBe(false);
+  });
+});
+
 // ---------------------------------------------------------------- per backend
 
 describe.each(BACKENDS)('SubscriptionManager (%s backend)', (backend) => {
   it('sends the documented subscription frames and understands text replies', async () => {
     const srv = await recordingServer();
-    const store = new BookStore({ backend, clock: 'precise', capacity: 64 });
     const logged: string[] = [];
-    const feed = new SubscriptionManager(store, {
-      ...FAST,
-      url: srv.url,
-      maxTokensPerConnection: 4,
-      customFeatures: true,
-      logger: { warn: (m) => logged.push(m), debug: (m) => logged.push(m) },
-    });
-    rigs.push({ sim: { close: async () => {} } as Simulator, store, feed });
+    const { store, feed } = feedOn(
+      backend,
+      srv.url,
+      {
+        maxTokensPerConnection: 4,
+        customFeatures: true,
+        logger: { warn: (m: string) => logged.push(m), debug: (m: string) => logged.push(m) },
+      },
+      { capacity: 64 },
+    );
     feed.start([
       { market: 'm1', tokens: ['a1', 'a2'] },
       { market: 'm2', tokens: ['b1', 'b2'] },
@@ -237,7 +138,7 @@ describe.each(BACKENDS)('SubscriptionManager (%s backend)', (backend) => {
   });
 
   it('shards under the cap with the tokens of a market together, and serves every book', async () => {
-    const { sim, store, feed } = await rig(backend, { markets: 30 }, { maxTokensPerConnection: 7 });
+    const { sim, store, feed } = await feedRig(backend, { sim: { markets: 30 }, feed: { maxTokensPerConnection: 7 } });
     await waitFor(() => store.readyCount() === 60, 'all 60 tokens ready');
     expect(feed.stats().connections).toBe(10);
     const perConn = new Map<number, number>();
@@ -251,11 +152,11 @@ describe.each(BACKENDS)('SubscriptionManager (%s backend)', (backend) => {
     expect(sc.count).toBe(10);
     for (const c of sc.connections) expect(c.tokens).toBeLessThanOrEqual(7);
     expect(sc.connections.every((c) => c.customFeatureEnabled === false)).toBe(true);
-    await expectAllMatch(store, sim, sim.tokens);
+    await expectAllMatch(store, sim);
   });
 
   it('subscribes 2,000 tokens across several connections and all become ready', async () => {
-    const { sim, store, feed } = await rig(backend, { markets: 1000, rate: 300 });
+    const { sim, store, feed } = await feedRig(backend, { sim: { markets: 1000, rate: 300 } });
     await waitFor(() => store.readyCount() === 2000, '2000 tokens ready', 20_000);
     const st = feed.stats();
     expect(st.connections).toBe(10);
@@ -266,7 +167,7 @@ describe.each(BACKENDS)('SubscriptionManager (%s backend)', (backend) => {
   });
 
   it('drop: invalidates at once, reconnects, recovers', async () => {
-    const { sim, store, feed } = await rig(backend, { markets: 6 }, { maxTokensPerConnection: 4 });
+    const { sim, store, feed } = await feedRig(backend, { sim: { markets: 6 }, feed: { maxTokensPerConnection: 4 } });
     await waitFor(() => store.readyCount() === 12, 'ready');
     const victim = sim.markets[0].yes;
     const conn = feed.connectionOf(victim)!;
@@ -284,17 +185,17 @@ describe.each(BACKENDS)('SubscriptionManager (%s backend)', (backend) => {
     expect(servedAtDisconnect).toBe(0);
     await waitFor(() => store.readyCount() === 12, 'ready again');
     expect(feed.stats().reconnects).toBeGreaterThanOrEqual(1);
-    await expectAllMatch(store, sim, sim.tokens);
+    await expectAllMatch(store, sim);
   });
 
   it('close1013: reconnects and splits the connection over two', async () => {
-    const { sim, store, feed } = await rig(backend, { markets: 6 }, { maxTokensPerConnection: 6 });
+    const { sim, store, feed } = await feedRig(backend, { sim: { markets: 6 }, feed: { maxTokensPerConnection: 6 } });
     await waitFor(() => store.readyCount() === 12, 'ready');
     expect(feed.stats().connections).toBe(2);
     const victim = sim.markets[0].yes;
     const before = feed.tokensOf(feed.connectionOf(victim)!);
     expect(before.length).toBe(6);
-    const ev = disconnects(feed);
+    const ev = nextDisconnect(feed);
     sim.inject('close1013', { tokenId: victim });
     expect((await ev).code).toBe(1013);
     await waitFor(() => store.readyCount() === 12 && feed.stats().open === 3, 'ready on three connections');
@@ -303,52 +204,53 @@ describe.each(BACKENDS)('SubscriptionManager (%s backend)', (backend) => {
     expect(after.size).toBe(2);
     for (const m of sim.markets) expect(feed.connectionOf(m.yes)).toBe(feed.connectionOf(m.no));
     for (const t of before) expect(store.state(t)!.conn).toBe(feed.connectionOf(t));
-    await expectAllMatch(store, sim, sim.tokens);
+    await expectAllMatch(store, sim);
   });
 
   it('stall: the silence watchdog probes, then reconnects; books recover', async () => {
     // Busy stall detection off (test/stall.test.ts covers it): the silence watchdog alone.
-    const { sim, store, feed } = await rig(
-      backend,
-      { markets: 4, rate: 100 },
-      { silenceTimeoutMs: 400, hardStaleMs: 500, stallFactor: 0 },
-    );
+    const { sim, store, feed } = await feedRig(backend, {
+      sim: { markets: 4, rate: 100 },
+      feed: { silenceTimeoutMs: 400, hardStaleMs: 500, stallFactor: 0 },
+    });
     await waitFor(() => store.readyCount() === 8, 'ready');
     const victim = sim.markets[0].yes;
-    const ev = disconnects(feed);
+    const ev = nextDisconnect(feed);
     sim.inject('stall', { tokenId: victim });
     // With PING still answered, only the watchdog can tell: it must fire and name itself.
     expect((await ev).reason).toBe('silence');
     await waitFor(() => store.readyCount() === 8, 'ready again');
-    await expectAllMatch(store, sim, sim.tokens);
+    await expectAllMatch(store, sim);
   });
 
   it('a quiet connection is probed, not dropped, by the silence watchdog', async () => {
-    const { sim, store, feed } = await rig(
-      backend,
-      { markets: 2, rate: 0 },
-      { silenceTimeoutMs: 200, hardStaleMs: 1000 },
-    );
+    const { sim, store, feed } = await feedRig(backend, {
+      sim: { markets: 2, rate: 0 },
+      feed: { silenceTimeoutMs: 200, hardStaleMs: 1000 },
+    });
     await waitFor(() => store.readyCount() === 4, 'ready');
     const r0 = feed.stats().resubscriptions;
     await waitFor(() => feed.stats().resubscriptions >= r0 + 3, 'three probes');
     expect(feed.stats().reconnects).toBe(0);
     expect(store.readyCount()).toBe(4);
-    await expectAllMatch(store, sim, sim.tokens);
+    await expectAllMatch(store, sim);
   });
 
   it('deaf: PONG timeout reconnects; books recover', async () => {
-    const { sim, store, feed } = await rig(backend, { markets: 4, rate: 200 }, { pongTimeoutMs: 600 });
+    const { sim, store, feed } = await feedRig(backend, {
+      sim: { markets: 4, rate: 200 },
+      feed: { pongTimeoutMs: 600 },
+    });
     await waitFor(() => store.readyCount() === 8, 'ready');
-    const ev = disconnects(feed);
+    const ev = nextDisconnect(feed);
     sim.inject('deaf', { tokenId: sim.markets[0].yes });
     expect((await ev).reason).toBe('pong timeout');
     await waitFor(() => store.readyCount() === 8, 'ready again');
-    await expectAllMatch(store, sim, sim.tokens);
+    await expectAllMatch(store, sim);
   });
 
   it('malformed frames: unparseable ones resubscribe the connection, bad decimals the token', async () => {
-    const { sim, store, feed } = await rig(backend, { markets: 4 });
+    const { sim, store, feed } = await feedRig(backend, { sim: { markets: 4 } });
     await waitFor(() => store.readyCount() === 8, 'ready');
     for (const variant of ['garbage', 'json', 'decimal'] as const) {
       const r0 = feed.stats().resubscriptions;
@@ -359,37 +261,36 @@ describe.each(BACKENDS)('SubscriptionManager (%s backend)', (backend) => {
     expect(store.counter('badJson')).toBeGreaterThanOrEqual(2);
     expect(store.counter('badDecimal')).toBeGreaterThanOrEqual(1);
     expect(feed.stats().badFrames).toBeGreaterThanOrEqual(2);
-    await expectAllMatch(store, sim, sim.tokens);
+    await expectAllMatch(store, sim);
   });
 
   it('crossed: the book is never served crossed, then resynced by resubscription', async () => {
-    const { sim, store, feed } = await rig(backend, { markets: 4, rate: 50 });
+    const { sim, store, feed } = await feedRig(backend, { sim: { markets: 4, rate: 50 } });
     await waitFor(() => store.readyCount() === 8, 'ready');
     const t = sim.markets[2].yes;
     const r0 = feed.stats().resubscriptions;
     sim.inject('crossed', { tokenId: t });
     await waitFor(() => store.counter('crossedResets') >= 1, 'crossed reset');
     await waitFor(() => feed.stats().resubscriptions > r0, 'resubscription');
-    await expectAllMatch(store, sim, sim.tokens);
+    await expectAllMatch(store, sim);
   });
 
   it('duplicate and out-of-order frames leave books correct', async () => {
-    const { sim, store } = await rig(backend, { markets: 4, rate: 200 });
+    const { sim, store } = await feedRig(backend, { sim: { markets: 4, rate: 200 } });
     await waitFor(() => store.readyCount() === 8, 'ready');
     for (let i = 0; i < 5; i++) {
       sim.inject('duplicate');
       sim.inject('outOfOrder');
       await new Promise((r) => setTimeout(r, 20));
     }
-    await expectAllMatch(store, sim, sim.tokens);
+    await expectAllMatch(store, sim);
   });
 
   it('settle: market_resolved settles; a 1000 close settles the rest and is not reconnected', async () => {
-    const { sim, store, feed } = await rig(
-      backend,
-      { markets: 4 },
-      { maxTokensPerConnection: 4, customFeatures: true },
-    );
+    const { sim, store, feed } = await feedRig(backend, {
+      sim: { markets: 4 },
+      feed: { maxTokensPerConnection: 4, customFeatures: true },
+    });
     await waitFor(() => store.readyCount() === 8, 'ready');
     const [m0, m1] = sim.markets;
     expect(feed.connectionOf(m0.yes)).toBe(feed.connectionOf(m1.yes));
@@ -397,7 +298,7 @@ describe.each(BACKENDS)('SubscriptionManager (%s backend)', (backend) => {
     sim.settle(m0.conditionId);
     await waitFor(() => store.state(m0.yes)!.settled && store.state(m0.no)!.settled, 'market_resolved applied');
     expect(store.get(m0.yes, 1e12)).toBeNull();
-    const ev = disconnects(feed);
+    const ev = nextDisconnect(feed);
     sim.inject('settle', { tokenId: m1.yes });
     const e = await ev;
     expect(e).toMatchObject({ conn, code: 1000, reconnectInMs: null });
@@ -409,11 +310,10 @@ describe.each(BACKENDS)('SubscriptionManager (%s backend)', (backend) => {
   });
 
   it('checks every read under random faults: nothing from before a disconnect, nothing crossed', async () => {
-    const { sim, store, feed } = await rig(
-      backend,
-      { markets: 8, rate: 400 },
-      { maxTokensPerConnection: 4, silenceTimeoutMs: 300, hardStaleMs: 600, pongTimeoutMs: 600 },
-    );
+    const { sim, store, feed } = await feedRig(backend, {
+      sim: { markets: 8, rate: 400 },
+      feed: { maxTokensPerConnection: 4, silenceTimeoutMs: 300, hardStaleMs: 600, pongTimeoutMs: 600 },
+    });
     await waitFor(() => store.readyCount() === 16, 'ready');
     const tokens = [...sim.tokens];
     // The sequence of each token's book when its disconnect was seen: a later read must be newer.
@@ -474,16 +374,17 @@ describe.each(BACKENDS)('SubscriptionManager (%s backend)', (backend) => {
   });
 
   it('reconnect backoff grows while connections fail at once, and resets after a healthy period', async () => {
-    const { sim, store, feed } = await rig(
-      backend,
-      { markets: 1, rate: 50 },
-      { backoff: { minMs: 20, maxMs: 160, jitter: 0, resetAfterMs: 400 } },
-    );
+    // PINGs a second apart: no socket here lives long enough to be confirmed (data, then a PONG),
+    // so only resetAfterMs resets the backoff.
+    const { sim, store, feed } = await feedRig(backend, {
+      sim: { markets: 1, rate: 50 },
+      feed: { confirmIntervalMs: 1000, backoff: { minMs: 20, maxMs: 160, jitter: 0, resetAfterMs: 400 } },
+    });
     await waitFor(() => store.readyCount() === 2, 'ready');
     await new Promise((r) => setTimeout(r, 450)); // a healthy period
     const delays: number[] = [];
     for (let i = 0; i < 5; i++) {
-      const ev = disconnects(feed);
+      const ev = nextDisconnect(feed);
       sim.inject('drop');
       delays.push((await ev).reconnectInMs!);
       await waitFor(() => feed.stats().open === 1, 'reopened');
@@ -491,18 +392,49 @@ describe.each(BACKENDS)('SubscriptionManager (%s backend)', (backend) => {
     expect(delays).toEqual([20, 40, 80, 160, 160]);
     await waitFor(() => store.readyCount() === 2, 'ready');
     await new Promise((r) => setTimeout(r, 450)); // healthy again: the next drop reconnects fast
-    const ev = disconnects(feed);
+    const ev = nextDisconnect(feed);
     sim.inject('drop');
     expect((await ev).reconnectInMs).toBe(20);
   });
 
+  it('reconnect backoff starts over once a new socket is confirmed (data, then a PONG), long before resetAfterMs', async () => {
+    const { sim, store, feed } = await feedRig(backend, {
+      sim: { markets: 1, rate: 50 },
+      feed: { confirmIntervalMs: 1000, backoff: { minMs: 20, maxMs: 2000, jitter: 0, resetAfterMs: 60_000 } },
+    });
+    await waitFor(() => store.readyCount() === 2, 'ready');
+    // Failures right after connecting: each socket goes before its first PING after data (1 s), unconfirmed.
+    const delays: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      const ev = nextDisconnect(feed);
+      sim.inject('drop');
+      delays.push((await ev).reconnectInMs!);
+      await waitFor(() => feed.stats().open === 1, 'reopened');
+      expect(feed.liveness(1)!.confirmed).toBe(false);
+    }
+    expect(delays).toEqual([20, 40, 80]);
+    // This socket recovers: books, then a PONG for a PING sent after them (about 1 s up).
+    const openedAt = Date.now();
+    await waitFor(() => feed.liveness(1)!.confirmed, 'the new socket confirmed');
+    expect(store.readyCount()).toBe(2);
+    const ev = nextDisconnect(feed);
+    sim.inject('drop');
+    const e = await ev;
+    expect(Date.now() - openedAt).toBeLessThan(60_000);
+    expect(e.reconnectInMs).toBe(20); // the initial delay, not 160
+    // And it grows again from there while the next sockets fail unconfirmed.
+    await waitFor(() => feed.stats().open === 1, 'reopened');
+    const ev2 = nextDisconnect(feed);
+    sim.inject('drop');
+    expect((await ev2).reconnectInMs).toBe(40);
+  });
+
   it('resubscribes after a desync (changes lost while stalled, top of book disagrees with the server)', async () => {
     // No timer-driven flow: changes are generated with step(), so what is lost is deterministic.
-    const { sim, store, feed } = await rig(
-      backend,
-      { markets: 2, rate: 0 },
-      { silenceTimeoutMs: 0, hardStaleMs: 60_000 },
-    );
+    const { sim, store, feed } = await feedRig(backend, {
+      sim: { markets: 2, rate: 0 },
+      feed: { silenceTimeoutMs: 0, hardStaleMs: 60_000 },
+    });
     await waitFor(() => store.readyCount() === 4, 'ready');
     const r0 = feed.stats().resubscriptions;
     expect(sim.inject('stall', { tokenId: sim.markets[0].yes })).toBe(1);
@@ -530,11 +462,10 @@ describe.each(BACKENDS)('SubscriptionManager (%s backend)', (backend) => {
   });
 
   it('confirmation: a quiet book stays fresh on a healthy connection while a stalled connection ages', async () => {
-    const { sim, store, feed } = await rig(
-      backend,
-      { markets: 2, rate: 0 },
-      { maxTokensPerConnection: 2, confirmIntervalMs: 100, hardStaleMs: 1500, pongTimeoutMs: 60_000 },
-    );
+    const { sim, store, feed } = await feedRig(backend, {
+      sim: { markets: 2, rate: 0 },
+      feed: { maxTokensPerConnection: 2, confirmIntervalMs: 100, hardStaleMs: 1500, pongTimeoutMs: 60_000 },
+    });
     await waitFor(() => store.readyCount() === 4, 'ready');
     const [a, b] = sim.markets.map((m) => m.yes);
     expect(feed.connectionOf(a)).not.toBe(feed.connectionOf(b));
@@ -559,7 +490,7 @@ describe.each(BACKENDS)('SubscriptionManager (%s backend)', (backend) => {
     expect(store.state(b)!.ready).toBe(true); // still held, just not confirmed current
     expect(ha.top(maxStale)).toBe(true);
     // hardStaleMs later, the unconfirmed connection is recycled and b is served again.
-    const e = await disconnects(feed, undefined, 8000);
+    const e = await nextDisconnect(feed, undefined, 8000);
     expect(e.reason).toBe('unconfirmed');
     await waitFor(() => hb.top(maxStale), 'b fresh again');
     expect(ha.top(maxStale)).toBe(true);
@@ -567,9 +498,7 @@ describe.each(BACKENDS)('SubscriptionManager (%s backend)', (backend) => {
 
   it('emits newMarket events parsed only from frames that mention new_market', async () => {
     const srv = await recordingServer();
-    const store = new BookStore({ backend, clock: 'precise', capacity: 16 });
-    const feed = new SubscriptionManager(store, { ...FAST, url: srv.url, customFeatures: true });
-    rigs.push({ sim: { close: async () => {} } as Simulator, store, feed });
+    const { store, feed } = feedOn(backend, srv.url, { customFeatures: true }, { capacity: 16 });
     const seen: unknown[] = [];
     feed.on('newMarket', (e) => seen.push(e));
     feed.start(['x']);

@@ -1,12 +1,9 @@
-import { readFileSync, readdirSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
-import { once } from 'node:events';
-import { Worker } from 'node:worker_threads';
 import type { BackendName } from '../src/backend/index.js';
 import type { FeedOptions } from '../src/feed/options.js';
-import type { FeedGroup } from '../src/feed/manager.js';
-import type { Simulator, SimulatorOptions } from '../src/simulator/index.js';
+import type { Simulator } from '../src/simulator/index.js';
 import type { BookStore } from '../src/table/store.js';
 
 /** Every behaviour runs on both backends; native must load (CI builds it), never skipped. */
@@ -20,10 +17,6 @@ export function fixtureText(name: string): string {
 
 export function fixture<T = any>(name: string): T {
   return JSON.parse(fixtureText(name)) as T;
-}
-
-export function fixtureNames(): string[] {
-  return readdirSync(FIXTURES).filter((f) => f.endsWith('.json'));
 }
 
 /** A manual clock for deterministic staleness tests. */
@@ -103,32 +96,4 @@ export function matchesSim(store: BookStore, sim: Simulator, token: string): boo
     bids.every(([p, z], i) => b.bids[i].price === Number(p) && b.bids[i].size === Number(z)) &&
     asks.every(([p, z], i) => b.asks[i].price === Number(p) && b.asks[i].size === Number(z))
   );
-}
-
-/**
- * A simulator in its own worker thread (started through the feed's tsx bootstrap), so that the
- * test's thread can block or spin while it keeps sending. `markets` is the feed's universe.
- */
-export async function remoteSimulator(
-  options: SimulatorOptions,
-): Promise<{ url: string; markets: FeedGroup[]; close(): Promise<void> }> {
-  const code = `
-    import { parentPort } from 'node:worker_threads';
-    const { startSimulator } = await import(${JSON.stringify(new URL('../src/simulator/index.ts', import.meta.url).href)});
-    const sim = await startSimulator(${JSON.stringify(options)});
-    parentPort.postMessage({ url: sim.url, markets: sim.markets.map((m) => ({ market: m.conditionId, tokens: [...m.tokens] })) });
-    parentPort.once('message', async () => { await sim.close(); parentPort.close(); });
-  `;
-  const w = new Worker(new URL('../src/feed/ts-worker-bootstrap.mjs', import.meta.url), {
-    argv: [`data:text/javascript,${encodeURIComponent(code)}`],
-  });
-  const [info] = (await once(w, 'message')) as [{ url: string; markets: FeedGroup[] }];
-  return {
-    ...info,
-    close: async () => {
-      const exited = once(w, 'exit');
-      w.postMessage('close');
-      await exited;
-    },
-  };
 }

@@ -2,69 +2,39 @@
  * Limits and safety (docs/RELIABILITY.md "Limits"): the socket's frame limit, bounded queues with
  * counted policies, loopback-only listeners, no run-time code evaluation.
  */
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { WebSocketServer } from 'ws';
-import type { AddressInfo } from 'node:net';
 import { BookStore } from '../src/table/store.js';
-import { BookCache } from '../src/cache/book-cache.js';
-import { SubscriptionManager, type DisconnectedEvent } from '../src/feed/manager.js';
 import { MAX_FRAME_BYTES, resolveFeedOptions } from '../src/feed/options.js';
-import { startWorkerFeed, type WorkerFeed } from '../src/feed/worker.js';
 import { WORKER_QUEUE_LIMIT } from '../src/feed/worker-protocol.js';
 import { WatchHub, changesIterator } from '../src/cache/watch.js';
-import { startSimulator, DEFAULT_OVERSIZED_BYTES, type Simulator } from '../src/simulator/index.js';
+import { startSimulator, DEFAULT_OVERSIZED_BYTES } from '../src/simulator/index.js';
 import { ConfigError } from '../src/errors.js';
-import { BACKENDS, FAST_FEED as FAST, bookFrame, waitFor } from './helpers.js';
+import { BACKENDS, bookFrame, waitFor } from './helpers.js';
+import {
+  afterTest,
+  expectAllMatch,
+  feedRig,
+  nextDisconnect,
+  recordingServer,
+  simulator,
+  startCache,
+  workerFeed,
+  workerRig,
+} from './rig.js';
 
 vi.setConfig({ testTimeout: 60_000 });
 
-const cleanups: (() => Promise<void> | void)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
-
-async function rig(
-  backend: 'js' | 'native',
-  maxFrameBytes?: number,
-): Promise<{ sim: Simulator; store: BookStore; feed: SubscriptionManager }> {
-  const sim = await startSimulator({ seed: 3, markets: 4, rate: 100 });
-  const store = new BookStore({ backend, clock: 'precise', capacity: 64 });
-  const feed = new SubscriptionManager(store, { ...FAST, url: sim.url, ...(maxFrameBytes ? { maxFrameBytes } : {}) });
-  cleanups.push(async () => {
-    await feed.stop();
-    store.close();
-    await sim.close();
+/** Four markets flowing (seed 3), every token ready. */
+function rig(backend: 'js' | 'native', maxFrameBytes?: number) {
+  return feedRig(backend, {
+    sim: { seed: 3, markets: 4, rate: 100 },
+    feed: maxFrameBytes ? { maxFrameBytes } : {},
+    store: { capacity: 64 },
+    ready: true,
   });
-  feed.start(sim.markets.map((m) => ({ market: m.conditionId, tokens: [...m.tokens] })));
-  await waitFor(() => store.readyCount() === 8, 'all 8 tokens ready');
-  return { sim, store, feed };
-}
-
-function nextDisconnect(feed: {
-  once(ev: 'disconnected', fn: (e: DisconnectedEvent) => void): unknown;
-}): Promise<DisconnectedEvent> {
-  return new Promise((resolve) => feed.once('disconnected', resolve));
-}
-
-/** Every token served again with the simulator's exact top of book (flow stopped first). */
-async function recovered(sim: Simulator, store: BookStore): Promise<void> {
-  sim.setRate(0);
-  await waitFor(
-    () =>
-      sim.tokens.every((t) => {
-        const b = store.get(t, 1e12);
-        const s = sim.book(t);
-        return (
-          b !== null &&
-          b.bestBid === (s.bestBid === '' ? null : Number(s.bestBid)) &&
-          b.bestAsk === (s.bestAsk === '' ? null : Number(s.bestAsk))
-        );
-      }),
-    'every book served and equal to the simulator at the top',
-  );
 }
 
 describe.each(BACKENDS)('frame limit (%s backend)', (backend) => {
@@ -84,7 +54,7 @@ describe.each(BACKENDS)('frame limit (%s backend)', (backend) => {
     expect(e.reconnectInMs).not.toBeNull();
     expect(servedAtDisconnect).toEqual([0]); // invalidated before the event
     expect(feed.stats().oversizedFrames).toBe(1);
-    await recovered(sim, store);
+    await expectAllMatch(store, sim);
     expect(feed.stats().reconnects).toBe(1);
     // The oversized frame never reached the store.
     expect(store.counter('badJson')).toBe(0);
@@ -106,30 +76,22 @@ describe.each(BACKENDS)('frame limit (%s backend)', (backend) => {
     sim.inject('oversized', { bytes: 64 * 1024 + 1 });
     expect((await ev).code).toBe(1009);
     expect(feed.stats().oversizedFrames).toBe(1);
-    await recovered(sim, store);
+    await expectAllMatch(store, sim);
   });
 });
 
 describe('frame limit in worker mode', () => {
   it('maxFrameBytes reaches the worker; the oversized frame is counted and the books recover', async () => {
-    const sim = await startSimulator({ seed: 5, markets: 2, rate: 50 });
-    const feed: WorkerFeed = await startWorkerFeed({
-      ...FAST,
-      url: sim.url,
-      maxFrameBytes: 64 * 1024,
-      clock: 'precise',
-      universe: sim.markets.map((m) => ({ market: m.conditionId, tokens: [...m.tokens] })),
-    });
-    cleanups.push(async () => {
-      await feed.stop();
-      await sim.close();
+    const { sim, feed } = await workerRig(undefined, {
+      sim: { seed: 5, markets: 2, rate: 50 },
+      feed: { maxFrameBytes: 64 * 1024 },
     });
     await waitFor(() => feed.store.readyCount() === 4, 'ready');
     const ev = nextDisconnect(feed);
     sim.inject('oversized', { bytes: 64 * 1024 + 1 });
     expect(await ev).toMatchObject({ code: 1009, reason: 'frame too large' });
     expect((await feed.fetchStats()).oversizedFrames).toBe(1);
-    await recovered(sim, feed.store);
+    await expectAllMatch(feed.store, sim);
   });
 
   it('rejects a limit outside 1 KiB .. 256 MiB', () => {
@@ -141,28 +103,16 @@ describe('frame limit in worker mode', () => {
 describe('bounded queues', () => {
   it('worker to main thread: past WORKER_QUEUE_LIMIT unhandled messages, log lines are dropped and counted; the feed goes on', async () => {
     // A bare server that floods one connection with control replies (each one a warn log line in the worker).
-    const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
-    await new Promise<void>((r) => wss.once('listening', () => r()));
-    cleanups.push(() => new Promise<void>((r) => wss.close(() => r())));
-    const sockets: import('ws').WebSocket[] = [];
-    wss.on('connection', (ws) => {
-      sockets.push(ws);
-      ws.on('message', (d) => {
-        if (d.toString() === 'PING') ws.send('PONG');
-      });
-    });
+    const { url, sockets } = await recordingServer();
     let logged = 0;
-    const feed = await startWorkerFeed({
-      ...FAST,
+    const feed = await workerFeed(undefined, {
       // This thread (which also runs the test server) will not answer PINGs for a while.
       hardStaleMs: 30_000,
       pongTimeoutMs: 30_000,
-      url: `ws://127.0.0.1:${(wss.address() as AddressInfo).port}/ws/market`,
-      clock: 'precise',
+      url,
       universe: ['tok'],
       logger: { warn: () => logged++ },
     });
-    cleanups.push(() => feed.stop());
     await waitFor(() => sockets.length === 1 && feed.stats().open === 1, 'connected');
     const N = WORKER_QUEUE_LIMIT + 5000;
     for (let i = 0; i < N; i++) sockets[0].send('INVALID MESSAGE');
@@ -187,10 +137,10 @@ describe('bounded queues', () => {
 
   it('changes(): a consumer that falls behind holds one entry per token; the merged versions are counted', async () => {
     const store = new BookStore({ backend: 'js', clock: 'precise', capacity: 8 });
-    cleanups.push(() => store.close());
+    afterTest(() => store.close());
     store.subscribe(['a', 'b']);
     const hub = new WatchHub({ table: store.table, slotOf: (id) => store.slotOf(id) });
-    cleanups.push(() => hub.close());
+    afterTest(() => hub.close());
     const it = changesIterator(hub, ['a', 'b']);
     // The consumer does not call next() while 2 x 500 versions are published, hub wake-ups in between.
     for (let i = 0; i < 500; i++) {
@@ -208,8 +158,7 @@ describe('bounded queues', () => {
   });
 
   it('the cache exposes the queue counters in its metrics and Prometheus output', async () => {
-    const cache = await BookCache.start({ universe: [], warmupTimeoutMs: 0 });
-    cleanups.push(() => cache.stop());
+    const cache = await startCache({ universe: [], warmupTimeoutMs: 0 });
     const text = cache.prometheus();
     for (const name of [
       'polybook_watch_notifications_total',
@@ -230,8 +179,7 @@ describe('bounded queues', () => {
 
 describe('listeners and code', () => {
   it('the simulator listens on loopback only, 127.0.0.1 by default', async () => {
-    const sim = await startSimulator({ markets: 1, rate: 0 });
-    cleanups.push(() => sim.close());
+    const sim = await simulator({ markets: 1, rate: 0 });
     expect(sim.url).toMatch(/^ws:\/\/127\.0\.0\.1:\d+\/ws\/market$/);
     for (const host of ['0.0.0.0', '::', '192.168.1.10', 'example.com']) {
       await expect(startSimulator({ host, markets: 1, rate: 0 })).rejects.toThrow(/loopback only/);

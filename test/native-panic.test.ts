@@ -11,9 +11,7 @@ import * as layout from '../src/table/layout.js';
 import { loadNativeBinding, NativeWriterAdapter, type NativeWriterInstance } from '../src/backend/native/index.js';
 import { TableReader } from '../src/table/view.js';
 import { bookFrame, priceChange, waitFor } from './helpers.js';
-import { startSimulator } from '../src/simulator/index.js';
-import { SubscriptionManager } from '../src/feed/manager.js';
-import { BookStore } from '../src/table/store.js';
+import { feedRig } from './rig.js';
 
 type Armable = NativeWriterInstance & { __testArmPanic(slot: number, failRecovery?: boolean): void };
 
@@ -166,45 +164,33 @@ describe('native writer: panics at the N-API boundary', () => {
 
 describe('an internal error under the live feed', () => {
   it('is caught by the connection: counted, logged, every book resubscribed, and the feed goes on', async () => {
-    const sim = await startSimulator({ markets: 4, rate: 200, seed: 3 });
-    const store = new BookStore({ backend: 'native', clock: 'precise', capacity: 64 });
     const errors: string[] = [];
-    const feed = new SubscriptionManager(store, {
-      url: sim.url,
-      confirmIntervalMs: 50,
-      healthIntervalMs: 20,
-      backoff: { minMs: 20, maxMs: 200, jitter: 0 },
-      logger: { error: (m) => errors.push(m) },
+    const { sim, store, feed } = await feedRig('native', {
+      sim: { markets: 4, rate: 200, seed: 3 },
+      feed: { confirmIntervalMs: 50, healthIntervalMs: 20, logger: { error: (m: string) => errors.push(m) } },
+      store: { capacity: 64 },
+      ready: true,
     });
-    try {
-      feed.start(sim.markets.map((m) => ({ market: m.conditionId, tokens: [...m.tokens] })));
-      await waitFor(() => store.readyCount() === sim.tokens.length, 'every token ready');
-      const native = (store.writer as NativeWriterAdapter).native as Armable;
-      const before = store.counter('snapshotsApplied');
-      // Arm the hook right before the next data frame's ingest, so that it is ingest that panics.
-      const ingest = store.ingest.bind(store);
-      let armed = false;
-      store.ingest = (frame, now) => {
-        if (!armed) {
-          armed = true;
-          native.__testArmPanic(-1);
-        }
-        return ingest(frame, now);
-      };
-      await waitFor(() => feed.stats().internalErrors === 1, 'the internal error counted');
-      expect(errors).toEqual([expect.stringMatching(/internal error while ingesting a frame; every book was reset/)]);
-      // Every token got a fresh snapshot (the panic reset them all) and is served again.
-      await waitFor(
-        () =>
-          store.readyCount() === sim.tokens.length && store.counter('snapshotsApplied') >= before + sim.tokens.length,
-        'every book back',
-      );
-      for (const t of sim.tokens) expect(store.get(t, 60_000)).not.toBeNull();
-      expect(feed.stats().internalErrors).toBe(1);
-    } finally {
-      await feed.stop();
-      store.close();
-      await sim.close();
-    }
+    const native = (store.writer as NativeWriterAdapter).native as Armable;
+    const before = store.counter('snapshotsApplied');
+    // Arm the hook right before the next data frame's ingest, so that it is ingest that panics.
+    const ingest = store.ingest.bind(store);
+    let armed = false;
+    store.ingest = (frame, now) => {
+      if (!armed) {
+        armed = true;
+        native.__testArmPanic(-1);
+      }
+      return ingest(frame, now);
+    };
+    await waitFor(() => feed.stats().internalErrors === 1, 'the internal error counted');
+    expect(errors).toEqual([expect.stringMatching(/internal error while ingesting a frame; every book was reset/)]);
+    // Every token got a fresh snapshot (the panic reset them all) and is served again.
+    await waitFor(
+      () => store.readyCount() === sim.tokens.length && store.counter('snapshotsApplied') >= before + sim.tokens.length,
+      'every book back',
+    );
+    for (const t of sim.tokens) expect(store.get(t, 60_000)).not.toBeNull();
+    expect(feed.stats().internalErrors).toBe(1);
   });
 });

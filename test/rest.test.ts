@@ -3,15 +3,14 @@
  * store.restBook, meta via setMeta; the client refuses after warmup; a cache's REST counter does
  * not move on the read path or after warmup.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { RestRefusedError, RestWarmupClient, type RestSink } from '../src/cache/rest.js';
 import { TokenBucket } from '../src/rest/budget.js';
-import { BookCache } from '../src/cache/book-cache.js';
-import { startSimulator } from '../src/simulator/index.js';
 import type { Simulator } from '../src/simulator/index.js';
 import { BACKENDS, waitFor } from './helpers.js';
+import { afterTest, simulator, startCache } from './rig.js';
 
 /** Bounded wait on a condition (no sleep stands in for synchronisation). */
 
@@ -90,11 +89,6 @@ class RecordingSink implements RestSink {
   }
 }
 
-const cleanups: (() => Promise<void> | void)[] = [];
-afterEach(async () => {
-  while (cleanups.length) await cleanups.pop()!();
-});
-
 describe('TokenBucket', () => {
   it('allows a burst of `capacity`, then paces at capacity/window', async () => {
     let t = 0;
@@ -123,7 +117,7 @@ describe('RestWarmupClient', () => {
   it('fetches in chunks of 100 with the documented body, hands books and meta to the store, lists missing tokens', async () => {
     const known = new Set(Array.from({ length: 230 }, (_, i) => `t${i}`));
     const s = await restStandIn((id) => (known.has(id) ? syntheticBook(id) : null));
-    cleanups.push(() => s.close());
+    afterTest(() => s.close());
     const ids = [...known, 'unknown-1', 'unknown-2'];
     const client = new RestWarmupClient({ url: s.url });
     const sink = new RecordingSink();
@@ -140,7 +134,7 @@ describe('RestWarmupClient', () => {
 
   it('respects the rate limit between chunks', async () => {
     const s = await restStandIn((id) => syntheticBook(id));
-    cleanups.push(() => s.close());
+    afterTest(() => s.close());
     let t = 0;
     const client = new RestWarmupClient({
       url: s.url,
@@ -162,7 +156,7 @@ describe('RestWarmupClient', () => {
 
   it('retries a 429, then counts the failure without throwing', async () => {
     const s = await restStandIn(() => null, 429);
-    cleanups.push(() => s.close());
+    afterTest(() => s.close());
     const slept: number[] = [];
     const client = new RestWarmupClient({
       url: s.url,
@@ -183,7 +177,7 @@ describe('RestWarmupClient', () => {
 
   it('refuses every call once closed, without a request', async () => {
     const s = await restStandIn((id) => syntheticBook(id));
-    cleanups.push(() => s.close());
+    afterTest(() => s.close());
     const client = new RestWarmupClient({ url: s.url });
     await client.fetchBooks(new RecordingSink(), ['a']);
     client.close();
@@ -205,17 +199,16 @@ describe.each(BACKENDS)('REST during cache warmup (%s)', (backend) => {
 
   it('seeds books the WebSocket has not sent, only during warmup; reads never call REST; calls after warmup are refused', async () => {
     // The WebSocket snapshot is held back for a minute: only REST can make the books ready.
-    sim = await startSimulator({ markets: 3, seed: 7, rate: 0, snapshotDelayMs: 60_000 });
-    cleanups.push(() => sim.close());
+    sim = await simulator({ markets: 3, seed: 7, rate: 0, snapshotDelayMs: 60_000 });
     // The stand-in answers with the simulator's own REST books.
     const s = await restStandIn(async (id) => {
       const res = await fetch(`${sim.httpUrl}/books`, { method: 'POST', body: JSON.stringify([{ token_id: id }]) });
       const arr = (await res.json()) as unknown[];
       return arr[0] ?? null;
     });
-    cleanups.push(() => s.close());
+    afterTest(() => s.close());
     const unknown = '99999999999999999999';
-    const cache = await BookCache.start({
+    const cache = await startCache({
       backend,
       url: sim.url,
       universe: [...sim.tokens, unknown],
@@ -223,7 +216,6 @@ describe.each(BACKENDS)('REST during cache warmup (%s)', (backend) => {
       warmupMinReadyFraction: 6 / 7,
       warmupTimeoutMs: 20_000,
     });
-    cleanups.push(() => cache.stop());
     let warmDone = false;
     cache.on('warmup', () => (warmDone = true));
     const r = await cache.warmup();
@@ -257,8 +249,7 @@ describe.each(BACKENDS)('REST during cache warmup (%s)', (backend) => {
   });
 
   it('a REST book never overwrites a newer WebSocket book', async () => {
-    sim = await startSimulator({ markets: 2, seed: 8, rate: 0, snapshotDelayMs: 0 });
-    cleanups.push(() => sim.close());
+    sim = await simulator({ markets: 2, seed: 8, rate: 0, snapshotDelayMs: 0 });
     let release!: () => void;
     const gate = new Promise<void>((r) => (release = r));
     // REST answers with books older than the stream's, once the WebSocket books are in.
@@ -266,9 +257,9 @@ describe.each(BACKENDS)('REST during cache warmup (%s)', (backend) => {
       await gate;
       return sim.tokens.includes(id) ? { ...syntheticBook(id), timestamp: '1' } : null;
     });
-    cleanups.push(() => s.close());
+    afterTest(() => s.close());
     const unknown = '99999999999999999999';
-    const cache = await BookCache.start({
+    const cache = await startCache({
       backend,
       url: sim.url,
       universe: [...sim.tokens, unknown], // 4/5 ready < 1: warmup waits for its timeout
@@ -276,7 +267,6 @@ describe.each(BACKENDS)('REST during cache warmup (%s)', (backend) => {
       warmupMinReadyFraction: 1,
       warmupTimeoutMs: 3000,
     });
-    cleanups.push(() => cache.stop());
     await waitFor(() => cache.store.readyCount() === 4, 'the WebSocket books', 5000);
     const before = sim.tokens.map((t) => cache.store.fullBook(t));
     release();

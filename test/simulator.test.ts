@@ -1,7 +1,8 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { bookHash } from '../src/protocol/hash.js';
-import { startSimulator, type Simulator, type SimulatorOptions } from '../src/simulator/index.js';
+import type { Simulator, SimulatorOptions } from '../src/simulator/index.js';
+import { afterTest, simulator } from './rig.js';
 
 // ------------------------------------------------------------------ helpers
 
@@ -190,22 +191,15 @@ function verifyOpeningHash(sim: Simulator, b: any): void {
   expect(b.hash).toBe(expected);
 }
 
-const sims: Simulator[] = [];
-const clients: Client[] = [];
-afterEach(async () => {
-  for (const c of clients.splice(0)) c.close();
-  await Promise.all(sims.splice(0).map((s) => s.close()));
-});
-
-async function sim(options: SimulatorOptions = {}): Promise<Simulator> {
-  const s = await startSimulator({ rate: 0, snapshotDelayMs: 5, tickChangeRate: 0, ...options });
-  sims.push(s);
-  return s;
+/** A simulator with no flow of its own (tests drive it), closed after the test. */
+function sim(options: SimulatorOptions = {}): Promise<Simulator> {
+  return simulator({ rate: 0, snapshotDelayMs: 5, tickChangeRate: 0, ...options });
 }
 
+/** A raw protocol client, closed after the test (before its simulator). */
 async function client(s: Simulator): Promise<Client> {
   const c = await Client.open(s.url);
-  clients.push(c);
+  afterTest(() => c.close());
   return c;
 }
 

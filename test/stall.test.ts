@@ -4,7 +4,7 @@
  * confirmed at its last data plus `stallAfterMs` (reads go stale by themselves), is counted in
  * `stalls` and reconnected with fresh books; quiet connections are left to the silence watchdog.
  */
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { BookStore } from '../src/table/store.js';
 import { BookCache } from '../src/cache/book-cache.js';
 import { Miss } from '../src/table/metrics.js';
@@ -12,42 +12,21 @@ import { ConfigError } from '../src/errors.js';
 import { SubscriptionManager, type DisconnectedEvent } from '../src/feed/manager.js';
 import { resolveFeedOptions, type FeedOptions } from '../src/feed/options.js';
 import { startWorkerFeed } from '../src/feed/worker.js';
-import { startSimulator, type Simulator, type SimulatorOptions } from '../src/simulator/index.js';
-import { BACKENDS, FAST_FEED as FAST_TEST_FEED, matchesSim, remoteSimulator, waitFor } from './helpers.js';
+import type { SimulatorOptions } from '../src/simulator/index.js';
+import { BACKENDS, FAST_FEED, matchesSim, waitFor } from './helpers.js';
+import { remoteSimulator, feedOn, feedRig, groupsOf, simulator, startCache } from './rig.js';
 
 vi.setConfig({ testTimeout: 60_000, hookTimeout: 15_000 });
 
-/** The fast test options with the silence watchdog at its default (15 s). */
-const { silenceTimeoutMs: _silence, ...FAST } = FAST_TEST_FEED;
-const { hardStaleMs: _hardStaleMs, ...FAST_FEED } = FAST; // the cache sets hardStaleMs itself
+/** The silence watchdog at its default (15 s), unlike the rig's fast options. */
+const SILENCE_DEFAULT = { silenceTimeoutMs: 15_000 };
 
-interface Rig {
-  sim: Simulator;
-  store: BookStore;
-  feed: SubscriptionManager;
-}
+/** The rig's fast feed options for a cache (the cache sets hardStaleMs itself). */
+const { hardStaleMs: _hardStaleMs, ...CACHE_FEED } = FAST_FEED;
 
-const cleanups: (() => Promise<void> | void)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
-
-async function rig(
-  backend: 'js' | 'native',
-  simOptions: SimulatorOptions,
-  feedOptions: FeedOptions = {},
-): Promise<Rig> {
-  const sim = await startSimulator({ seed: 7, ...simOptions });
-  const store = new BookStore({ backend, clock: 'precise', capacity: 256, graceMs: 300 });
-  const feed = new SubscriptionManager(store, { ...FAST, url: sim.url, ...feedOptions });
-  cleanups.push(async () => {
-    await feed.stop();
-    store.close();
-    await sim.close();
-  });
-  feed.start(sim.markets.map((m) => ({ market: m.conditionId, tokens: [...m.tokens] })));
-  await waitFor(() => store.readyCount() === sim.tokens.length, 'every token ready');
-  return { sim, store, feed };
+/** Every token ready on a simulator (seed 7) with the silence watchdog at its default. */
+function rig(backend: 'js' | 'native', sim: SimulatorOptions, feed: FeedOptions = {}) {
+  return feedRig(backend, { sim, feed: { ...SILENCE_DEFAULT, ...feed }, store: { capacity: 256 }, ready: true });
 }
 
 /** The sampling cadence of the read loops below (they observe reads over a time window; nothing waits on it). */
@@ -214,13 +193,7 @@ describe.each(BACKENDS)('busy-connection stall detection (%s backend)', (backend
   it('a blocked event loop is not a stall: frames that arrived meanwhile are read before the verdict', async () => {
     // The simulator runs in its own thread, so it keeps sending while this thread is blocked.
     const remote = await remoteSimulator({ seed: 5, markets: 2, rate: 300 });
-    cleanups.push(() => remote.close());
-    const store = new BookStore({ backend, clock: 'precise', capacity: 16 });
-    const feed = new SubscriptionManager(store, { ...FAST, url: remote.url, stallMinMs: 300 });
-    cleanups.push(async () => {
-      await feed.stop();
-      store.close();
-    });
+    const { store, feed } = feedOn(backend, remote.url, { ...SILENCE_DEFAULT, stallMinMs: 300 }, { capacity: 16 });
     feed.start(remote.markets);
     await waitFor(() => store.readyCount() === 4 && feed.liveness(1)?.busy === true, 'ready and busy');
     for (let i = 0; i < 3; i++) {
@@ -253,18 +226,14 @@ describe.each(BACKENDS)('busy-connection stall detection (%s backend)', (backend
   });
 
   it('worker mode: the options reach the worker; the stall is counted in stats and Prometheus', async () => {
-    const sim = await startSimulator({ seed: 9, markets: 4, rate: 300 });
-    const cache = await BookCache.start({
+    const sim = await simulator({ seed: 9, markets: 4, rate: 300 });
+    const cache = await startCache({
       url: sim.url,
       backend,
       worker: true,
       clock: 'precise',
-      universe: sim.markets.map((m) => ({ market: m.conditionId, tokens: [...m.tokens] })),
-      feed: { ...FAST_FEED, stallMinMs: 2000 },
-    });
-    cleanups.push(async () => {
-      await cache.stop();
-      await sim.close();
+      universe: groupsOf(sim),
+      feed: { ...CACHE_FEED, ...SILENCE_DEFAULT, stallMinMs: 2000 },
     });
     await cache.warmup();
     // Busy first (the worker publishes its counters every health interval): a socket that stalls

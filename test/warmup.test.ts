@@ -2,19 +2,14 @@
  * Warmup: completes at the threshold, times out, disables exactly the tokens without a book,
  * gates reads until done, reports progress; tokens added later warm on their own.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { BookStore } from '../src/table/store.js';
 import { WatchHub } from '../src/cache/watch.js';
 import { WarmupManager, type WarmupProgress } from '../src/cache/warmup.js';
-import { BookCache } from '../src/cache/book-cache.js';
 import { Miss } from '../src/table/metrics.js';
-import { startSimulator, type Simulator } from '../src/simulator/index.js';
+import type { Simulator } from '../src/simulator/index.js';
 import { BACKENDS, ManualClock, bookFrame, waitFor } from './helpers.js';
-
-const cleanups: (() => Promise<void> | void)[] = [];
-afterEach(async () => {
-  while (cleanups.length) await cleanups.pop()!();
-});
+import { afterTest, simulator, startCache } from './rig.js';
 
 /** Fake token ids the simulator does not know: they never get a book. */
 const UNKNOWN = ['11111111111111111111', '22222222222222222222'];
@@ -23,9 +18,9 @@ describe.each(BACKENDS)('WarmupManager over a store (%s)', (backend) => {
   function setup(tokens: string[]) {
     const clock = new ManualClock();
     const store = new BookStore({ backend, clock: clock.now, capacity: 32 });
-    cleanups.push(() => store.close());
+    afterTest(() => store.close());
     const hub = new WatchHub({ table: store.table, slotOf: (id) => (store.has(id) ? store.handle(id).slot : -1) });
-    cleanups.push(() => hub.close());
+    afterTest(() => hub.close());
     store.subscribe(tokens);
     return { store, hub, clock };
   }
@@ -111,10 +106,9 @@ describe.each(BACKENDS)('BookCache warmup against the simulator (%s)', (backend)
   let sim: Simulator;
 
   it('completes at the threshold and disables exactly the tokens the simulator does not know', async () => {
-    sim = await startSimulator({ markets: 4, seed: 3, rate: 50 });
-    cleanups.push(() => sim.close());
+    sim = await simulator({ markets: 4, seed: 3, rate: 50 });
     const progress: WarmupProgress[] = [];
-    const cache = await BookCache.start({
+    const cache = await startCache({
       backend,
       url: sim.url,
       universe: [...sim.tokens, ...UNKNOWN],
@@ -122,7 +116,6 @@ describe.each(BACKENDS)('BookCache warmup against the simulator (%s)', (backend)
       warmupTimeoutMs: 20_000,
       onWarmupProgress: (p) => progress.push(p),
     });
-    cleanups.push(() => cache.stop());
     const events: WarmupProgress[] = [];
     cache.on('warmupProgress', (p) => events.push(p));
     const r = await cache.warmup();
@@ -140,16 +133,14 @@ describe.each(BACKENDS)('BookCache warmup against the simulator (%s)', (backend)
   });
 
   it('gates reads until warmup completes (not_ready), then times out and disables the unknown tokens', async () => {
-    sim = await startSimulator({ markets: 2, seed: 4, rate: 50 });
-    cleanups.push(() => sim.close());
-    const cache = await BookCache.start({
+    sim = await simulator({ markets: 2, seed: 4, rate: 50 });
+    const cache = await startCache({
       backend,
       url: sim.url,
       universe: [...sim.tokens, ...UNKNOWN],
       warmupMinReadyFraction: 1,
       warmupTimeoutMs: 400,
     });
-    cleanups.push(() => cache.stop());
     expect(cache.tradingEnabled).toBe(false);
     // Even once the known books are in, nothing is served before warmup completes.
     await waitFor(() => cache.store.readyCount() === 4, 'the books', 5000);
@@ -172,18 +163,16 @@ describe.each(BACKENDS)('BookCache warmup against the simulator (%s)', (backend)
   });
 
   it('tokens added later warm on their own, with their own readiness', async () => {
-    sim = await startSimulator({ markets: 4, seed: 5, rate: 50 });
-    cleanups.push(() => sim.close());
+    sim = await simulator({ markets: 4, seed: 5, rate: 50 });
     const first = sim.markets.slice(0, 2).flatMap((m) => m.tokens);
     const later = sim.markets[2].tokens;
-    const cache = await BookCache.start({
+    const cache = await startCache({
       backend,
       url: sim.url,
       universe: first,
       warmupMinReadyFraction: 1,
       warmupTimeoutMs: 20_000,
     });
-    cleanups.push(() => cache.stop());
     await cache.warmup();
     expect(cache.get(later[0])).toBeNull();
     const r = await cache.acquire([{ market: sim.markets[2].conditionId, tokens: [...later] }, UNKNOWN[0]], {

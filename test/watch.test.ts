@@ -2,13 +2,13 @@
  * Watch (docs/DESIGN.md section 7): event-driven, one notification per published version,
  * only for watched tokens, coalescing documented; works when ingestion runs in a worker.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { BookStore } from '../src/table/store.js';
 import { WatchHub, changesIterator, type BookChange } from '../src/cache/watch.js';
-import { BookCache } from '../src/cache/book-cache.js';
 import { H_EPOCH, H_WATCHERS, HEADER_BYTES, slotBytes } from '../src/table/layout.js';
-import { startSimulator, type Simulator } from '../src/simulator/index.js';
+import type { Simulator } from '../src/simulator/index.js';
 import { BACKENDS, ManualClock, bookFrame, priceChange, waitFor } from './helpers.js';
+import { afterTest, simulator, startCache } from './rig.js';
 
 /** Lets the event loop turn `n` times (to show nothing happens without a change; not a synchronisation). */
 async function turns(n: number): Promise<void> {
@@ -30,20 +30,15 @@ const B = 'tok-b';
 const C = 'tok-c';
 const D = 'tok-d';
 
-const cleanups: (() => Promise<void> | void)[] = [];
-afterEach(async () => {
-  while (cleanups.length) await cleanups.pop()!();
-});
-
 function setup(backend: 'js' | 'native') {
   const clock = new ManualClock();
   const store = new BookStore({ backend, clock: clock.now, capacity: 16 });
-  cleanups.push(() => store.close());
+  afterTest(() => store.close());
   const errors: unknown[] = [];
   const hub = new WatchHub({ table: store.table, slotOf: (id) => (store.has(id) ? store.handle(id).slot : -1) }, (e) =>
     errors.push(e),
   );
-  cleanups.push(() => hub.close());
+  afterTest(() => hub.close());
   store.subscribe([A, B, C]);
   return { store, hub, clock, errors };
 }
@@ -210,16 +205,14 @@ describe.each(BACKENDS)('watch with ingestion in a worker (%s)', (backend) => {
   let sim: Simulator;
 
   it('notifies the main thread once per published version', async () => {
-    sim = await startSimulator({ markets: 3, seed: 11, rate: 0, snapshotDelayMs: 0 });
-    cleanups.push(() => sim.close());
-    const cache = await BookCache.start({
+    sim = await simulator({ markets: 3, seed: 11, rate: 0, snapshotDelayMs: 0 });
+    const cache = await startCache({
       backend,
       worker: true,
       url: sim.url,
       universe: sim.tokens,
       warmupMinReadyFraction: 1,
     });
-    cleanups.push(() => cache.stop());
     expect(cache.worker).toBe(true);
     const r = await cache.warmup();
     expect(r.ready).toBe(6);

@@ -19,7 +19,8 @@ import type { ClockOption } from '../table/clock.js';
 import { ConfigError } from '../errors.js';
 import { F_SETTLED, F_SUBSCRIBED, HEADER_BYTES, slotBytes } from '../table/layout.js';
 import { SubscriptionManager, type FeedStats, type NewMarketEvent, type DisconnectedEvent } from '../feed/manager.js';
-import { resolveFeedOptions, type FeedOptions } from '../feed/options.js';
+import { logStyle, resolveFeedOptions, type FeedOptions } from '../feed/options.js';
+import { FeedLog } from '../feed/log.js';
 import { ENV_VARS, resolveCacheSettings, type CacheEnvOptions } from './env.js';
 import { optionalHttpUrlEnv } from '../config.js';
 import { WatchHub, changesIterator, type BookChange, type ChangesOptions, type WatchCallback } from './watch.js';
@@ -228,11 +229,14 @@ export class BookCache extends EventEmitter<CacheEvents> {
   private readonly evictedIds = new Set<string>();
   private counters = { evicted: 0, addedAtRuntime: 0, newMarketsFollowed: 0 };
   private readonly options: BookCacheOptions;
+  /** The cache's own log lines, to the feed's logger. */
+  private readonly log: FeedLog;
   private readonly servers = new Set<MetricsServer>();
 
   private constructor(options: BookCacheOptions, settings: CacheEnvOptions, store: BookStore) {
     super();
     this.options = options;
+    this.log = new FeedLog(options.feed?.logger, logStyle(options.feed?.logger, options.feed?.logStyle));
     this.enabled = settings.enabled;
     this.store = store;
     this.defaultMaxStaleMs = settings.defaultMaxStaleMs;
@@ -293,7 +297,9 @@ export class BookCache extends EventEmitter<CacheEvents> {
         ? { groups: [], markets: [], pending: [], warnings: [] }
         : await resolveUniverse(options.universe, { gammaUrl, clobUrl, client: http });
     const groups = resolved.groups;
-    for (const w of resolved.warnings) options.feed?.logger?.warn?.(`polybook: discovery: ${w}`);
+    const log = new FeedLog(options.feed?.logger, logStyle(options.feed?.logger, options.feed?.logStyle));
+    for (const w of resolved.warnings)
+      log.write('cache.discovery_warning', `polybook: discovery: ${w}`, { warning: w });
     const storeOptions = {
       backend: settings.backend,
       maxDepth: settings.maxDepth,
@@ -381,8 +387,11 @@ export class BookCache extends EventEmitter<CacheEvents> {
       if (performance.now() >= giveUpAt) {
         const left = this.pending;
         this.pending = [];
-        this.options.feed?.logger?.warn?.(
-          `polybook: ${left.length} discovered market(s) still have no book after ${o.timeoutMs} ms; not followed: ${left.map((m) => m.slug || m.conditionId).join(', ')}`,
+        const names = left.map((m) => m.slug || m.conditionId);
+        this.log.write(
+          'cache.hydration_timeout',
+          `polybook: ${left.length} discovered market(s) still have no book after ${o.timeoutMs} ms; not followed: ${names.join(', ')}`,
+          { markets: names, timeoutMs: o.timeoutMs },
         );
         return;
       }

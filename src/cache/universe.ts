@@ -87,8 +87,3 @@ export async function resolveUniverse(spec: UniverseSpec, options: DiscoverOptio
   const r = await discover(query, options);
   return { groups: toGroups(r.markets), markets: r.markets, pending: r.pending, warnings: r.warnings };
 }
-
-/** Token ids of groups, in order. */
-export function groupTokens(groups: readonly MarketGroup[]): string[] {
-  return groups.flatMap((g) => g.tokens);
-}

@@ -1,5 +1,6 @@
 /**
- * Reconnect delays: exponential from `minMs` to `maxMs` with jitter, reset after a healthy period.
+ * Reconnect delays: exponential from `minMs` to `maxMs` with jitter, reset once a new socket is
+ * confirmed (connection.ts) or after a healthy period.
  */
 import { ConfigError } from '../errors.js';
 
@@ -16,7 +17,11 @@ export interface BackoffOptions {
    * (never below `minMs`). Default 0.5.
    */
   jitter?: number;
-  /** A connection that stayed up this long resets the delay to `minMs`, ms. Default 10000. */
+  /**
+   * A connection that stayed up this long resets the delay to `minMs`, ms, even if it was never
+   * confirmed (a socket is confirmed, and resets the delay at once, when a PONG answers a PING sent
+   * after its first data frame). Default 10000.
+   */
   resetAfterMs?: number;
 }
 
@@ -24,7 +29,8 @@ export const DEFAULT_BACKOFF = { minMs: 100, maxMs: 30_000, factor: 2, jitter: 0
 
 /**
  * Exponential backoff with jitter. `next()` returns the delay before the next attempt and
- * counts the attempt; `reset()` starts over (after a healthy period, see {@link Backoff.connected}).
+ * counts the attempt; `reset()` starts over (when a socket is confirmed, or after a healthy period:
+ * see {@link Backoff.connected}).
  */
 export class Backoff {
   /** First delay, ms. */

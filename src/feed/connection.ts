@@ -7,6 +7,7 @@ import WebSocket from 'ws';
 import type { BookStore } from '../table/store.js';
 import { preciseNow } from '../table/clock.js';
 import { Backoff } from './backoff.js';
+import type { FeedLog } from './log.js';
 import { MAX_TOKENS_PER_CONNECTION, type ResolvedFeedOptions } from './options.js';
 
 /** A set of tokens that always share a connection (the outcomes of one market, or one lone token). */
@@ -45,6 +46,7 @@ export class FeedCounters {
 export interface ConnectionHost {
   readonly store: BookStore;
   readonly options: ResolvedFeedOptions;
+  readonly log: FeedLog;
   readonly counters: FeedCounters;
   /** Whether data frames must be scanned for `new_market` events. */
   scanNewMarkets(): boolean;
@@ -96,6 +98,14 @@ export class FeedConnection {
   confirmedAt = 0;
   /** Receive time of the last data frame on the current socket (ms). */
   lastDataAt = 0;
+  /** Receive time of the first data frame on the current socket (ms), 0 = none yet. */
+  firstDataAt = 0;
+  /**
+   * Whether the current socket is confirmed: a PONG answered a PING sent after its first data frame
+   * (the opening snapshot) arrived, so the server serves it end to end. Confirmation resets the
+   * reconnect backoff.
+   */
+  booksConfirmed = false;
   /** When the silence watchdog last probed this socket (ms), 0 = never. */
   probeAt = 0;
   /** `lastDataAt` when the stall watchdog last found this socket silent past its threshold (NaN = none). */
@@ -157,6 +167,8 @@ export class FeedConnection {
       this.state = 'open';
       this.openedAt = now;
       this.lastDataAt = now;
+      this.firstDataAt = 0;
+      this.booksConfirmed = false;
       this.confirmedAt = 0;
       this.probeAt = 0;
       this.resetGaps();
@@ -182,17 +194,15 @@ export class FeedConnection {
         const oversized = code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH';
         if (oversized) this.host.counters.oversizedFrames++;
         else this.host.counters.protocolErrors++;
-        this.host.options.logger?.warn?.(
+        this.host.log.write(
+          oversized ? 'feed.frame_too_large' : 'feed.protocol_error',
           `polybook feed: ${oversized ? 'frame over maxFrameBytes' : 'protocol error'}; reconnecting`,
-          {
-            conn: this.index,
-            error: err.message,
-          },
+          { conn: this.index, error: err.message },
         );
         this.drop(oversized ? 1009 : 1002, oversized ? 'frame too large' : 'protocol error');
         return;
       }
-      this.host.options.logger?.debug?.('polybook feed: socket error', { conn: this.index, error: err.message });
+      this.host.log.write('feed.socket_error', 'polybook feed: socket error', { conn: this.index, error: err.message });
     });
   }
 
@@ -355,6 +365,21 @@ export class FeedConnection {
     c.pongLatencyLast = rtt;
     c.pongLatencySum += rtt;
     if (this.unconfirmedAdds.length > 0) this.host.onConfirmed(this, sentAt);
+    if (!this.booksConfirmed && this.firstDataAt > 0 && sentAt >= this.firstDataAt) this.confirmBooks(now);
+  }
+
+  /**
+   * The socket works end to end: its data arrived and a PONG sent after it came back. Its backoff
+   * starts over, so its next failure reconnects after `minMs` however short its life (a socket that
+   * fails before this point keeps backing off).
+   */
+  private confirmBooks(now: number): void {
+    this.booksConfirmed = true;
+    this.backoff.reset();
+    this.host.log.write('feed.confirmed', 'polybook feed: connection confirmed (data, then PONG); backoff reset', {
+      conn: this.index,
+      afterMs: Math.round(now - this.openedAt),
+    });
   }
 
   private resetGaps(): void {
@@ -405,6 +430,7 @@ export class FeedConnection {
       }
     }
     this.lastDataAt = now;
+    if (this.firstDataAt === 0) this.firstDataAt = now;
     this.countData(now);
     const bad = this.badJson;
     const before = bad[0];
@@ -416,12 +442,10 @@ export class FeedConnection {
       // every book of the table (docs/DESIGN.md section 8). Fetch fresh books; do not let the
       // error escape into ws's message handler.
       c.internalErrors++;
-      this.host.options.logger?.error?.(
+      this.host.log.write(
+        'feed.internal_error',
         'polybook feed: internal error while ingesting a frame; every book was reset and is being resubscribed',
-        {
-          conn: this.index,
-          error: err instanceof Error ? err.message : String(err),
-        },
+        { conn: this.index, error: err instanceof Error ? err.message : String(err) },
       );
       this.host.onResync();
       return;

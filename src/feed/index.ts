@@ -25,9 +25,18 @@ export {
   DEFAULT_STALL_MIN_MS,
   resolveFeedOptions,
   type FeedOptions,
-  type FeedLogger,
   type ResolvedFeedOptions,
 } from './options.js';
+export {
+  LOG_EVENTS,
+  detectLogStyle,
+  type FeedLogger,
+  type ObjectLogger,
+  type LogStyle,
+  type LogEvent,
+  type LogLevel,
+  type LogContext,
+} from './log.js';
 export { Backoff, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.js';
 export { startWorkerFeed, WorkerFeed, type WorkerFeedOptions } from './worker.js';
 export { WORKER_QUEUE_LIMIT } from './worker-protocol.js';

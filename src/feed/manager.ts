@@ -11,6 +11,9 @@ import { MAX_FEED_CONNECTIONS, resolveFeedOptions, type FeedOptions, type Resolv
 import type { FeedStats } from './stats.js';
 
 export type { FeedStats } from './stats.js';
+import { planPlacement, type IncomingGroup, type Placement } from './placement.js';
+import { stallConfirmed, watchdogVerdict } from './watchdog.js';
+import { FeedLog } from './log.js';
 
 /**
  * The tokens of one market: they always share a connection. `market` is the condition id (a
@@ -77,6 +80,11 @@ export interface ConnectionLiveness {
   stallAfterMs: number;
   /** Time since the last data frame (or since the socket opened), ms; NaN while not open. */
   silentMs: number;
+  /**
+   * Whether the socket is confirmed: a PONG answered a PING sent after its first data frame (its
+   * reconnect backoff started over then). False while not open.
+   */
+  confirmed: boolean;
 }
 
 interface Pending {
@@ -107,6 +115,7 @@ export class SubscriptionManager extends EventEmitter<FeedEvents> {
   private readonly pending = new Map<string, Pending>();
   private readonly counters = new FeedCounters();
   private readonly host: ConnectionHost;
+  private readonly log: FeedLog;
   private readonly badJson: Float64Array;
   private healthTimer: NodeJS.Timeout | undefined;
   private started = false;
@@ -124,18 +133,22 @@ export class SubscriptionManager extends EventEmitter<FeedEvents> {
   ) {
     super();
     this.options = resolveFeedOptions(options);
+    this.log = new FeedLog(this.options.logger, this.options.logStyle);
     this.badJson = new Float64Array(store.table, H_COUNTERS + C.badJson * 8, 1);
     this.host = {
       store,
       options: this.options,
+      log: this.log,
       counters: this.counters,
       scanNewMarkets: () => this.listenerCount('newMarket') > 0,
       onOpen: (c, now) => this.onOpen(c, now),
       onDisconnect: (c, code, reason, local, wasOpen) => this.onDisconnect(c, code, reason, local, wasOpen),
       onControl: (c, text) =>
-        this.log(text === 'NO NEW ASSETS' ? 'debug' : 'warn', `polybook feed: server replied ${text}`, {
-          conn: c.index,
-        }),
+        this.log.write(
+          text === 'NO NEW ASSETS' ? 'feed.no_new_assets' : 'feed.control_reply',
+          `polybook feed: server replied ${text}`,
+          { conn: c.index, reply: text },
+        ),
       onNewMarketFrame: (_c, frame) => this.onNewMarketFrame(frame),
       onBadFrame: (c, now) => this.onBadFrame(c, now),
       onResync: () => {
@@ -167,115 +180,43 @@ export class SubscriptionManager extends EventEmitter<FeedEvents> {
   /**
    * Adds markets or tokens (tokens already managed are skipped). Open connections get
    * `subscribe` operation frames; new connections open as needed.
-   * @throws RangeError when they need more than 255 connections (nothing is added then).
+   * @throws RangeError when they need more than 255 connections or the table is full (nothing is
+   * added then); TypeError on a malformed entry.
    */
   add(entries: Iterable<UniverseEntry>): void {
     this.checkRunning();
     const now = preciseNow();
-    const cap = this.options.maxTokensPerConnection;
-    // Normalise: new tokens only, grouped by market.
-    const incoming: { key: string; market: string | undefined; tokens: string[] }[] = [];
-    const seen = new Set<string>();
-    for (const e of entries) {
-      const market = typeof e === 'string' ? undefined : e.market;
-      const list = typeof e === 'string' ? [e] : e.tokens;
-      if (!list || typeof (list as Iterable<string>)[Symbol.iterator] !== 'function') {
-        throw new TypeError('polybook feed: a universe entry is a token id or { market?, tokens: string[] }');
-      }
-      const tokens: string[] = [];
-      for (const t of list) {
-        if (typeof t !== 'string' || t.length === 0) {
-          throw new TypeError(`polybook feed: token ids are non-empty strings, got ${JSON.stringify(t)}`);
-        }
-        if (this.groupOf.has(t) || seen.has(t)) continue;
-        seen.add(t);
-        tokens.push(t);
-      }
-      if (tokens.length === 0) continue;
-      if (tokens.length > cap) {
-        throw new RangeError(
-          `polybook feed: market ${market ?? '?'} has ${tokens.length} tokens, more than maxTokensPerConnection (${cap})`,
-        );
-      }
-      incoming.push({ key: market ?? tokens[0], market, tokens });
-    }
+    const incoming = this.newGroups(entries);
     if (incoming.length === 0) return;
-
-    // Dry run: do they fit in the free connection indexes?
-    const room = new Map<FeedConnection, number>();
-    for (const c of this.liveConns()) room.set(c, cap - c.tokens.size);
-    const fresh: number[] = [];
-    for (const g of incoming) {
-      const existing = g.market !== undefined ? this.groupByKey.get(g.key) : undefined;
-      if (existing && (room.get(existing.conn) ?? 0) >= g.tokens.length) {
-        room.set(existing.conn, (room.get(existing.conn) ?? 0) - g.tokens.length);
-        continue;
-      }
-      let placed = false;
-      for (const [c, r] of room) {
-        if (r >= g.tokens.length) {
-          room.set(c, r - g.tokens.length);
-          placed = true;
-          break;
-        }
-      }
-      if (placed) continue;
-      const i = fresh.findIndex((r) => r >= g.tokens.length);
-      if (i >= 0) fresh[i] -= g.tokens.length;
-      else fresh.push(cap - g.tokens.length);
-    }
+    let newTokens = 0;
     let notInStore = 0;
-    for (const t of seen) if (!this.store.has(t)) notInStore++;
+    for (const g of incoming) {
+      newTokens += g.tokens.length;
+      for (const t of g.tokens) if (!this.store.has(t)) notInStore++;
+    }
+    const plan = planPlacement({
+      connections: this.liveConns().map((c) => ({
+        index: c.index,
+        room: this.options.maxTokensPerConnection - c.tokens.size,
+      })),
+      keyConn: this.keyConn(incoming),
+      groups: incoming,
+      cap: this.options.maxTokensPerConnection,
+      freeIndexes: this.freeIndexes(),
+    });
     if (this.store.size + notInStore > this.store.capacity) {
       throw new RangeError(
         `polybook feed: the table is full (${this.store.capacity} tokens); create the store with a larger capacity`,
       );
     }
-    if (fresh.length > this.freeIndexes()) {
+    if (!plan.fits) {
       throw new RangeError(
-        `polybook feed: ${this.groupOf.size + seen.size} tokens need more than ${MAX_FEED_CONNECTIONS} connections ` +
-          `at ${cap} per connection; raise maxTokensPerConnection (max 500)`,
+        `polybook feed: ${this.groupOf.size + newTokens} tokens need more than ${MAX_FEED_CONNECTIONS} connections ` +
+          `at ${this.options.maxTokensPerConnection} per connection; raise maxTokensPerConnection (max 500)`,
       );
     }
-
-    // Place for real (same first-fit order as the dry run).
-    const added = new Map<FeedConnection, string[]>();
-    const created: FeedConnection[] = [];
-    for (const inc of incoming) {
-      let group = inc.market !== undefined ? this.groupByKey.get(inc.key) : undefined;
-      let conn: FeedConnection | undefined;
-      if (group && group.conn.tokens.size + inc.tokens.length <= cap && !group.conn.retired) {
-        conn = group.conn;
-      } else {
-        if (group) {
-          this.log('warn', 'polybook feed: market does not fit on its connection; its new tokens go elsewhere', {
-            market: inc.market,
-          });
-        }
-        group = undefined;
-        conn = this.liveConns().find((c) => c.tokens.size + inc.tokens.length <= cap);
-        if (!conn) {
-          conn = this.newConnection();
-          created.push(conn);
-        }
-      }
-      if (!group) {
-        group = { key: inc.key, market: inc.market, tokens: new Set(), conn };
-        conn.groups.add(group);
-        if (!this.groupByKey.has(inc.key)) this.groupByKey.set(inc.key, group);
-      }
-      for (const t of inc.tokens) {
-        group.tokens.add(t);
-        conn.tokens.add(t);
-        this.groupOf.set(t, group);
-      }
-      let list = added.get(conn);
-      if (!list) {
-        list = [];
-        added.set(conn, list);
-      }
-      list.push(...inc.tokens);
-    }
+    const created = plan.newConnections.map((i) => this.createConnection(i));
+    const added = this.place(plan.placements);
     for (const [conn, tokens] of added) {
       this.store.subscribe(tokens, conn.index);
       this.store.assign(tokens, conn.index);
@@ -344,6 +285,7 @@ export class SubscriptionManager extends EventEmitter<FeedEvents> {
       typicalGapMs: open ? c.typicalGapMs() : NaN,
       stallAfterMs: c.stallAfterMs(),
       silentMs: open ? preciseNow() - c.lastDataAt : NaN,
+      confirmed: open && c.booksConfirmed,
     };
   }
 
@@ -413,16 +355,16 @@ export class SubscriptionManager extends EventEmitter<FeedEvents> {
     if (this.stopped) throw new Error('polybook feed: the manager was stopped');
   }
 
-  private log(level: 'debug' | 'info' | 'warn' | 'error', msg: string, ctx?: Record<string, unknown>): void {
-    this.options.logger?.[level]?.(msg, ctx);
-  }
-
   /** Emits without letting a listener's exception break the feed's own state handling. */
   private safeEmit<K extends keyof FeedEvents>(name: K, ...args: FeedEvents[K]): void {
     try {
       (this.emit as (n: K, ...a: FeedEvents[K]) => boolean)(name, ...args);
     } catch (e) {
-      this.log('error', `polybook feed: a '${name}' listener threw: ${(e as Error)?.message ?? String(e)}`);
+      const error = (e as Error)?.message ?? String(e);
+      this.log.write('feed.listener_error', `polybook feed: a '${name}' listener threw: ${error}`, {
+        listener: name,
+        error,
+      });
     }
   }
 
@@ -435,21 +377,104 @@ export class SubscriptionManager extends EventEmitter<FeedEvents> {
     return out;
   }
 
-  private freeIndexes(): number {
-    let n = 0;
-    for (let i = 1; i <= MAX_FEED_CONNECTIONS; i++) if (!this.conns[i]) n++;
-    return n;
+  private freeIndexes(): number[] {
+    const free: number[] = [];
+    for (let i = 1; i <= MAX_FEED_CONNECTIONS; i++) if (!this.conns[i]) free.push(i);
+    return free;
   }
 
+  /** A new connection at the lowest free index (not connected yet). */
   private newConnection(): FeedConnection {
-    for (let i = 1; i <= MAX_FEED_CONNECTIONS; i++) {
-      if (!this.conns[i]) {
-        const c = new FeedConnection(i, this.host, this.badJson);
-        this.conns[i] = c;
-        return c;
+    const [i] = this.freeIndexes();
+    if (i === undefined) throw new RangeError(`polybook feed: all ${MAX_FEED_CONNECTIONS} connections are in use`);
+    return this.createConnection(i);
+  }
+
+  /** A new connection at the free index `i` (not connected yet). */
+  private createConnection(i: number): FeedConnection {
+    const c = new FeedConnection(i, this.host, this.badJson);
+    this.conns[i] = c;
+    return c;
+  }
+
+  /**
+   * The new tokens of `entries` (not managed yet, each once), grouped by market.
+   * @throws TypeError on a malformed entry; RangeError on a market larger than a connection.
+   */
+  private newGroups(entries: Iterable<UniverseEntry>): IncomingGroup[] {
+    const cap = this.options.maxTokensPerConnection;
+    const incoming: IncomingGroup[] = [];
+    const seen = new Set<string>();
+    for (const e of entries) {
+      const market = typeof e === 'string' ? undefined : e.market;
+      const list = typeof e === 'string' ? [e] : e.tokens;
+      if (!list || typeof (list as Iterable<string>)[Symbol.iterator] !== 'function') {
+        throw new TypeError('polybook feed: a universe entry is a token id or { market?, tokens: string[] }');
       }
+      const tokens: string[] = [];
+      for (const t of list) {
+        if (typeof t !== 'string' || t.length === 0) {
+          throw new TypeError(`polybook feed: token ids are non-empty strings, got ${JSON.stringify(t)}`);
+        }
+        if (this.groupOf.has(t) || seen.has(t)) continue;
+        seen.add(t);
+        tokens.push(t);
+      }
+      if (tokens.length === 0) continue;
+      if (tokens.length > cap) {
+        throw new RangeError(
+          `polybook feed: market ${market ?? '?'} has ${tokens.length} tokens, more than maxTokensPerConnection (${cap})`,
+        );
+      }
+      incoming.push({ key: market ?? tokens[0], market, tokens });
     }
-    throw new RangeError(`polybook feed: all ${MAX_FEED_CONNECTIONS} connections are in use`);
+    return incoming;
+  }
+
+  /** Connection index of the group registered under each incoming key. */
+  private keyConn(incoming: readonly IncomingGroup[]): Map<string, number> {
+    const out = new Map<string, number>();
+    for (const g of incoming) {
+      const group = this.groupByKey.get(g.key);
+      if (group && !group.conn.retired) out.set(g.key, group.conn.index);
+    }
+    return out;
+  }
+
+  /** Applies placements (their connections exist): groups, token maps. Returns the new tokens per connection. */
+  private place(placements: readonly Placement[]): Map<FeedConnection, string[]> {
+    const added = new Map<FeedConnection, string[]>();
+    for (const p of placements) {
+      const inc = p.group;
+      const conn = this.conns[p.conn]!;
+      if (p.displaced) {
+        this.log.write(
+          'feed.market_displaced',
+          'polybook feed: market does not fit on its connection; its new tokens go elsewhere',
+          {
+            market: inc.market,
+          },
+        );
+      }
+      let group = p.join ? this.groupByKey.get(inc.key) : undefined;
+      if (!group) {
+        group = { key: inc.key, market: inc.market, tokens: new Set(), conn };
+        conn.groups.add(group);
+        if (!this.groupByKey.has(inc.key)) this.groupByKey.set(inc.key, group);
+      }
+      for (const t of inc.tokens) {
+        group.tokens.add(t);
+        conn.tokens.add(t);
+        this.groupOf.set(t, group);
+      }
+      let list = added.get(conn);
+      if (!list) {
+        list = [];
+        added.set(conn, list);
+      }
+      list.push(...inc.tokens);
+    }
+    return added;
   }
 
   private dropGroup(g: Group): void {
@@ -483,7 +508,7 @@ export class SubscriptionManager extends EventEmitter<FeedEvents> {
     conn.sendInitial(tokens);
     for (const t of tokens) this.pending.delete(t);
     this.markPending(tokens, now);
-    this.log('debug', 'polybook feed: connected', { conn: conn.index, tokens: tokens.length });
+    this.log.write('feed.connected', 'polybook feed: connected', { conn: conn.index, tokens: tokens.length });
     this.safeEmit('connected', { conn: conn.index, tokens: tokens.length });
   }
 
@@ -516,10 +541,20 @@ export class SubscriptionManager extends EventEmitter<FeedEvents> {
     this.counters.reconnects++;
     conn.reconnectTimer = setTimeout(() => conn.connect(), delay);
     if (wasOpen) {
-      this.log('info', 'polybook feed: disconnected', { conn: conn.index, code, reason, reconnectInMs: delay });
+      this.log.write('feed.disconnected', 'polybook feed: disconnected', {
+        conn: conn.index,
+        code,
+        reason,
+        reconnectInMs: delay,
+      });
       this.safeEmit('disconnected', { conn: conn.index, code, reason, tokens: tokens.length, reconnectInMs: delay });
     } else {
-      this.log('debug', 'polybook feed: connect failed', { conn: conn.index, code, reason, reconnectInMs: delay });
+      this.log.write('feed.connect_failed', 'polybook feed: connect failed', {
+        conn: conn.index,
+        code,
+        reason,
+        reconnectInMs: delay,
+      });
     }
   }
 
@@ -539,7 +574,7 @@ export class SubscriptionManager extends EventEmitter<FeedEvents> {
     conn.tokens.clear();
     this.store.settle(settled, now);
     this.retire(conn);
-    this.log('info', 'polybook feed: connection closed, all assets resolved', {
+    this.log.write('feed.settled_close', 'polybook feed: connection closed, all assets resolved', {
       conn: conn.index,
       settled: settled.length,
     });
@@ -549,7 +584,7 @@ export class SubscriptionManager extends EventEmitter<FeedEvents> {
 
   /** After a 1013: move about half of the connection's markets to a new connection. */
   private split(conn: FeedConnection, now: number): void {
-    if (conn.groups.size < 2 || this.freeIndexes() === 0) return;
+    if (conn.groups.size < 2 || this.freeIndexes().length === 0) return;
     const groups = [...conn.groups];
     const half = conn.tokens.size / 2;
     const target = this.newConnection();
@@ -571,7 +606,7 @@ export class SubscriptionManager extends EventEmitter<FeedEvents> {
     this.store.invalidate(movedTokens, now);
     this.store.assign(movedTokens, target.index);
     this.store.takeResync();
-    this.log('info', 'polybook feed: slow consumer, splitting connection', {
+    this.log.write('feed.slow_consumer_split', 'polybook feed: slow consumer, splitting connection', {
       conn: conn.index,
       into: target.index,
       moved: movedTokens.length,
@@ -590,15 +625,14 @@ export class SubscriptionManager extends EventEmitter<FeedEvents> {
     c.stallSeenAt = seen;
     setImmediate(() => {
       if (c.stallSeenAt === seen) c.stallSeenAt = NaN;
-      if (this.stopped || c.retired || c.state !== 'open' || c.lastDataAt !== seen) return;
-      const stallAfterMs = c.stallAfterMs();
-      const silentMs = preciseNow() - seen;
-      if (!c.busy || !(silentMs > stallAfterMs)) return;
+      if (this.stopped || c.retired || c.state !== 'open') return;
+      const now = preciseNow();
+      if (!stallConfirmed(c, seen, now)) return;
       this.counters.stalls++;
-      this.log('warn', 'polybook feed: busy connection stalled (no data); reconnecting', {
+      this.log.write('feed.stall', 'polybook feed: busy connection stalled (no data); reconnecting', {
         conn: c.index,
-        silentMs: Math.round(silentMs),
-        stallAfterMs: Math.round(stallAfterMs),
+        silentMs: Math.round(now - seen),
+        stallAfterMs: Math.round(c.stallAfterMs()),
         typicalGapMs: Math.round(c.typicalGapMs() * 10) / 10,
       });
       c.kill('stall');
@@ -616,7 +650,9 @@ export class SubscriptionManager extends EventEmitter<FeedEvents> {
 
   private onBadFrame(conn: FeedConnection, now: number): void {
     // A frame we could not parse may have carried changes for any token of this connection.
-    this.log('warn', 'polybook feed: unparseable frame; resubscribing the connection', { conn: conn.index });
+    this.log.write('feed.bad_frame', 'polybook feed: unparseable frame; resubscribing the connection', {
+      conn: conn.index,
+    });
     this.store.invalidate(conn.tokens, now);
   }
 
@@ -663,82 +699,98 @@ export class SubscriptionManager extends EventEmitter<FeedEvents> {
   /** The health timer: store tick, resyncs, books that never came, watchdogs, rates. */
   private health(): void {
     const now = preciseNow();
-    const o = this.options;
     this.store.tick(now);
     this.processResync(now);
+    this.retryPendingBooks(now);
+    for (const c of this.liveConns()) if (c.state === 'open') this.watch(c, now);
+    this.updateRates(now);
+  }
 
-    // Tokens still waiting for a book past hardStaleMs: resubscribe, backing off per token.
-    if (this.pending.size > 0) {
-      const retry = new Map<FeedConnection, string[]>();
-      for (const [id, p] of this.pending) {
-        const g = this.groupOf.get(id);
-        const st = this.store.state(id);
-        if (!g || !st || st.ready || st.settled || st.disabled) {
-          this.pending.delete(id);
-          continue;
-        }
-        if (now < p.deadline || !g.conn.live) continue;
-        p.tries++;
-        p.deadline = now + Math.min(MAX_RETRY_MS, o.hardStaleMs * 2 ** p.tries);
-        let list = retry.get(g.conn);
-        if (!list) {
-          list = [];
-          retry.set(g.conn, list);
-        }
-        list.push(id);
+  /** Tokens still waiting for a book past their deadline: resubscribe, backing off per token. */
+  private retryPendingBooks(now: number): void {
+    if (this.pending.size === 0) return;
+    const retry = new Map<FeedConnection, string[]>();
+    for (const [id, p] of this.pending) {
+      const g = this.groupOf.get(id);
+      const st = this.store.state(id);
+      if (!g || !st || st.ready || st.settled || st.disabled) {
+        this.pending.delete(id);
+        continue;
       }
-      for (const [conn, list] of retry) {
-        this.log('debug', 'polybook feed: no book yet; resubscribing', { conn: conn.index, tokens: list.length });
-        conn.sendOp('unsubscribe', list);
-        conn.sendOp('subscribe', list);
-        this.counters.resubscriptions += list.length;
+      if (now < p.deadline || !g.conn.live) continue;
+      p.tries++;
+      p.deadline = now + Math.min(MAX_RETRY_MS, this.options.hardStaleMs * 2 ** p.tries);
+      let list = retry.get(g.conn);
+      if (!list) {
+        list = [];
+        retry.set(g.conn, list);
       }
+      list.push(id);
     }
+    for (const [conn, list] of retry) {
+      this.log.write('feed.book_retry', 'polybook feed: no book yet; resubscribing', {
+        conn: conn.index,
+        tokens: list.length,
+      });
+      conn.sendOp('unsubscribe', list);
+      conn.sendOp('subscribe', list);
+      this.counters.resubscriptions += list.length;
+    }
+  }
 
-    // Watchdogs.
-    const unconfirmedAfter = Math.max(o.hardStaleMs, 3 * o.confirmIntervalMs);
-    for (const c of this.liveConns()) {
-      if (c.state !== 'open') continue;
-      const oldest = c.oldestPing();
-      if (!Number.isNaN(oldest) && now - oldest > o.pongTimeoutMs) {
-        this.log('warn', 'polybook feed: PONG timeout; reconnecting', { conn: c.index });
+  /** Acts on the watchdogs' verdict on one open connection. */
+  private watch(c: FeedConnection, now: number): void {
+    switch (watchdogVerdict(c, now, this.options)) {
+      case 'ok':
+      case 'probing':
+        return;
+      case 'pong timeout':
+        this.log.write('feed.pong_timeout', 'polybook feed: PONG timeout; reconnecting', { conn: c.index });
         c.kill('pong timeout');
-      } else if (c.busy && now - c.lastDataAt > c.stallAfterMs()) {
-        // A busy socket silent for many of its usual gaps has most likely lost data (PING may still be
-        // answered): reconnect for fresh snapshots. Its PONGs stopped confirming its books already.
+        return;
+      case 'stall':
         this.suspectStall(c);
-      } else if (o.silenceTimeoutMs > 0 && now - c.lastDataAt > o.silenceTimeoutMs) {
-        // Silent: quiet markets, or a stalled data path (PING may still be answered). Probe by
-        // resubscribing one ready token, whose snapshot must come back; if nothing comes, reconnect.
-        if (c.probeAt < c.lastDataAt) {
-          const probe = this.probeToken(c);
-          if (probe !== undefined) {
-            c.probeAt = now;
-            this.log('debug', 'polybook feed: connection silent; probing', { conn: c.index, tokenId: probe });
-            this.resubscribe(c, [probe], now);
-            continue;
-          }
-        } else if (now - c.probeAt <= o.hardStaleMs) continue;
-        this.log('warn', 'polybook feed: no data; reconnecting', { conn: c.index });
+        return;
+      case 'probe':
+        if (this.probe(c, now)) return;
+        this.log.write('feed.silence', 'polybook feed: no data; reconnecting', { conn: c.index });
         c.kill('silence');
-      } else if (
-        now - c.openedAt > unconfirmedAfter &&
-        now - Math.max(c.lastDataAt, c.confirmedAt) > unconfirmedAfter
-      ) {
-        this.log('warn', 'polybook feed: connection unconfirmed past hardStaleMs; reconnecting', { conn: c.index });
+        return;
+      case 'silence':
+        this.log.write('feed.silence', 'polybook feed: no data; reconnecting', { conn: c.index });
+        c.kill('silence');
+        return;
+      case 'unconfirmed':
+        this.log.write('feed.unconfirmed', 'polybook feed: connection unconfirmed past hardStaleMs; reconnecting', {
+          conn: c.index,
+        });
         c.kill('unconfirmed');
-      }
+        return;
     }
+  }
 
-    // Rates, over windows of about a second.
+  /** Probes a silent connection by resubscribing one ready token; false when it has none. */
+  private probe(c: FeedConnection, now: number): boolean {
+    const token = this.probeToken(c);
+    if (token === undefined) return false;
+    c.probeAt = now;
+    this.log.write('feed.silence_probe', 'polybook feed: connection silent; probing', {
+      conn: c.index,
+      tokenId: token,
+    });
+    this.resubscribe(c, [token], now);
+    return true;
+  }
+
+  /** Messages and bytes per second, over windows of about a second. */
+  private updateRates(now: number): void {
     const dt = now - this.rate.at;
-    if (dt >= 1000) {
-      const c = this.counters;
-      this.rate.messagesPerSec = ((c.messages - this.rate.messages) * 1000) / dt;
-      this.rate.bytesPerSec = ((c.bytes - this.rate.bytes) * 1000) / dt;
-      this.rate.messages = c.messages;
-      this.rate.bytes = c.bytes;
-      this.rate.at = now;
-    }
+    if (dt < 1000) return;
+    const c = this.counters;
+    this.rate.messagesPerSec = ((c.messages - this.rate.messages) * 1000) / dt;
+    this.rate.bytesPerSec = ((c.bytes - this.rate.bytes) * 1000) / dt;
+    this.rate.messages = c.messages;
+    this.rate.bytes = c.bytes;
+    this.rate.at = now;
   }
 }

@@ -4,6 +4,7 @@
 import { checkWsUrl, optionalIntEnv, optionalUrlEnv } from '../config.js';
 import { ConfigError } from '../errors.js';
 import type { BackoffOptions } from './backoff.js';
+import { detectLogStyle, type FeedLogger, type LogStyle, type ObjectLogger } from './log.js';
 
 /** Polymarket's public market channel. */
 export const DEFAULT_WS_URL = 'wss://ws-subscriptions-clob.polymarket.com/ws/market';
@@ -22,14 +23,6 @@ export const MAX_FRAME_LIMIT = 256 * 1024 * 1024;
 export const DEFAULT_STALL_FACTOR = 10;
 /** Default `stallMinMs`: the earliest a busy connection is judged stalled. */
 export const DEFAULT_STALL_MIN_MS = 1000;
-
-/** Where the feed writes its diagnostics. `console` fits. Every method is optional. */
-export interface FeedLogger {
-  debug?(message: string, context?: Record<string, unknown>): void;
-  info?(message: string, context?: Record<string, unknown>): void;
-  warn?(message: string, context?: Record<string, unknown>): void;
-  error?(message: string, context?: Record<string, unknown>): void;
-}
 
 /** Options of a {@link SubscriptionManager}. All optional. */
 export interface FeedOptions {
@@ -76,7 +69,10 @@ export interface FeedOptions {
   healthIntervalMs?: number;
   /** Send `custom_feature_enabled: true` (best_bid_ask, new_market, market_resolved events). Default false. */
   customFeatures?: boolean;
-  /** Reconnect backoff. Default 100 ms doubling to 30 s, jitter 0.5, reset after 10 s up. */
+  /**
+   * Reconnect backoff. Default 100 ms doubling to 30 s, jitter 0.5; it starts over once the new socket
+   * is confirmed (a PONG answers a PING sent after its first data frame), or after 10 s up.
+   */
   backoff?: BackoffOptions;
   /**
    * Largest incoming frame, bytes (the socket's `maxPayload`). A longer frame is refused as soon as
@@ -84,8 +80,19 @@ export interface FeedOptions {
    * are invalidated and it reconnects. Default 16 MiB.
    */
   maxFrameBytes?: number;
-  /** Diagnostics sink (connections, control replies, watchdogs). Default: none. */
-  logger?: FeedLogger;
+  /**
+   * Diagnostics sink (connections, control replies, watchdogs): `console`, pino, bunyan, winston or
+   * any object with `debug`/`info`/`warn`/`error` methods (each optional). Every line has a stable
+   * event name (`feed.stall`, ...: docs/FEED.md "Logging"), passed as the field `event` of its
+   * context. Default: none.
+   */
+  logger?: FeedLogger | ObjectLogger;
+  /**
+   * How `logger` is called: `console` = `warn(message, context)`, `object` = `warn(fields, message)`
+   * (pino, bunyan), `auto` = detect (pino and bunyan loggers are recognised by their `child()` and
+   * `bindings()` or `addStream()` methods; anything else is console-style). Default `auto`.
+   */
+  logStyle?: LogStyle;
 }
 
 /** Options with every default applied. */
@@ -103,7 +110,9 @@ export interface ResolvedFeedOptions {
   customFeatures: boolean;
   backoff: BackoffOptions;
   maxFrameBytes: number;
-  logger: FeedLogger | undefined;
+  logger: FeedLogger | ObjectLogger | undefined;
+  /** The style `logger` is called in (`auto` resolved). */
+  logStyle: 'console' | 'object';
 }
 
 function num(name: string, v: number | undefined, def: number, min: number, max: number, integer = true): number {
@@ -112,6 +121,16 @@ function num(name: string, v: number | undefined, def: number, min: number, max:
     throw new ConfigError(name, x, `${integer ? 'an integer' : 'a number'} from ${min} to ${max}`);
   }
   return x;
+}
+
+/** The style a logger is called in, checked (see {@link LogStyle}). */
+export function logStyle(logger: unknown, style: unknown): 'console' | 'object' {
+  if (logger !== undefined && (logger === null || (typeof logger !== 'object' && typeof logger !== 'function'))) {
+    throw new ConfigError('logger', logger, 'an object with debug/info/warn/error methods (console, pino, ...)');
+  }
+  if (style === undefined || style === 'auto') return detectLogStyle(logger);
+  if (style === 'console' || style === 'object') return style;
+  throw new ConfigError('logStyle', style, "'auto', 'console' or 'object'");
 }
 
 /** Applies defaults (and the environment) and checks ranges; throws {@link ConfigError}. */
@@ -146,6 +165,7 @@ export function resolveFeedOptions(o: FeedOptions = {}): ResolvedFeedOptions {
     backoff: { ...(o.backoff ?? {}) },
     maxFrameBytes: num('maxFrameBytes', o.maxFrameBytes, MAX_FRAME_BYTES, MIN_FRAME_LIMIT, MAX_FRAME_LIMIT),
     logger: o.logger,
+    logStyle: logStyle(o.logger, o.logStyle),
   };
   const f = r.stallFactor;
   if (typeof f !== 'number' || !(f === 0 || (f >= 1 && f <= 1000))) {

@@ -6,8 +6,8 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { BookStore } from '../table/store.js';
 import { SubscriptionManager } from './manager.js';
-import type { FeedLogger } from './options.js';
 import { writeStats, STATS_WORDS } from './stats.js';
+import { lineLogger } from './log.js';
 import {
   Q_HANDLED,
   Q_OPS_APPLIED,
@@ -49,17 +49,11 @@ function run(): void {
     port!.close();
     return;
   }
-  const logger: FeedLogger | undefined = init.log
-    ? {
-        debug: (message, context) => notify({ type: 'log', level: 'debug', message, context }),
-        info: (message, context) => notify({ type: 'log', level: 'info', message, context }),
-        warn: (message, context) => notify({ type: 'log', level: 'warn', message, context }),
-        error: (message, context) => notify({ type: 'log', level: 'error', message, context }),
-      }
-    : undefined;
+  // Log lines (event name included) go to the main thread, which writes them to the user's logger.
+  const logger = init.log ? lineLogger((line) => notify({ type: 'log', ...line })) : undefined;
   let manager: SubscriptionManager;
   try {
-    manager = new SubscriptionManager(store, { ...init.feed, logger });
+    manager = new SubscriptionManager(store, { ...init.feed, logger, logStyle: 'object' });
   } catch (e) {
     post({ type: 'fatal', message: (e as Error).message });
     port!.close();

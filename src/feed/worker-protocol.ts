@@ -5,9 +5,10 @@
 import type { BackendName } from '../backend/index.js';
 import type { FeedStats, UniverseEntry } from './manager.js';
 import type { FeedOptions } from './options.js';
+import type { LogLine } from './log.js';
 
-/** Feed options that cross the thread boundary: all but the logger (a function). */
-export type WorkerFeedSettings = Omit<FeedOptions, 'logger'>;
+/** Feed options that cross the thread boundary: all but the logger (a function) and its style (the logger runs on the main thread). */
+export type WorkerFeedSettings = Omit<FeedOptions, 'logger' | 'logStyle'>;
 
 export interface WorkerInit {
   table: SharedArrayBuffer;
@@ -63,7 +64,7 @@ export type WorkerMessage =
   | { type: 'ready' }
   | { type: 'fatal'; message: string }
   | { type: 'event'; name: 'connected' | 'disconnected' | 'newMarket'; payload: unknown }
-  | { type: 'log'; level: 'debug' | 'info' | 'warn' | 'error'; message: string; context?: Record<string, unknown> }
+  | ({ type: 'log' } & LogLine)
   | { type: 'stats'; id: number; stats: FeedStats }
   | { type: 'stopped'; id: number }
   | { type: 'opError'; message: string };

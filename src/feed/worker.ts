@@ -10,6 +10,7 @@ import type { Writer } from '../table/writer.js';
 import type { FeedEvents, FeedStats, UniverseEntry } from './manager.js';
 import { resolveFeedOptions, type FeedOptions } from './options.js';
 import { queueGauges, readStats, STATS_WORDS } from './stats.js';
+import { FeedLog } from './log.js';
 import {
   Q_HANDLED,
   Q_OPS_POSTED,
@@ -129,7 +130,7 @@ export class WorkerFeed extends EventEmitter<FeedEvents> {
   private readonly waiting = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
   private exited = false;
   private stopping: Promise<void> | undefined;
-  private readonly logger: FeedOptions['logger'];
+  private readonly log: FeedLog;
 
   /** @internal use {@link startWorkerFeed}. */
   constructor(options: WorkerFeedOptions, ready: { resolve: () => void; reject: (e: Error) => void }) {
@@ -137,7 +138,7 @@ export class WorkerFeed extends EventEmitter<FeedEvents> {
     const so = options;
     const fo = options;
     const resolved = resolveFeedOptions(fo); // validates in the caller's thread
-    this.logger = fo.logger;
+    this.log = new FeedLog(resolved.logger, resolved.logStyle);
     const backend = resolveBackend(so.backend);
     this.backend = backend;
     const queueSab = new SharedArrayBuffer(QUEUE_WORDS * 4);
@@ -204,10 +205,10 @@ export class WorkerFeed extends EventEmitter<FeedEvents> {
           (this.emit as (n: string, p: unknown) => boolean)(m.name, m.payload);
           return;
         case 'log':
-          this.logger?.[m.level]?.(m.message, m.context);
+          this.log.emit(m);
           return;
         case 'opError':
-          this.logger?.error?.(`polybook feed worker: ${m.message}`);
+          this.log.write('feed.worker_op_error', `polybook feed worker: ${m.message}`, { error: m.message });
           return;
         case 'stats':
         case 'stopped': {
@@ -220,7 +221,7 @@ export class WorkerFeed extends EventEmitter<FeedEvents> {
     });
     this.worker.on('error', (e) => {
       clearTimeout(timeout);
-      this.logger?.error?.(`polybook feed worker failed: ${e.message}`);
+      this.log.write('feed.worker_error', `polybook feed worker failed: ${e.message}`, { error: e.message });
       ready.reject(e);
       this.failAll(e);
     });

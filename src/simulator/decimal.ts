@@ -47,9 +47,3 @@ export function tickUnits(text: string): number {
     throw new RangeError(`unsupported tick size "${text}" (use one of ${Object.keys(TICK_SIZES).join(', ')})`);
   return u;
 }
-
-/** Cents of a size text such as "5" or "12.5". */
-export function sizeCents(text: string): number {
-  if (!/^\d+(\.\d{1,2})?$/.test(text)) throw new RangeError(`bad size "${text}"`);
-  return Math.round(Number(text) * 100);
-}
