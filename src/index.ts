@@ -12,7 +12,13 @@ export {
 } from './table/store.js';
 export { BookHandle, type Book, type Level } from './table/view.js';
 export { Metrics, Miss, MISS_NAMES, AGE_BUCKETS_MS, type MissName, type MetricsSummary } from './table/metrics.js';
-export { ConfigError, PolybookError, ERROR_CODES, type ErrorCode } from './errors.js';
+export {
+  ConfigError,
+  PolybookError,
+  ERROR_CODES,
+  type ErrorCode,
+  type InvalidArgumentError,
+} from './errors.js';
 export { nativeAvailability, type BackendName } from './backend/index.js';
 export { bookHash, type HashInput } from './protocol/hash.js';
 export { COUNTERS, type CounterName } from './table/layout.js';

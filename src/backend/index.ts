@@ -10,7 +10,7 @@ import type { Writer } from '../table/writer.js';
 import { JsWriter } from './ts/writer.js';
 import { loadNativeBinding, NativeWriterAdapter } from './native/index.js';
 import { optionalEnumEnv } from '../config.js';
-import { ConfigError } from '../errors.js';
+import { ConfigError, PolybookError } from '../errors.js';
 
 export type BackendName = 'native' | 'js';
 export const BACKENDS: readonly BackendName[] = ['native', 'js'];
@@ -32,9 +32,11 @@ export function resolveBackend(backend?: BackendName): BackendName {
   const native = nativeAvailability();
   if (wanted === 'native' && !native.available) {
     const src = backend ? 'the backend option' : 'POLYBOOK_BACKEND=native';
-    throw new Error(
+    throw new PolybookError(
+      'POLYBOOK_NATIVE_UNAVAILABLE',
       `polybook: ${src} asks for the native backend, but its binary cannot load here (${native.error.message}). ` +
         `Install the platform package (or build with 'npm run build:native'), or use the pure-TypeScript backend ('js').`,
+      { cause: native.error },
     );
   }
   if (wanted !== undefined) return wanted;

@@ -16,7 +16,7 @@ import { type Metrics, Miss, type MetricsSummary, MISS_NAMES, AGE_BUCKETS_MS } f
 import type { ReadCounters } from '../table/metrics.js';
 import type { BackendName } from '../backend/index.js';
 import type { ClockOption } from '../table/clock.js';
-import { ConfigError } from '../errors.js';
+import { ConfigError, PolybookError } from '../errors.js';
 import { COUNTERS, F_SETTLED, F_SUBSCRIBED, HEADER_BYTES, slotBytes, type CounterName } from '../table/layout.js';
 import { SubscriptionManager, type FeedStats, type NewMarketEvent, type DisconnectedEvent } from '../feed/manager.js';
 import { resolveFeedOptions, type FeedOptions } from '../feed/options.js';
@@ -651,7 +651,9 @@ export class BookCache extends EventEmitter<CacheEvents> {
   }
 
   private checkRunning(what: string): void {
-    if (this.stopped) throw new Error(`polybook: ${what}() after the cache was stopped`);
+    if (this.stopped) {
+      throw new PolybookError('POLYBOOK_STOPPED', `polybook: ${what}() after the cache was stopped; start a new cache`);
+    }
   }
 
   private emitError(e: unknown): void {

@@ -3,6 +3,7 @@
  * `# HELP`, `# TYPE`, samples with escaped labels, histograms with cumulative `_bucket{le}`,
  * `_sum` and `_count`. Used by `BookCache.prometheus()`.
  */
+import { invalidArgument } from '../errors.js';
 
 export type Labels = Record<string, string | number>;
 type Kind = 'counter' | 'gauge' | 'histogram';
@@ -32,7 +33,7 @@ function labelText(labels: Labels | undefined): string {
   if (keys.length === 0) return '';
   return `{${keys
     .map((k) => {
-      if (!LABEL.test(k)) throw new TypeError(`polybook: invalid Prometheus label name ${JSON.stringify(k)}`);
+      if (!LABEL.test(k)) throw invalidArgument('type', `polybook: invalid Prometheus label name ${JSON.stringify(k)}`);
       return `${k}="${escapeLabel(String(labels[k]))}"`;
     })
     .join(',')}}`;
@@ -46,13 +47,14 @@ export class PromText {
   private readonly families = new Map<string, { help: string; kind: Kind; lines: string[] }>();
 
   private family(name: string, kind: Kind, help: string) {
-    if (!NAME.test(name)) throw new TypeError(`polybook: invalid Prometheus metric name ${JSON.stringify(name)}`);
+    if (!NAME.test(name))
+      throw invalidArgument('type', `polybook: invalid Prometheus metric name ${JSON.stringify(name)}`);
     let f = this.families.get(name);
     if (!f) {
       f = { help, kind, lines: [] };
       this.families.set(name, f);
     } else if (f.kind !== kind) {
-      throw new TypeError(`polybook: metric ${name} declared as ${f.kind} and ${kind}`);
+      throw invalidArgument('type', `polybook: metric ${name} declared as ${f.kind} and ${kind}`);
     }
     return f;
   }

@@ -8,7 +8,7 @@
  * never overwrites a newer WebSocket book.
  */
 import { preciseNow } from '../table/clock.js';
-import { ConfigError } from '../errors.js';
+import { ConfigError, PolybookError } from '../errors.js';
 
 /** Production CLOB REST base URL. */
 export const DEFAULT_CLOB_URL = 'https://clob.polymarket.com';
@@ -64,10 +64,12 @@ export class TokenBucket {
 }
 
 /** The REST client was used after warmup ended. */
-export class RestRefusedError extends Error {
+export class RestRefusedError extends PolybookError {
   constructor() {
-    super('polybook: REST is for warmup only; this client was closed when warmup ended');
-    this.name = 'RestRefusedError';
+    super(
+      'POLYBOOK_REST_REFUSED',
+      'polybook: REST is for warmup only; this client was closed when warmup ended (read books from the cache instead)',
+    );
   }
 }
 

@@ -3,7 +3,7 @@
  * from Gamma (`/markets/keyset`, PROTOCOL.md 3.4) or the CLOB (`/markets`, cursor `MA==` to `LTE=`).
  * Base URLs are options, so tests point them at a local HTTP server.
  */
-import { ConfigError } from '../errors.js';
+import { ConfigError, PolybookError } from '../errors.js';
 import { TokenBucket } from './rest.js';
 
 /** The tokens (outcomes) of one market, subscribed together (the YES/NO mirror keeps them related). */
@@ -166,8 +166,17 @@ async function getJson(fetchFn: typeof fetch, url: string, timeoutMs: number): P
   try {
     const res = await fetchFn(url, { headers: { accept: 'application/json' }, signal: ac.signal });
     const text = await res.text();
-    if (!res.ok) throw new Error(`polybook: GET ${url}: HTTP ${res.status} ${text.slice(0, 200)}`);
+    if (!res.ok) {
+      throw new PolybookError(
+        'POLYBOOK_DISCOVERY',
+        `polybook: discovery GET ${url}: HTTP ${res.status} ${text.slice(0, 200)}`,
+      );
+    }
     return JSON.parse(text);
+  } catch (e) {
+    if (e instanceof PolybookError) throw e;
+    const why = ac.signal.aborted ? `no answer within ${timeoutMs} ms` : ((e as Error)?.message ?? String(e));
+    throw new PolybookError('POLYBOOK_DISCOVERY', `polybook: discovery GET ${url} failed: ${why}`, { cause: e });
   } finally {
     clearTimeout(timer);
   }

@@ -24,6 +24,7 @@ import {
   slotBytes,
   tableGeometry,
 } from '../table/layout.js';
+import { invalidArgument } from '../errors.js';
 
 /** One change of a watched token's book (or of its state: ready, reset, settled, disabled). */
 export interface BookChange {
@@ -113,11 +114,11 @@ export class WatchHub {
 
   /** Watches `tokenIds`; returns the unsubscribe function (idempotent). */
   watch(tokenIds: Iterable<string>, cb: WatchCallback): () => void {
-    if (typeof cb !== 'function') throw new TypeError('polybook: watch needs a callback');
+    if (typeof cb !== 'function') throw invalidArgument('type', 'polybook: watch needs a callback function');
     const tokens = [...new Set(tokenIds)];
     for (const t of tokens)
       if (typeof t !== 'string' || t.length === 0)
-        throw new TypeError(`polybook: token ids are non-empty strings, got ${JSON.stringify(t)}`);
+        throw invalidArgument('type', `polybook: token ids are non-empty strings, got ${JSON.stringify(t)}`);
     const sub: Sub = { tokens, cb };
     if (!this.active) this.start();
     this.subs.add(sub);

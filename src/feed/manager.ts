@@ -8,6 +8,7 @@ import { preciseNow } from '../table/clock.js';
 import { C, H_COUNTERS } from '../table/layout.js';
 import { FeedConnection, FeedCounters, type ConnectionHost, type Group } from './connection.js';
 import { MAX_FEED_CONNECTIONS, resolveFeedOptions, type FeedOptions, type ResolvedFeedOptions } from './options.js';
+import { PolybookError, invalidArgument } from '../errors.js';
 
 /**
  * The tokens of one market: they always share a connection. `market` is the condition id (a
@@ -205,10 +206,11 @@ export class SubscriptionManager extends EventEmitter<FeedEvents> {
 
   /**
    * Subscribes the universe (eagerly: every connection opens now) and starts the health timer.
-   * @throws Error when already started; RangeError when the universe needs more than 255 connections.
+   * @throws PolybookError `POLYBOOK_INVALID_STATE` when already started, `POLYBOOK_CAPACITY` when the
+   *   universe needs more than 255 connections or more slots than the table has.
    */
   start(universe: Iterable<UniverseEntry> = []): void {
-    if (this.started) throw new Error('polybook feed: start() was already called');
+    if (this.started) throw new PolybookError('POLYBOOK_INVALID_STATE', 'polybook feed: start() was already called');
     this.started = true;
     this.healthTimer = setInterval(() => this.health(), this.options.healthIntervalMs);
     this.rate.at = preciseNow();
@@ -218,7 +220,8 @@ export class SubscriptionManager extends EventEmitter<FeedEvents> {
   /**
    * Adds markets or tokens (tokens already managed are skipped). Open connections get
    * `subscribe` operation frames; new connections open as needed.
-   * @throws RangeError when they need more than 255 connections (nothing is added then).
+   * @throws PolybookError `POLYBOOK_CAPACITY` when they need more than 255 connections or the table
+   *   is full (nothing is added then); TypeError (`POLYBOOK_INVALID_ARGUMENT`) for a malformed entry.
    */
   add(entries: Iterable<UniverseEntry>): void {
     this.checkRunning();
@@ -231,12 +234,12 @@ export class SubscriptionManager extends EventEmitter<FeedEvents> {
       const market = typeof e === 'string' ? undefined : e.market;
       const list = typeof e === 'string' ? [e] : e.tokens;
       if (!list || typeof (list as Iterable<string>)[Symbol.iterator] !== 'function') {
-        throw new TypeError('polybook feed: a universe entry is a token id or { market?, tokens: string[] }');
+        throw invalidArgument('type', 'polybook feed: a universe entry is a token id or { market?, tokens: string[] }');
       }
       const tokens: string[] = [];
       for (const t of list) {
         if (typeof t !== 'string' || t.length === 0) {
-          throw new TypeError(`polybook feed: token ids are non-empty strings, got ${JSON.stringify(t)}`);
+          throw invalidArgument('type', `polybook feed: token ids are non-empty strings, got ${JSON.stringify(t)}`);
         }
         if (this.groupOf.has(t) || seen.has(t)) continue;
         seen.add(t);
@@ -244,7 +247,8 @@ export class SubscriptionManager extends EventEmitter<FeedEvents> {
       }
       if (tokens.length === 0) continue;
       if (tokens.length > cap) {
-        throw new RangeError(
+        throw new PolybookError(
+          'POLYBOOK_CAPACITY',
           `polybook feed: market ${market ?? '?'} has ${tokens.length} tokens, more than maxTokensPerConnection (${cap})`,
         );
       }
@@ -278,12 +282,14 @@ export class SubscriptionManager extends EventEmitter<FeedEvents> {
     let notInStore = 0;
     for (const t of seen) if (!this.store.has(t)) notInStore++;
     if (this.store.size + notInStore > this.store.capacity) {
-      throw new RangeError(
+      throw new PolybookError(
+        'POLYBOOK_CAPACITY',
         `polybook feed: the table is full (${this.store.capacity} tokens); create the store with a larger capacity`,
       );
     }
     if (fresh.length > this.freeIndexes()) {
-      throw new RangeError(
+      throw new PolybookError(
+        'POLYBOOK_CAPACITY',
         `polybook feed: ${this.groupOf.size + seen.size} tokens need more than ${MAX_FEED_CONNECTIONS} connections ` +
           `at ${cap} per connection; raise maxTokensPerConnection (max 500)`,
       );
@@ -455,11 +461,17 @@ export class SubscriptionManager extends EventEmitter<FeedEvents> {
     await Promise.all(closing);
   }
 
+  /** {@link SubscriptionManager.stop}, for `await using feed = new SubscriptionManager(...)`. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.stop();
+  }
+
   // ---- internals ----
 
   private checkRunning(): void {
-    if (!this.started) throw new Error('polybook feed: call start() first');
-    if (this.stopped) throw new Error('polybook feed: the manager was stopped');
+    if (!this.started) throw new PolybookError('POLYBOOK_INVALID_STATE', 'polybook feed: call start() first');
+    if (this.stopped)
+      throw new PolybookError('POLYBOOK_STOPPED', 'polybook feed: the manager was stopped; create a new one');
   }
 
   private log(level: 'debug' | 'info' | 'warn' | 'error', msg: string, ctx?: Record<string, unknown>): void {
@@ -498,7 +510,7 @@ export class SubscriptionManager extends EventEmitter<FeedEvents> {
         return c;
       }
     }
-    throw new RangeError(`polybook feed: all ${MAX_FEED_CONNECTIONS} connections are in use`);
+    throw new PolybookError('POLYBOOK_CAPACITY', `polybook feed: all ${MAX_FEED_CONNECTIONS} connections are in use`);
   }
 
   private dropGroup(g: Group): void {

@@ -6,6 +6,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { BookStore } from '../table/store.js';
 import { SubscriptionManager } from './manager.js';
+import { PolybookError } from '../errors.js';
 import type { FeedLogger } from './options.js';
 import {
   writeStats,
@@ -22,7 +23,11 @@ import {
 } from './worker-protocol.js';
 
 const port = parentPort;
-if (!port) throw new Error('polybook: worker-entry.ts runs in a worker thread (see startWorkerFeed)');
+if (!port)
+  throw new PolybookError(
+    'POLYBOOK_INVALID_STATE',
+    'polybook: worker-entry.ts runs in a worker thread (see startWorkerFeed)',
+  );
 const init = workerData as WorkerInit;
 const queue = new Int32Array(init.queue, 0, QUEUE_WORDS);
 const post = (m: WorkerMessage): void => {

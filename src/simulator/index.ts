@@ -3,7 +3,8 @@
  * and benchmarks without internet: seeded markets, live books, the real wire format and injectable faults.
  */
 import { Exchange } from './engine.js';
-import { tickUnits } from './decimal.js';
+import { TICK_SIZES } from './decimal.js';
+import { ConfigError, PolybookError, invalidArgument } from '../errors.js';
 import { isLoopback, listen } from './server.js';
 import { FAULT_NAMES } from './types.js';
 import { bookState, marketInfo, tokenInfo } from './views.js';
@@ -27,16 +28,26 @@ export type {
 
 export async function startSimulator(options: SimulatorOptions = {}): Promise<Simulator> {
   const host = options.host ?? '127.0.0.1';
-  if (!isLoopback(host)) throw new RangeError(`simulator listens on loopback only, got host "${host}"`);
+  if (!isLoopback(host)) {
+    throw new ConfigError(
+      'host',
+      host,
+      'a loopback address such as 127.0.0.1 or ::1 (the simulator listens on loopback only)',
+    );
+  }
   const path = options.path ?? '/ws/market';
   const markets = options.markets ?? 10;
-  if (!Number.isInteger(markets) || markets < 1)
-    throw new RangeError(`markets must be a positive integer, got ${markets}`);
-  if (options.tickSize !== undefined) tickUnits(options.tickSize);
+  if (!Number.isInteger(markets) || markets < 1) throw new ConfigError('markets', markets, 'a positive integer');
+  if (options.tickSize !== undefined && !Object.hasOwn(TICK_SIZES, options.tickSize)) {
+    throw new ConfigError('tickSize', options.tickSize, `one of ${Object.keys(TICK_SIZES).join(', ')}`);
+  }
   const minOrderSize = options.minOrderSize ?? '5';
-  if (!/^\d+(\.\d{1,2})?$/.test(minOrderSize)) throw new RangeError(`bad minOrderSize "${minOrderSize}"`);
+  if (!/^\d+(\.\d{1,2})?$/.test(minOrderSize)) {
+    throw new ConfigError('minOrderSize', minOrderSize, 'a decimal text with at most 2 decimals, such as "5" or "2.5"');
+  }
   const faults = options.faults ?? [];
-  for (const f of faults) if (!FAULT_NAMES.includes(f)) throw new RangeError(`unknown fault "${String(f)}"`);
+  for (const f of faults)
+    if (!FAULT_NAMES.includes(f)) throw new ConfigError('faults', f, `one of ${FAULT_NAMES.join(', ')}`);
 
   const ex = new Exchange({
     seed: options.seed ?? 1,
@@ -70,10 +81,16 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
   const base = `${hostPart}:${listener.port}`;
   const marketOf = (id: string) => {
     const m = ex.market(id);
-    if (!m) throw new RangeError(`unknown market or token ${id}`);
+    if (!m) throw invalidArgument('range', `polybook simulator: unknown market or token ${id}`);
     return m;
   };
   let closing: Promise<void> | null = null;
+  /** Calls that drive the exchange are refused once it is closed (reads stay allowed). */
+  const live = (what: string): void => {
+    if (closing) {
+      throw new PolybookError('POLYBOOK_STOPPED', `polybook simulator: ${what}() after close(); start a new simulator`);
+    }
+  };
 
   const sim: Simulator = {
     url: `ws://${base}${path}`,
@@ -89,17 +106,35 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     },
     book: (id) => {
       const t = ex.token(id);
-      if (!t) throw new RangeError(`unknown token ${id}`);
+      if (!t) throw invalidArgument('range', `polybook simulator: unknown token ${id}`);
       return bookState(t);
     },
-    step: (n = 1) => ex.step(n),
-    setRate: (rate) => ex.setRate(rate),
+    step: (n = 1) => {
+      live('step');
+      return ex.step(n);
+    },
+    setRate: (rate) => {
+      live('setRate');
+      ex.setRate(rate);
+    },
     connections: () => ex.connections(),
     stats: () => ex.stats(),
-    settle: (id) => ex.settle(marketOf(id)),
-    setTickSize: (id, tick) => ex.setTickSize(marketOf(id), tick),
-    inject: (fault, target) => ex.inject(fault, target),
-    heal: (connection) => ex.heal(connection),
+    settle: (id) => {
+      live('settle');
+      ex.settle(marketOf(id));
+    },
+    setTickSize: (id, tick) => {
+      live('setTickSize');
+      ex.setTickSize(marketOf(id), tick);
+    },
+    inject: (fault, target) => {
+      live('inject');
+      return ex.inject(fault, target);
+    },
+    heal: (connection) => {
+      live('heal');
+      ex.heal(connection);
+    },
     close: () => {
       closing ??= (async () => {
         ex.close();
@@ -107,6 +142,7 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
       })();
       return closing;
     },
+    [Symbol.asyncDispose]: () => sim.close(),
   };
   return sim;
 }

@@ -203,5 +203,11 @@ export interface Simulator {
   inject(fault: FaultName, target?: InjectTarget): number;
   /** Ends `stall` / `deaf` on one or every connection. */
   heal(connection?: number): void;
+  /**
+   * Closes every connection and the listener. Idempotent. Afterwards the calls that drive the
+   * exchange (`step`, `setRate`, `settle`, `setTickSize`, `inject`, `heal`) throw `POLYBOOK_STOPPED`.
+   */
   close(): Promise<void>;
+  /** {@link Simulator.close}, for `await using sim = await startSimulator()`. */
+  [Symbol.asyncDispose](): Promise<void>;
 }

@@ -29,6 +29,7 @@ import { createWriter, type BackendName } from '../backend/index.js';
 import { makeClock, preciseNow, type ClockOption } from './clock.js';
 import { optionalIntEnv } from '../config.js';
 import type { Writer } from './writer.js';
+import { ConfigError, PolybookError, invalidArgument } from '../errors.js';
 
 export interface BookStoreOptions {
   /** Force a backend; default: `POLYBOOK_BACKEND`, else native when it loads, else js. */
@@ -100,11 +101,11 @@ export class BookStore {
   constructor(options: BookStoreOptions = {}) {
     const maxDepth = options.maxDepth ?? optionalIntEnv('BOOK_STORE_MAX_DEPTH', 1, 1000) ?? DEFAULT_MAX_DEPTH;
     if (!Number.isInteger(maxDepth) || maxDepth < 1 || maxDepth > 1000) {
-      throw new RangeError(`polybook: maxDepth must be an integer from 1 to 1000, got ${maxDepth}`);
+      throw new ConfigError('maxDepth', maxDepth, 'an integer from 1 to 1000');
     }
     const capacity = options.capacity ?? DEFAULT_CAPACITY;
     if (!Number.isInteger(capacity) || capacity < 1 || capacity > 4_000_000) {
-      throw new RangeError(`polybook: capacity must be an integer from 1 to 4000000, got ${capacity}`);
+      throw new ConfigError('capacity', capacity, 'an integer from 1 to 4000000');
     }
     this.table = options.table ?? createTable(capacity, maxDepth);
     this.reader = new TableReader(this.table);
@@ -131,17 +132,18 @@ export class BookStore {
 
   /**
    * Adds tokens to the table (idempotent). They are served once their first book arrives.
-   * @throws RangeError when the table is full.
+   * @throws PolybookError `POLYBOOK_CAPACITY` when the table is full; TypeError (`POLYBOOK_INVALID_ARGUMENT`) for a token id that is not a non-empty string.
    */
   subscribe(tokenIds: Iterable<string>, conn = 0): void {
     for (const id of tokenIds) {
       if (typeof id !== 'string' || id.length === 0) {
-        throw new TypeError(`polybook: token ids are non-empty strings, got ${JSON.stringify(id)}`);
+        throw invalidArgument('type', `polybook: token ids are non-empty strings, got ${JSON.stringify(id)}`);
       }
       if (this.slots.map.has(id)) continue;
       const slot = this.slots.acquire(id);
       if (slot < 0) {
-        throw new RangeError(
+        throw new PolybookError(
+          'POLYBOOK_CAPACITY',
           `polybook: the table is full (${this.capacity} tokens); create the store with a larger capacity`,
         );
       }

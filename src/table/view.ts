@@ -23,6 +23,7 @@ import {
   tableGeometry,
 } from './layout.js';
 import { ReadCounters, Miss } from './metrics.js';
+import { PolybookError } from '../errors.js';
 
 /** One price level, best first in a {@link Book}. */
 export interface Level {
@@ -67,7 +68,7 @@ const CONFIRMED_F64 = 68;
 /** i32 index of slot 0. */
 const SLOTS_I32 = 1024;
 if (CLOCK_F64 * 8 !== H_CLOCK || CONFIRMED_F64 * 8 !== H_CONFIRMED || SLOTS_I32 * 4 !== HEADER_BYTES) {
-  throw new Error('polybook: view.ts word indexes disagree with layout.ts');
+  throw new PolybookError('POLYBOOK_INTERNAL', 'polybook: view.ts word indexes disagree with layout.ts');
 }
 
 /** Why a slot state cannot be served, in the order of docs/DESIGN.md section 3. */

@@ -8,6 +8,7 @@ import { createWriteStream, readFileSync, type WriteStream } from 'node:fs';
 import type { Writer } from '../table/writer.js';
 import { BookStore, type BookStoreOptions } from '../table/store.js';
 import type { BackendName } from '../backend/index.js';
+import { PolybookError } from '../errors.js';
 
 export const RECORDING_FORMAT = 'polybook-recording';
 export const RECORDING_VERSION = 1;
@@ -21,10 +22,10 @@ export type RecordedOp =
   | { op: 'tick'; t: number };
 
 /** A recording could not be read: the message says which file and why. */
-export class RecordingError extends Error {
+export class RecordingError extends PolybookError {
+  /** @param message which file and what is wrong with it. */
   constructor(message: string) {
-    super(message);
-    this.name = 'RecordingError';
+    super('POLYBOOK_RECORDING', message);
   }
 }
 
