@@ -11,7 +11,7 @@ export {
   DEFAULT_CAPACITY,
 } from './table/store.js';
 export { BookHandle, type Book, type Level } from './table/view.js';
-export { Metrics, Miss, MISS_NAMES, AGE_BUCKETS_MS, type MissName, type MetricsSummary } from './table/metrics.js';
+export { Metrics, MISS_NAMES, AGE_BUCKETS_MS, type MissName, type MetricsSummary } from './table/metrics.js';
 export {
   ConfigError,
   PolybookError,

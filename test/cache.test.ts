@@ -11,7 +11,6 @@ import { discoverMarkets, parseClobTokenIds } from '../src/cache/universe.js';
 import { BookCache } from '../src/cache/book-cache.js';
 import { fromEnv } from '../src/cache/env.js';
 import { Staleness } from '../src/cache/staleness.js';
-import { Miss } from '../src/table/metrics.js';
 import { preciseNow } from '../src/table/clock.js';
 import { startSimulator } from '../src/simulator/index.js';
 import { BACKENDS, ManualClock, bookFrame, waitFor } from './helpers.js';
@@ -51,7 +50,7 @@ describe('the disabled switch (HFT_BOOK_CACHE_ENABLED=0)', () => {
     expect(cache.get(sim.tokens[1], Staleness.latencyArb)).toBeNull();
     const h = cache.handle(sim.tokens[0]);
     expect(h.top(Staleness.fast15m)).toBe(false);
-    expect(h.missReason).toBe(Miss.disabled);
+    expect(h.missReason).toBe('disabled');
     expect(await cache.acquire([sim.tokens[2]])).toMatchObject({ total: 0 });
     const s = cache.metrics().summary();
     expect(s.missesByReason.disabled).toBe(3);
@@ -108,7 +107,7 @@ describe.each(BACKENDS)('BookCache (%s)', (backend) => {
     expect(served(Staleness.latencyArb)).toBe(false);
     expect(served(Staleness.latencyArbMs(400))).toBe(true);
     expect(h.top(Staleness.latencyArb)).toBe(false);
-    expect(h.missReason).toBe(Miss.stale);
+    expect(h.missReason).toBe('stale');
     expect(served(Staleness.fast15m)).toBe(true);
 
     clock.advance(1700); // age 2000
@@ -190,7 +189,7 @@ describe.each(BACKENDS)('BookCache (%s)', (backend) => {
     expect(removed).toEqual([[...m1.tokens]]);
     expect(cache.get(m1.yes)).toBeNull();
     expect(h.top(Staleness.fast15m)).toBe(false);
-    expect(h.missReason).toBe(Miss.notSubscribed);
+    expect(h.missReason).toBe('not_subscribed');
     fs = cache.metrics().feed!;
     expect(fs.tokens).toBe(2);
     cache.release(['never-held']);

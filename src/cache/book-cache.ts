@@ -12,7 +12,14 @@
 import { EventEmitter } from 'node:events';
 import { BookStore } from '../table/store.js';
 import type { BookHandle, Book } from '../table/view.js';
-import { type Metrics, Miss, type MetricsSummary, MISS_NAMES, AGE_BUCKETS_MS } from '../table/metrics.js';
+import {
+  type Metrics,
+  Miss,
+  type MetricsSummary,
+  MISS_NAMES,
+  type MissName,
+  AGE_BUCKETS_MS,
+} from '../table/metrics.js';
 import type { ReadCounters } from '../table/metrics.js';
 import type { BackendName } from '../backend/index.js';
 import type { ClockOption } from '../table/clock.js';
@@ -159,7 +166,7 @@ const OPEN = -1;
 export class CacheHandle {
   private inner: BookHandle;
   private epoch: number;
-  private gateMiss: Miss | null = null;
+  private gateMiss: MissName | null = null;
 
   /** @internal */
   constructor(
@@ -185,8 +192,8 @@ export class CacheHandle {
   get ageMs(): number {
     return this.inner.ageMs;
   }
-  /** Why the last `top()` returned false, or null after a hit. */
-  get missReason(): Miss | null {
+  /** Why the last `top()` returned false (`'not_ready'` before warmup, `'stale'`, ...), or null after a hit. */
+  get missReason(): MissName | null {
     return this.gateMiss ?? this.inner.missReason;
   }
 
@@ -195,7 +202,7 @@ export class CacheHandle {
     const c = this.cache;
     const gate = c.gate;
     if (gate !== OPEN) {
-      this.gateMiss = gate as Miss;
+      this.gateMiss = MISS_NAMES[gate];
       c.readCounters.missReason(gate as Miss);
       return false;
     }

@@ -22,7 +22,7 @@ import {
   slotBytes,
   tableGeometry,
 } from './layout.js';
-import { ReadCounters, Miss } from './metrics.js';
+import { ReadCounters, Miss, MISS_NAMES, type MissName } from './metrics.js';
 import { PolybookError } from '../errors.js';
 
 /** One price level, best first in a {@link Book}. */
@@ -267,8 +267,8 @@ export class BookHandle {
   askSize = NaN;
   /** Age of the book at the last successful `top()`, ms. */
   ageMs = NaN;
-  /** Why the last `top()` returned false, or null after a hit. */
-  missReason: Miss | null = null;
+  /** Why the last `top()` returned false (`'stale'`, `'not_ready'`, ...), or null after a hit. */
+  missReason: MissName | null = null;
   /** seq of the last validated read; -1 = none (never equal to an even seq). */
   private version = -1;
   private lastUpdate = NaN;
@@ -368,7 +368,8 @@ export class BookHandle {
   }
 
   private fail(reason: Miss): false {
-    this.missReason = reason;
+    // A constant string from the table: no allocation on the miss path.
+    this.missReason = MISS_NAMES[reason];
     return false;
   }
 }
