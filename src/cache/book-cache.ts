@@ -70,6 +70,29 @@ export interface BookCacheOptions extends Partial<CacheEnvOptions> {
   evictSettled?: boolean;
   /** Period of the settled-token sweep, ms. Default 1000. */
   sweepIntervalMs?: number;
+  /**
+   * Cancels the start: aborting before `start` resolves rejects it with the signal's reason and
+   * stops what it had started (discovery requests, the worker). No effect once `start` resolved:
+   * stop the cache with {@link BookCache.stop} (or `await using`).
+   */
+  signal?: AbortSignal;
+}
+
+/** Options of {@link BookCache.acquire}: the warmup of the newly added tokens. */
+export interface AcquireOptions {
+  /** Completes once this fraction of the new tokens is ready, 0..1. Default: the cache's `warmupMinReadyFraction`. */
+  minReadyFraction?: number;
+  /** Gives up after this, ms. Default: the cache's `warmupTimeoutMs`. */
+  timeoutMs?: number;
+  /** Disable the new tokens not ready at the end. Default true. */
+  disableNotReady?: boolean;
+  /** Called on start and whenever the ready count changes. */
+  onProgress?: (p: WarmupProgress) => void;
+  /**
+   * Cancels the acquire: the promise rejects with the signal's reason, the references this call
+   * took are released (tokens no longer held are unsubscribed) and nothing is disabled.
+   */
+  signal?: AbortSignal;
 }
 
 /** Events of a {@link BookCache}. */
@@ -253,6 +276,8 @@ export class BookCache extends EventEmitter<CacheEvents> {
   private readonly evictedIds = new Set<string>();
   private counters = { evicted: 0, addedAtRuntime: 0, newMarketsFollowed: 0 };
   private readonly options: BookCacheOptions;
+  /** Aborted by `stop()`: ends the warmups still running (their timers would keep the process alive). */
+  private readonly lifetime = new AbortController();
 
   private constructor(options: BookCacheOptions, settings: CacheEnvOptions, store: BookStore) {
     super();
@@ -275,6 +300,8 @@ export class BookCache extends EventEmitter<CacheEvents> {
    * @throws ConfigError on an invalid option; Error when the native backend is asked for but cannot load.
    */
   static async start(options: BookCacheOptions = {}): Promise<BookCache> {
+    const signal = options.signal;
+    signal?.throwIfAborted();
     const settings = resolveCacheSettings(options);
     if (options.worker !== undefined && typeof options.worker !== 'boolean')
       throw new ConfigError('worker', options.worker, 'true or false');
@@ -292,7 +319,8 @@ export class BookCache extends EventEmitter<CacheEvents> {
     }
     // Everything that can be rejected is checked before a socket or a worker exists.
     const rest = options.rest ? new RestWarmupClient(options.rest === true ? {} : options.rest) : null;
-    const groups = options.universe === undefined ? [] : await resolveUniverse(options.universe);
+    const groups = options.universe === undefined ? [] : await resolveUniverse(options.universe, signal);
+    signal?.throwIfAborted();
     const feedOptions: FeedOptions = {
       // Custom features on by default: `market_resolved` is how settled tokens are found (and
       // evicted) while their connection still carries live markets; following new markets needs them too.
@@ -313,7 +341,7 @@ export class BookCache extends EventEmitter<CacheEvents> {
     let store: BookStore;
     let feed: FeedLike;
     if (options.worker) {
-      const wf: WorkerFeed = await startWorkerFeed({ ...feedOptions, ...storeOptions });
+      const wf: WorkerFeed = await startWorkerFeed({ ...feedOptions, ...storeOptions, signal });
       store = wf.store;
       feed = wf;
     } else {
@@ -388,21 +416,37 @@ export class BookCache extends EventEmitter<CacheEvents> {
       rest: this.rest ?? undefined,
       restTokens: ro.tokens,
       restAfterMs: ro.afterMs,
+      signal: this.lifetime.signal,
     });
-    return wm.run().then((r) => {
+    const run = wm.run().then((r) => {
       this.warmupResult = r;
       if (!this.stopped) this.gate = OPEN;
       this.emit('warmup', r);
       return r;
     });
+    // Rejected only by stop(): callers of warmup() see it; nobody else must.
+    run.catch(() => {});
+    return run;
   }
 
   /**
    * Resolves when the initial warmup completes: the ready fraction reached the minimum, or the
    * timeout passed. Tokens not ready then were disabled for the session and are listed.
+   *
+   * `signal` cancels this wait only (it rejects with the signal's reason); the initial warmup goes
+   * on for the cache and its other callers. Rejects with `POLYBOOK_STOPPED` when the cache is
+   * stopped before warmup completed.
    */
-  warmup(): Promise<WarmupResult> {
-    return this.warmupPromise as Promise<WarmupResult>;
+  warmup(options: { signal?: AbortSignal } = {}): Promise<WarmupResult> {
+    const p = this.warmupPromise as Promise<WarmupResult>;
+    const signal = options.signal;
+    if (!signal) return p;
+    if (signal.aborted) return Promise.reject(signal.reason);
+    return new Promise((resolve, reject) => {
+      const abort = () => reject(signal.reason);
+      signal.addEventListener('abort', abort, { once: true });
+      p.then(resolve, reject).finally(() => signal.removeEventListener('abort', abort));
+    });
   }
 
   /**
@@ -447,18 +491,14 @@ export class BookCache extends EventEmitter<CacheEvents> {
    * Adds a reference to each token (or market group); tokens not held before are subscribed on
    * the open connections and warm on their own. Resolves with the warmup of the newly added
    * tokens (by default the cache's minimum fraction and timeout; those not ready by then are
-   * disabled). The cache's trading gate is not affected.
+   * disabled). The cache's trading gate is not affected. Rejects with the signal's reason when
+   * `warmup.signal` aborts (the references taken are released), with `POLYBOOK_STOPPED` when the
+   * cache is stopped before the warmup completed.
    */
-  acquire(
-    universe: readonly (string | MarketGroup)[],
-    warmup: {
-      minReadyFraction?: number;
-      timeoutMs?: number;
-      disableNotReady?: boolean;
-      onProgress?: (p: WarmupProgress) => void;
-    } = {},
-  ): Promise<WarmupResult> {
+  acquire(universe: readonly (string | MarketGroup)[], warmup: AcquireOptions = {}): Promise<WarmupResult> {
     this.checkRunning('acquire');
+    const signal = warmup.signal;
+    if (signal?.aborted) return Promise.reject(signal.reason);
     const groups = normalizeGroups(universe);
     const fresh: MarketGroup[] = [];
     for (const g of groups) {
@@ -470,12 +510,19 @@ export class BookCache extends EventEmitter<CacheEvents> {
       return Promise.resolve({ ready: 0, total: 0, fraction: 1, timedOut: false, disabled: [], elapsedMs: 0 });
     }
     this.subscribe(fresh);
-    return new WarmupManager(this.store, this.hub, tokens, {
+    const run = new WarmupManager(this.store, this.hub, tokens, {
       minReadyFraction: warmup.minReadyFraction ?? this.warmupMinReadyFraction,
       timeoutMs: warmup.timeoutMs ?? this.warmupTimeoutMs,
       disableNotReady: warmup.disableNotReady,
       onProgress: warmup.onProgress,
+      signal: signal ? AbortSignal.any([signal, this.lifetime.signal]) : this.lifetime.signal,
     }).run();
+    if (!signal) return run;
+    return run.catch((e: unknown) => {
+      // Cancelled by the caller: give back every reference this call took.
+      if (signal.aborted) this.release(groups.flatMap((g) => g.tokens));
+      throw e;
+    });
   }
 
   /** Drops a reference to each token; tokens no longer held are unsubscribed and their slots freed. */
@@ -649,12 +696,20 @@ export class BookCache extends EventEmitter<CacheEvents> {
     if (this.stopped) return;
     this.stopped = true;
     this.gate = this.enabled ? Miss.notReady : Miss.disabled;
+    this.lifetime.abort(
+      new PolybookError('POLYBOOK_STOPPED', 'polybook: the cache was stopped before warmup completed'),
+    );
     clearInterval(this.sweepTimer);
     this.rest?.close();
     this.hub.close();
     const f = this.feed;
     if (f) await f.stop();
     this.store.close();
+  }
+
+  /** {@link BookCache.stop}, for `await using cache = await BookCache.start(...)`. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.stop();
   }
 
   private checkRunning(what: string): void {

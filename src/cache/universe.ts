@@ -55,6 +55,8 @@ export interface DiscoverOptions {
   /** Request budget. Default 300 per 10 s (Gamma `/markets`), or 9000 per 10 s for the CLOB. */
   rateLimit?: { capacity: number; windowMs: number };
   timeoutMs?: number;
+  /** Cancels discovery: the promise rejects with the signal's reason and no request stays open. */
+  signal?: AbortSignal;
   /** @internal tests */
   fetch?: typeof fetch;
 }
@@ -160,11 +162,15 @@ function matches(m: DiscoveredMarket, o: DiscoverOptions): boolean {
   return o.filter ? o.filter(m) : true;
 }
 
-async function getJson(fetchFn: typeof fetch, url: string, timeoutMs: number): Promise<unknown> {
+async function getJson(fetchFn: typeof fetch, url: string, timeoutMs: number, signal?: AbortSignal): Promise<unknown> {
+  signal?.throwIfAborted();
   const ac = new AbortController();
   const timer = setTimeout(() => ac.abort(), timeoutMs);
   try {
-    const res = await fetchFn(url, { headers: { accept: 'application/json' }, signal: ac.signal });
+    const res = await fetchFn(url, {
+      headers: { accept: 'application/json' },
+      signal: signal ? AbortSignal.any([ac.signal, signal]) : ac.signal,
+    });
     const text = await res.text();
     if (!res.ok) {
       throw new PolybookError(
@@ -174,6 +180,7 @@ async function getJson(fetchFn: typeof fetch, url: string, timeoutMs: number): P
     }
     return JSON.parse(text);
   } catch (e) {
+    if (signal?.aborted) throw signal.reason;
     if (e instanceof PolybookError) throw e;
     const why = ac.signal.aborted ? `no answer within ${timeoutMs} ms` : ((e as Error)?.message ?? String(e));
     throw new PolybookError('POLYBOOK_DISCOVERY', `polybook: discovery GET ${url} failed: ${why}`, { cause: e });
@@ -219,7 +226,7 @@ export async function discoverMarkets(options: DiscoverOptions = {}): Promise<Di
       const q = new URLSearchParams({ limit: String(pageSize), ...(options.query ?? { closed: 'false' }) });
       if (cursor !== undefined) q.set('after_cursor', cursor);
       await bucket.take();
-      const body = (await getJson(fetchFn, `${base}/markets/keyset?${q}`, timeoutMs)) as {
+      const body = (await getJson(fetchFn, `${base}/markets/keyset?${q}`, timeoutMs, options.signal)) as {
         markets?: unknown;
         next_cursor?: unknown;
       };
@@ -233,7 +240,8 @@ export async function discoverMarkets(options: DiscoverOptions = {}): Promise<Di
     let cursor = CLOB_FIRST_CURSOR;
     for (let page = 0; page < maxPages && out.length < limit && cursor !== CLOB_END_CURSOR; page++) {
       await bucket.take();
-      const body = (await getJson(fetchFn, `${base}/markets?next_cursor=${encodeURIComponent(cursor)}`, timeoutMs)) as {
+      const url = `${base}/markets?next_cursor=${encodeURIComponent(cursor)}`;
+      const body = (await getJson(fetchFn, url, timeoutMs, options.signal)) as {
         data?: unknown;
         next_cursor?: unknown;
       };
@@ -291,11 +299,13 @@ export function normalizeGroups(input: readonly (string | MarketGroup)[]): Marke
   return out;
 }
 
-/** Resolves any universe spec to market groups (runs discovery when asked). */
-export async function resolveUniverse(spec: UniverseSpec): Promise<MarketGroup[]> {
+/** Resolves any universe spec to market groups (runs discovery when asked, cancelled by `signal`). */
+export async function resolveUniverse(spec: UniverseSpec, signal?: AbortSignal): Promise<MarketGroup[]> {
   if (Array.isArray(spec)) return normalizeGroups(spec as readonly (string | MarketGroup)[]);
   if (spec && typeof spec === 'object' && (spec as { discover?: unknown }).discover === true) {
-    return toGroups(await discoverMarkets(spec as DiscoverOptions));
+    const o = spec as DiscoverOptions;
+    const both = signal && o.signal ? AbortSignal.any([signal, o.signal]) : (signal ?? o.signal);
+    return toGroups(await discoverMarkets(both ? { ...o, signal: both } : o));
   }
   throw new ConfigError(
     'universe',

@@ -56,6 +56,11 @@ export interface WarmupOptions {
   restTokens?: 'all' | 'notReady';
   /** Delay before the REST fetch starts, ms. Default 0. */
   restAfterMs?: number;
+  /**
+   * Cancels the warmup: `run()` rejects with the signal's reason, the timer, the watch and the REST
+   * client are released at once, and nothing is disabled.
+   */
+  signal?: AbortSignal;
   /** @internal */
   now?: () => number;
 }
@@ -97,7 +102,7 @@ export class WarmupManager {
     return this.finished;
   }
 
-  /** Starts the warmup (once) and resolves when it completes. Never rejects. */
+  /** Starts the warmup (once) and resolves when it completes. Rejects only when `signal` aborts it. */
   run(): Promise<WarmupResult> {
     this.promise ??= this.execute();
     return this.promise;
@@ -122,20 +127,35 @@ export class WarmupManager {
       }
     };
 
-    return new Promise<WarmupResult>((resolve) => {
+    return new Promise<WarmupResult>((resolve, reject) => {
       let done = false;
       let timer: NodeJS.Timeout | undefined;
       let restTimer: NodeJS.Timeout | undefined;
       let restResult: (RestFetchResult & { error?: string }) | undefined;
       const rest = this.options.rest;
+      const signal = this.options.signal;
+      if (signal?.aborted) {
+        rest?.close();
+        reject(signal.reason);
+        return;
+      }
 
-      const finish = (timedOut: boolean) => {
-        if (done) return;
+      const release = () => {
         done = true;
         clearTimeout(timer);
         clearTimeout(restTimer);
         unwatch();
         rest?.close();
+        signal?.removeEventListener('abort', abort);
+      };
+      const abort = () => {
+        if (done) return;
+        release();
+        reject(signal?.reason);
+      };
+      const finish = (timedOut: boolean) => {
+        if (done) return;
+        release();
         // Final recount from the table (a change published without a wake-up is still counted).
         for (const t of this.tokens) {
           if (isReady(this.store.state(t))) this.ready.add(t);
@@ -185,6 +205,7 @@ export class WarmupManager {
       check();
       if (done) return;
       timer = setTimeout(() => finish(true), this.timeoutMs);
+      signal?.addEventListener('abort', abort, { once: true });
 
       if (rest) {
         const startRest = () => {

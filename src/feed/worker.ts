@@ -32,6 +32,11 @@ export interface WorkerFeedOptions
   universe?: Iterable<UniverseEntry>;
   /** How long to wait for the worker to start, ms. Default 30000. */
   startTimeoutMs?: number;
+  /**
+   * Cancels the start: aborting before {@link startWorkerFeed} resolves rejects it with the
+   * signal's reason once the worker has exited. No effect once started (use {@link WorkerFeed.stop}).
+   */
+  signal?: AbortSignal;
 }
 
 /**
@@ -317,6 +322,11 @@ export class WorkerFeed extends EventEmitter<FeedEvents> {
     return this.stopping;
   }
 
+  /** {@link WorkerFeed.stop}, for `await using feed = await startWorkerFeed(...)`. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.stop();
+  }
+
   private request(op: 'stats' | 'stop'): Promise<unknown> {
     if (this.exited) {
       return Promise.reject(
@@ -357,6 +367,8 @@ export class WorkerFeed extends EventEmitter<FeedEvents> {
  * ```
  */
 export async function startWorkerFeed(options: WorkerFeedOptions = {}): Promise<WorkerFeed> {
+  const signal = options.signal;
+  signal?.throwIfAborted();
   let resolve!: () => void;
   let reject!: (e: Error) => void;
   const ready = new Promise<void>((res, rej) => {
@@ -364,11 +376,15 @@ export async function startWorkerFeed(options: WorkerFeedOptions = {}): Promise<
     reject = rej;
   });
   const feed = new WorkerFeed(options, { resolve, reject });
+  const abort = () => reject(signal?.reason);
+  signal?.addEventListener('abort', abort, { once: true });
   try {
     await ready;
   } catch (e) {
     await feed.stop().catch(() => {});
     throw e;
+  } finally {
+    signal?.removeEventListener('abort', abort);
   }
   if (options.universe) feed.add(options.universe);
   return feed;
