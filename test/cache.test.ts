@@ -33,12 +33,12 @@ function once<T>(emitter: { once(ev: string, fn: (v: T) => void): unknown }, ev:
 /** Nothing listens here: a cache pointed at it must never need it. */
 const NOWHERE = 'ws://127.0.0.1:9/ws/market';
 
-describe('the disabled switch (HFT_BOOK_CACHE_ENABLED=0)', () => {
+describe('the disabled switch (POLYBOOK_ENABLED=0)', () => {
   it('opens no socket, and every read misses with reason disabled (counted)', async () => {
     const sim = await startSimulator({ markets: 2, seed: 1, rate: 0 });
     cleanups.push(() => sim.close());
     const cache = await BookCache.start({
-      ...fromEnv({ HFT_BOOK_CACHE_ENABLED: '0' }),
+      ...fromEnv({ POLYBOOK_ENABLED: '0' }),
       url: sim.url,
       universe: sim.tokens,
     });

@@ -44,9 +44,9 @@ describe('error codes', () => {
   });
 
   it('POLYBOOK_CONFIG: ConfigError names the variable, the value and what is allowed', async () => {
-    const e = await caught(() => fromEnv({ BOOK_STORE_MAX_DEPTH: '0' }));
+    const e = await caught(() => fromEnv({ POLYBOOK_MAX_DEPTH: '0' }));
     expectCode(e, 'POLYBOOK_CONFIG', ConfigError);
-    expect(e).toMatchObject({ variable: 'BOOK_STORE_MAX_DEPTH', value: '0', allowed: 'an integer from 1 to 1000' });
+    expect(e).toMatchObject({ variable: 'POLYBOOK_MAX_DEPTH', value: '0', allowed: 'an integer from 1 to 1000' });
     expectCode(await caught(() => new BookStore({ capacity: 0 })), 'POLYBOOK_CONFIG', ConfigError);
     expectCode(await caught(() => startSimulator({ markets: 0 })), 'POLYBOOK_CONFIG', ConfigError);
   });

@@ -9,11 +9,12 @@
 import type { Writer } from '../table/writer.js';
 import { JsWriter } from './ts/writer.js';
 import { loadNativeBinding, NativeWriterAdapter } from './native/index.js';
-import { optionalEnumEnv } from '../config.js';
+import { BACKEND_NAMES, readEnv } from '../config.js';
 import { ConfigError, PolybookError } from '../errors.js';
 
-export type BackendName = 'native' | 'js';
-export const BACKENDS: readonly BackendName[] = ['native', 'js'];
+/** A writer backend: `native` (Rust, N-API) or `js` (pure TypeScript). */
+export type BackendName = (typeof BACKEND_NAMES)[number];
+export const BACKENDS: readonly BackendName[] = BACKEND_NAMES;
 
 let nativeLoad: ReturnType<typeof loadNativeBinding> | undefined;
 
@@ -28,7 +29,7 @@ export function resolveBackend(backend?: BackendName): BackendName {
   if (backend !== undefined && !BACKENDS.includes(backend)) {
     throw new ConfigError('backend', backend, "'native' or 'js'");
   }
-  const wanted = backend ?? optionalEnumEnv('POLYBOOK_BACKEND', BACKENDS);
+  const wanted = backend ?? readEnv('backend');
   const native = nativeAvailability();
   if (wanted === 'native' && !native.available) {
     const src = backend ? 'the backend option' : 'POLYBOOK_BACKEND=native';

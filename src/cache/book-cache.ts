@@ -3,7 +3,7 @@
  *
  * - `await BookCache.start(options)` subscribes the universe and starts warmup; reads through the
  *   cache miss with `not_ready` until warmup completes (`cache.tradingEnabled`).
- * - `HFT_BOOK_CACHE_ENABLED=0` (`enabled: false`): no socket is opened, every read misses `disabled`.
+ * - `POLYBOOK_ENABLED=0` (`enabled: false`): no socket is opened, every read misses `disabled`.
  * - Several strategies share one cache: `acquire`/`release` reference-count the subscriptions.
  * - Settled tokens are evicted (their slots are reused).
  *
@@ -240,7 +240,7 @@ export class CacheHandle {
 
 /** Live, verified books for strategies: store + feed + warmup + watch + metrics. */
 export class BookCache extends EventEmitter<CacheEvents> {
-  /** False when shipped switched off (`HFT_BOOK_CACHE_ENABLED=0`). */
+  /** False when shipped switched off (`POLYBOOK_ENABLED=0`). */
   readonly enabled: boolean;
   readonly store: BookStore;
   readonly defaultMaxStaleMs: number;
@@ -745,7 +745,7 @@ export function renderCachePrometheus(m: CacheMetrics): string {
     const metric = name === 'bytes' ? 'polybook_writer_bytes_total' : `polybook_writer_${snakeCase(name)}_total`;
     p.counter(metric, `Writer counter ${name} (docs/DESIGN.md section 6).`, s.writer[name]);
   }
-  p.gauge('polybook_enabled', 'Whether the cache is enabled (HFT_BOOK_CACHE_ENABLED).', m.enabled ? 1 : 0);
+  p.gauge('polybook_enabled', 'Whether the cache is enabled (POLYBOOK_ENABLED).', m.enabled ? 1 : 0);
   p.gauge('polybook_trading_enabled', 'Whether warmup completed and reads are served.', m.tradingEnabled ? 1 : 0);
   const c = m.cache;
   p.gauge('polybook_tokens', 'Tokens in the table, by state.', c.tokens, { state: 'subscribed' });

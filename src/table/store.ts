@@ -27,14 +27,14 @@ import { TableReader, BookHandle, type Book } from './view.js';
 import { Metrics } from './metrics.js';
 import { createWriter, type BackendName } from '../backend/index.js';
 import { makeClock, preciseNow, type ClockOption } from './clock.js';
-import { optionalIntEnv } from '../config.js';
+import { ENVIRONMENT, readEnv } from '../config.js';
 import type { Writer } from './writer.js';
 import { ConfigError, PolybookError, invalidArgument } from '../errors.js';
 
 export interface BookStoreOptions {
   /** Force a backend; default: `POLYBOOK_BACKEND`, else native when it loads, else js. */
   backend?: BackendName;
-  /** Levels per side a read returns (full depth is always tracked). Default `BOOK_STORE_MAX_DEPTH` or 20. */
+  /** Levels per side a read returns (full depth is always tracked). Default `POLYBOOK_MAX_DEPTH` or 20. */
   maxDepth?: number;
   /** Number of token slots in the table. Default 16384. Freed slots are reused. */
   capacity?: number;
@@ -71,7 +71,7 @@ export interface TokenState {
   conn: number;
 }
 
-export const DEFAULT_MAX_DEPTH = 20;
+export const DEFAULT_MAX_DEPTH = ENVIRONMENT.maxDepth.default;
 export const DEFAULT_CAPACITY = 16384;
 
 /**
@@ -99,7 +99,7 @@ export class BookStore {
   private stopClock: () => void;
 
   constructor(options: BookStoreOptions = {}) {
-    const maxDepth = options.maxDepth ?? optionalIntEnv('BOOK_STORE_MAX_DEPTH', 1, 1000) ?? DEFAULT_MAX_DEPTH;
+    const maxDepth = options.maxDepth ?? readEnv('maxDepth') ?? DEFAULT_MAX_DEPTH;
     if (!Number.isInteger(maxDepth) || maxDepth < 1 || maxDepth > 1000) {
       throw new ConfigError('maxDepth', maxDepth, 'an integer from 1 to 1000');
     }

@@ -51,7 +51,7 @@ Options:
   --rate R          simulator price changes per second (default 400)
   --seed S          simulator seed (default 1)
   --duration S      stop after S seconds (default: until Ctrl-C)
-  --max-stale MS    staleness for reads (default BOOK_STORE_DEFAULT_MAX_STALE_MS or 1500)
+  --max-stale MS    staleness for reads (default POLYBOOK_DEFAULT_MAX_STALE_MS or 1500)
   --backend B       native or js (default: native when it loads)
   --worker          ingest in a worker thread
   --json            print one JSON object per second on stdout instead of the dashboard
