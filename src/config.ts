@@ -21,10 +21,28 @@ export const BACKEND_NAMES = ['native', 'js'] as const;
 
 /** The values a variable accepts. */
 export type EnvKind =
-  | { readonly type: 'int' | 'number'; readonly min: number; readonly max: number }
-  | { readonly type: 'bool' }
-  | { readonly type: 'url' }
-  | { readonly type: 'enum'; readonly values: readonly string[] };
+  | {
+      /** An integer, or any number, in [min, max]. */
+      readonly type: 'int' | 'number';
+      /** Smallest value allowed. */
+      readonly min: number;
+      /** Largest value allowed. */
+      readonly max: number;
+    }
+  | {
+      /** 1/0, true/false, yes/no, on/off (any case). */
+      readonly type: 'bool';
+    }
+  | {
+      /** A ws:// or wss:// URL. */
+      readonly type: 'url';
+    }
+  | {
+      /** One of `values`. */
+      readonly type: 'enum';
+      /** The values allowed. */
+      readonly values: readonly string[];
+    };
 
 /** One environment variable polybook reads. */
 export interface EnvVariable {
@@ -43,10 +61,10 @@ export interface EnvVariable {
 }
 
 /**
- * Every environment variable polybook reads, by the option it sets (`BookCache.start` takes the
- * same names; `fromEnv()` reads them all).
+ * The table of variables with their exact kinds and defaults (for the code: {@link readEnv} types
+ * its values with them); users see it as {@link ENVIRONMENT}.
  */
-export const ENVIRONMENT = {
+export const VARIABLES = {
   enabled: {
     name: 'POLYBOOK_ENABLED',
     alias: 'HFT_BOOK_CACHE_ENABLED',
@@ -112,6 +130,17 @@ export const ENVIRONMENT = {
     meaning: 'forces a backend; forcing `native` where it cannot load is an error',
   },
 } as const satisfies Record<string, EnvVariable>;
+
+/** The table with its keys exact and its rows as {@link EnvVariable}s. */
+function publicTable<T extends Record<string, EnvVariable>>(t: T): Readonly<Record<keyof T, EnvVariable>> {
+  return t;
+}
+
+/**
+ * Every environment variable polybook reads, by the option it sets (`BookCache.start` takes the
+ * same names; `fromEnv()` reads them all).
+ */
+export const ENVIRONMENT = publicTable(VARIABLES);
 
 /** An option set by an environment variable. */
 export type EnvOption = keyof typeof ENVIRONMENT;
@@ -184,12 +213,12 @@ function parse(name: string, v: string, kind: EnvKind): number | boolean | strin
 export function readEnv<O extends EnvOption>(
   option: O,
   env: Env = process.env,
-): ValueOf<(typeof ENVIRONMENT)[O]['kind']> | undefined {
+): ValueOf<(typeof VARIABLES)[O]['kind']> | undefined {
   const v: EnvVariable = ENVIRONMENT[option];
   const text = raw(v.name, env);
   const value = text === undefined ? undefined : parse(v.name, text, v.kind);
   const aliasText = v.alias === null ? undefined : raw(v.alias, env);
-  if (v.alias === null || aliasText === undefined) return value as ValueOf<(typeof ENVIRONMENT)[O]['kind']>;
+  if (v.alias === null || aliasText === undefined) return value as ValueOf<(typeof VARIABLES)[O]['kind']>;
   const aliasValue = parse(v.alias, aliasText, v.kind);
   if (value !== undefined && value !== aliasValue) {
     throw new ConfigError(
@@ -200,7 +229,7 @@ export function readEnv<O extends EnvOption>(
         `are both set and differ; unset ${v.alias}`,
     );
   }
-  return aliasValue as ValueOf<(typeof ENVIRONMENT)[O]['kind']>;
+  return aliasValue as ValueOf<(typeof VARIABLES)[O]['kind']>;
 }
 
 /** Checks that `value` is a ws:// or wss:// URL; returns it. @throws ConfigError naming `name`. */

@@ -12,8 +12,13 @@
  *   `ERR_INVALID_ARG_TYPE` is a `TypeError` with a code (see {@link invalidArgument}).
  */
 
+/** A table as a plain record: its keys stay exact, its values are documented by the table itself. */
+function table<K extends string>(t: Record<K, string>): Readonly<Record<K, string>> {
+  return t;
+}
+
 /** Every error code, with what it means. docs/ERRORS.md lists the same table (a test checks it). */
-export const ERROR_CODES = {
+export const ERROR_CODES = table({
   POLYBOOK_CONFIG:
     'An option or environment variable has an invalid value, or a variable and its alias disagree; the message names it, the value and what is allowed.',
   POLYBOOK_INVALID_ARGUMENT:
@@ -33,12 +38,12 @@ export const ERROR_CODES = {
   POLYBOOK_RECORDING:
     'A recording could not be read: missing, not gzip-compressed, not a polybook recording, or corrupt.',
   POLYBOOK_INTERNAL: 'An internal consistency check failed: a bug in polybook; please report it with the message.',
-} as const;
+});
 
 /** A stable error code, see {@link ERROR_CODES}. */
 export type ErrorCode = keyof typeof ERROR_CODES;
 
-/** Base class of the errors polybook throws on purpose (bad arguments excepted: see {@link invalidArgument}). */
+/** Base class of the errors polybook throws on purpose (bad arguments excepted: see {@link InvalidArgumentError}). */
 export class PolybookError extends Error {
   /** Stable code: branch on it rather than on the message. */
   readonly code: ErrorCode;
@@ -77,7 +82,10 @@ export class ConfigError extends PolybookError {
 }
 
 /** A built-in `TypeError` or `RangeError` carrying {@link ErrorCode} `POLYBOOK_INVALID_ARGUMENT`. */
-export type InvalidArgumentError = (TypeError | RangeError) & { readonly code: 'POLYBOOK_INVALID_ARGUMENT' };
+export type InvalidArgumentError = (TypeError | RangeError) & {
+  /** Always `POLYBOOK_INVALID_ARGUMENT`. */
+  readonly code: 'POLYBOOK_INVALID_ARGUMENT';
+};
 
 /**
  * A bad argument: a `TypeError` (`kind: 'type'`, wrong type) or a `RangeError` (`kind: 'range'`,

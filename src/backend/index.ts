@@ -19,7 +19,17 @@ export const BACKENDS: readonly BackendName[] = BACKEND_NAMES;
 let nativeLoad: ReturnType<typeof loadNativeBinding> | undefined;
 
 /** Whether the native binding loads here (cached), and why not. */
-export function nativeAvailability(): { available: true } | { available: false; error: Error } {
+export function nativeAvailability():
+  | {
+      /** The native backend can run here. */
+      available: true;
+    }
+  | {
+      /** The native backend cannot run here. */
+      available: false;
+      /** The loader's error (no binary for this platform, or it did not load). */
+      error: Error;
+    } {
   nativeLoad ??= loadNativeBinding();
   return 'binding' in nativeLoad ? { available: true } : { available: false, error: nativeLoad.error };
 }

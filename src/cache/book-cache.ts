@@ -58,7 +58,14 @@ export interface BookCacheOptions extends Partial<CacheEnvOptions> {
   /** Top-of-book mismatch grace before a reset, ms. Default 1000. */
   graceMs?: number;
   /** One-time REST `POST /books` during the initial warmup; `true` = defaults. Default off. */
-  rest?: boolean | (RestOptions & { tokens?: 'all' | 'notReady'; afterMs?: number });
+  rest?:
+    | boolean
+    | (RestOptions & {
+        /** Which tokens to fetch: all of the universe (default; also enables hash checks) or those not ready yet. */
+        tokens?: 'all' | 'notReady';
+        /** Start fetching this long after warmup starts, ms (a head start for the WebSocket snapshots). Default 0. */
+        afterMs?: number;
+      });
   /**
    * Follow `new_market` events: matching markets are added (each token warms on its own; they are
    * not disabled when slow). Turns on the feed's `customFeatures`.
@@ -97,7 +104,9 @@ export interface AcquireOptions {
 
 /** Events of a {@link BookCache}. */
 export interface CacheEvents {
+  /** Warmup progress: on start and whenever the ready count changes. */
   warmupProgress: [WarmupProgress];
+  /** The initial warmup completed (reads are served from now on). */
   warmup: [WarmupResult];
   /** Tokens added (first acquire, or a followed new market). */
   added: [string[]];
@@ -107,6 +116,7 @@ export interface CacheEvents {
   evicted: [string[]];
   /** A followed `new_market` event was accepted. */
   newMarket: [NewMarketEvent];
+  /** An error the cache caught (a throwing `followNewMarkets`, a failed runtime subscription). Without a listener it goes to `console.error`. */
   error: [unknown];
   /**
    * A feed connection went away; its tokens were invalidated before this event (in worker mode it
@@ -135,14 +145,19 @@ export interface CacheCounters extends RestStats {
 
 /** Everything `cache.metrics()` reports. */
 export class CacheMetrics {
+  /** @internal */
   constructor(
     /** Store read counters and writer counters. */
     readonly store: Metrics,
     /** Feed counters (null when disabled). */
     readonly feed: FeedStats | null,
+    /** Cache-level counters (tokens, evictions, REST, watch notifications). */
     readonly cache: CacheCounters,
+    /** The initial warmup's result, null while it runs. */
     readonly warmup: WarmupResult | null,
+    /** False when the cache was started switched off (`enabled: false`). */
     readonly enabled: boolean,
+    /** True once warmup completed and reads are served. */
     readonly tradingEnabled: boolean,
   ) {}
 
@@ -159,10 +174,15 @@ export class CacheMetrics {
   }
 }
 
+/** The headline figures of `cache.metrics().summary()`: store, cache and feed counters in one object. */
 export interface CacheSummary extends MetricsSummary, CacheCounters {
+  /** False when the cache was started switched off. */
   enabled: boolean;
+  /** True once warmup completed and reads are served. */
   tradingEnabled: boolean;
+  /** Feed counters, null when switched off. */
   feed: FeedStats | null;
+  /** The initial warmup's result, null while it runs. */
   warmup: WarmupResult | null;
 }
 
@@ -194,24 +214,30 @@ export class CacheHandle {
   /** @internal */
   constructor(
     private readonly cache: BookCache,
+    /** The token this handle reads. */
     readonly tokenId: string,
   ) {
     this.inner = cache.store.handle(tokenId);
     this.epoch = cache.universeEpoch;
   }
 
+  /** Best bid price, NaN when the bid side is empty. Valid after `top()` returned true. */
   get bidPrice(): number {
     return this.inner.bidPrice;
   }
+  /** Size at the best bid, NaN when the bid side is empty. */
   get bidSize(): number {
     return this.inner.bidSize;
   }
+  /** Best ask price, NaN when the ask side is empty. Valid after `top()` returned true. */
   get askPrice(): number {
     return this.inner.askPrice;
   }
+  /** Size at the best ask, NaN when the ask side is empty. */
   get askSize(): number {
     return this.inner.askSize;
   }
+  /** Age of the book at the last successful `top()`, ms. */
   get ageMs(): number {
     return this.inner.ageMs;
   }
@@ -242,10 +268,15 @@ export class CacheHandle {
 export class BookCache extends EventEmitter<CacheEvents> {
   /** False when shipped switched off (`POLYBOOK_ENABLED=0`). */
   readonly enabled: boolean;
+  /** The store the cache reads (and, in-thread, writes). */
   readonly store: BookStore;
+  /** Staleness budget of reads that give none, ms. */
   readonly defaultMaxStaleMs: number;
+  /** No read serves a book older than this, whatever the caller asks, ms. */
   readonly hardStaleMs: number;
+  /** Warmup timeout, ms. */
   readonly warmupTimeoutMs: number;
+  /** Ready fraction that completes warmup. */
   readonly warmupMinReadyFraction: number;
   /** Whether ingestion runs in a worker thread. */
   readonly worker: boolean;
@@ -450,8 +481,8 @@ export class BookCache extends EventEmitter<CacheEvents> {
   }
 
   /**
-   * The warmup REST client (null without `rest`). Closed when warmup ends: every later call is
-   * refused with `RestRefusedError` and counted in `metrics().cache.restRefused`.
+   * @internal The warmup REST client (null without `rest`). Closed when warmup ends: every later
+   * call is refused with `RestRefusedError` and counted in `metrics().cache.restRefused`.
    */
   get restClient(): RestWarmupClient | null {
     return this.rest;

@@ -3,13 +3,20 @@
  * the checks shared with options given in code. Every invalid value raises a {@link ConfigError}
  * naming the variable (or option), the value and what is allowed.
  */
-import { BACKEND_NAMES, ENVIRONMENT, MAX_MS, allowedText, checkWsUrl, readEnv } from '../config.js';
+import {
+  BACKEND_NAMES,
+  ENVIRONMENT,
+  MAX_MS,
+  VARIABLES,
+  allowedText,
+  checkWsUrl,
+  readEnv,
+  type EnvOption,
+} from '../config.js';
 import { ConfigError } from '../errors.js';
 import type { BackendName } from '../backend/index.js';
 
 const BACKENDS: readonly string[] = BACKEND_NAMES;
-
-type Env = Record<string, string | undefined>;
 
 /** The settings `fromEnv` reads; all of them are also `BookCache.start` options. */
 export interface CacheEnvOptions {
@@ -32,21 +39,21 @@ export interface CacheEnvOptions {
 }
 
 /** The defaults of the settings `fromEnv` reads (from the table of variables). */
-export const CACHE_DEFAULTS = {
-  enabled: ENVIRONMENT.enabled.default,
-  defaultMaxStaleMs: ENVIRONMENT.defaultMaxStaleMs.default,
-  hardStaleMs: ENVIRONMENT.hardStaleMs.default,
-  warmupTimeoutMs: ENVIRONMENT.warmupTimeoutMs.default,
-  warmupMinReadyFraction: ENVIRONMENT.warmupMinReadyFraction.default,
-  maxDepth: ENVIRONMENT.maxDepth.default,
-} as const satisfies Partial<CacheEnvOptions>;
+export const CACHE_DEFAULTS: Readonly<Omit<CacheEnvOptions, 'url' | 'backend'>> = {
+  enabled: VARIABLES.enabled.default,
+  defaultMaxStaleMs: VARIABLES.defaultMaxStaleMs.default,
+  hardStaleMs: VARIABLES.hardStaleMs.default,
+  warmupTimeoutMs: VARIABLES.warmupTimeoutMs.default,
+  warmupMinReadyFraction: VARIABLES.warmupMinReadyFraction.default,
+  maxDepth: VARIABLES.maxDepth.default,
+};
 
 export { MAX_MS };
 
 /** The variable of each setting (`ENVIRONMENT` has their aliases, defaults and meanings). */
-export const ENV_VARS = Object.fromEntries(Object.entries(ENVIRONMENT).map(([k, v]) => [k, v.name])) as {
-  readonly [K in keyof typeof ENVIRONMENT]: (typeof ENVIRONMENT)[K]['name'];
-};
+export const ENV_VARS = Object.fromEntries(Object.entries(ENVIRONMENT).map(([k, v]) => [k, v.name])) as Readonly<
+  Record<EnvOption, string>
+>;
 
 /**
  * Builds cache options from the environment (unset or empty variables take the defaults; an
@@ -55,7 +62,7 @@ export const ENV_VARS = Object.fromEntries(Object.entries(ENVIRONMENT).map(([k, 
  * @throws ConfigError naming the first invalid variable, its value and what is allowed, or a
  *   variable and its alias set to different values.
  */
-export function fromEnv(env: Env = process.env): CacheEnvOptions {
+export function fromEnv(env: Record<string, string | undefined> = process.env): CacheEnvOptions {
   const o: CacheEnvOptions = {
     enabled: readEnv('enabled', env) ?? CACHE_DEFAULTS.enabled,
     defaultMaxStaleMs: readEnv('defaultMaxStaleMs', env) ?? CACHE_DEFAULTS.defaultMaxStaleMs,
@@ -86,7 +93,7 @@ export function resolveCacheSettings(o: Partial<CacheEnvOptions>): CacheEnvOptio
   /** An integer setting, checked against the range of its variable. */
   const int = (name: 'defaultMaxStaleMs' | 'hardStaleMs' | 'warmupTimeoutMs' | 'maxDepth'): number => {
     const v = o[name] ?? CACHE_DEFAULTS[name];
-    const kind = ENVIRONMENT[name].kind;
+    const kind = VARIABLES[name].kind;
     if (typeof v !== 'number' || !Number.isInteger(v) || v < kind.min || v > kind.max) {
       throw new ConfigError(name, v, allowedText(kind));
     }

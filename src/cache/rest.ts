@@ -73,13 +73,19 @@ export class RestRefusedError extends PolybookError {
   }
 }
 
+/** Options of the one-time REST `POST /books` during warmup (`BookCache.start({ rest })`). */
 export interface RestOptions {
   /** CLOB REST base URL. Default `https://clob.polymarket.com`. */
   url?: string;
   /** Tokens per `POST /books` request. Default 100. */
   chunkSize?: number;
   /** Request budget. Default 500 per 10 s (the documented `/books` limit). */
-  rateLimit?: { capacity: number; windowMs: number };
+  rateLimit?: {
+    /** Requests per window. */
+    capacity: number;
+    /** The window, ms. */
+    windowMs: number;
+  };
   /** Per-request timeout, ms. Default 5000. */
   timeoutMs?: number;
   /** Which tokens to fetch at warmup: all of the universe (default; also enables hash checks) or only those not ready yet. */
@@ -90,6 +96,7 @@ export interface RestOptions {
   fetch?: typeof fetch;
   /** @internal tests: clock and sleep of the token bucket. */
   now?: () => number;
+  /** @internal tests: sleep of the token bucket. */
   sleep?: (ms: number) => Promise<void>;
 }
 
@@ -99,7 +106,9 @@ export interface RestSink {
   setMeta(tokenId: string, minOrderSize: string, negRisk: boolean): void;
 }
 
+/** What one REST fetch of books returned. */
 export interface RestFetchResult {
+  /** Tokens asked for. */
   requested: number;
   /** Books received and handed to the store (applied unless the store held a newer one). */
   received: number;
@@ -107,15 +116,19 @@ export interface RestFetchResult {
   missing: string[];
   /** Requests that failed (network, HTTP status, bad JSON, timeout). */
   failedRequests: number;
+  /** The error of each failed request. */
   errors: string[];
 }
 
+/** REST counters of the cache (part of `metrics().cache`). */
 export interface RestStats {
   /** HTTP requests sent. Never grows after warmup: the proof that reads do not use REST. */
   restCalls: number;
   /** Calls refused because warmup had ended. */
   restRefused: number;
+  /** Books received from REST. */
   restBooks: number;
+  /** Failed REST requests. */
   restErrors: number;
   /** Time spent waiting on the rate limit, ms. */
   restThrottledMs: number;

@@ -10,6 +10,7 @@ import { TokenBucket } from './rest.js';
 export interface MarketGroup {
   /** Condition id; absent for a lone token. */
   market?: string;
+  /** Token ids (for a binary market: YES then NO). */
   tokens: string[];
 }
 
@@ -17,22 +18,33 @@ export interface MarketGroup {
 export interface DiscoveredMarket {
   /** Condition id. */
   market: string;
+  /** Token ids (YES then NO for a binary market), not already listed by an earlier market. */
   tokens: string[];
+  /** URL slug. */
   slug: string;
+  /** The question the market resolves. */
   question: string;
   /** Tag labels/slugs found on the market (and, for Gamma, its events). */
   tags: string[];
+  /** Listed as active. */
   active: boolean;
+  /** Closed to trading for good. */
   closed: boolean;
+  /** Trades on the order book (the CLOB). */
   enableOrderBook: boolean;
+  /** Accepting orders now. */
   acceptingOrders: boolean;
+  /** Part of a negative-risk event; null when the source does not say. */
   negRisk: boolean | null;
+  /** End date (ISO 8601), or null. */
   endDate: string | null;
+  /** Which API it came from. */
   source: 'gamma' | 'clob';
   /** The server's object as received. */
   raw: Record<string, unknown>;
 }
 
+/** Options of {@link discoverMarkets} (and of a `{ discover: true }` universe). */
 export interface DiscoverOptions {
   /** `gamma` (default) or `clob`. */
   source?: 'gamma' | 'clob';
@@ -53,7 +65,13 @@ export interface DiscoverOptions {
   /** Extra query parameters for Gamma (e.g. `{ tag_id: '21' }`). Default `{ closed: 'false' }`. */
   query?: Record<string, string>;
   /** Request budget. Default 300 per 10 s (Gamma `/markets`), or 9000 per 10 s for the CLOB. */
-  rateLimit?: { capacity: number; windowMs: number };
+  rateLimit?: {
+    /** Requests per window. */
+    capacity: number;
+    /** The window, ms. */
+    windowMs: number;
+  };
+  /** Per-request timeout, ms. Default 10000. */
   timeoutMs?: number;
   /** Cancels discovery: the promise rejects with the signal's reason and no request stays open. */
   signal?: AbortSignal;
@@ -66,7 +84,13 @@ export const CLOB_FIRST_CURSOR = 'MA==';
 export const CLOB_END_CURSOR = 'LTE=';
 
 /** What `BookCache.start` accepts as its universe. */
-export type UniverseSpec = readonly string[] | readonly MarketGroup[] | ({ discover: true } & DiscoverOptions);
+export type UniverseSpec =
+  | readonly string[]
+  | readonly MarketGroup[]
+  | ({
+      /** Run market discovery and subscribe what it finds. */
+      discover: true;
+    } & DiscoverOptions);
 
 /** Whether a market is tradeable on the order book: `active && !closed && enableOrderBook && acceptingOrders`. */
 export function isTradeable(m: DiscoveredMarket): boolean {

@@ -13,6 +13,7 @@ import type { WatchHub } from './watch.js';
 export interface WarmupResult {
   /** Tokens with a ready book when warmup ended. */
   ready: number;
+  /** Tokens warmed. */
   total: number;
   /** ready / total (1 for an empty set). */
   fraction: number;
@@ -20,15 +21,24 @@ export interface WarmupResult {
   timedOut: boolean;
   /** Tokens not ready at the end, disabled for the session (unless `disableNotReady: false`). */
   disabled: string[];
+  /** How long the warmup took, ms. */
   elapsedMs: number;
   /** The REST fetch, when one ran (it may still have been running when warmup ended: then partial). */
-  rest?: RestFetchResult & { error?: string };
+  rest?: RestFetchResult & {
+    /** Why the fetch did not complete, when it did not. */
+    error?: string;
+  };
 }
 
+/** Warmup progress, reported on start and whenever the ready count changes. */
 export interface WarmupProgress {
+  /** Tokens with a ready book. */
   ready: number;
+  /** Tokens warmed. */
   total: number;
+  /** ready / total. */
   fraction: number;
+  /** Time since the warmup started, ms. */
   elapsedMs: number;
 }
 

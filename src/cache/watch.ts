@@ -28,6 +28,7 @@ import { invalidArgument } from '../errors.js';
 
 /** One change of a watched token's book (or of its state: ready, reset, settled, disabled). */
 export interface BookChange {
+  /** The token that changed. */
   readonly tokenId: string;
   /** The slot's seqlock version (even) after the change. */
   readonly version: number;
@@ -39,6 +40,7 @@ export interface BookChange {
   readonly ready: boolean;
 }
 
+/** Called once per change of a watched token (coalesced: see {@link BookChange.versions}). */
 export type WatchCallback = (change: BookChange) => void;
 
 /** What the hub needs from a store: the shared table and a token-to-slot lookup. */
@@ -259,6 +261,7 @@ export class WatchHub {
   }
 }
 
+/** Options of `cache.changes()`. */
 export interface ChangesOptions {
   /** Ends the iteration when aborted. */
   signal?: AbortSignal;

@@ -15,7 +15,9 @@ import { PolybookError, invalidArgument } from '../errors.js';
  * `MarketGroup` from discovery fits).
  */
 export interface FeedGroup {
+  /** Condition id; absent for a lone token. */
   market?: string;
+  /** The market's token ids. */
   tokens: readonly string[];
 }
 
@@ -32,6 +34,7 @@ export interface ConnectedEvent {
 
 /** Emitted when an open connection's socket is gone (its tokens are already invalidated). */
 export interface DisconnectedEvent {
+  /** Connection index (1..255). */
   conn: number;
   /** WebSocket close code (1006 when there was no close frame or the feed dropped the socket). */
   code: number;
@@ -48,18 +51,26 @@ export interface DisconnectedEvent {
 
 /** A `new_market` event (broadcast when `customFeatures` is on), as sent by the server. */
 export interface NewMarketEvent {
+  /** Always `new_market`. */
   event_type: 'new_market';
+  /** Condition id. */
   market?: string;
+  /** The market's token ids. */
   assets_ids?: string[];
+  /** The question the market resolves. */
   question?: string;
+  /** URL slug. */
   slug?: string;
   [field: string]: unknown;
 }
 
 /** Events of a {@link SubscriptionManager}. */
 export interface FeedEvents {
+  /** A connection's socket opened and its first subscription was sent. */
   connected: [ConnectedEvent];
+  /** A connection's socket is gone; its tokens were invalidated first. */
   disconnected: [DisconnectedEvent];
+  /** A `new_market` event arrived (only scanned for while someone listens). */
   newMarket: [NewMarketEvent];
 }
 
@@ -76,13 +87,19 @@ export interface FeedStats {
   /** Tokens resubscribed (unsubscribe + subscribe) to get a fresh book. */
   resubscriptions: number;
   /** PING to PONG round trip, ms (NaN before the first PONG). */
-  pongLatencyMs: { last: number; mean: number };
+  pongLatencyMs: {
+    /** The latest round trip. */
+    last: number;
+    /** Mean round trip. */
+    mean: number;
+  };
   /** Frames received (data and control). */
   messages: number;
   /** Bytes received. */
   bytes: number;
   /** Over the last rate window (about 1 s). */
   messagesPerSec: number;
+  /** Bytes received per second over the last rate window. */
   bytesPerSec: number;
   /** `NO NEW ASSETS`, `INVALID OPERATION` and `INVALID MESSAGE` replies. */
   controlReplies: number;

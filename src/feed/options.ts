@@ -1,7 +1,7 @@
 /**
  * Feed options, their defaults and their validation.
  */
-import { ENVIRONMENT, checkWsUrl, readEnv } from '../config.js';
+import { VARIABLES, checkWsUrl, readEnv } from '../config.js';
 import { ConfigError } from '../errors.js';
 import type { BackoffOptions } from './backoff.js';
 
@@ -25,9 +25,13 @@ export const DEFAULT_STALL_MIN_MS = 1000;
 
 /** Where the feed writes its diagnostics. `console` fits. Every method is optional. */
 export interface FeedLogger {
+  /** Routine events (a `NO NEW ASSETS` reply, a resubscription). */
   debug?(message: string, context?: Record<string, unknown>): void;
+  /** Connections opening and closing. */
   info?(message: string, context?: Record<string, unknown>): void;
+  /** Something recovered from: a reconnect, a watchdog, an unexpected reply. */
   warn?(message: string, context?: Record<string, unknown>): void;
+  /** Something that needs a look: a listener that threw, an internal error of the writer. */
   error?(message: string, context?: Record<string, unknown>): void;
 }
 
@@ -88,23 +92,8 @@ export interface FeedOptions {
   logger?: FeedLogger;
 }
 
-/** Options with every default applied. */
-export interface ResolvedFeedOptions {
-  url: string;
-  maxTokensPerConnection: number;
-  confirmIntervalMs: number;
-  pongTimeoutMs: number;
-  silenceTimeoutMs: number;
-  /** 0 = busy-connection stall detection off. */
-  stallFactor: number;
-  stallMinMs: number;
-  hardStaleMs: number;
-  healthIntervalMs: number;
-  customFeatures: boolean;
-  backoff: BackoffOptions;
-  maxFrameBytes: number;
-  logger: FeedLogger | undefined;
-}
+/** {@link FeedOptions} with every default applied (`logger` stays optional). */
+export type ResolvedFeedOptions = Required<Omit<FeedOptions, 'logger'>> & Pick<FeedOptions, 'logger'>;
 
 function num(name: string, v: number | undefined, def: number, min: number, max: number, integer = true): number {
   const x = v ?? def;
@@ -137,7 +126,7 @@ export function resolveFeedOptions(o: FeedOptions = {}): ResolvedFeedOptions {
     hardStaleMs: num(
       'hardStaleMs',
       o.hardStaleMs,
-      readEnv('hardStaleMs') ?? ENVIRONMENT.hardStaleMs.default,
+      readEnv('hardStaleMs') ?? VARIABLES.hardStaleMs.default,
       1,
       86_400_000,
     ),

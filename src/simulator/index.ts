@@ -26,6 +26,11 @@ export type {
   TopOfBook,
 } from './types.js';
 
+/**
+ * Starts a local exchange on loopback (an ephemeral port by default) and resolves once it listens.
+ * Stop it with `close()` (or `await using sim = await startSimulator()`).
+ * @throws ConfigError on an invalid option (a non-loopback host, an unknown fault, ...).
+ */
 export async function startSimulator(options: SimulatorOptions = {}): Promise<Simulator> {
   const host = options.host ?? '127.0.0.1';
   if (!isLoopback(host)) {

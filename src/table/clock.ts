@@ -30,6 +30,7 @@ export function preciseNow(): number {
 
 export const COARSE_PERIOD_MS = 1;
 
+/** The store's clock: `'coarse'` (a 1 ms ticker writes the time into the table), `'precise'` (`performance.now()` per read), or a function returning ms of the host's monotonic clock. */
 export type ClockOption = 'coarse' | 'precise' | (() => number);
 
 /**

@@ -82,6 +82,7 @@ export const COUNTERS = [
   'mismatchesResolved',
 ] as const;
 
+/** The name of a writer counter (docs/DESIGN.md section 6). */
 export type CounterName = (typeof COUNTERS)[number];
 
 /** Counter index by name. */

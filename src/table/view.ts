@@ -27,18 +27,23 @@ import { PolybookError } from '../errors.js';
 
 /** One price level, best first in a {@link Book}. */
 export interface Level {
+  /** Price, 0 to 1. */
   readonly price: number;
+  /** Size (shares) at this price. */
   readonly size: number;
 }
 
 /** A served book. Owned by the store: it is reused while the book does not change (only `ageMs` is refreshed). */
 export interface Book {
+  /** The token. */
   readonly tokenId: string;
   /** Best (highest) first, at most `maxDepth` levels. */
   readonly bids: readonly Level[];
   /** Best (lowest) first, at most `maxDepth` levels. */
   readonly asks: readonly Level[];
+  /** Best (highest) bid price, null when no bids. */
   readonly bestBid: number | null;
+  /** Best (lowest) ask price, null when no asks. */
   readonly bestAsk: number | null;
   /** Exchange timestamp (epoch ms) of the last applied book or change, or null. */
   readonly timestamp: number | null;
@@ -46,6 +51,7 @@ export interface Book {
   ageMs: number;
   /** The store's own sequence for this token: +1 per applied frame that changed it. */
   readonly sequence: number;
+  /** Tick size, null before the first book that states it. */
   readonly tickSize: number | null;
 }
 
@@ -261,9 +267,11 @@ export class TableReader {
 export class BookHandle {
   /** Best bid price and size, NaN when the bid side is empty. Valid after `top()` returned true. */
   bidPrice = NaN;
+  /** Size at the best bid, NaN when the bid side is empty. */
   bidSize = NaN;
   /** Best ask price and size, NaN when the ask side is empty. */
   askPrice = NaN;
+  /** Size at the best ask, NaN when the ask side is empty. */
   askSize = NaN;
   /** Age of the book at the last successful `top()`, ms. */
   ageMs = NaN;
@@ -285,7 +293,9 @@ export class BookHandle {
   /** @internal */
   constructor(
     private readonly reader: TableReader,
+    /** The token this handle reads. */
     readonly tokenId: string,
+    /** @internal Its slot in the table (-1 when it was not subscribed). */
     readonly slot: number,
     private readonly gen: number,
     clock: (() => number) | 'coarse',
