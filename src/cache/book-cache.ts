@@ -9,7 +9,7 @@
  *
  * See docs/CACHE.md.
  */
-import { EventEmitter } from 'node:events';
+import { EventEmitter, setMaxListeners } from 'node:events';
 import { BookStore } from '../table/store.js';
 import type { BookHandle, Book } from '../table/view.js';
 import {
@@ -323,6 +323,8 @@ export class BookCache extends EventEmitter<CacheEvents> {
     this.gate = settings.enabled ? Miss.notReady : Miss.disabled;
     this.readCounters = store.reader.counters;
     this.hub = new WatchHub({ table: store.table, slotOf: (id) => this.slotOf(id) }, (e) => this.emitError(e));
+    // One listener per warmup still running: any number of acquires may run at once.
+    setMaxListeners(0, this.lifetime.signal);
   }
 
   /**

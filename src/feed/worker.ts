@@ -341,8 +341,9 @@ export class WorkerFeed extends EventEmitter<FeedEvents> {
   }
 
   private checkAlive(): void {
-    if (this.stopping)
+    if (this.stopping) {
       throw new PolybookError('POLYBOOK_STOPPED', 'polybook: the worker feed was stopped; start a new one');
+    }
     if (this.exited) {
       throw new PolybookError('POLYBOOK_WORKER_EXITED', 'polybook: the feed worker has exited; start a new feed');
     }
