@@ -28,11 +28,11 @@ export async function runLatencyArb(s: Shared, durationMs: number): Promise<void
     for (const [yes, no] of pairs) {
       ticks++;
       if (!yes.top(budget)) {
-        skipped[MISS_NAMES[yes.missReason!]]++;
+        skipped[yes.missReason!]++;
         continue;
       }
       if (!no.top(budget)) {
-        skipped[MISS_NAMES[no.missReason!]]++;
+        skipped[no.missReason!]++;
         continue;
       }
       traded++;

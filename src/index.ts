@@ -1,7 +1,10 @@
 /**
  * polybook: live, verified Polymarket CLOB order books for TypeScript strategies.
  *
- * The facade: everything a user imports comes from here.
+ * The facade: everything a user imports comes from here. Classes a user receives but never
+ * constructs (handles, metrics, the worker feed) are exported as types.
+ *
+ * @packageDocumentation
  */
 export {
   BookStore,
@@ -10,13 +13,22 @@ export {
   DEFAULT_MAX_DEPTH,
   DEFAULT_CAPACITY,
 } from './table/store.js';
-export { BookHandle, type Book, type Level } from './table/view.js';
-export { Metrics, Miss, MISS_NAMES, AGE_BUCKETS_MS, type MissName, type MetricsSummary } from './table/metrics.js';
+export type { BookHandle, Book, Level } from './table/view.js';
+export {
+  type Metrics,
+  MISS_NAMES,
+  AGE_BUCKETS_MS,
+  type MissName,
+  type MetricsSummary,
+  type MetricsSnapshot,
+} from './table/metrics.js';
+export type { ClockOption } from './table/clock.js';
 export {
   ConfigError,
   PolybookError,
   ERROR_CODES,
   type ErrorCode,
+  type InvalidArgumentError,
   MissingDependencyError,
   MetricsConflictError,
   MetricsListenError,
@@ -26,11 +38,18 @@ export {
   type NetworkFailure,
 } from './errors.js';
 export { nativeAvailability, type BackendName } from './backend/index.js';
+export { BACKEND_NAMES, ENVIRONMENT, type EnvVariable, type EnvKind, type EnvOption } from './config.js';
 export { bookHash, type HashInput } from './protocol/hash.js';
 export { COUNTERS, type CounterName } from './table/layout.js';
-export { BookCache, CacheHandle, type BookCacheOptions, type CacheEvents } from './cache/book-cache.js';
 export {
-  CacheMetrics,
+  BookCache,
+  type CacheHandle,
+  type AcquireOptions,
+  type BookCacheOptions,
+  type CacheEvents,
+} from './cache/book-cache.js';
+export {
+  type CacheMetrics,
   METRIC_FAMILIES,
   CACHE_COUNTERS,
   type CacheSummary,
@@ -53,7 +72,7 @@ export { Staleness, LATENCY_ARB_MIN_MS, LATENCY_ARB_MAX_MS } from './cache/stale
 export { fromEnv, ENV_VARS, CACHE_DEFAULTS, type CacheEnvOptions } from './cache/env.js';
 export type { WarmupResult, WarmupProgress } from './cache/warmup.js';
 export type { BookChange, WatchCallback, ChangesOptions } from './cache/watch.js';
-export { RestRefusedError, type RestOptions, type RestStats } from './cache/rest.js';
+export { RestRefusedError, type RestOptions, type RestStats, type RestFetchResult } from './cache/rest.js';
 export { toGroups, type MarketGroup, type UniverseSpec } from './cache/universe.js';
 export {
   discover,
@@ -91,9 +110,10 @@ export { PROMETHEUS_CONTENT_TYPE } from './cache/prometheus.js';
 export {
   SubscriptionManager,
   startWorkerFeed,
-  WorkerFeed,
+  type WorkerFeed,
   DEFAULT_WS_URL,
   type FeedOptions,
+  type ResolvedFeedOptions,
   type FeedStats,
   FEED_STATS,
   type FeedLogger,
@@ -101,19 +121,34 @@ export {
   type LogStyle,
   type LogEvent,
   LOG_EVENTS,
+  type FeedEvents,
+  type FeedGroup,
+  type UniverseEntry,
+  type ConnectedEvent,
+  type DisconnectedEvent,
+  type NewMarketEvent,
+  type ConnectionLiveness,
+  type BackoffOptions,
   type WorkerFeedOptions,
 } from './feed/index.js';
 export {
   startSimulator,
   FAULT_NAMES,
+  DEFAULT_OVERSIZED_BYTES,
   type Simulator,
   type SimulatorOptions,
   type FaultName,
   type MarketInfo,
   type TopOfBook,
+  type BookState,
+  type Level as SimulatorLevel,
+  type TokenInfo,
+  type ConnectionInfo,
+  type SimulatorStats,
+  type InjectTarget,
+  type MalformedVariant,
 } from './simulator/index.js';
 export {
-  Recorder,
   readRecording,
   replay,
   RecordingError,

@@ -70,6 +70,9 @@ describe('backend selection', () => {
     expect(() => new BookStore({ clock: 'precise', backend: 'native' })).toThrow(
       /backend option asks for the native backend/,
     );
+    expect(() => new BookStore({ clock: 'precise', backend: 'native' })).toThrow(
+      expect.objectContaining({ code: 'POLYBOOK_NATIVE_UNAVAILABLE', cause: expect.any(Error) }),
+    );
   });
 
   it('falling back on its own prints one line on stderr, once per process, not per store', async () => {

@@ -9,7 +9,6 @@ import type { AddressInfo } from 'node:net';
 import { BookCache } from '../src/cache/book-cache.js';
 import { fromEnv } from '../src/cache/env.js';
 import { Staleness } from '../src/cache/staleness.js';
-import { Miss } from '../src/table/metrics.js';
 import { preciseNow } from '../src/table/clock.js';
 import { BACKENDS, ManualClock, bookFrame, waitFor } from './helpers.js';
 import { afterTest, simulator, startCache } from './rig.js';
@@ -27,11 +26,11 @@ function once<T>(emitter: { once(ev: string, fn: (v: T) => void): unknown }, ev:
 /** Nothing listens here: a cache pointed at it must never need it. */
 const NOWHERE = 'ws://127.0.0.1:9/ws/market';
 
-describe('the disabled switch (HFT_BOOK_CACHE_ENABLED=0)', () => {
+describe('the disabled switch (POLYBOOK_ENABLED=0)', () => {
   it('opens no socket, and every read misses with reason disabled (counted)', async () => {
     const sim = await simulator({ markets: 2, seed: 1, rate: 0 });
     const cache = await startCache({
-      ...fromEnv({ HFT_BOOK_CACHE_ENABLED: '0' }),
+      ...fromEnv({ POLYBOOK_ENABLED: '0' }),
       url: sim.url,
       universe: sim.tokens,
     });
@@ -42,7 +41,7 @@ describe('the disabled switch (HFT_BOOK_CACHE_ENABLED=0)', () => {
     expect(cache.get(sim.tokens[1], Staleness.latencyArb)).toBeNull();
     const h = cache.handle(sim.tokens[0]);
     expect(h.top(Staleness.fast15m)).toBe(false);
-    expect(h.missReason).toBe(Miss.disabled);
+    expect(h.missReason).toBe('disabled');
     expect(await cache.acquire([sim.tokens[2]])).toMatchObject({ total: 0 });
     const s = cache.metrics().summary();
     expect(s.missesByReason.disabled).toBe(3);
@@ -96,7 +95,7 @@ describe.each(BACKENDS)('BookCache (%s)', (backend) => {
     expect(served(Staleness.latencyArb)).toBe(false);
     expect(served(Staleness.latencyArbMs(400))).toBe(true);
     expect(h.top(Staleness.latencyArb)).toBe(false);
-    expect(h.missReason).toBe(Miss.stale);
+    expect(h.missReason).toBe('stale');
     expect(served(Staleness.fast15m)).toBe(true);
 
     clock.advance(1700); // age 2000
@@ -175,7 +174,7 @@ describe.each(BACKENDS)('BookCache (%s)', (backend) => {
     expect(removed).toEqual([[...m1.tokens]]);
     expect(cache.get(m1.yes)).toBeNull();
     expect(h.top(Staleness.fast15m)).toBe(false);
-    expect(h.missReason).toBe(Miss.notSubscribed);
+    expect(h.missReason).toBe('not_subscribed');
     fs = cache.metrics().feed!;
     expect(fs.tokens).toBe(2);
     cache.release(['never-held']);

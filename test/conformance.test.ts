@@ -334,7 +334,7 @@ describe.each(BACKENDS)('BookStore conformance (%s)', (backend) => {
     store.subscribe([T]);
     const h = store.handle(T);
     expect(h.top(1000)).toBe(false);
-    expect(h.missReason).toBe(1);
+    expect(h.missReason).toBe('never_seen');
     store.ingest(
       bookFrame(
         T,

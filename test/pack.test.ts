@@ -229,13 +229,49 @@ process.stdout.write(String(new BookStore({ backend: 'js' }).backend));
 
 /** TypeScript users: the declarations resolve through the exports map. */
 const CONSUMER_TS = `
-import { BookStore, registerPrometheus, type Book, type BackendName, type BookCache } from 'polybook';
+import {
+  BookCache,
+  BookStore,
+  PolybookError,
+  registerPrometheus,
+  startSimulator,
+  type Book,
+  type BackendName,
+  type ErrorCode,
+  type MissName,
+} from 'polybook';
 import type { CacheHealth, MetricsServer, PrometheusRegistry } from 'polybook';
 const store = new BookStore({ maxDepth: 5 });
 const backend: BackendName = store.backend;
 const book: Book | null = store.get('1', 250);
 export const bid: number | null | undefined = book?.bestBid;
+export const reason: MissName | null = store.handle('1').missReason;
 export { backend };
+
+// Internal members are not part of the published types.
+// @ts-expect-error internal
+store.bindAt('1', 0);
+// @ts-expect-error internal
+store.tick();
+// @ts-expect-error internal
+store.takeResync();
+// @ts-expect-error internal
+export const w = store.writer;
+
+export async function run(signal: AbortSignal): Promise<ErrorCode | undefined> {
+  await using sim = await startSimulator({ markets: 1, rate: 0 });
+  await using cache = await BookCache.start({ url: sim.url, universe: [...sim.tokens], signal });
+  await cache.warmup({ signal });
+  // @ts-expect-error internal
+  cache.gate;
+  try {
+    await cache.acquire([sim.tokens[0]!], { signal });
+  } catch (e) {
+    if (e instanceof PolybookError) return e.code;
+  }
+  return undefined;
+}
+
 // The metrics API types without prom-client installed.
 export async function serve(cache: BookCache, registry: PrometheusRegistry): Promise<[MetricsServer, CacheHealth]> {
   await registerPrometheus(cache, registry);

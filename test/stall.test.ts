@@ -7,7 +7,6 @@
 import { describe, expect, it, vi } from 'vitest';
 import { BookStore } from '../src/table/store.js';
 import { BookCache } from '../src/cache/book-cache.js';
-import { Miss } from '../src/table/metrics.js';
 import { ConfigError } from '../src/errors.js';
 import { SubscriptionManager, type DisconnectedEvent } from '../src/feed/manager.js';
 import { resolveFeedOptions, type FeedOptions } from '../src/feed/options.js';
@@ -79,7 +78,7 @@ describe.each(BACKENDS)('busy-connection stall detection (%s backend)', (backend
       if (served > 0 && before > bound) servedLate++;
       if (served === 0 && Number.isNaN(staleSeenAt) && live.open) {
         staleSeenAt = before;
-        for (const h of hv) expect(h.missReason).toBe(Miss.stale); // held (ready), not confirmed current
+        for (const h of hv) expect(h.missReason).toBe('stale'); // held (ready), not confirmed current
         expect(store.state(victim)!.ready).toBe(true);
       }
       for (const h of ho) {

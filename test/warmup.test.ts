@@ -6,7 +6,6 @@ import { describe, expect, it } from 'vitest';
 import { BookStore } from '../src/table/store.js';
 import { WatchHub } from '../src/cache/watch.js';
 import { WarmupManager, type WarmupProgress } from '../src/cache/warmup.js';
-import { Miss } from '../src/table/metrics.js';
 import type { Simulator } from '../src/simulator/index.js';
 import { BACKENDS, ManualClock, bookFrame, waitFor } from './helpers.js';
 import { afterTest, simulator, startCache } from './rig.js';
@@ -147,7 +146,7 @@ describe.each(BACKENDS)('BookCache warmup against the simulator (%s)', (backend)
     expect(cache.get(sim.tokens[0])).toBeNull();
     const h = cache.handle(sim.tokens[1]);
     expect(h.top(1500)).toBe(false);
-    expect(h.missReason).toBe(Miss.notReady);
+    expect(h.missReason).toBe('not_ready');
     expect(cache.metrics().store.misses.not_ready).toBe(2);
     const r = await cache.warmup();
     expect(r).toMatchObject({ ready: 4, total: 6, timedOut: true });

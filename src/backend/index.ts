@@ -9,16 +9,27 @@
 import type { Writer } from '../table/writer.js';
 import { JsWriter } from './ts/writer.js';
 import { loadNativeBinding, NativeWriterAdapter } from './native/index.js';
-import { optionalEnumEnv } from '../config.js';
-import { ConfigError } from '../errors.js';
+import { BACKEND_NAMES, readEnv } from '../config.js';
+import { ConfigError, PolybookError } from '../errors.js';
 
-export type BackendName = 'native' | 'js';
-export const BACKENDS: readonly BackendName[] = ['native', 'js'];
+/** A writer backend: `native` (Rust, N-API) or `js` (pure TypeScript). */
+export type BackendName = (typeof BACKEND_NAMES)[number];
+export const BACKENDS: readonly BackendName[] = BACKEND_NAMES;
 
 let nativeLoad: ReturnType<typeof loadNativeBinding> | undefined;
 
 /** Whether the native binding loads here (cached), and why not. */
-export function nativeAvailability(): { available: true } | { available: false; error: Error } {
+export function nativeAvailability():
+  | {
+      /** The native backend can run here. */
+      available: true;
+    }
+  | {
+      /** The native backend cannot run here. */
+      available: false;
+      /** The loader's error (no binary for this platform, or it did not load). */
+      error: Error;
+    } {
   nativeLoad ??= loadNativeBinding();
   return 'binding' in nativeLoad ? { available: true } : { available: false, error: nativeLoad.error };
 }
@@ -28,13 +39,15 @@ export function resolveBackend(backend?: BackendName): BackendName {
   if (backend !== undefined && !BACKENDS.includes(backend)) {
     throw new ConfigError('backend', backend, "'native' or 'js'");
   }
-  const wanted = backend ?? optionalEnumEnv('POLYBOOK_BACKEND', BACKENDS);
+  const wanted = backend ?? readEnv('backend');
   const native = nativeAvailability();
   if (wanted === 'native' && !native.available) {
     const src = backend ? 'the backend option' : 'POLYBOOK_BACKEND=native';
-    throw new Error(
+    throw new PolybookError(
+      'POLYBOOK_NATIVE_UNAVAILABLE',
       `polybook: ${src} asks for the native backend, but its binary cannot load here (${native.error.message}). ` +
         `Install the platform package (or build with 'npm run build:native'), or use the pure-TypeScript backend ('js').`,
+      { cause: native.error },
     );
   }
   if (wanted !== undefined) return wanted;

@@ -3,26 +3,26 @@
  *
  * - `await BookCache.start(options)` subscribes the universe and starts warmup; reads through the
  *   cache miss with `not_ready` until warmup completes (`cache.tradingEnabled`).
- * - `HFT_BOOK_CACHE_ENABLED=0` (`enabled: false`): no socket is opened, every read misses `disabled`.
+ * - `POLYBOOK_ENABLED=0` (`enabled: false`): no socket is opened, every read misses `disabled`.
  * - Several strategies share one cache: `acquire`/`release` reference-count the subscriptions.
  * - Settled tokens are evicted (their slots are reused).
  *
  * See docs/CACHE.md.
  */
-import { EventEmitter } from 'node:events';
+import { EventEmitter, setMaxListeners } from 'node:events';
 import { BookStore } from '../table/store.js';
 import type { BookHandle, Book } from '../table/view.js';
-import { Miss } from '../table/metrics.js';
+import { Miss, MISS_NAMES, type MissName } from '../table/metrics.js';
 import type { ReadCounters } from '../table/metrics.js';
 import type { BackendName } from '../backend/index.js';
 import type { ClockOption } from '../table/clock.js';
-import { ConfigError } from '../errors.js';
+import { ConfigError, PolybookError } from '../errors.js';
 import { F_SETTLED, F_SUBSCRIBED, HEADER_BYTES, slotBytes } from '../table/layout.js';
 import { SubscriptionManager, type FeedStats, type NewMarketEvent, type DisconnectedEvent } from '../feed/manager.js';
 import { logStyle, resolveFeedOptions, type FeedOptions } from '../feed/options.js';
 import { FeedLog } from '../feed/log.js';
-import { ENV_VARS, resolveCacheSettings, type CacheEnvOptions } from './env.js';
-import { optionalHttpUrlEnv } from '../config.js';
+import { resolveCacheSettings, type CacheEnvOptions } from './env.js';
+import { readEnv } from '../config.js';
 import { WatchHub, changesIterator, type BookChange, type ChangesOptions, type WatchCallback } from './watch.js';
 import { WarmupManager, type WarmupProgress, type WarmupResult } from './warmup.js';
 import { RestWarmupClient, type RestOptions, type RestStats } from './rest.js';
@@ -67,7 +67,14 @@ export interface BookCacheOptions extends Partial<CacheEnvOptions> {
   /** Top-of-book mismatch grace before a reset, ms. Default 1000. */
   graceMs?: number;
   /** One-time REST `POST /books` during the initial warmup; `true` = defaults. Default off. */
-  rest?: boolean | (RestOptions & { tokens?: 'all' | 'notReady'; afterMs?: number });
+  rest?:
+    | boolean
+    | (RestOptions & {
+        /** Which tokens to fetch: all of the universe (default; also enables hash checks) or those not ready yet. */
+        tokens?: 'all' | 'notReady';
+        /** Start fetching this long after warmup starts, ms (a head start for the WebSocket snapshots). Default 0. */
+        afterMs?: number;
+      });
   /** The HTTP client of discovery and REST warmup (retries, timeouts, budgets; src/rest). */
   http?: HttpOptions;
   /**
@@ -87,11 +94,36 @@ export interface BookCacheOptions extends Partial<CacheEnvOptions> {
   evictSettled?: boolean;
   /** Period of the settled-token sweep, ms. Default 1000. */
   sweepIntervalMs?: number;
+  /**
+   * Cancels the start: aborting before `start` resolves rejects it with the signal's reason and
+   * stops what it had started (discovery requests, the worker). No effect once `start` resolved:
+   * stop the cache with {@link BookCache.stop} (or `await using`).
+   */
+  signal?: AbortSignal;
+}
+
+/** Options of {@link BookCache.acquire}: the warmup of the newly added tokens. */
+export interface AcquireOptions {
+  /** Completes once this fraction of the new tokens is ready, 0..1. Default: the cache's `warmupMinReadyFraction`. */
+  minReadyFraction?: number;
+  /** Gives up after this, ms. Default: the cache's `warmupTimeoutMs`. */
+  timeoutMs?: number;
+  /** Disable the new tokens not ready at the end. Default true. */
+  disableNotReady?: boolean;
+  /** Called on start and whenever the ready count changes. */
+  onProgress?: (p: WarmupProgress) => void;
+  /**
+   * Cancels the acquire: the promise rejects with the signal's reason, the references this call
+   * took are released (tokens no longer held are unsubscribed) and nothing is disabled.
+   */
+  signal?: AbortSignal;
 }
 
 /** Events of a {@link BookCache}. */
 export interface CacheEvents {
+  /** Warmup progress: on start and whenever the ready count changes. */
   warmupProgress: [WarmupProgress];
+  /** The initial warmup completed (reads are served from now on). */
   warmup: [WarmupResult];
   /** Tokens added (first acquire, or a followed new market). */
   added: [string[]];
@@ -103,6 +135,7 @@ export interface CacheEvents {
   newMarket: [NewMarketEvent];
   /** Discovered markets left pending (hydration window) got their books and were added. */
   hydrated: [DiscoveredMarket[]];
+  /** An error the cache caught (a throwing `followNewMarkets`, a failed runtime subscription). Without a listener it goes to `console.error`. */
   error: [unknown];
   /**
    * A feed connection went away; its tokens were invalidated before this event (in worker mode it
@@ -134,34 +167,40 @@ const OPEN = -1;
 export class CacheHandle {
   private inner: BookHandle;
   private epoch: number;
-  private gateMiss: Miss | null = null;
+  private gateMiss: MissName | null = null;
 
   /** @internal */
   constructor(
     private readonly cache: BookCache,
+    /** The token this handle reads. */
     readonly tokenId: string,
   ) {
     this.inner = cache.store.handle(tokenId);
     this.epoch = cache.universeEpoch;
   }
 
+  /** Best bid price, NaN when the bid side is empty. Valid after `top()` returned true. */
   get bidPrice(): number {
     return this.inner.bidPrice;
   }
+  /** Size at the best bid, NaN when the bid side is empty. */
   get bidSize(): number {
     return this.inner.bidSize;
   }
+  /** Best ask price, NaN when the ask side is empty. Valid after `top()` returned true. */
   get askPrice(): number {
     return this.inner.askPrice;
   }
+  /** Size at the best ask, NaN when the ask side is empty. */
   get askSize(): number {
     return this.inner.askSize;
   }
+  /** Age of the book at the last successful `top()`, ms. */
   get ageMs(): number {
     return this.inner.ageMs;
   }
-  /** Why the last `top()` returned false, or null after a hit. */
-  get missReason(): Miss | null {
+  /** Why the last `top()` returned false (`'not_ready'` before warmup, `'stale'`, ...), or null after a hit. */
+  get missReason(): MissName | null {
     return this.gateMiss ?? this.inner.missReason;
   }
 
@@ -170,7 +209,7 @@ export class CacheHandle {
     const c = this.cache;
     const gate = c.gate;
     if (gate !== OPEN) {
-      this.gateMiss = gate as Miss;
+      this.gateMiss = MISS_NAMES[gate];
       c.readCounters.missReason(gate as Miss);
       return false;
     }
@@ -185,12 +224,17 @@ export class CacheHandle {
 
 /** Live, verified books for strategies: store + feed + warmup + watch + metrics. */
 export class BookCache extends EventEmitter<CacheEvents> {
-  /** False when shipped switched off (`HFT_BOOK_CACHE_ENABLED=0`). */
+  /** False when shipped switched off (`POLYBOOK_ENABLED=0`). */
   readonly enabled: boolean;
+  /** The store the cache reads (and, in-thread, writes). */
   readonly store: BookStore;
+  /** Staleness budget of reads that give none, ms. */
   readonly defaultMaxStaleMs: number;
+  /** No read serves a book older than this, whatever the caller asks, ms. */
   readonly hardStaleMs: number;
+  /** Warmup timeout, ms. */
   readonly warmupTimeoutMs: number;
+  /** Ready fraction that completes warmup. */
   readonly warmupMinReadyFraction: number;
   /** Whether ingestion runs in a worker thread. */
   readonly worker: boolean;
@@ -225,6 +269,7 @@ export class BookCache extends EventEmitter<CacheEvents> {
   private readonly marketOf = new Map<string, { market: DiscoveredMarket; outcome: string }>();
   private pending: DiscoveredMarket[] = [];
   private hydrationTimer: NodeJS.Timeout | undefined;
+  /** Aborted by `stop()`: ends the warmups still running (their timers would keep the process alive). */
   private readonly lifetime = new AbortController();
   private readonly evictedIds = new Set<string>();
   private counters = { evicted: 0, addedAtRuntime: 0, newMarketsFollowed: 0 };
@@ -247,6 +292,8 @@ export class BookCache extends EventEmitter<CacheEvents> {
     this.gate = settings.enabled ? Miss.notReady : Miss.disabled;
     this.readCounters = store.reader.counters;
     this.hub = new WatchHub({ table: store.table, slotOf: (id) => this.slotOf(id) }, (e) => this.emitError(e));
+    // One listener per warmup still running: any number of acquires may run at once.
+    setMaxListeners(0, this.lifetime.signal);
   }
 
   /**
@@ -255,6 +302,8 @@ export class BookCache extends EventEmitter<CacheEvents> {
    * @throws ConfigError on an invalid option; Error when the native backend is asked for but cannot load.
    */
   static async start(options: BookCacheOptions = {}): Promise<BookCache> {
+    const signal = options.signal;
+    signal?.throwIfAborted();
     const settings = resolveCacheSettings(options);
     if (options.worker !== undefined && typeof options.worker !== 'boolean')
       throw new ConfigError('worker', options.worker, 'true or false');
@@ -282,8 +331,8 @@ export class BookCache extends EventEmitter<CacheEvents> {
     };
     // REST follows the feed's URL (its option, else POLYBOOK_WS_URL, else Polymarket's).
     const urls = restUrlsFor(resolveFeedOptions(feedOptions).url);
-    const gammaUrl = settings.gammaUrl ?? optionalHttpUrlEnv(ENV_VARS.gammaUrl) ?? urls.gammaUrl;
-    const clobUrl = settings.clobUrl ?? optionalHttpUrlEnv(ENV_VARS.clobUrl) ?? urls.clobUrl;
+    const gammaUrl = settings.gammaUrl ?? readEnv('gammaUrl') ?? urls.gammaUrl;
+    const clobUrl = settings.clobUrl ?? readEnv('clobUrl') ?? urls.clobUrl;
     const http = new HttpClient(options.http);
     const hydration = checkHydration(options.hydration);
     const restOptions = options.rest === true ? {} : options.rest || null;
@@ -295,7 +344,8 @@ export class BookCache extends EventEmitter<CacheEvents> {
     const resolved =
       options.universe === undefined
         ? { groups: [], markets: [], pending: [], warnings: [] }
-        : await resolveUniverse(options.universe, { gammaUrl, clobUrl, client: http });
+        : await resolveUniverse(options.universe, { gammaUrl, clobUrl, client: http, signal });
+    signal?.throwIfAborted();
     const groups = resolved.groups;
     const log = new FeedLog(options.feed?.logger, logStyle(options.feed?.logger, options.feed?.logStyle));
     for (const w of resolved.warnings)
@@ -310,7 +360,7 @@ export class BookCache extends EventEmitter<CacheEvents> {
     let store: BookStore;
     let feed: FeedLike;
     if (options.worker) {
-      const wf: WorkerFeed = await startWorkerFeed({ ...feedOptions, ...storeOptions });
+      const wf: WorkerFeed = await startWorkerFeed({ ...feedOptions, ...storeOptions, signal });
       store = wf.store;
       feed = wf;
     } else {
@@ -479,26 +529,42 @@ export class BookCache extends EventEmitter<CacheEvents> {
       rest: this.rest ?? undefined,
       restTokens: ro.tokens,
       restAfterMs: ro.afterMs,
+      signal: this.lifetime.signal,
     });
-    return wm.run().then((r) => {
+    const run = wm.run().then((r) => {
       this.warmupResult = r;
       if (!this.stopped) this.gate = OPEN;
       this.emit('warmup', r);
       return r;
     });
+    // Rejected only by stop(): callers of warmup() see it; nobody else must.
+    run.catch(() => {});
+    return run;
   }
 
   /**
    * Resolves when the initial warmup completes: the ready fraction reached the minimum, or the
    * timeout passed. Tokens not ready then were disabled for the session and are listed.
+   *
+   * `signal` cancels this wait only (it rejects with the signal's reason); the initial warmup goes
+   * on for the cache and its other callers. Rejects with `POLYBOOK_STOPPED` when the cache is
+   * stopped before warmup completed.
    */
-  warmup(): Promise<WarmupResult> {
-    return this.warmupPromise as Promise<WarmupResult>;
+  warmup(options: { signal?: AbortSignal } = {}): Promise<WarmupResult> {
+    const p = this.warmupPromise as Promise<WarmupResult>;
+    const signal = options.signal;
+    if (!signal) return p;
+    if (signal.aborted) return Promise.reject(signal.reason);
+    return new Promise((resolve, reject) => {
+      const abort = () => reject(signal.reason);
+      signal.addEventListener('abort', abort, { once: true });
+      p.then(resolve, reject).finally(() => signal.removeEventListener('abort', abort));
+    });
   }
 
   /**
-   * The warmup REST client (null without `rest`). Closed when warmup ends: every later call is
-   * refused with `RestRefusedError` and counted in `metrics().cache.restRefused`.
+   * @internal The warmup REST client (null without `rest`). Closed when warmup ends: every later
+   * call is refused with `RestRefusedError` and counted in `metrics().cache.restRefused`.
    */
   get restClient(): RestWarmupClient | null {
     return this.rest;
@@ -538,18 +604,14 @@ export class BookCache extends EventEmitter<CacheEvents> {
    * Adds a reference to each token (or market group); tokens not held before are subscribed on
    * the open connections and warm on their own. Resolves with the warmup of the newly added
    * tokens (by default the cache's minimum fraction and timeout; those not ready by then are
-   * disabled). The cache's trading gate is not affected.
+   * disabled). The cache's trading gate is not affected. Rejects with the signal's reason when
+   * `warmup.signal` aborts (the references taken are released), with `POLYBOOK_STOPPED` when the
+   * cache is stopped before the warmup completed.
    */
-  acquire(
-    universe: readonly (string | MarketGroup)[],
-    warmup: {
-      minReadyFraction?: number;
-      timeoutMs?: number;
-      disableNotReady?: boolean;
-      onProgress?: (p: WarmupProgress) => void;
-    } = {},
-  ): Promise<WarmupResult> {
+  acquire(universe: readonly (string | MarketGroup)[], warmup: AcquireOptions = {}): Promise<WarmupResult> {
     this.checkRunning('acquire');
+    const signal = warmup.signal;
+    if (signal?.aborted) return Promise.reject(signal.reason);
     const groups = normalizeGroups(universe);
     const fresh: MarketGroup[] = [];
     for (const g of groups) {
@@ -561,12 +623,19 @@ export class BookCache extends EventEmitter<CacheEvents> {
       return Promise.resolve({ ready: 0, total: 0, fraction: 1, timedOut: false, disabled: [], elapsedMs: 0 });
     }
     this.subscribe(fresh);
-    return new WarmupManager(this.store, this.hub, tokens, {
+    const run = new WarmupManager(this.store, this.hub, tokens, {
       minReadyFraction: warmup.minReadyFraction ?? this.warmupMinReadyFraction,
       timeoutMs: warmup.timeoutMs ?? this.warmupTimeoutMs,
       disableNotReady: warmup.disableNotReady,
       onProgress: warmup.onProgress,
+      signal: signal ? AbortSignal.any([signal, this.lifetime.signal]) : this.lifetime.signal,
     }).run();
+    if (!signal) return run;
+    return run.catch((e: unknown) => {
+      // Cancelled by the caller: give back every reference this call took.
+      if (signal.aborted) this.release(groups.flatMap((g) => g.tokens));
+      throw e;
+    });
   }
 
   /** Drops a reference to each token; tokens no longer held are unsubscribed and their slots freed. */
@@ -784,6 +853,9 @@ export class BookCache extends EventEmitter<CacheEvents> {
     if (this.stopped) return;
     this.stopped = true;
     this.gate = this.enabled ? Miss.notReady : Miss.disabled;
+    this.lifetime.abort(
+      new PolybookError('POLYBOOK_STOPPED', 'polybook: the cache was stopped before warmup completed'),
+    );
     clearInterval(this.sweepTimer);
     clearTimeout(this.hydrationTimer);
     this.lifetime.abort();
@@ -796,8 +868,15 @@ export class BookCache extends EventEmitter<CacheEvents> {
     await Promise.all([...this.servers].map((server) => server.close()));
   }
 
+  /** {@link BookCache.stop}, for `await using cache = await BookCache.start(...)`. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.stop();
+  }
+
   private checkRunning(what: string): void {
-    if (this.stopped) throw new Error(`polybook: ${what}() after the cache was stopped`);
+    if (this.stopped) {
+      throw new PolybookError('POLYBOOK_STOPPED', `polybook: ${what}() after the cache was stopped; start a new cache`);
+    }
   }
 
   private emitError(e: unknown): void {

@@ -1,39 +1,37 @@
 /**
- * Cache configuration from environment variables (`fromEnv`) and the checks shared with options
- * given in code. Every invalid value raises a {@link ConfigError} naming the variable (or option),
- * the value and what is allowed.
+ * Cache configuration from environment variables (`fromEnv`, over the table in src/config.ts) and
+ * the checks shared with options given in code. Every invalid value raises a {@link ConfigError}
+ * naming the variable (or option), the value and what is allowed.
  */
 import {
-  checkWsUrl,
-  optionalBoolEnv,
-  optionalEnumEnv,
-  optionalIntEnv,
-  optionalNumberEnv,
-  optionalUrlEnv,
-  optionalHttpUrlEnv,
+  BACKEND_NAMES,
+  ENVIRONMENT,
+  MAX_MS,
+  VARIABLES,
+  allowedText,
   checkHttpUrl,
+  checkWsUrl,
+  readEnv,
+  type EnvOption,
 } from '../config.js';
 import { ConfigError } from '../errors.js';
 import type { BackendName } from '../backend/index.js';
 
-/** Same list as backend.ts (kept local so reading the environment loads no backend). */
-const BACKENDS: readonly BackendName[] = ['native', 'js'];
-
-type Env = Record<string, string | undefined>;
+const BACKENDS: readonly string[] = BACKEND_NAMES;
 
 /** The settings `fromEnv` reads; all of them are also `BookCache.start` options. */
 export interface CacheEnvOptions {
-  /** `HFT_BOOK_CACHE_ENABLED`; false = shipped switched off: no socket, every read misses `disabled`. Default true. */
+  /** `POLYBOOK_ENABLED`; false = shipped switched off: no socket, every read misses `disabled`. Default true. */
   enabled: boolean;
-  /** `BOOK_STORE_DEFAULT_MAX_STALE_MS`: staleness budget of `cache.get(id)` without one. Default 1500. */
+  /** `POLYBOOK_DEFAULT_MAX_STALE_MS`: staleness budget of `cache.get(id)` without one. Default 1500. */
   defaultMaxStaleMs: number;
-  /** `BOOK_STORE_HARD_STALE_MS`: no read serves a book older than this, whatever the caller asks. Default 5000. */
+  /** `POLYBOOK_HARD_STALE_MS`: no read serves a book older than this, whatever the caller asks. Default 5000. */
   hardStaleMs: number;
-  /** `BOOK_STORE_WARMUP_TIMEOUT_MS`: warmup gives up after this. Default 10000. */
+  /** `POLYBOOK_WARMUP_TIMEOUT_MS`: warmup gives up after this. Default 10000. */
   warmupTimeoutMs: number;
-  /** `BOOK_STORE_WARMUP_MIN_READY_FRACTION`: warmup completes once this fraction is ready. Default 0.8. */
+  /** `POLYBOOK_WARMUP_MIN_READY_FRACTION`: warmup completes once this fraction is ready. Default 0.8. */
   warmupMinReadyFraction: number;
-  /** `BOOK_STORE_MAX_DEPTH`: levels per side a read returns. Default 20. */
+  /** `POLYBOOK_MAX_DEPTH`: levels per side a read returns. Default 20. */
   maxDepth: number;
   /** `POLYBOOK_WS_URL`: market-channel URL. Default: the feed's (Polymarket production). */
   url?: string;
@@ -45,53 +43,46 @@ export interface CacheEnvOptions {
   clobUrl?: string;
 }
 
-export const CACHE_DEFAULTS = {
-  enabled: true,
-  defaultMaxStaleMs: 1500,
-  hardStaleMs: 5000,
-  warmupTimeoutMs: 10_000,
-  warmupMinReadyFraction: 0.8,
-  maxDepth: 20,
-} as const satisfies Partial<CacheEnvOptions>;
+/** The defaults of the settings `fromEnv` reads (from the table of variables). */
+export const CACHE_DEFAULTS: Readonly<Omit<CacheEnvOptions, 'url' | 'backend' | 'gammaUrl' | 'clobUrl'>> = {
+  enabled: VARIABLES.enabled.default,
+  defaultMaxStaleMs: VARIABLES.defaultMaxStaleMs.default,
+  hardStaleMs: VARIABLES.hardStaleMs.default,
+  warmupTimeoutMs: VARIABLES.warmupTimeoutMs.default,
+  warmupMinReadyFraction: VARIABLES.warmupMinReadyFraction.default,
+  maxDepth: VARIABLES.maxDepth.default,
+};
 
-/** Upper bound accepted for every staleness or timeout setting: one hour. */
-export const MAX_MS = 3_600_000;
+export { MAX_MS };
 
-export const ENV_VARS = {
-  enabled: 'HFT_BOOK_CACHE_ENABLED',
-  defaultMaxStaleMs: 'BOOK_STORE_DEFAULT_MAX_STALE_MS',
-  hardStaleMs: 'BOOK_STORE_HARD_STALE_MS',
-  warmupTimeoutMs: 'BOOK_STORE_WARMUP_TIMEOUT_MS',
-  warmupMinReadyFraction: 'BOOK_STORE_WARMUP_MIN_READY_FRACTION',
-  maxDepth: 'BOOK_STORE_MAX_DEPTH',
-  url: 'POLYBOOK_WS_URL',
-  backend: 'POLYBOOK_BACKEND',
-  gammaUrl: 'POLYBOOK_GAMMA_URL',
-  clobUrl: 'POLYBOOK_CLOB_URL',
-} as const;
+/** The variable of each setting (`ENVIRONMENT` has their aliases, defaults and meanings). */
+export const ENV_VARS = Object.fromEntries(Object.entries(ENVIRONMENT).map(([k, v]) => [k, v.name])) as Readonly<
+  Record<EnvOption, string>
+>;
 
 /**
- * Builds cache options from the environment (unset or empty variables take the defaults).
+ * Builds cache options from the environment (unset or empty variables take the defaults; an
+ * unset variable is read under its older name, its alias).
  * Pass the result, possibly extended, to `BookCache.start`.
- * @throws ConfigError naming the first invalid variable, its value and what is allowed.
+ * @throws ConfigError naming the first invalid variable, its value and what is allowed, or a
+ *   variable and its alias set to different values.
  */
-export function fromEnv(env: Env = process.env): CacheEnvOptions {
+export function fromEnv(env: Record<string, string | undefined> = process.env): CacheEnvOptions {
   const o: CacheEnvOptions = {
-    enabled: optionalBoolEnv(ENV_VARS.enabled, env) ?? CACHE_DEFAULTS.enabled,
-    defaultMaxStaleMs: optionalIntEnv(ENV_VARS.defaultMaxStaleMs, 0, MAX_MS, env) ?? CACHE_DEFAULTS.defaultMaxStaleMs,
-    hardStaleMs: optionalIntEnv(ENV_VARS.hardStaleMs, 1, MAX_MS, env) ?? CACHE_DEFAULTS.hardStaleMs,
-    warmupTimeoutMs: optionalIntEnv(ENV_VARS.warmupTimeoutMs, 0, MAX_MS, env) ?? CACHE_DEFAULTS.warmupTimeoutMs,
-    warmupMinReadyFraction:
-      optionalNumberEnv(ENV_VARS.warmupMinReadyFraction, 0, 1, env) ?? CACHE_DEFAULTS.warmupMinReadyFraction,
-    maxDepth: optionalIntEnv(ENV_VARS.maxDepth, 1, 1000, env) ?? CACHE_DEFAULTS.maxDepth,
+    enabled: readEnv('enabled', env) ?? CACHE_DEFAULTS.enabled,
+    defaultMaxStaleMs: readEnv('defaultMaxStaleMs', env) ?? CACHE_DEFAULTS.defaultMaxStaleMs,
+    hardStaleMs: readEnv('hardStaleMs', env) ?? CACHE_DEFAULTS.hardStaleMs,
+    warmupTimeoutMs: readEnv('warmupTimeoutMs', env) ?? CACHE_DEFAULTS.warmupTimeoutMs,
+    warmupMinReadyFraction: readEnv('warmupMinReadyFraction', env) ?? CACHE_DEFAULTS.warmupMinReadyFraction,
+    maxDepth: readEnv('maxDepth', env) ?? CACHE_DEFAULTS.maxDepth,
   };
-  const url = optionalUrlEnv(ENV_VARS.url, env);
+  const url = readEnv('url', env);
   if (url !== undefined) o.url = url;
-  const backend = optionalEnumEnv(ENV_VARS.backend, BACKENDS, env);
+  const backend = readEnv('backend', env);
   if (backend !== undefined) o.backend = backend;
-  const gammaUrl = optionalHttpUrlEnv(ENV_VARS.gammaUrl, env);
+  const gammaUrl = readEnv('gammaUrl', env);
   if (gammaUrl !== undefined) o.gammaUrl = gammaUrl;
-  const clobUrl = optionalHttpUrlEnv(ENV_VARS.clobUrl, env);
+  const clobUrl = readEnv('clobUrl', env);
   if (clobUrl !== undefined) o.clobUrl = clobUrl;
   if (o.defaultMaxStaleMs > o.hardStaleMs) {
     throw new ConfigError(
@@ -108,9 +99,12 @@ export function fromEnv(env: Env = process.env): CacheEnvOptions {
  * @internal used by BookCache.start.
  */
 export function resolveCacheSettings(o: Partial<CacheEnvOptions>): CacheEnvOptions {
-  const int = (name: keyof CacheEnvOptions, v: unknown, min: number, max: number): number => {
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
-      throw new ConfigError(name, v, `an integer from ${min} to ${max}`);
+  /** An integer setting, checked against the range of its variable. */
+  const int = (name: 'defaultMaxStaleMs' | 'hardStaleMs' | 'warmupTimeoutMs' | 'maxDepth'): number => {
+    const v = o[name] ?? CACHE_DEFAULTS[name];
+    const kind = VARIABLES[name].kind;
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < kind.min || v > kind.max) {
+      throw new ConfigError(name, v, allowedText(kind));
     }
     return v;
   };
@@ -122,11 +116,11 @@ export function resolveCacheSettings(o: Partial<CacheEnvOptions>): CacheEnvOptio
   }
   const r: CacheEnvOptions = {
     enabled,
-    defaultMaxStaleMs: int('defaultMaxStaleMs', o.defaultMaxStaleMs ?? CACHE_DEFAULTS.defaultMaxStaleMs, 0, MAX_MS),
-    hardStaleMs: int('hardStaleMs', o.hardStaleMs ?? CACHE_DEFAULTS.hardStaleMs, 1, MAX_MS),
-    warmupTimeoutMs: int('warmupTimeoutMs', o.warmupTimeoutMs ?? CACHE_DEFAULTS.warmupTimeoutMs, 0, MAX_MS),
+    defaultMaxStaleMs: int('defaultMaxStaleMs'),
+    hardStaleMs: int('hardStaleMs'),
+    warmupTimeoutMs: int('warmupTimeoutMs'),
     warmupMinReadyFraction: fraction,
-    maxDepth: int('maxDepth', o.maxDepth ?? CACHE_DEFAULTS.maxDepth, 1, 1000),
+    maxDepth: int('maxDepth'),
   };
   if (r.defaultMaxStaleMs > r.hardStaleMs) {
     throw new ConfigError('defaultMaxStaleMs', r.defaultMaxStaleMs, `at most hardStaleMs (${r.hardStaleMs})`);

@@ -5,6 +5,7 @@
  */
 import type { Labels, MetricFamily } from '../table/metric-defs.js';
 import { METRIC_FAMILIES, type CacheMetrics } from './metrics.js';
+import { invalidArgument } from '../errors.js';
 
 /** The HTTP `Content-Type` of the text exposition. */
 export const PROMETHEUS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
@@ -31,7 +32,7 @@ function escapeHelp(v: string): string {
 function labelText(labels: Labels, le?: number): string {
   const parts: string[] = [];
   for (const k of Object.keys(labels)) {
-    if (!LABEL.test(k)) throw new TypeError(`polybook: invalid Prometheus label name ${JSON.stringify(k)}`);
+    if (!LABEL.test(k)) throw invalidArgument('type', `polybook: invalid Prometheus label name ${JSON.stringify(k)}`);
     parts.push(`${k}="${escapeLabel(labels[k])}"`);
   }
   if (le !== undefined) parts.push(`le="${formatValue(le)}"`);
@@ -46,7 +47,8 @@ function labelText(labels: Labels, le?: number): string {
 export function renderPrometheus<S>(families: readonly MetricFamily<S>[], source: S): string {
   let out = '';
   for (const f of families) {
-    if (!NAME.test(f.name)) throw new TypeError(`polybook: invalid Prometheus metric name ${JSON.stringify(f.name)}`);
+    if (!NAME.test(f.name))
+      throw invalidArgument('type', `polybook: invalid Prometheus metric name ${JSON.stringify(f.name)}`);
     out += `# HELP ${f.name} ${escapeHelp(f.help)}\n# TYPE ${f.name} ${f.kind}\n`;
     if (f.kind === 'histogram') {
       for (const h of f.read(source)) {

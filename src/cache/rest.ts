@@ -8,7 +8,7 @@
  * never overwrites a newer WebSocket book.
  */
 import { preciseNow } from '../table/clock.js';
-import { ConfigError } from '../errors.js';
+import { ConfigError, PolybookError } from '../errors.js';
 import { postBooks, type RawBook } from '../rest/books.js';
 import { TokenBucket, type Sleep } from '../rest/budget.js';
 import { HttpClient, type HttpOptions } from '../rest/http.js';
@@ -20,13 +20,16 @@ export const DEFAULT_REST_CHUNK = 100;
 export const WARMUP_PURPOSE = 'warmup';
 
 /** The REST client was used after warmup ended. */
-export class RestRefusedError extends Error {
+export class RestRefusedError extends PolybookError {
   constructor() {
-    super('polybook: REST is for warmup only; this client was closed when warmup ended');
-    this.name = 'RestRefusedError';
+    super(
+      'POLYBOOK_REST_REFUSED',
+      'polybook: REST is for warmup only; this client was closed when warmup ended (read books from the cache instead)',
+    );
   }
 }
 
+/** Options of the one-time REST `POST /books` during warmup (`BookCache.start({ rest })`). */
 export interface RestOptions {
   /** CLOB REST base URL. Default: the cache's CLOB URL (`clobUrl`), else `https://clob.polymarket.com`. */
   url?: string;
@@ -36,7 +39,12 @@ export interface RestOptions {
    * An extra budget for warmup's requests, stricter than the documented `/books` limit (500 per
    * 10 s) the HTTP client always keeps. Default none.
    */
-  rateLimit?: { capacity: number; windowMs: number };
+  rateLimit?: {
+    /** Requests per window. */
+    capacity: number;
+    /** The window, ms. */
+    windowMs: number;
+  };
   /** Per-request timeout, ms. Default 5000. */
   timeoutMs?: number;
   /** Retries, backoff and budgets of the HTTP client, when this client makes its own (not given one by the cache). */
@@ -49,6 +57,7 @@ export interface RestOptions {
   fetch?: typeof fetch;
   /** @internal tests: clock and sleep of the budgets. */
   now?: () => number;
+  /** @internal tests: the sleep of the budgets and retries. */
   sleep?: Sleep;
 }
 
@@ -58,7 +67,9 @@ export interface RestSink {
   setMeta(tokenId: string, minOrderSize: string, negRisk: boolean): void;
 }
 
+/** What one REST fetch of books returned. */
 export interface RestFetchResult {
+  /** Tokens asked for. */
   requested: number;
   /** Books received and handed to the store (applied unless the store held a newer one). */
   received: number;
@@ -66,14 +77,17 @@ export interface RestFetchResult {
   missing: string[];
   /** Requests that failed for good, after the HTTP client's retries (network, HTTP status, bad JSON, timeout). */
   failedRequests: number;
+  /** The error of each failed request. */
   errors: string[];
 }
 
+/** REST counters of the cache (part of `metrics().cache`). */
 export interface RestStats {
   /** HTTP requests sent (retries included). Never grows after warmup: the proof that reads do not use REST. */
   restCalls: number;
   /** Calls refused because warmup had ended. */
   restRefused: number;
+  /** Books received from REST. */
   restBooks: number;
   /** Requests that failed for good. */
   restErrors: number;

@@ -7,9 +7,12 @@ import { ConfigError } from '../errors.js';
 
 /** Tight latency arbitrage: 250 ms (tunable from 100 to 500 with {@link Staleness.latencyArbMs}). */
 const LATENCY_ARB_MS = 250;
+/** Smallest budget {@link Staleness.latencyArbMs} accepts, ms. */
 export const LATENCY_ARB_MIN_MS = 100;
+/** Largest budget {@link Staleness.latencyArbMs} accepts, ms. */
 export const LATENCY_ARB_MAX_MS = 500;
 
+/** Staleness presets (ms) for `cache.get(tokenId, maxStaleMs)` and `handle.top(maxStaleMs)`. */
 export const Staleness = {
   /** 250 ms: latency arbitrage, acting on a book only while it is provably fresh. */
   latencyArb: LATENCY_ARB_MS,

@@ -13,6 +13,7 @@ import type { WatchHub } from './watch.js';
 export interface WarmupResult {
   /** Tokens with a ready book when warmup ended. */
   ready: number;
+  /** Tokens warmed. */
   total: number;
   /** ready / total (1 for an empty set). */
   fraction: number;
@@ -20,15 +21,24 @@ export interface WarmupResult {
   timedOut: boolean;
   /** Tokens not ready at the end, disabled for the session (unless `disableNotReady: false`). */
   disabled: string[];
+  /** How long the warmup took, ms. */
   elapsedMs: number;
   /** The REST fetch, when one ran (it may still have been running when warmup ended: then partial). */
-  rest?: RestFetchResult & { error?: string };
+  rest?: RestFetchResult & {
+    /** Why the fetch did not complete, when it did not. */
+    error?: string;
+  };
 }
 
+/** Warmup progress, reported on start and whenever the ready count changes. */
 export interface WarmupProgress {
+  /** Tokens with a ready book. */
   ready: number;
+  /** Tokens warmed. */
   total: number;
+  /** ready / total. */
   fraction: number;
+  /** Time since the warmup started, ms. */
   elapsedMs: number;
 }
 
@@ -56,6 +66,11 @@ export interface WarmupOptions {
   restTokens?: 'all' | 'notReady';
   /** Delay before the REST fetch starts, ms. Default 0. */
   restAfterMs?: number;
+  /**
+   * Cancels the warmup: `run()` rejects with the signal's reason, the timer, the watch and the REST
+   * client are released at once, and nothing is disabled.
+   */
+  signal?: AbortSignal;
   /** @internal */
   now?: () => number;
 }
@@ -97,7 +112,7 @@ export class WarmupManager {
     return this.finished;
   }
 
-  /** Starts the warmup (once) and resolves when it completes. Never rejects. */
+  /** Starts the warmup (once) and resolves when it completes. Rejects only when `signal` aborts it. */
   run(): Promise<WarmupResult> {
     this.promise ??= this.execute();
     return this.promise;
@@ -122,20 +137,35 @@ export class WarmupManager {
       }
     };
 
-    return new Promise<WarmupResult>((resolve) => {
+    return new Promise<WarmupResult>((resolve, reject) => {
       let done = false;
       let timer: NodeJS.Timeout | undefined;
       let restTimer: NodeJS.Timeout | undefined;
       let restResult: (RestFetchResult & { error?: string }) | undefined;
       const rest = this.options.rest;
+      const signal = this.options.signal;
+      if (signal?.aborted) {
+        rest?.close();
+        reject(signal.reason);
+        return;
+      }
 
-      const finish = (timedOut: boolean) => {
-        if (done) return;
+      const release = () => {
         done = true;
         clearTimeout(timer);
         clearTimeout(restTimer);
         unwatch();
         rest?.close();
+        signal?.removeEventListener('abort', abort);
+      };
+      const abort = () => {
+        if (done) return;
+        release();
+        reject(signal?.reason);
+      };
+      const finish = (timedOut: boolean) => {
+        if (done) return;
+        release();
         // Final recount from the table (a change published without a wake-up is still counted).
         for (const t of this.tokens) {
           if (isReady(this.store.state(t))) this.ready.add(t);
@@ -185,6 +215,7 @@ export class WarmupManager {
       check();
       if (done) return;
       timer = setTimeout(() => finish(true), this.timeoutMs);
+      signal?.addEventListener('abort', abort, { once: true });
 
       if (rest) {
         const startRest = () => {

@@ -24,9 +24,11 @@ import {
   slotBytes,
   tableGeometry,
 } from '../table/layout.js';
+import { invalidArgument } from '../errors.js';
 
 /** One change of a watched token's book (or of its state: ready, reset, settled, disabled). */
 export interface BookChange {
+  /** The token that changed. */
   readonly tokenId: string;
   /** The slot's seqlock version (even) after the change. */
   readonly version: number;
@@ -38,6 +40,7 @@ export interface BookChange {
   readonly ready: boolean;
 }
 
+/** Called once per change of a watched token (coalesced: see {@link BookChange.versions}). */
 export type WatchCallback = (change: BookChange) => void;
 
 /** What the hub needs from a store: the shared table and a token-to-slot lookup. */
@@ -113,11 +116,11 @@ export class WatchHub {
 
   /** Watches `tokenIds`; returns the unsubscribe function (idempotent). */
   watch(tokenIds: Iterable<string>, cb: WatchCallback): () => void {
-    if (typeof cb !== 'function') throw new TypeError('polybook: watch needs a callback');
+    if (typeof cb !== 'function') throw invalidArgument('type', 'polybook: watch needs a callback function');
     const tokens = [...new Set(tokenIds)];
     for (const t of tokens)
       if (typeof t !== 'string' || t.length === 0)
-        throw new TypeError(`polybook: token ids are non-empty strings, got ${JSON.stringify(t)}`);
+        throw invalidArgument('type', `polybook: token ids are non-empty strings, got ${JSON.stringify(t)}`);
     const sub: Sub = { tokens, cb };
     if (!this.active) this.start();
     this.subs.add(sub);
@@ -258,6 +261,7 @@ export class WatchHub {
   }
 }
 
+/** Options of `cache.changes()`. */
 export interface ChangesOptions {
   /** Ends the iteration when aborted. */
   signal?: AbortSignal;

@@ -14,13 +14,16 @@ export type { FeedStats } from './stats.js';
 import { planPlacement, type IncomingGroup, type Placement } from './placement.js';
 import { stallConfirmed, watchdogVerdict } from './watchdog.js';
 import { FeedLog } from './log.js';
+import { PolybookError, invalidArgument } from '../errors.js';
 
 /**
  * The tokens of one market: they always share a connection. `market` is the condition id (a
  * `MarketGroup` from discovery fits).
  */
 export interface FeedGroup {
+  /** Condition id; absent for a lone token. */
   market?: string;
+  /** The market's token ids. */
   tokens: readonly string[];
 }
 
@@ -37,6 +40,7 @@ export interface ConnectedEvent {
 
 /** Emitted when an open connection's socket is gone (its tokens are already invalidated). */
 export interface DisconnectedEvent {
+  /** Connection index (1..255). */
   conn: number;
   /** WebSocket close code (1006 when there was no close frame or the feed dropped the socket). */
   code: number;
@@ -53,18 +57,26 @@ export interface DisconnectedEvent {
 
 /** A `new_market` event (broadcast when `customFeatures` is on), as sent by the server. */
 export interface NewMarketEvent {
+  /** Always `new_market`. */
   event_type: 'new_market';
+  /** Condition id. */
   market?: string;
+  /** The market's token ids. */
   assets_ids?: string[];
+  /** The question the market resolves. */
   question?: string;
+  /** URL slug. */
   slug?: string;
   [field: string]: unknown;
 }
 
 /** Events of a {@link SubscriptionManager}. */
 export interface FeedEvents {
+  /** A connection's socket opened and its first subscription was sent. */
   connected: [ConnectedEvent];
+  /** A connection's socket is gone; its tokens were invalidated first. */
   disconnected: [DisconnectedEvent];
+  /** A `new_market` event arrived (only scanned for while someone listens). */
   newMarket: [NewMarketEvent];
 }
 
@@ -167,10 +179,11 @@ export class SubscriptionManager extends EventEmitter<FeedEvents> {
 
   /**
    * Subscribes the universe (eagerly: every connection opens now) and starts the health timer.
-   * @throws Error when already started; RangeError when the universe needs more than 255 connections.
+   * @throws PolybookError `POLYBOOK_INVALID_STATE` when already started, `POLYBOOK_CAPACITY` when the
+   *   universe needs more than 255 connections or more slots than the table has.
    */
   start(universe: Iterable<UniverseEntry> = []): void {
-    if (this.started) throw new Error('polybook feed: start() was already called');
+    if (this.started) throw new PolybookError('POLYBOOK_INVALID_STATE', 'polybook feed: start() was already called');
     this.started = true;
     this.healthTimer = setInterval(() => this.health(), this.options.healthIntervalMs);
     this.rate.at = preciseNow();
@@ -180,8 +193,8 @@ export class SubscriptionManager extends EventEmitter<FeedEvents> {
   /**
    * Adds markets or tokens (tokens already managed are skipped). Open connections get
    * `subscribe` operation frames; new connections open as needed.
-   * @throws RangeError when they need more than 255 connections or the table is full (nothing is
-   * added then); TypeError on a malformed entry.
+   * @throws PolybookError `POLYBOOK_CAPACITY` when they need more than 255 connections or the table
+   *   is full (nothing is added then); TypeError (`POLYBOOK_INVALID_ARGUMENT`) for a malformed entry.
    */
   add(entries: Iterable<UniverseEntry>): void {
     this.checkRunning();
@@ -205,12 +218,14 @@ export class SubscriptionManager extends EventEmitter<FeedEvents> {
       freeIndexes: this.freeIndexes(),
     });
     if (this.store.size + notInStore > this.store.capacity) {
-      throw new RangeError(
+      throw new PolybookError(
+        'POLYBOOK_CAPACITY',
         `polybook feed: the table is full (${this.store.capacity} tokens); create the store with a larger capacity`,
       );
     }
     if (!plan.fits) {
-      throw new RangeError(
+      throw new PolybookError(
+        'POLYBOOK_CAPACITY',
         `polybook feed: ${this.groupOf.size + newTokens} tokens need more than ${MAX_FEED_CONNECTIONS} connections ` +
           `at ${this.options.maxTokensPerConnection} per connection; raise maxTokensPerConnection (max 500)`,
       );
@@ -348,11 +363,17 @@ export class SubscriptionManager extends EventEmitter<FeedEvents> {
     await Promise.all(closing);
   }
 
+  /** {@link SubscriptionManager.stop}, for `await using feed = new SubscriptionManager(...)`. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.stop();
+  }
+
   // ---- internals ----
 
   private checkRunning(): void {
-    if (!this.started) throw new Error('polybook feed: call start() first');
-    if (this.stopped) throw new Error('polybook feed: the manager was stopped');
+    if (!this.started) throw new PolybookError('POLYBOOK_INVALID_STATE', 'polybook feed: call start() first');
+    if (this.stopped)
+      throw new PolybookError('POLYBOOK_STOPPED', 'polybook feed: the manager was stopped; create a new one');
   }
 
   /** Emits without letting a listener's exception break the feed's own state handling. */
@@ -386,7 +407,9 @@ export class SubscriptionManager extends EventEmitter<FeedEvents> {
   /** A new connection at the lowest free index (not connected yet). */
   private newConnection(): FeedConnection {
     const [i] = this.freeIndexes();
-    if (i === undefined) throw new RangeError(`polybook feed: all ${MAX_FEED_CONNECTIONS} connections are in use`);
+    if (i === undefined) {
+      throw new PolybookError('POLYBOOK_CAPACITY', `polybook feed: all ${MAX_FEED_CONNECTIONS} connections are in use`);
+    }
     return this.createConnection(i);
   }
 
@@ -409,12 +432,12 @@ export class SubscriptionManager extends EventEmitter<FeedEvents> {
       const market = typeof e === 'string' ? undefined : e.market;
       const list = typeof e === 'string' ? [e] : e.tokens;
       if (!list || typeof (list as Iterable<string>)[Symbol.iterator] !== 'function') {
-        throw new TypeError('polybook feed: a universe entry is a token id or { market?, tokens: string[] }');
+        throw invalidArgument('type', 'polybook feed: a universe entry is a token id or { market?, tokens: string[] }');
       }
       const tokens: string[] = [];
       for (const t of list) {
         if (typeof t !== 'string' || t.length === 0) {
-          throw new TypeError(`polybook feed: token ids are non-empty strings, got ${JSON.stringify(t)}`);
+          throw invalidArgument('type', `polybook feed: token ids are non-empty strings, got ${JSON.stringify(t)}`);
         }
         if (this.groupOf.has(t) || seen.has(t)) continue;
         seen.add(t);
@@ -422,7 +445,8 @@ export class SubscriptionManager extends EventEmitter<FeedEvents> {
       }
       if (tokens.length === 0) continue;
       if (tokens.length > cap) {
-        throw new RangeError(
+        throw new PolybookError(
+          'POLYBOOK_CAPACITY',
           `polybook feed: market ${market ?? '?'} has ${tokens.length} tokens, more than maxTokensPerConnection (${cap})`,
         );
       }

@@ -1,7 +1,7 @@
 /**
  * Feed options, their defaults and their validation.
  */
-import { checkWsUrl, optionalIntEnv, optionalUrlEnv } from '../config.js';
+import { VARIABLES, checkWsUrl, readEnv } from '../config.js';
 import { ConfigError } from '../errors.js';
 import type { BackoffOptions } from './backoff.js';
 import { detectLogStyle, type FeedLogger, type LogStyle, type ObjectLogger } from './log.js';
@@ -62,7 +62,7 @@ export interface FeedOptions {
   /**
    * A token still without a book this long after its (re)subscription is resubscribed, and a
    * connection with neither data nor a PONG for this long is recycled, ms.
-   * Default `BOOK_STORE_HARD_STALE_MS`, else 5000.
+   * Default `POLYBOOK_HARD_STALE_MS`, else 5000.
    */
   hardStaleMs?: number;
   /** Period of the health timer (store tick, resyncs, watchdogs), ms. Default 100. */
@@ -135,7 +135,7 @@ export function logStyle(logger: unknown, style: unknown): 'console' | 'object' 
 
 /** Applies defaults (and the environment) and checks ranges; throws {@link ConfigError}. */
 export function resolveFeedOptions(o: FeedOptions = {}): ResolvedFeedOptions {
-  let url = o.url ?? optionalUrlEnv('POLYBOOK_WS_URL') ?? DEFAULT_WS_URL;
+  let url = o.url ?? readEnv('url') ?? DEFAULT_WS_URL;
   if (o.url !== undefined) {
     url = checkWsUrl('url', o.url);
   }
@@ -156,7 +156,7 @@ export function resolveFeedOptions(o: FeedOptions = {}): ResolvedFeedOptions {
     hardStaleMs: num(
       'hardStaleMs',
       o.hardStaleMs,
-      optionalIntEnv('BOOK_STORE_HARD_STALE_MS', 1, 86_400_000) ?? 5000,
+      readEnv('hardStaleMs') ?? VARIABLES.hardStaleMs.default,
       1,
       86_400_000,
     ),

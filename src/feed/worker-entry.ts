@@ -8,6 +8,7 @@ import { BookStore } from '../table/store.js';
 import { SubscriptionManager } from './manager.js';
 import { writeStats, STATS_WORDS } from './stats.js';
 import { lineLogger } from './log.js';
+import { PolybookError } from '../errors.js';
 import {
   Q_HANDLED,
   Q_OPS_APPLIED,
@@ -21,7 +22,11 @@ import {
 } from './worker-protocol.js';
 
 const port = parentPort;
-if (!port) throw new Error('polybook: worker-entry.ts runs in a worker thread (see startWorkerFeed)');
+if (!port)
+  throw new PolybookError(
+    'POLYBOOK_INVALID_STATE',
+    'polybook: worker-entry.ts runs in a worker thread (see startWorkerFeed)',
+  );
 const init = workerData as WorkerInit;
 const queue = new Int32Array(init.queue, 0, QUEUE_WORDS);
 const post = (m: WorkerMessage): void => {

@@ -8,6 +8,7 @@ import { BookStore, type BookStoreOptions } from '../table/store.js';
 import { resolveBackend, type BackendName } from '../backend/index.js';
 import type { Writer } from '../table/writer.js';
 import type { FeedEvents, FeedStats, UniverseEntry } from './manager.js';
+import { PolybookError } from '../errors.js';
 import { resolveFeedOptions, type FeedOptions } from './options.js';
 import { queueGauges, readStats, STATS_WORDS } from './stats.js';
 import { FeedLog } from './log.js';
@@ -30,6 +31,11 @@ export interface WorkerFeedOptions
   universe?: Iterable<UniverseEntry>;
   /** How long to wait for the worker to start, ms. Default 30000. */
   startTimeoutMs?: number;
+  /**
+   * Cancels the start: aborting before {@link startWorkerFeed} resolves rejects it with the
+   * signal's reason once the worker has exited. No effect once started (use {@link WorkerFeed.stop}).
+   */
+  signal?: AbortSignal;
 }
 
 /**
@@ -186,7 +192,12 @@ export class WorkerFeed extends EventEmitter<FeedEvents> {
     let started = false;
     const timeout = setTimeout(() => {
       if (started) return;
-      ready.reject(new Error('polybook: the feed worker did not start in time'));
+      ready.reject(
+        new PolybookError(
+          'POLYBOOK_WORKER_START',
+          `polybook: the feed worker did not start within startTimeoutMs (${options.startTimeoutMs ?? 30_000} ms); a loaded machine may need a longer one`,
+        ),
+      );
       void this.worker.terminate();
     }, options.startTimeoutMs ?? 30_000);
     this.worker.on('message', (m: WorkerMessage) => {
@@ -199,7 +210,12 @@ export class WorkerFeed extends EventEmitter<FeedEvents> {
           return;
         case 'fatal':
           clearTimeout(timeout);
-          ready.reject(new Error(m.message));
+          ready.reject(
+            new PolybookError(
+              'POLYBOOK_WORKER_START',
+              `polybook: the feed worker failed to start: ${m.message.replace(/^polybook: /, '')}`,
+            ),
+          );
           return;
         case 'event':
           (this.emit as (n: string, p: unknown) => boolean)(m.name, m.payload);
@@ -222,14 +238,25 @@ export class WorkerFeed extends EventEmitter<FeedEvents> {
     this.worker.on('error', (e) => {
       clearTimeout(timeout);
       this.log.write('feed.worker_error', `polybook feed worker failed: ${e.message}`, { error: e.message });
-      ready.reject(e);
-      this.failAll(e);
+      ready.reject(
+        new PolybookError('POLYBOOK_WORKER_START', `polybook: the feed worker failed: ${e.message}`, { cause: e }),
+      );
+      this.failAll(
+        new PolybookError('POLYBOOK_WORKER_EXITED', `polybook: the feed worker failed: ${e.message}`, { cause: e }),
+      );
     });
     this.worker.on('exit', (code) => {
       clearTimeout(timeout);
       this.exited = true;
-      const e = new Error(`polybook: the feed worker exited (code ${code})`);
-      ready.reject(e);
+      const e = new PolybookError('POLYBOOK_WORKER_EXITED', `polybook: the feed worker exited (code ${code})`);
+      ready.reject(
+        started
+          ? e
+          : new PolybookError(
+              'POLYBOOK_WORKER_START',
+              `polybook: the feed worker exited before it was ready (code ${code})`,
+            ),
+      );
       this.failAll(e);
     });
   }
@@ -294,8 +321,17 @@ export class WorkerFeed extends EventEmitter<FeedEvents> {
     return this.stopping;
   }
 
+  /** {@link WorkerFeed.stop}, for `await using feed = await startWorkerFeed(...)`. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.stop();
+  }
+
   private request(op: 'stats' | 'stop'): Promise<unknown> {
-    if (this.exited) return Promise.reject(new Error('polybook: the feed worker has exited'));
+    if (this.exited) {
+      return Promise.reject(
+        new PolybookError('POLYBOOK_WORKER_EXITED', 'polybook: the feed worker has exited; start a new feed'),
+      );
+    }
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       this.waiting.set(id, { resolve, reject });
@@ -304,7 +340,12 @@ export class WorkerFeed extends EventEmitter<FeedEvents> {
   }
 
   private checkAlive(): void {
-    if (this.exited || this.stopping) throw new Error('polybook: the feed worker was stopped');
+    if (this.stopping) {
+      throw new PolybookError('POLYBOOK_STOPPED', 'polybook: the worker feed was stopped; start a new one');
+    }
+    if (this.exited) {
+      throw new PolybookError('POLYBOOK_WORKER_EXITED', 'polybook: the feed worker has exited; start a new feed');
+    }
   }
 
   private failAll(e: Error): void {
@@ -326,6 +367,8 @@ export class WorkerFeed extends EventEmitter<FeedEvents> {
  * ```
  */
 export async function startWorkerFeed(options: WorkerFeedOptions = {}): Promise<WorkerFeed> {
+  const signal = options.signal;
+  signal?.throwIfAborted();
   let resolve!: () => void;
   let reject!: (e: Error) => void;
   const ready = new Promise<void>((res, rej) => {
@@ -333,11 +376,15 @@ export async function startWorkerFeed(options: WorkerFeedOptions = {}): Promise<
     reject = rej;
   });
   const feed = new WorkerFeed(options, { resolve, reject });
+  const abort = () => reject(signal?.reason);
+  signal?.addEventListener('abort', abort, { once: true });
   try {
     await ready;
   } catch (e) {
     await feed.stop().catch(() => {});
     throw e;
+  } finally {
+    signal?.removeEventListener('abort', abort);
   }
   if (options.universe) feed.add(options.universe);
   return feed;

@@ -2,16 +2,23 @@ import { createHash } from 'node:crypto';
 
 /** The inputs of Polymarket's book hash (docs/PROTOCOL.md section 2.9), all texts exactly as sent. */
 export interface HashInput {
+  /** Condition id. */
   market: string;
+  /** Token id. */
   assetId: string;
+  /** Exchange timestamp (ms since the epoch, as text). */
   timestamp: string;
   /** Wire order: ascending price. */
   bids: readonly (readonly [string, string])[];
   /** Wire order: descending price. */
   asks: readonly (readonly [string, string])[];
+  /** `min_order_size` from REST. */
   minOrderSize: string;
+  /** Tick size. */
   tickSize: string;
+  /** `neg_risk` from REST. */
   negRisk: boolean;
+  /** Last trade price. */
   lastTradePrice: string;
 }
 

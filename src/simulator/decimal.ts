@@ -3,6 +3,7 @@
  * Prices are integers in units of 0.0001 (PRICE_SCALE = 1), sizes are integers in cents.
  * Texts are formatted like the exchange does: no trailing zeros ("0.5", "0.064", "739777", "8.58").
  */
+import { PolybookError, invalidArgument } from '../errors.js';
 
 /** Price units per 1.0. */
 export const PRICE_SCALE = 10_000;
@@ -27,7 +28,7 @@ for (let u = 0; u <= PRICE_SCALE; u++) {
 /** Text of a price in [0, 1] given in price units. */
 export function priceText(units: number): string {
   const t = priceTexts[units];
-  if (t === undefined) throw new RangeError(`price out of range: ${units}`);
+  if (t === undefined) throw new PolybookError('POLYBOOK_INTERNAL', `polybook simulator: price out of range: ${units}`);
   return t;
 }
 
@@ -44,6 +45,9 @@ export function sizeText(cents: number): string {
 export function tickUnits(text: string): number {
   const u = TICK_SIZES[text];
   if (u === undefined)
-    throw new RangeError(`unsupported tick size "${text}" (use one of ${Object.keys(TICK_SIZES).join(', ')})`);
+    throw invalidArgument(
+      'range',
+      `unsupported tick size "${text}" (use one of ${Object.keys(TICK_SIZES).join(', ')})`,
+    );
   return u;
 }

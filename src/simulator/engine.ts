@@ -24,6 +24,7 @@ import { DEFAULT_OVERSIZED_BYTES, FAULT_NAMES } from './types.js';
 import type { ConnectionInfo, FaultName, InjectTarget, MalformedVariant, SimulatorStats, TopOfBook } from './types.js';
 import { createMarkets } from './universe.js';
 import type { Catalog } from './catalog.js';
+import { invalidArgument } from '../errors.js';
 
 export interface ExchangeOptions {
   seed: number | string;
@@ -232,7 +233,9 @@ export class Exchange {
   // ---------------------------------------------------------------- generation
 
   setRate(rate: number): void {
-    if (!(rate >= 0) || !Number.isFinite(rate)) throw new RangeError(`rate must be a finite number >= 0, got ${rate}`);
+    if (!(rate >= 0) || !Number.isFinite(rate)) {
+      throw invalidArgument('range', `rate must be a finite number >= 0, got ${rate}`);
+    }
     this.rate = rate;
     if (this.pump) clearInterval(this.pump);
     this.pump = null;
@@ -451,9 +454,9 @@ export class Exchange {
 
   inject(fault: FaultName, target: InjectTarget = {}): number {
     if (!FAULT_NAMES.includes(fault))
-      throw new RangeError(`unknown fault "${String(fault)}" (use one of ${FAULT_NAMES.join(', ')})`);
+      throw invalidArgument('range', `unknown fault "${String(fault)}" (use one of ${FAULT_NAMES.join(', ')})`);
     const token = target.tokenId === undefined ? undefined : this.byToken.get(target.tokenId);
-    if (target.tokenId !== undefined && !token) throw new RangeError(`unknown token ${target.tokenId}`);
+    if (target.tokenId !== undefined && !token) throw invalidArgument('range', `unknown token ${target.tokenId}`);
     let conns: Conn[];
     if (target.connection !== undefined) {
       const c = this.conns.get(target.connection);

@@ -22,6 +22,7 @@ import { PRICE_SCALE } from './decimal.js';
 import type { Token } from './market.js';
 import type { MalformedVariant } from './types.js';
 import type { Rng } from './random.js';
+import { invalidArgument } from '../errors.js';
 
 export const CLOSE_SLOW_CONSUMER = { code: 1013, reason: 'slow consumer: send buffer full' } as const;
 export const CLOSE_RESOLVED = { code: 1000, reason: 'all subscribed assets resolved' } as const;
@@ -87,7 +88,7 @@ export function malformedText(variant: MalformedVariant, t: Token | undefined, t
 /** A text frame of exactly `bytes` bytes (at least 2): `[`, spaces, `]` (an empty array if accepted). */
 export function oversizedFrame(bytes: number): Buffer {
   if (!Number.isInteger(bytes) || bytes < 2 || bytes > 1024 * 1024 * 1024)
-    throw new RangeError(`oversized: bytes must be an integer from 2 to 2^30, got ${bytes}`);
+    throw invalidArgument('range', `oversized: bytes must be an integer from 2 to 2^30, got ${bytes}`);
   const b = Buffer.alloc(bytes, 0x20);
   b[0] = 0x5b;
   b[bytes - 1] = 0x5d;

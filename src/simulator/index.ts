@@ -4,7 +4,8 @@
  * injectable faults.
  */
 import { Exchange } from './engine.js';
-import { tickUnits } from './decimal.js';
+import { TICK_SIZES } from './decimal.js';
+import { ConfigError, PolybookError, invalidArgument } from '../errors.js';
 import { isLoopback, listen } from './server.js';
 import { RestService } from './rest.js';
 import { FAULT_NAMES } from './types.js';
@@ -27,21 +28,37 @@ export type {
   TopOfBook,
 } from './types.js';
 
+/**
+ * Starts a local exchange on loopback (an ephemeral port by default) and resolves once it listens.
+ * Stop it with `close()` (or `await using sim = await startSimulator()`).
+ * @throws ConfigError on an invalid option (a non-loopback host, an unknown fault, ...).
+ */
 export async function startSimulator(options: SimulatorOptions = {}): Promise<Simulator> {
   const host = options.host ?? '127.0.0.1';
-  if (!isLoopback(host)) throw new RangeError(`simulator listens on loopback only, got host "${host}"`);
+  if (!isLoopback(host)) {
+    throw new ConfigError(
+      'host',
+      host,
+      'a loopback address such as 127.0.0.1 or ::1 (the simulator listens on loopback only)',
+    );
+  }
   const path = options.path ?? '/ws/market';
   const markets = options.markets ?? 10;
-  if (!Number.isInteger(markets) || markets < 1)
-    throw new RangeError(`markets must be a positive integer, got ${markets}`);
-  if (options.tickSize !== undefined) tickUnits(options.tickSize);
+  if (!Number.isInteger(markets) || markets < 1) throw new ConfigError('markets', markets, 'a positive integer');
+  if (options.tickSize !== undefined && !Object.hasOwn(TICK_SIZES, options.tickSize)) {
+    throw new ConfigError('tickSize', options.tickSize, `one of ${Object.keys(TICK_SIZES).join(', ')}`);
+  }
   const minOrderSize = options.minOrderSize ?? '5';
-  if (!/^\d+(\.\d{1,2})?$/.test(minOrderSize)) throw new RangeError(`bad minOrderSize "${minOrderSize}"`);
+  if (!/^\d+(\.\d{1,2})?$/.test(minOrderSize)) {
+    throw new ConfigError('minOrderSize', minOrderSize, 'a decimal text with at most 2 decimals, such as "5" or "2.5"');
+  }
   const hydrating = options.hydratingMarkets ?? 0;
-  if (!Number.isInteger(hydrating) || hydrating < 0 || hydrating > markets)
-    throw new RangeError(`hydratingMarkets must be an integer from 0 to markets (${markets}), got ${hydrating}`);
+  if (!Number.isInteger(hydrating) || hydrating < 0 || hydrating > markets) {
+    throw new ConfigError('hydratingMarkets', hydrating, `an integer from 0 to markets (${markets})`);
+  }
   const faults = options.faults ?? [];
-  for (const f of faults) if (!FAULT_NAMES.includes(f)) throw new RangeError(`unknown fault "${String(f)}"`);
+  for (const f of faults)
+    if (!FAULT_NAMES.includes(f)) throw new ConfigError('faults', f, `one of ${FAULT_NAMES.join(', ')}`);
 
   const ex = new Exchange({
     seed: options.seed ?? 1,
@@ -77,10 +94,16 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
   const base = `${hostPart}:${listener.port}`;
   const marketOf = (id: string) => {
     const m = ex.market(id);
-    if (!m) throw new RangeError(`unknown market or token ${id}`);
+    if (!m) throw invalidArgument('range', `polybook simulator: unknown market or token ${id}`);
     return m;
   };
   let closing: Promise<void> | null = null;
+  /** Calls that drive the exchange are refused once it is closed (reads stay allowed). */
+  const live = (what: string): void => {
+    if (closing) {
+      throw new PolybookError('POLYBOOK_STOPPED', `polybook simulator: ${what}() after close(); start a new simulator`);
+    }
+  };
 
   const sim: Simulator = {
     url: `ws://${base}${path}`,
@@ -96,19 +119,43 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     },
     book: (id) => {
       const t = ex.token(id);
-      if (!t) throw new RangeError(`unknown token ${id}`);
+      if (!t) throw invalidArgument('range', `polybook simulator: unknown token ${id}`);
       return bookState(t);
     },
-    step: (n = 1) => ex.step(n),
-    setRate: (rate) => ex.setRate(rate),
+    step: (n = 1) => {
+      live('step');
+      return ex.step(n);
+    },
+    setRate: (rate) => {
+      live('setRate');
+      ex.setRate(rate);
+    },
     connections: () => ex.connections(),
     stats: () => ({ ...ex.stats(), restRequests: rest.requests, restFailures: rest.failures }),
-    settle: (id) => ex.settle(marketOf(id)),
-    setTickSize: (id, tick) => ex.setTickSize(marketOf(id), tick),
-    inject: (fault, target) => ex.inject(fault, target),
-    heal: (connection) => ex.heal(connection),
-    failRest: (f) => rest.fail(f),
-    hydrate: (id) => ex.hydrate(marketOf(id)),
+    settle: (id) => {
+      live('settle');
+      ex.settle(marketOf(id));
+    },
+    setTickSize: (id, tick) => {
+      live('setTickSize');
+      ex.setTickSize(marketOf(id), tick);
+    },
+    inject: (fault, target) => {
+      live('inject');
+      return ex.inject(fault, target);
+    },
+    heal: (connection) => {
+      live('heal');
+      ex.heal(connection);
+    },
+    failRest: (f) => {
+      live('failRest');
+      rest.fail(f);
+    },
+    hydrate: (id) => {
+      live('hydrate');
+      ex.hydrate(marketOf(id));
+    },
     close: () => {
       closing ??= (async () => {
         ex.close();
@@ -116,6 +163,7 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
       })();
       return closing;
     },
+    [Symbol.asyncDispose]: () => sim.close(),
   };
   return sim;
 }

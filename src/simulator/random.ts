@@ -2,6 +2,7 @@
  * A small seeded PRNG (sfc32) with named, independent streams: the same seed and stream label
  * always give the same sequence, on every platform.
  */
+import { PolybookError } from '../errors.js';
 
 /** 32-bit FNV-1a of a text, then a splitmix32 finaliser. */
 function hash32(text: string): number {
@@ -68,7 +69,7 @@ export class Rng {
   }
 
   pick<T>(items: readonly T[]): T {
-    if (items.length === 0) throw new RangeError('pick from an empty list');
+    if (items.length === 0) throw new PolybookError('POLYBOOK_INTERNAL', 'polybook simulator: pick from an empty list');
     return items[this.int(items.length)]!;
   }
 

@@ -16,6 +16,7 @@ export type FaultName =
   | 'settle'
   | 'oversized';
 
+/** Every fault name, in documentation order. */
 export const FAULT_NAMES: readonly FaultName[] = [
   'drop',
   'close1013',
@@ -37,17 +38,22 @@ export const DEFAULT_OVERSIZED_BYTES = 16 * 1024 * 1024 + 1;
  * (`best_bid`/`best_ask` texts: "" for an empty side, "0"/"1" while the market settles).
  */
 export interface TopOfBook {
+  /** The token. */
   tokenId: string;
   /** Exchange timestamp of the version (the `timestamp` of its frames). */
   timestamp: number;
+  /** Best bid text as the wire states it. */
   bestBid: string;
+  /** Best ask text as the wire states it. */
   bestAsk: string;
   /** True for the copy an `outOfOrder` fault sent with an earlier timestamp (same content). */
   outOfOrder: boolean;
 }
 
+/** What a `malformed` fault sends: bytes that are not JSON, JSON that is not an event, or a bad decimal. */
 export type MalformedVariant = 'garbage' | 'json' | 'decimal';
 
+/** Options of {@link startSimulator}. */
 export interface SimulatorOptions {
   /** TCP port, 0 (default) = ephemeral. */
   port?: number;
@@ -102,6 +108,7 @@ export interface SimulatorOptions {
   onTopOfBook?: (top: TopOfBook) => void;
 }
 
+/** One level of a {@link BookState}: price and size texts. */
 export type Level = [price: string, size: string];
 
 /** The simulator's true current book of a token. */
@@ -112,24 +119,31 @@ export interface BookState {
   asks: Level[];
   /** As the wire would say: "" for an empty side ("0" / "1" once settled). */
   bestBid: string;
+  /** As the wire would say: "" for an empty side ("1" / "0" once settled). */
   bestAsk: string;
   /** Exchange time of the last change (ms, decimal text). */
   timestamp: string;
   /** docs/PROTOCOL.md 2.9 hash of this book at `timestamp`. */
   hash: string;
+  /** Tick size text. */
   tickSize: string;
+  /** Last trade price text. */
   lastTradePrice: string;
+  /** Whether the market settled. */
   settled: boolean;
 }
 
+/** One simulated binary market. */
 export interface MarketInfo {
   /** Numeric market id (as in market_resolved `id`; Gamma's market id). */
   id: string;
+  /** Condition id (the `market` of its frames). */
   conditionId: string;
   /** The first outcome's token (Yes, Up, the first team...). */
   yes: string;
   /** The second outcome's token. */
   no: string;
+  /** Both token ids, YES then NO. */
   tokens: [yes: string, no: string];
   /** Outcome labels of `tokens`. */
   outcomes: [string, string];
@@ -141,44 +155,63 @@ export interface MarketInfo {
   volume24h: number;
   liquidity: number;
   minOrderSize: string;
+  /** `neg_risk`. */
   negRisk: boolean;
+  /** Current tick size text. */
   tickSize: string;
+  /** Whether the market settled. */
   settled: boolean;
   /** False while the market is in its hydration window (see `hydratingMarkets`). */
   hydrated: boolean;
 }
 
+/** One simulated token. */
 export interface TokenInfo {
+  /** The token id. */
   tokenId: string;
+  /** Its market's condition id. */
   conditionId: string;
   /** Outcome label: Yes/No, Up/Down, a team name... (index 0 is `yes` of the market). */
   outcome: string;
   /** The other token of the market. */
   complement: string;
+  /** `min_order_size` text. */
   minOrderSize: string;
+  /** `neg_risk`. */
   negRisk: boolean;
+  /** Current tick size text. */
   tickSize: string;
+  /** Last trade price text. */
   lastTradePrice: string;
+  /** Whether the market settled. */
   settled: boolean;
 }
 
+/** One client connection of the simulator. */
 export interface ConnectionInfo {
   /** 1, 2, 3... in accept order. */
   id: number;
   /** Known, not unsubscribed tokens on the connection (settled ones included). */
   tokens: number;
+  /** Whether the client asked for the custom features (`best_bid_ask`, `new_market`, `market_resolved`). */
   customFeatureEnabled: boolean;
+  /** A `stall` fault is holding its data (PONGs still flow). */
   stalled: boolean;
+  /** A `deaf` fault makes it ignore the client (no PONG, no reply). */
   deaf: boolean;
+  /** WebSocket messages sent to it. */
   framesSent: number;
+  /** Bytes queued and not yet sent. */
   bufferedBytes: number;
 }
 
+/** Simulator counters. */
 export interface SimulatorStats {
   /** Simulated changes (price_change messages generated, subscribed or not). */
   changes: number;
   /** Every WebSocket message sent (data and text replies). */
   framesSent: number;
+  /** Bytes sent. */
   bytesSent: number;
   /** Text `PING`s answered with `PONG`. */
   pingsAnswered: number;
@@ -186,15 +219,20 @@ export interface SimulatorStats {
   protocolPongs: number;
   /** Snapshot arrays sent, and the books in them. */
   snapshots: number;
+  /** Books in the snapshot arrays. */
   snapshotBooks: number;
+  /** WebSocket connections accepted. */
   connectionsAccepted: number;
+  /** Connections closed with 1013 (slow consumer). */
   slowConsumerCloses: number;
+  /** Faults injected so far, by name. */
   faultsInjected: Record<FaultName, number>;
   /** REST requests answered, and those answered with a `failRest` failure. */
   restRequests: number;
   restFailures: number;
 }
 
+/** Where {@link Simulator.inject} applies a fault. */
 export interface InjectTarget {
   /** Connection id; default every open connection (token faults: every connection subscribed to `tokenId`). */
   connection?: number;
@@ -206,16 +244,19 @@ export interface InjectTarget {
   bytes?: number;
 }
 
+/** A running simulator (see {@link startSimulator}). */
 export interface Simulator {
   /** `ws://host:port/ws/market`. */
   readonly url: string;
   /** `http://host:port` (REST `/book`, `/books`). */
   readonly httpUrl: string;
+  /** The TCP port it listens on. */
   readonly port: number;
   /** All token ids, YES then NO per market, in market order. */
   readonly tokens: readonly string[];
   /** Markets with their current tick size and settled flag. */
   readonly markets: readonly MarketInfo[];
+  /** A token's market facts, or undefined for an unknown token. */
   token(tokenId: string): TokenInfo | undefined;
   /** True current book; throws for an unknown token. */
   book(tokenId: string): BookState;
@@ -223,7 +264,14 @@ export interface Simulator {
   step(n?: number): number;
   /** Changes the automatic rate (price_change per second; 0 stops it). */
   setRate(rate: number): void;
-  connections(): { count: number; connections: ConnectionInfo[] };
+  /** The open client connections. */
+  connections(): {
+    /** Open connections. */
+    count: number;
+    /** Each of them. */
+    connections: ConnectionInfo[];
+  };
+  /** Counters since start (also after close). */
   stats(): SimulatorStats;
   /** Empties the market's books (size "0" burst), sends market_resolved, closes fully settled sockets with 1000. Accepts a token id too. */
   settle(conditionId: string): void;
@@ -240,5 +288,12 @@ export interface Simulator {
   failRest(failure?: RestFailure): void;
   /** Ends a new market's hydration window (condition id or token id): its book exists from now on. */
   hydrate(conditionId: string): void;
+  /**
+   * Closes every connection and the listener. Idempotent. Afterwards the calls that drive the
+   * exchange (`step`, `setRate`, `settle`, `setTickSize`, `inject`, `heal`, `failRest`, `hydrate`) throw
+   * `POLYBOOK_STOPPED`.
+   */
   close(): Promise<void>;
+  /** {@link Simulator.close}, for `await using sim = await startSimulator()`. */
+  [Symbol.asyncDispose](): Promise<void>;
 }

@@ -11,6 +11,7 @@
 import { existsSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { H_CLOCK } from './layout.js';
+import { ConfigError } from '../errors.js';
 
 /*
  * `performance.now()` is cheap (no allocation) but counts from a per-thread origin, and
@@ -29,6 +30,7 @@ export function preciseNow(): number {
 
 export const COARSE_PERIOD_MS = 1;
 
+/** The store's clock: `'coarse'` (a 1 ms ticker writes the time into the table), `'precise'` (`performance.now()` per read), or a function returning ms of the host's monotonic clock. */
 export type ClockOption = 'coarse' | 'precise' | (() => number);
 
 /**
@@ -97,8 +99,7 @@ export function startTicker(sab: SharedArrayBuffer): () => void {
 export function makeClock(option: ClockOption, sab: SharedArrayBuffer): { now: () => number; stop: () => void } {
   if (typeof option === 'function') return { now: option, stop: () => {} };
   if (option === 'precise') return { now: preciseNow, stop: () => {} };
-  if (option !== 'coarse')
-    throw new TypeError(`polybook: clock must be 'coarse', 'precise' or a function, got ${String(option)}`);
+  if (option !== 'coarse') throw new ConfigError('clock', option, "'coarse', 'precise' or a function");
   const f64 = new Float64Array(sab, H_CLOCK, 1);
   const stop = startTicker(sab);
   return { now: () => f64[0], stop };

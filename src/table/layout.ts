@@ -2,6 +2,7 @@
  * The shared-memory layout of the book table (docs/DESIGN.md section 2). Rust mirrors these
  * numbers in native/core/src/layout.rs; test/layout.test.ts checks both agree.
  */
+import { invalidArgument } from '../errors.js';
 
 export const MAGIC = 0x504f4c59;
 export const LAYOUT_VERSION = 1;
@@ -81,6 +82,7 @@ export const COUNTERS = [
   'mismatchesResolved',
 ] as const;
 
+/** The name of a writer counter (docs/DESIGN.md section 6). */
 export type CounterName = (typeof COUNTERS)[number];
 
 /** Counter index by name. */
@@ -110,7 +112,7 @@ export function createTable(capacity: number, depth: number): SharedArrayBuffer 
 export function tableGeometry(sab: SharedArrayBuffer): { capacity: number; depth: number } {
   const i32 = new Int32Array(sab, 0, HEADER_BYTES / 4);
   if (i32[H_MAGIC / 4] !== MAGIC || i32[H_VERSION / 4] !== LAYOUT_VERSION) {
-    throw new TypeError('polybook: the shared buffer is not a polybook table of layout version 1');
+    throw invalidArgument('type', 'polybook: the shared buffer is not a polybook table of layout version 1');
   }
   return { capacity: i32[H_CAPACITY / 4], depth: i32[H_DEPTH / 4] };
 }

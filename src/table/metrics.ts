@@ -17,6 +17,7 @@ export const Miss = {
   mismatch: 7,
 } as const;
 export type Miss = (typeof Miss)[keyof typeof Miss];
+/** Why a read returned null, by name: the values of `missReason` and the keys of `misses`. */
 export const MISS_NAMES = [
   'not_subscribed',
   'never_seen',
@@ -27,6 +28,7 @@ export const MISS_NAMES = [
   'settled',
   'mismatch',
 ] as const;
+/** A miss reason: `not_subscribed`, `never_seen`, `not_ready`, `stale`, `crossed`, `disabled`, `settled` or `mismatch`. */
 export type MissName = (typeof MISS_NAMES)[number];
 
 /** Upper bounds (ms, inclusive) of the served-age histogram buckets; the last bucket is open. */
@@ -92,10 +94,17 @@ export class ReadCounters {
 
 /** A point-in-time copy of all counters. */
 export interface MetricsSnapshot {
+  /** Reads served. */
   hits: number;
+  /** Reads not served, by reason. */
   misses: Record<MissName, number>;
   /** Served-age histogram: count per bucket, `le` in ms (Infinity for the last). */
-  ageHistogram: { le: number; count: number }[];
+  ageHistogram: {
+    /** Upper bound of the bucket (inclusive), ms. */
+    le: number;
+    /** Reads served with an age in this bucket (not cumulative). */
+    count: number;
+  }[];
   /** Sum of served ages, ms. */
   ageSumMs: number;
   /** Writer counters (docs/DESIGN.md section 6). */
@@ -106,7 +115,7 @@ export interface MetricsSnapshot {
 export class Metrics implements MetricsSnapshot {
   hits: number;
   misses: Record<MissName, number>;
-  ageHistogram: { le: number; count: number }[];
+  ageHistogram: MetricsSnapshot['ageHistogram'];
   ageSumMs: number;
   writer: Record<CounterName, number>;
 
@@ -121,6 +130,7 @@ export class Metrics implements MetricsSnapshot {
     this.writer = Object.fromEntries(COUNTERS.map((n) => [n, w[C[n]]])) as Record<CounterName, number>;
   }
 
+  /** Reads not served, all reasons. */
   get missCount(): number {
     let n = 0;
     for (const k of MISS_NAMES) n += this.misses[k];
@@ -150,24 +160,35 @@ export class Metrics implements MetricsSnapshot {
   }
 }
 
+/** The headline figures of a store's metrics (`metrics().summary()`). */
 export interface MetricsSummary {
+  /** Reads through this thread. */
   reads: number;
+  /** Reads served. */
   hits: number;
+  /** Reads not served. */
   misses: number;
   /** hits / reads, 0 when nothing was read. */
   hitRate: number;
   /** Mean age of served books, ms. */
   meanAgeMs: number;
+  /** Reads not served, by reason. */
   missesByReason: Record<MissName, number>;
+  /** Book snapshots applied. */
   snapshots: number;
+  /** Book snapshots rejected (crossed, malformed). */
   snapshotsRejected: number;
+  /** Price changes applied. */
   deltas: number;
   /** Deltas for tokens without a book (not applied). */
   gaps: number;
+  /** Books reset because they disagreed with the server's best bid/ask or hash past the grace period. */
   desyncs: number;
+  /** Books reset because a change left them crossed. */
   crossedResets: number;
   /** Frames or events rejected as malformed. */
   malformed: number;
+  /** Frames ingested. */
   frames: number;
 }
 

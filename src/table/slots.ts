@@ -1,3 +1,5 @@
+import { invalidArgument } from '../errors.js';
+
 /**
  * Token id to slot allocation, shared by both backends. Slots freed by `release` are reused
  * (lowest first), so a long-running universe with markets opening and settling keeps its memory bounded.
@@ -32,7 +34,8 @@ export class SlotAllocator {
 
   /** Records `tokenId` at a slot chosen elsewhere (the thread that owns allocation). */
   place(tokenId: string, slot: number): void {
-    if (slot < 0 || slot >= this.capacity) throw new RangeError(`polybook: slot ${slot} is outside the table`);
+    if (slot < 0 || slot >= this.capacity)
+      throw invalidArgument('range', `polybook: slot ${slot} is outside the table`);
     const prev = this.bySlot[slot];
     if (prev !== undefined) this.map.delete(prev);
     this.map.set(tokenId, slot);

@@ -27,13 +27,15 @@ import { TableReader, BookHandle, type Book } from './view.js';
 import { Metrics } from './metrics.js';
 import { createWriter, type BackendName } from '../backend/index.js';
 import { makeClock, preciseNow, type ClockOption } from './clock.js';
-import { optionalIntEnv } from '../config.js';
+import { VARIABLES, readEnv } from '../config.js';
 import type { Writer } from './writer.js';
+import { ConfigError, PolybookError, invalidArgument } from '../errors.js';
 
+/** Options of `new BookStore()`. */
 export interface BookStoreOptions {
   /** Force a backend; default: `POLYBOOK_BACKEND`, else native when it loads, else js. */
   backend?: BackendName;
-  /** Levels per side a read returns (full depth is always tracked). Default `BOOK_STORE_MAX_DEPTH` or 20. */
+  /** Levels per side a read returns (full depth is always tracked). Default `POLYBOOK_MAX_DEPTH` or 20. */
   maxDepth?: number;
   /** Number of token slots in the table. Default 16384. Freed slots are reused. */
   capacity?: number;
@@ -53,24 +55,37 @@ export interface BookStoreOptions {
 
 /** Per-token state, for diagnostics (not for the hot path). */
 export interface TokenState {
+  /** The token. */
   tokenId: string;
+  /** In the table and bound to a slot. */
   subscribed: boolean;
+  /** A snapshot arrived on the current connection: the book may be served (staleness aside). */
   ready: boolean;
+  /** A book is held (possibly not ready, e.g. after a reconnect). */
   hasBook: boolean;
+  /** The book was crossed (bid >= ask) and is not served until a fresh snapshot. */
   crossed: boolean;
+  /** Disabled for the session (warmup timed out on it, or `setDisabled`). */
   disabled: boolean;
+  /** Its market settled: never served again. */
   settled: boolean;
+  /** Its best bid/ask disagree with the server's last report (within the grace period). */
   mismatch: boolean;
   /** Exchange timestamp of the last applied event, ms, or null. */
   exchangeTimestamp: number | null;
   /** Local receive time of the last frame that touched the book (ms of the host's monotonic clock). */
   lastUpdate: number;
+  /** The store's sequence of the book: +1 per applied frame that changed it. */
   sequence: number;
+  /** Frames that touched the token. */
   updates: number;
+  /** The feed connection (1..255) that carries it, 0 when none. */
   conn: number;
 }
 
-export const DEFAULT_MAX_DEPTH = 20;
+/** Levels per side a read returns by default. */
+export const DEFAULT_MAX_DEPTH = VARIABLES.maxDepth.default;
+/** Token slots of a table by default. */
 export const DEFAULT_CAPACITY = 16384;
 
 /**
@@ -81,9 +96,11 @@ export const DEFAULT_CAPACITY = 16384;
 export class BookStore {
   /** Which backend applies updates. Reads are the same code on both. */
   readonly backend: BackendName;
+  /** Levels per side a read returns. */
   readonly maxDepth: number;
+  /** Token slots in the table. */
   readonly capacity: number;
-  /** The shared table; hand it to another thread to read (or write) the same books. */
+  /** @internal The shared table (the worker feed and the watch hub attach to it). */
   readonly table: SharedArrayBuffer;
   /** @internal */
   readonly writer: Writer;
@@ -98,13 +115,13 @@ export class BookStore {
   private stopClock: () => void;
 
   constructor(options: BookStoreOptions = {}) {
-    const maxDepth = options.maxDepth ?? optionalIntEnv('BOOK_STORE_MAX_DEPTH', 1, 1000) ?? DEFAULT_MAX_DEPTH;
+    const maxDepth = options.maxDepth ?? readEnv('maxDepth') ?? DEFAULT_MAX_DEPTH;
     if (!Number.isInteger(maxDepth) || maxDepth < 1 || maxDepth > 1000) {
-      throw new RangeError(`polybook: maxDepth must be an integer from 1 to 1000, got ${maxDepth}`);
+      throw new ConfigError('maxDepth', maxDepth, 'an integer from 1 to 1000');
     }
     const capacity = options.capacity ?? DEFAULT_CAPACITY;
     if (!Number.isInteger(capacity) || capacity < 1 || capacity > 4_000_000) {
-      throw new RangeError(`polybook: capacity must be an integer from 1 to 4000000, got ${capacity}`);
+      throw new ConfigError('capacity', capacity, 'an integer from 1 to 4000000');
     }
     this.table = options.table ?? createTable(capacity, maxDepth);
     this.reader = new TableReader(this.table);
@@ -131,17 +148,18 @@ export class BookStore {
 
   /**
    * Adds tokens to the table (idempotent). They are served once their first book arrives.
-   * @throws RangeError when the table is full.
+   * @throws PolybookError `POLYBOOK_CAPACITY` when the table is full; TypeError (`POLYBOOK_INVALID_ARGUMENT`) for a token id that is not a non-empty string.
    */
   subscribe(tokenIds: Iterable<string>, conn = 0): void {
     for (const id of tokenIds) {
       if (typeof id !== 'string' || id.length === 0) {
-        throw new TypeError(`polybook: token ids are non-empty strings, got ${JSON.stringify(id)}`);
+        throw invalidArgument('type', `polybook: token ids are non-empty strings, got ${JSON.stringify(id)}`);
       }
       if (this.slots.map.has(id)) continue;
       const slot = this.slots.acquire(id);
       if (slot < 0) {
-        throw new RangeError(
+        throw new PolybookError(
+          'POLYBOOK_CAPACITY',
           `polybook: the table is full (${this.capacity} tokens); create the store with a larger capacity`,
         );
       }
@@ -185,6 +203,7 @@ export class BookStore {
     return [...this.slots.map.keys()];
   }
 
+  /** Tokens in the table. */
   get size(): number {
     return this.slots.size;
   }
@@ -194,7 +213,7 @@ export class BookStore {
    * Never throws: bad input is counted in `metrics().writer`.
    * @param recvMs local receive time; default: the store's clock (the coarse clock trails real
    *   time by at most a tick, so a book can only look older than it is, never younger).
-   * @returns the number of tokens waiting to be refetched (see {@link BookStore.takeResync}).
+   * @returns the number of tokens whose book was reset and must be refetched (a feed resubscribes them).
    */
   ingest(frame: string | Uint8Array, recvMs: number = this.readClock()): number {
     const n = this.writer.ingest(frame, recvMs);
@@ -202,7 +221,7 @@ export class BookStore {
     return n;
   }
 
-  /** Wakes watchers of this table (docs/DESIGN.md section 7). */
+  /** @internal Wakes watchers of this table (docs/DESIGN.md section 7). */
   notifyWatchers(): void {
     Atomics.add(this.header, H_EPOCH / 4, 1);
     Atomics.notify(this.header, H_EPOCH / 4);
@@ -285,7 +304,7 @@ export class BookStore {
 
   // ---- feed-facing calls (used by SubscriptionManager; applications rarely need them) ----
 
-  /** Records that `tokenIds` are fed by connection `conn` (1..255). */
+  /** @internal Records that `tokenIds` are fed by connection `conn` (1..255). */
   assign(tokenIds: Iterable<string>, conn: number): void {
     for (const id of tokenIds) {
       const slot = this.slots.map.get(id);
@@ -293,7 +312,7 @@ export class BookStore {
     }
   }
 
-  /** A PONG arrived for a PING sent on `conn` at `sentAtMs`: everything sent before is here. */
+  /** @internal A PONG arrived for a PING sent on `conn` at `sentAtMs`: everything sent before is here. */
   confirm(conn: number, sentAtMs: number): void {
     this.writer.confirm(conn, sentAtMs);
   }
@@ -342,14 +361,14 @@ export class BookStore {
     if (slot !== undefined) this.writer.setMeta(slot, minOrderSize, negRisk);
   }
 
-  /** Expires mismatch grace periods and runs pending hash checks; call on a timer. */
+  /** @internal Expires mismatch grace periods and runs pending hash checks; the feed calls it on a timer. */
   tick(nowMs: number = preciseNow()): number {
     const n = this.writer.tick(nowMs);
     this.wake();
     return n;
   }
 
-  /** Tokens whose book was reset and must be refetched, since the last call. */
+  /** @internal Tokens whose book was reset and must be refetched, since the last call (the feed resubscribes them). */
   takeResync(): string[] {
     return this.writer.takeResync();
   }
@@ -361,7 +380,12 @@ export class BookStore {
   }
 
   /** The full-depth book with the exact texts, wire order (worst first); for diagnostics and tests. */
-  fullBook(tokenId: string): { bids: [string, string][]; asks: [string, string][] } | null {
+  fullBook(tokenId: string): {
+    /** `[price, size]` texts, ascending price (best last). */
+    bids: [string, string][];
+    /** `[price, size]` texts, descending price (best last). */
+    asks: [string, string][];
+  } | null {
     const slot = this.slots.map.get(tokenId);
     return slot === undefined ? null : this.writer.fullBook(slot);
   }

@@ -22,22 +22,28 @@ import {
   slotBytes,
   tableGeometry,
 } from './layout.js';
-import { ReadCounters, Miss } from './metrics.js';
+import { ReadCounters, Miss, MISS_NAMES, type MissName } from './metrics.js';
+import { PolybookError } from '../errors.js';
 
 /** One price level, best first in a {@link Book}. */
 export interface Level {
+  /** Price, 0 to 1. */
   readonly price: number;
+  /** Size (shares) at this price. */
   readonly size: number;
 }
 
 /** A served book. Owned by the store: it is reused while the book does not change (only `ageMs` is refreshed). */
 export interface Book {
+  /** The token. */
   readonly tokenId: string;
   /** Best (highest) first, at most `maxDepth` levels. */
   readonly bids: readonly Level[];
   /** Best (lowest) first, at most `maxDepth` levels. */
   readonly asks: readonly Level[];
+  /** Best (highest) bid price, null when no bids. */
   readonly bestBid: number | null;
+  /** Best (lowest) ask price, null when no asks. */
   readonly bestAsk: number | null;
   /** Exchange timestamp (epoch ms) of the last applied book or change, or null. */
   readonly timestamp: number | null;
@@ -45,6 +51,7 @@ export interface Book {
   ageMs: number;
   /** The store's own sequence for this token: +1 per applied frame that changed it. */
   readonly sequence: number;
+  /** Tick size, null before the first book that states it. */
   readonly tickSize: number | null;
 }
 
@@ -67,7 +74,7 @@ const CONFIRMED_F64 = 68;
 /** i32 index of slot 0. */
 const SLOTS_I32 = 1024;
 if (CLOCK_F64 * 8 !== H_CLOCK || CONFIRMED_F64 * 8 !== H_CONFIRMED || SLOTS_I32 * 4 !== HEADER_BYTES) {
-  throw new Error('polybook: view.ts word indexes disagree with layout.ts');
+  throw new PolybookError('POLYBOOK_INTERNAL', 'polybook: view.ts word indexes disagree with layout.ts');
 }
 
 /** Why a slot state cannot be served, in the order of docs/DESIGN.md section 3. */
@@ -260,14 +267,16 @@ export class TableReader {
 export class BookHandle {
   /** Best bid price and size, NaN when the bid side is empty. Valid after `top()` returned true. */
   bidPrice = NaN;
+  /** Size at the best bid, NaN when the bid side is empty. */
   bidSize = NaN;
   /** Best ask price and size, NaN when the ask side is empty. */
   askPrice = NaN;
+  /** Size at the best ask, NaN when the ask side is empty. */
   askSize = NaN;
   /** Age of the book at the last successful `top()`, ms. */
   ageMs = NaN;
-  /** Why the last `top()` returned false, or null after a hit. */
-  missReason: Miss | null = null;
+  /** Why the last `top()` returned false (`'stale'`, `'not_ready'`, ...), or null after a hit. */
+  missReason: MissName | null = null;
   /** seq of the last validated read; -1 = none (never equal to an even seq). */
   private version = -1;
   private lastUpdate = NaN;
@@ -284,7 +293,9 @@ export class BookHandle {
   /** @internal */
   constructor(
     private readonly reader: TableReader,
+    /** The token this handle reads. */
     readonly tokenId: string,
+    /** @internal Its slot in the table (-1 when it was not subscribed). */
     readonly slot: number,
     private readonly gen: number,
     clock: (() => number) | 'coarse',
@@ -367,7 +378,8 @@ export class BookHandle {
   }
 
   private fail(reason: Miss): false {
-    this.missReason = reason;
+    // A constant string from the table: no allocation on the miss path.
+    this.missReason = MISS_NAMES[reason];
     return false;
   }
 }

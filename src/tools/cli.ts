@@ -15,7 +15,7 @@ import { DEFAULT_METRICS_HOST } from '../cache/metrics-server.js';
 import { DEFAULT_WS_URL } from '../feed/options.js';
 import { resolveUniverse, type UniverseSpec } from '../cache/universe.js';
 import { ENV_VARS } from '../cache/env.js';
-import { checkHttpUrl, optionalHttpUrlEnv } from '../config.js';
+import { checkHttpUrl, readEnv } from '../config.js';
 import { restUrlsFor } from '../rest/urls.js';
 import { MAX_TOP, RANK_BY, type MarketQuery, type RankBy } from '../discovery/queries.js';
 
@@ -67,7 +67,7 @@ ${SELECTION_HELP}
   --rate R          simulator price changes per second (default 400)
   --seed S          simulator seed (default 1)
   --duration S      stop after S seconds (default: until Ctrl-C)
-  --max-stale MS    staleness for reads (default BOOK_STORE_DEFAULT_MAX_STALE_MS or 1500)
+  --max-stale MS    staleness for reads (default POLYBOOK_DEFAULT_MAX_STALE_MS or 1500)
   --backend B       native or js (default: native when it loads)
   --worker          ingest in a worker thread
   --json            print one JSON object per second on stdout instead of the dashboard
@@ -307,8 +307,8 @@ async function sourceFor(cmd: string, values: Record<string, unknown>, io: Out):
     if (!values.live && !/^wss?:\/\//.test(url))
       throw new UsageError(`--url must be a ws:// or wss:// URL, got "${url}"`);
     const derived = restUrlsFor(url);
-    const gammaUrl = urlFlag('gamma-url') ?? optionalHttpUrlEnv(ENV_VARS.gammaUrl) ?? derived.gammaUrl;
-    const clobUrl = urlFlag('clob-url') ?? optionalHttpUrlEnv(ENV_VARS.clobUrl) ?? derived.clobUrl;
+    const gammaUrl = urlFlag('gamma-url') ?? readEnv('gammaUrl') ?? derived.gammaUrl;
+    const clobUrl = urlFlag('clob-url') ?? readEnv('clobUrl') ?? derived.clobUrl;
     if (tokens) return { url, label: url, universe: tokens, gammaUrl, clobUrl };
     const q = query ?? { top: 20 };
     return { url, label: `${url} (${describeQuery(q)})`, universe: q, gammaUrl, clobUrl };

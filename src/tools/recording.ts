@@ -8,23 +8,58 @@ import { createWriteStream, readFileSync, type WriteStream } from 'node:fs';
 import type { Writer } from '../table/writer.js';
 import { BookStore, type BookStoreOptions } from '../table/store.js';
 import type { BackendName } from '../backend/index.js';
+import { PolybookError } from '../errors.js';
 
 export const RECORDING_FORMAT = 'polybook-recording';
 export const RECORDING_VERSION = 1;
 
-/** One line of a recording after the header. */
+/**
+ * One line of a recording after the header: `op` says what the store was asked to do, `t` is the
+ * local receive (or call) time in ms of the host's monotonic clock, `id` the token.
+ */
 export type RecordedOp =
-  | { op: 'frame'; t: number; f?: string; b?: string }
-  | { op: 'bind'; id: string }
-  | { op: 'unbind'; id: string }
-  | { op: 'invalidate'; t: number; id: string }
-  | { op: 'tick'; t: number };
+  | {
+      /** A raw frame ingested: its text in `f`, or its bytes in base64 in `b` when not UTF-8. */
+      op: 'frame';
+      /** Receive time, ms. */
+      t: number;
+      /** The frame's text. */
+      f?: string;
+      /** The frame's bytes, base64. */
+      b?: string;
+    }
+  | {
+      /** The token was added to the table. */
+      op: 'bind';
+      /** The token. */
+      id: string;
+    }
+  | {
+      /** The token was removed from the table. */
+      op: 'unbind';
+      /** The token. */
+      id: string;
+    }
+  | {
+      /** The token's book was invalidated (its connection dropped). */
+      op: 'invalidate';
+      /** Call time, ms. */
+      t: number;
+      /** The token. */
+      id: string;
+    }
+  | {
+      /** The periodic check (grace expiry, pending hash checks) ran. */
+      op: 'tick';
+      /** Call time, ms. */
+      t: number;
+    };
 
 /** A recording could not be read: the message says which file and why. */
-export class RecordingError extends Error {
+export class RecordingError extends PolybookError {
+  /** @param message which file and what is wrong with it. */
   constructor(message: string) {
-    super(message);
-    this.name = 'RecordingError';
+    super('POLYBOOK_RECORDING', message);
   }
 }
 
@@ -153,19 +188,29 @@ export function readRecording(path: string): RecordedOp[] {
 
 /** The state a replay ends in: books (top of book and depth) and writer counters. */
 export interface ReplayResult {
+  /** The backend that replayed it. */
   backend: BackendName;
+  /** Frames replayed. */
   frames: number;
+  /** Every token's book at the end, by token id. */
   books: Record<
     string,
     {
+      /** Whether the book could be served. */
       ready: boolean;
+      /** Best bid price, or null. */
       bestBid: number | null;
+      /** Best ask price, or null. */
       bestAsk: number | null;
+      /** Bid levels held (full depth). */
       bids: number;
+      /** Ask levels held (full depth). */
       asks: number;
+      /** The store's sequence of the book. */
       sequence: number;
     } | null
   >;
+  /** The writer counters at the end (docs/DESIGN.md section 6). */
   counters: Record<string, number>;
 }
 

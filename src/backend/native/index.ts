@@ -9,6 +9,7 @@
 import { createRequire } from 'node:module';
 import { MAX_CONNECTIONS, tableGeometry } from '../../table/layout.js';
 import type { Writer } from '../../table/writer.js';
+import { ConfigError, invalidArgument } from '../../errors.js';
 
 /** The JS surface of `native/src/lib.rs` (see the generated `native/binding.d.ts`). */
 export interface NativeWriterInstance {
@@ -57,7 +58,7 @@ export class NativeWriterAdapter implements Writer {
 
   constructor(binding: NativeBinding, sab: SharedArrayBuffer, opts: { graceMs?: number } = {}) {
     const g = opts.graceMs ?? 1000;
-    if (typeof g !== 'number' || !(g >= 0)) throw new RangeError(`polybook: graceMs must be a number >= 0, got ${g}`);
+    if (typeof g !== 'number' || !(g >= 0)) throw new ConfigError('graceMs', g, 'a number of ms >= 0');
     this.capacity = tableGeometry(sab).capacity;
     this.sab = sab;
     this.native = new binding.NativeWriter(new Uint8Array(sab), g);
@@ -65,14 +66,14 @@ export class NativeWriterAdapter implements Writer {
 
   private slot(slot: number): number {
     if (!Number.isInteger(slot) || slot < 0 || slot >= this.capacity) {
-      throw new RangeError(`polybook: slot ${slot} is out of range 0..${this.capacity - 1}`);
+      throw invalidArgument('range', `polybook: slot ${slot} is out of range 0..${this.capacity - 1}`);
     }
     return slot;
   }
 
   private static conn(conn: number): number {
     if (!Number.isInteger(conn) || conn < 0 || conn >= MAX_CONNECTIONS) {
-      throw new RangeError(`polybook: connection index ${conn} is out of range 0..${MAX_CONNECTIONS - 1}`);
+      throw invalidArgument('range', `polybook: connection index ${conn} is out of range 0..${MAX_CONNECTIONS - 1}`);
     }
     return conn;
   }

@@ -19,6 +19,7 @@ import {
 } from '../../table/layout.js';
 import { decValue, scanDecimal, scanPrice } from './decimal.js';
 import type { Writer } from '../../table/writer.js';
+import { ConfigError, invalidArgument } from '../../errors.js';
 import { isControlBytes, isControlText } from '../../protocol/control.js';
 import {
   BookFields,
@@ -88,7 +89,7 @@ export class JsWriter implements Writer {
     this.t = new TableWriter(sab);
     this.c = this.t.counters;
     const g = opts.graceMs ?? 1000;
-    if (typeof g !== 'number' || !(g >= 0)) throw new RangeError(`polybook: graceMs must be a number >= 0, got ${g}`);
+    if (typeof g !== 'number' || !(g >= 0)) throw new ConfigError('graceMs', g, 'a number of ms >= 0');
     this.graceMs = g;
     this.slots = new Array(this.t.capacity);
   }
@@ -97,7 +98,7 @@ export class JsWriter implements Writer {
 
   private slot(slot: number): SlotState {
     if (!Number.isInteger(slot) || slot < 0 || slot >= this.t.capacity) {
-      throw new RangeError(`polybook: slot ${slot} is out of range 0..${this.t.capacity - 1}`);
+      throw invalidArgument('range', `polybook: slot ${slot} is out of range 0..${this.t.capacity - 1}`);
     }
     let st = this.slots[slot];
     if (st === undefined) {
@@ -692,6 +693,6 @@ export class JsWriter implements Writer {
 
 function checkConn(conn: number): void {
   if (!Number.isInteger(conn) || conn < 0 || conn >= MAX_CONNECTIONS) {
-    throw new RangeError(`polybook: connection index ${conn} is out of range 0..${MAX_CONNECTIONS - 1}`);
+    throw invalidArgument('range', `polybook: connection index ${conn} is out of range 0..${MAX_CONNECTIONS - 1}`);
   }
 }
