@@ -3,13 +3,10 @@
  *
  * The facade: everything a user imports comes from here.
  */
-export {
-  BookStore,
-  type BookStoreOptions,
-  type TokenState,
-  DEFAULT_MAX_DEPTH,
-  DEFAULT_CAPACITY,
-} from './table/store.js';
+export { BookStore, type BookStoreOptions, DEFAULT_MAX_DEPTH, DEFAULT_CAPACITY } from './table/store.js';
+export { BookTable } from './table/book-table.js';
+export { BookView, type TokenState } from './table/book-view.js';
+export { Status, type FullBook } from './table/writer.js';
 export { BookHandle, type Book, type Level } from './table/view.js';
 export { Metrics, Miss, MISS_NAMES, AGE_BUCKETS_MS, type MissName, type MetricsSummary } from './table/metrics.js';
 export { ConfigError, PolybookError, ERROR_CODES, type ErrorCode } from './errors.js';

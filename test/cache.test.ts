@@ -14,7 +14,7 @@ import { Staleness } from '../src/cache/staleness.js';
 import { Miss } from '../src/table/metrics.js';
 import { preciseNow } from '../src/table/clock.js';
 import { startSimulator } from '../src/simulator/index.js';
-import { BACKENDS, ManualClock, bookFrame, waitFor } from './helpers.js';
+import { BACKENDS, ManualClock, bookFrame, localStore, waitFor } from './helpers.js';
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
@@ -93,7 +93,7 @@ describe.each(BACKENDS)('BookCache (%s)', (backend) => {
     expect(cache.tradingEnabled).toBe(true);
     const T = 'tok-preset';
     cache.store.subscribe([T]);
-    cache.store.ingest(bookFrame(T, [['0.40', '10']], [['0.60', '10']]), clock.t);
+    localStore(cache).ingest(bookFrame(T, [['0.40', '10']], [['0.60', '10']]), clock.t);
     const h = cache.handle(T);
     const served = (ms?: number) => cache.get(T, ms) !== null;
 
@@ -138,7 +138,7 @@ describe.each(BACKENDS)('BookCache (%s)', (backend) => {
     cleanups.push(() => cache.stop());
     await cache.warmup();
     cache.store.subscribe(['t']);
-    cache.store.ingest(bookFrame('t', [['0.40', '10']], [['0.60', '10']]), clock.t);
+    localStore(cache).ingest(bookFrame('t', [['0.40', '10']], [['0.60', '10']]), clock.t);
     clock.advance(7000);
     expect(cache.get('t')).not.toBeNull();
     expect(cache.get('t', 60_000)).not.toBeNull();

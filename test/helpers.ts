@@ -1,3 +1,4 @@
+import type { BookView } from '../src/table/book-view.js';
 import { readFileSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
@@ -7,7 +8,8 @@ import type { BackendName } from '../src/backend/index.js';
 import type { FeedOptions } from '../src/feed/options.js';
 import type { FeedGroup } from '../src/feed/manager.js';
 import type { Simulator, SimulatorOptions } from '../src/simulator/index.js';
-import type { BookStore } from '../src/table/store.js';
+import { BookStore } from '../src/table/store.js';
+import type { BookCache } from '../src/cache/book-cache.js';
 
 /** Every behaviour runs on both backends; native must load (CI builds it), never skipped. */
 export const BACKENDS: BackendName[] = ['js', 'native'];
@@ -91,7 +93,7 @@ export const FAST_FEED: FeedOptions = {
 };
 
 /** Whether the served book equals the simulator's true book (top `maxDepth` levels, both sides). */
-export function matchesSim(store: BookStore, sim: Simulator, token: string): boolean {
+export function matchesSim(store: BookView, sim: Simulator, token: string): boolean {
   const b = store.get(token, 1e12);
   if (!b) return false;
   const s = sim.book(token);
@@ -131,4 +133,10 @@ export async function remoteSimulator(
       await exited;
     },
   };
+}
+
+/** The store of a cache whose feed runs on this thread (its writer's queries are here). */
+export function localStore(cache: BookCache): BookStore {
+  if (!(cache.store instanceof BookStore)) throw new Error('the cache runs its feed in a worker');
+  return cache.store;
 }

@@ -2,6 +2,7 @@
  * Limits and safety (docs/RELIABILITY.md "Limits"): the socket's frame limit, bounded queues with
  * counted policies, loopback-only listeners, no run-time code evaluation.
  */
+import type { BookView } from '../src/table/book-view.js';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -50,7 +51,7 @@ function nextDisconnect(feed: {
 }
 
 /** Every token served again with the simulator's exact top of book (flow stopped first). */
-async function recovered(sim: Simulator, store: BookStore): Promise<void> {
+async function recovered(sim: Simulator, store: BookView): Promise<void> {
   sim.setRate(0);
   await waitFor(
     () =>

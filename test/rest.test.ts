@@ -10,7 +10,7 @@ import { RestRefusedError, RestWarmupClient, TokenBucket, type RestSink } from '
 import { BookCache } from '../src/cache/book-cache.js';
 import { startSimulator } from '../src/simulator/index.js';
 import type { Simulator } from '../src/simulator/index.js';
-import { BACKENDS, waitFor } from './helpers.js';
+import { BACKENDS, localStore, waitFor } from './helpers.js';
 
 /** Bounded wait on a condition (no sleep stands in for synchronisation). */
 
@@ -267,11 +267,11 @@ describe.each(BACKENDS)('REST during cache warmup (%s)', (backend) => {
     });
     cleanups.push(() => cache.stop());
     await waitFor(() => cache.store.readyCount() === 4, 'the WebSocket books', 5000);
-    const before = sim.tokens.map((t) => cache.store.fullBook(t));
+    const before = sim.tokens.map((t) => localStore(cache).fullBook(t));
     release();
     await waitFor(() => cache.store.counter('restSkipped') === 4, 'the REST books', 5000);
     expect(cache.store.counter('restApplied')).toBe(0);
-    expect(sim.tokens.map((t) => cache.store.fullBook(t))).toEqual(before);
+    expect(sim.tokens.map((t) => localStore(cache).fullBook(t))).toEqual(before);
     const r = await cache.warmup();
     expect(r).toMatchObject({ ready: 4, total: 5, timedOut: true, disabled: [unknown] });
     expect(r.rest).toMatchObject({ requested: 5, received: 4, missing: [unknown] });

@@ -11,6 +11,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { BookStore } from '../table/store.js';
+import type { BookTable } from '../table/book-table.js';
 import type { BookHandle, Book } from '../table/view.js';
 import { type Metrics, Miss, type MetricsSummary, MISS_NAMES, AGE_BUCKETS_MS } from '../table/metrics.js';
 import type { ReadCounters } from '../table/metrics.js';
@@ -212,7 +213,8 @@ export class CacheHandle {
 export class BookCache extends EventEmitter<CacheEvents> {
   /** False when shipped switched off (`HFT_BOOK_CACHE_ENABLED=0`). */
   readonly enabled: boolean;
-  readonly store: BookStore;
+  /** The table: reads are local; in worker mode its commands are forwarded to the feed worker. */
+  readonly store: BookTable;
   readonly defaultMaxStaleMs: number;
   readonly hardStaleMs: number;
   readonly warmupTimeoutMs: number;
@@ -247,7 +249,7 @@ export class BookCache extends EventEmitter<CacheEvents> {
   private counters = { evicted: 0, addedAtRuntime: 0, newMarketsFollowed: 0 };
   private readonly options: BookCacheOptions;
 
-  private constructor(options: BookCacheOptions, settings: CacheEnvOptions, store: BookStore) {
+  private constructor(options: BookCacheOptions, settings: CacheEnvOptions, store: BookTable) {
     super();
     this.options = options;
     this.enabled = settings.enabled;
@@ -303,15 +305,16 @@ export class BookCache extends EventEmitter<CacheEvents> {
       clock: options.clock,
       graceMs: options.graceMs,
     };
-    let store: BookStore;
+    let store: BookTable;
     let feed: FeedLike;
     if (options.worker) {
       const wf: WorkerFeed = await startWorkerFeed({ ...feedOptions, ...storeOptions });
       store = wf.store;
       feed = wf;
     } else {
-      store = new BookStore(storeOptions);
-      feed = new SubscriptionManager(store, feedOptions);
+      const local = new BookStore(storeOptions);
+      store = local;
+      feed = new SubscriptionManager(local, feedOptions);
     }
     const cache = new BookCache(options, settings, store);
     cache.feed = feed;

@@ -5,7 +5,6 @@
 import { EventEmitter } from 'node:events';
 import type { BookStore } from '../table/store.js';
 import { preciseNow } from '../table/clock.js';
-import { C, H_COUNTERS } from '../table/layout.js';
 import { FeedConnection, FeedCounters, type ConnectionHost, type Group } from './connection.js';
 import { MAX_FEED_CONNECTIONS, resolveFeedOptions, type FeedOptions, type ResolvedFeedOptions } from './options.js';
 
@@ -158,7 +157,6 @@ export class SubscriptionManager extends EventEmitter<FeedEvents> {
   private readonly pending = new Map<string, Pending>();
   private readonly counters = new FeedCounters();
   private readonly host: ConnectionHost;
-  private readonly badJson: Float64Array;
   private healthTimer: NodeJS.Timeout | undefined;
   private started = false;
   private resyncScheduled = false;
@@ -175,7 +173,6 @@ export class SubscriptionManager extends EventEmitter<FeedEvents> {
   ) {
     super();
     this.options = resolveFeedOptions(options);
-    this.badJson = new Float64Array(store.table, H_COUNTERS + C.badJson * 8, 1);
     this.host = {
       store,
       options: this.options,
@@ -493,7 +490,7 @@ export class SubscriptionManager extends EventEmitter<FeedEvents> {
   private newConnection(): FeedConnection {
     for (let i = 1; i <= MAX_FEED_CONNECTIONS; i++) {
       if (!this.conns[i]) {
-        const c = new FeedConnection(i, this.host, this.badJson);
+        const c = new FeedConnection(i, this.host);
         this.conns[i] = c;
         return c;
       }

@@ -8,7 +8,7 @@ import { startSimulator, FAULT_NAMES, type FaultName, type Simulator } from '../
 import { renderDashboard, renderWarmup, snapshot, busiestTokens } from './dashboard.js';
 import { Recorder, RecordingError, readRecording, replay } from './recording.js';
 import { BookStore } from '../table/store.js';
-import { createWriter, type BackendName } from '../backend/index.js';
+import type { BackendName } from '../backend/index.js';
 import { SubscriptionManager } from '../feed/index.js';
 import { ConfigError } from '../errors.js';
 import { DEFAULT_WS_URL } from '../feed/options.js';
@@ -359,13 +359,7 @@ async function cmdRecord(args: string[], io: Out): Promise<number> {
   const backend = backendOpt(values.backend);
   const recorder = new Recorder(String(values.out));
   const src = await sourceFor('record', values, io);
-  const store = new BookStore({
-    clock: 'precise',
-    writer: (table) => {
-      const w = createWriter(table, { backend });
-      return { writer: recorder.wrap(w.writer), backend: w.backend };
-    },
-  });
+  const store = new BookStore({ clock: 'precise', backend, observe: recorder.observe });
   const feed = new SubscriptionManager(store, { url: src.url });
   feed.start(src.universe);
   io.err(`polybook: recording ${src.label} to ${values.out}; Ctrl-C to stop\n`);
