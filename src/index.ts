@@ -9,19 +9,39 @@ export { BookView, type TokenState } from './table/book-view.js';
 export { Status, type FullBook } from './table/writer.js';
 export { BookHandle, type Book, type Level } from './table/view.js';
 export { Metrics, Miss, MISS_NAMES, AGE_BUCKETS_MS, type MissName, type MetricsSummary } from './table/metrics.js';
-export { ConfigError, PolybookError, ERROR_CODES, type ErrorCode } from './errors.js';
+export {
+  ConfigError,
+  PolybookError,
+  ERROR_CODES,
+  type ErrorCode,
+  MissingDependencyError,
+  MetricsConflictError,
+  MetricsListenError,
+} from './errors.js';
 export { nativeAvailability, type BackendName } from './backend/index.js';
 export { bookHash, type HashInput } from './protocol/hash.js';
 export { COUNTERS, type CounterName } from './table/layout.js';
+export { BookCache, CacheHandle, type BookCacheOptions, type CacheEvents } from './cache/book-cache.js';
 export {
-  BookCache,
-  CacheHandle,
   CacheMetrics,
-  type BookCacheOptions,
-  type CacheEvents,
+  METRIC_FAMILIES,
+  CACHE_COUNTERS,
   type CacheSummary,
   type CacheCounters,
-} from './cache/book-cache.js';
+  type CacheMetricsSource,
+} from './cache/metrics.js';
+export type { MetricFamily, MetricKind, MetricUnit, FieldDef } from './table/metric-defs.js';
+export { HEALTH_REASONS, type CacheHealth, type HealthReason } from './cache/health.js';
+export type { MetricsServer, MetricsServerOptions } from './cache/metrics-server.js';
+export { registerPrometheus, type PrometheusBridge, type PrometheusRegistry } from './cache/prom-client.js';
+export {
+  registerOpenTelemetry,
+  type OpenTelemetryBridge,
+  type OpenTelemetryOptions,
+  type OtelMeter,
+  type OtelBatchObservableResult,
+  type OtelInstrumentOptions,
+} from './cache/otel.js';
 export { Staleness, LATENCY_ARB_MIN_MS, LATENCY_ARB_MAX_MS } from './cache/staleness.js';
 export { fromEnv, ENV_VARS, CACHE_DEFAULTS, type CacheEnvOptions } from './cache/env.js';
 export type { WarmupResult, WarmupProgress } from './cache/warmup.js';
@@ -43,6 +63,7 @@ export {
   DEFAULT_WS_URL,
   type FeedOptions,
   type FeedStats,
+  FEED_STATS,
   type FeedLogger,
   type WorkerFeedOptions,
 } from './feed/index.js';

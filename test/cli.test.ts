@@ -87,6 +87,96 @@ describe('polybook CLI', () => {
     }
   });
 
+  it('watch --metrics-port serves /metrics and /healthz on loopback while it runs', async () => {
+    const tokens = sim.tokens.slice(0, 4);
+    const p = spawn(
+      process.execPath,
+      [
+        BIN,
+        'watch',
+        '--url',
+        sim.url,
+        '--tokens',
+        tokens.join(','),
+        '--json',
+        '--metrics-port',
+        '0',
+        '--duration',
+        '60',
+      ],
+      { env: { ...process.env, POLYBOOK_BACKEND: '' } },
+    );
+    const exited = new Promise<number | null>((r) => p.on('close', r));
+    try {
+      let stderr = '';
+      p.stderr.on('data', (d) => (stderr += d));
+      const base = await new Promise<string>((resolve, reject) => {
+        const t = setTimeout(() => reject(new Error(`no metrics URL on stderr: ${stderr}`)), 30_000);
+        const check = () => {
+          const m = /^polybook: metrics on (http:\/\/127\.0\.0\.1:\d+)\/metrics, health on \1\/healthz$/m.exec(stderr);
+          if (!m) return;
+          clearTimeout(t);
+          resolve(m[1]);
+        };
+        p.stderr.on('data', check);
+        check();
+      });
+      // Healthy once warmup completed (polling the endpoint for that state, bounded).
+      const end = Date.now() + 30_000;
+      let health = await fetch(`${base}/healthz`);
+      while (health.status !== 200 && Date.now() < end) {
+        await health.text();
+        await new Promise((r) => setTimeout(r, 20));
+        health = await fetch(`${base}/healthz`);
+      }
+      expect(health.status).toBe(200);
+      expect(await health.json()).toMatchObject({ ok: true, tokens: 4, readyTokens: 4, openConnections: 1 });
+      const metrics = await fetch(`${base}/metrics`);
+      expect(metrics.headers.get('content-type')).toBe('text/plain; version=0.0.4; charset=utf-8');
+      const text = await metrics.text();
+      expect(text).toMatch(/^polybook_tokens 4$/m);
+      expect(text).toMatch(/^polybook_trading_enabled 1$/m);
+      expect(text).toMatch(/^polybook_reads_total\{result="hit"\} \d+$/m);
+    } finally {
+      p.kill('SIGINT');
+    }
+    expect(await exited).toBe(0);
+  });
+
+  it('--metrics-port errors: a port in use, a host without a port, a bad port', async () => {
+    const busy = createServer();
+    await new Promise<void>((r) => busy.listen(0, '127.0.0.1', r));
+    const port = (busy.address() as { port: number }).port;
+    try {
+      const inUse = await run([
+        'watch',
+        '--url',
+        sim.url,
+        '--tokens',
+        sim.tokens[0],
+        '--json',
+        '--metrics-port',
+        String(port),
+      ]);
+      expect(inUse.code).toBe(1);
+      expect(inUse.stderr).toMatch(
+        new RegExp(`^polybook: cannot serve metrics on 127\\.0\\.0\\.1:${port}: the port is in use`, 'm'),
+      );
+      expect(inUse.stderr).not.toMatch(/\n\s+at /);
+    } finally {
+      busy.close();
+    }
+    const hostOnly = await run(['watch', '--metrics-host', '0.0.0.0']);
+    expect(hostOnly.code).toBe(2);
+    expect(hostOnly.stderr).toMatch(/--metrics-host needs --metrics-port P/);
+    const bad = await run(['watch', '--metrics-port', '70000']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--metrics-port must be an integer from 0 to 65535, got "70000"/);
+    const help = await run(['watch', '--help']);
+    expect(help.stdout).toMatch(/--metrics-port P/);
+    expect(help.stdout).toMatch(/--metrics-host H .*default 127\.0\.0\.1/);
+  });
+
   it('a recording replays to identical books and counters, twice and on both backends', async () => {
     const file = join(dir, 'session.pbrec.gz');
     const live = await startSimulator({ markets: 4, rate: 300, seed: 3 });

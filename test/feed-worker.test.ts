@@ -57,7 +57,7 @@ describe.each(BACKENDS)('worker feed (%s backend)', (backend) => {
     await waitFor(() => feed.stats().tokens === 40 && feed.stats().open === 1, 'published stats');
     const fresh = await feed.fetchStats();
     expect(fresh.messages).toBeGreaterThan(0);
-    expect(fresh.pongLatencyMs.last).toBeGreaterThanOrEqual(0);
+    expect(fresh.lastPongLatencyMs).toBeGreaterThanOrEqual(0);
 
     // Remove a market, then add it back.
     const m = sim.markets[3];

@@ -232,7 +232,7 @@ describe.each(BACKENDS)('SubscriptionManager (%s backend)', (backend) => {
     expect(store.counter('frames')).toBe(frames0);
     expect(store.counter('badJson')).toBe(0);
     expect(logged.filter((m) => m.includes('INVALID')).length).toBe(4);
-    await waitFor(() => feed.stats().pongLatencyMs.last >= 0, 'a PONG');
+    await waitFor(() => feed.stats().lastPongLatencyMs >= 0, 'a PONG');
     expect(feed.stats()).toMatchObject({ connections: 2, open: 2, tokens: 8 });
   });
 

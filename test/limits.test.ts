@@ -223,8 +223,8 @@ describe('bounded queues', () => {
     ]) {
       expect(text).toMatch(new RegExp(`^${name} 0$`, 'm'));
     }
-    expect(text).toMatch(/^polybook_worker_queue\{direction="from_worker"\} 0$/m);
-    expect(text).toMatch(/^polybook_worker_queue\{direction="to_worker"\} 0$/m);
+    expect(text).toMatch(/^polybook_worker_queued_messages 0$/m);
+    expect(text).toMatch(/^polybook_worker_queued_operations 0$/m);
     expect(cache.metrics().summary()).toMatchObject({ watchNotifications: 0, watchCoalesced: 0 });
   });
 });

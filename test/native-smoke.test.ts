@@ -44,7 +44,7 @@ describe('native binding (smoke)', () => {
     expect(counter('bytes')).toBe(buf.byteLength);
     expect(counter('snapshotsApplied')).toBe(1);
 
-    // Exact texts back, and the server hash reproduces (PROTOCOL.md 2.9).
+    // Exact texts back, and the server hash reproduces (docs/PROTOCOL.md 2.9).
     expect(w.fullBook(2)).toEqual({
       bids: ev.bids.map((l: any) => [l.price, l.size]),
       asks: ev.asks.map((l: any) => [l.price, l.size]),

@@ -146,7 +146,7 @@ const ALLOWED = [
   /^dist\/.+\.(js|d\.ts)$/,
   /^docs\/[^/]+\.md$/,
   /^bench\/RESULTS\.md$/,
-  /^fixtures\/polymarket\/[^/]+\.(json|txt)$/,
+  /^fixtures\/polymarket\/(rest\/)?[^/]+\.(json|txt|md)$/,
 ];
 const REQUIRED = [
   'package.json',
@@ -229,12 +229,56 @@ process.stdout.write(String(new BookStore({ backend: 'js' }).backend));
 
 /** TypeScript users: the declarations resolve through the exports map. */
 const CONSUMER_TS = `
-import { BookStore, type Book, type BackendName } from 'polybook';
+import { BookStore, registerPrometheus, type Book, type BackendName, type BookCache } from 'polybook';
+import type { CacheHealth, MetricsServer, PrometheusRegistry } from 'polybook';
 const store = new BookStore({ maxDepth: 5 });
 const backend: BackendName = store.backend;
 const book: Book | null = store.get('1', 250);
 export const bid: number | null | undefined = book?.bestBid;
 export { backend };
+// The metrics API types without prom-client installed.
+export async function serve(cache: BookCache, registry: PrometheusRegistry): Promise<[MetricsServer, CacheHealth]> {
+  await registerPrometheus(cache, registry);
+  return [await cache.serveMetrics({ port: 0 }), cache.health()];
+}
+`;
+
+/** A user without prom-client, OpenTelemetry or pino: metrics as text and over HTTP; the bridges say what to install. */
+const OPTIONAL_MJS = `
+import { BookCache, MissingDependencyError, registerOpenTelemetry, registerPrometheus } from 'polybook';
+
+const resolvable = {};
+for (const name of ['prom-client', '@opentelemetry/api', 'pino']) {
+  try {
+    import.meta.resolve(name);
+    resolvable[name] = true;
+  } catch {
+    resolvable[name] = false;
+  }
+}
+const cache = await BookCache.start({ enabled: false });
+cache.get('1');
+const text = cache.prometheus();
+const server = await cache.serveMetrics({ port: 0 });
+const metrics = await fetch(server.url + '/metrics');
+const health = await fetch(server.url + '/healthz');
+const bridges = {};
+for (const [name, call] of [['prometheus', () => registerPrometheus(cache)], ['openTelemetry', () => registerOpenTelemetry(cache)]]) {
+  try {
+    await call();
+    bridges[name] = null;
+  } catch (e) {
+    bridges[name] = { name: e.name, code: e.code, dependency: e.dependency, typed: e instanceof MissingDependencyError, message: e.message };
+  }
+}
+await cache.stop();
+process.stdout.write(JSON.stringify({
+  resolvable,
+  text,
+  metrics: { status: metrics.status, type: metrics.headers.get('content-type'), body: await metrics.text() },
+  health: { status: health.status, body: await health.json() },
+  bridges,
+}));
 `;
 
 interface ConsumerOutput {
@@ -292,6 +336,10 @@ describe('the published package, installed outside the repository', () => {
       expect(files, `${p} is referenced by package.json`).toContain(p.replace(/^\.\//, ''));
     }
     expect(Object.keys(pkg.dependencies)).toEqual(['ws']);
+    // The metric bridges' packages are optional peers: never installed with polybook.
+    expect(Object.keys(pkg.peerDependencies ?? {}).sort()).toEqual(['@opentelemetry/api', 'prom-client']);
+    for (const peer of Object.keys(pkg.peerDependencies))
+      expect(pkg.peerDependenciesMeta?.[peer]).toEqual({ optional: true });
     // No install-time scripts: installing polybook never compiles anything.
     for (const s of ['preinstall', 'install', 'postinstall']) expect(pkg.scripts?.[s], s).toBeUndefined();
     // The engines range is what the tests run on: this Node must satisfy it.
@@ -402,6 +450,7 @@ describe('the published package, installed outside the repository', () => {
       writeFileSync(join(app, 'consumer.mjs'), CONSUMER_MJS);
       writeFileSync(join(app, 'consumer.cjs'), CONSUMER_CJS);
       writeFileSync(join(app, 'consumer.ts'), CONSUMER_TS);
+      writeFileSync(join(app, 'optional.mjs'), OPTIONAL_MJS);
       cpSync(FIXTURE, join(app, 'book.json'));
       ok('npm', ['install', '--offline', '--no-audit', '--no-fund', wsTarball(), mainTgz, hostTgz], app);
       const wsRange = (
@@ -427,6 +476,35 @@ describe('the published package, installed outside the repository', () => {
       expect(ok(process.execPath, ['consumer.cjs'], app).stdout).toBe('js');
       const help = ok('npm', ['exec', '--offline', '--', 'polybook', '--help'], app);
       expect(help.stdout).toMatch(/^polybook: live, verified Polymarket order books/);
+    },
+    STEP_TIMEOUT,
+  );
+
+  it(
+    'runs without prom-client, OpenTelemetry or pino: text exposition and endpoint work, the bridges name what to install',
+    () => {
+      for (const dep of ['prom-client', '@opentelemetry/api', 'pino']) {
+        expect(existsSync(join(app, 'node_modules', dep)), `${dep} must not be installed with polybook`).toBe(false);
+      }
+      const r = ok(process.execPath, ['optional.mjs'], app);
+      const out = JSON.parse(r.stdout);
+      expect(out.resolvable).toEqual({ 'prom-client': false, '@opentelemetry/api': false, pino: false });
+      expect(out.text).toMatch(/^polybook_reads_total\{result="disabled"\} 1$/m);
+      expect(out.metrics).toEqual({ status: 200, type: 'text/plain; version=0.0.4; charset=utf-8', body: out.text });
+      expect(out.health).toMatchObject({ status: 503, body: { ok: false, reason: 'disabled' } });
+      for (const [bridge, dependency] of [
+        ['prometheus', 'prom-client'],
+        ['openTelemetry', '@opentelemetry/api'],
+      ] as const) {
+        expect(out.bridges[bridge], bridge).toMatchObject({
+          name: 'MissingDependencyError',
+          code: 'POLYBOOK_MISSING_DEPENDENCY',
+          dependency,
+          typed: true,
+        });
+        expect(out.bridges[bridge].message).toContain(`run 'npm install ${dependency}'`);
+      }
+      expect(r.stderr).toBe('');
     },
     STEP_TIMEOUT,
   );

@@ -2,7 +2,7 @@
  * The simulator's frames, sent from their own worker thread, for the end-to-end benchmark.
  *
  * Generating a change costs the simulator ~40 µs (it hashes both books of the market for the
- * `hash` of each entry, PROTOCOL.md 2.9), so generating 20,000 changes/s live would need most of a
+ * `hash` of each entry, docs/PROTOCOL.md 2.9), so generating 20,000 changes/s live would need most of a
  * core on its own, on a 2-core machine where the main thread spins on one core. The exchange's CPU
  * is not ours in production, so the changes are generated first and then written to the socket at
  * the rate:
@@ -89,7 +89,7 @@ const first = new Int32Array(data.changes + 2);
  * Market (index in `groups`) of each change that a reader can see, -1 for the others: shared with
  * the reader after sent[] (see sim-protocol.ts). A change is visible when it changes the published
  * (depth `data.depth`) view of one of its tokens: a change deeper in the book moves nothing a read
- * returns (the writer publishes only what differs, DESIGN.md section 8), so it has no "visible"
+ * returns (the writer publishes only what differs, DESIGN.md section 5.8), so it has no "visible"
  * time. The frames are replayed once here through a probe store to tell which changes publish.
  */
 const marketOf = new Int32Array(data.sab, SENT_OFFSET + 8 * (data.changes + 2), data.changes + 2).fill(-1);

@@ -13,12 +13,12 @@ import { EventEmitter } from 'node:events';
 import { BookStore } from '../table/store.js';
 import type { BookTable } from '../table/book-table.js';
 import type { BookHandle, Book } from '../table/view.js';
-import { type Metrics, Miss, type MetricsSummary, MISS_NAMES, AGE_BUCKETS_MS } from '../table/metrics.js';
+import { Miss } from '../table/metrics.js';
 import type { ReadCounters } from '../table/metrics.js';
 import type { BackendName } from '../backend/index.js';
 import type { ClockOption } from '../table/clock.js';
 import { ConfigError } from '../errors.js';
-import { COUNTERS, F_SETTLED, F_SUBSCRIBED, HEADER_BYTES, slotBytes, type CounterName } from '../table/layout.js';
+import { F_SETTLED, F_SUBSCRIBED, HEADER_BYTES, slotBytes } from '../table/layout.js';
 import { SubscriptionManager, type FeedStats, type NewMarketEvent, type DisconnectedEvent } from '../feed/manager.js';
 import { resolveFeedOptions, type FeedOptions } from '../feed/options.js';
 import { resolveCacheSettings, type CacheEnvOptions } from './env.js';
@@ -26,7 +26,10 @@ import { WatchHub, changesIterator, type BookChange, type ChangesOptions, type W
 import { WarmupManager, type WarmupProgress, type WarmupResult } from './warmup.js';
 import { RestWarmupClient, type RestOptions, type RestStats } from './rest.js';
 import { normalizeGroups, resolveUniverse, type MarketGroup, type UniverseSpec } from './universe.js';
-import { PromText, snakeCase } from './prometheus.js';
+import { renderCachePrometheus } from './prometheus.js';
+import { CacheMetrics } from './metrics.js';
+import { cacheHealth, type CacheHealth } from './health.js';
+import { startMetricsServer, type MetricsServer, type MetricsServerOptions } from './metrics-server.js';
 import { startWorkerFeed, type WorkerFeed } from '../feed/worker.js';
 
 /** Options of {@link BookCache.start}. Every setting of `fromEnv()` is accepted too. */
@@ -84,57 +87,6 @@ export interface CacheEvents {
    * arrives by message, after the fact). `reconnectInMs: null`: not reconnected (settled).
    */
   disconnected: [DisconnectedEvent];
-}
-
-/** Cache-level counters. */
-export interface CacheCounters extends RestStats {
-  /** Tokens currently in the table. */
-  tokens: number;
-  /** Tokens ready (ignoring staleness). */
-  ready: number;
-  /** Settled tokens evicted so far. */
-  evicted: number;
-  /** Tokens added after start (acquire / new markets). */
-  addedAtRuntime: number;
-  /** New markets followed. */
-  newMarketsFollowed: number;
-  /** Change notifications delivered to watch callbacks and `changes()` iterators. */
-  watchNotifications: number;
-  /** Book versions merged into a later notification of the same token (the watch queues coalesce, never grow). */
-  watchCoalesced: number;
-}
-
-/** Everything `cache.metrics()` reports. */
-export class CacheMetrics {
-  constructor(
-    /** Store read counters and writer counters. */
-    readonly store: Metrics,
-    /** Feed counters (null when disabled). */
-    readonly feed: FeedStats | null,
-    readonly cache: CacheCounters,
-    readonly warmup: WarmupResult | null,
-    readonly enabled: boolean,
-    readonly tradingEnabled: boolean,
-  ) {}
-
-  /** Store summary plus feed stats and cache counters. */
-  summary(): CacheSummary {
-    return {
-      ...this.store.summary(),
-      enabled: this.enabled,
-      tradingEnabled: this.tradingEnabled,
-      feed: this.feed,
-      ...this.cache,
-      warmup: this.warmup,
-    };
-  }
-}
-
-export interface CacheSummary extends MetricsSummary, CacheCounters {
-  enabled: boolean;
-  tradingEnabled: boolean;
-  feed: FeedStats | null;
-  warmup: WarmupResult | null;
 }
 
 /** The feed calls the cache uses; both the in-thread manager and the worker feed provide them. */
@@ -248,6 +200,7 @@ export class BookCache extends EventEmitter<CacheEvents> {
   private readonly evictedIds = new Set<string>();
   private counters = { evicted: 0, addedAtRuntime: 0, newMarketsFollowed: 0 };
   private readonly options: BookCacheOptions;
+  private readonly servers = new Set<MetricsServer>();
 
   private constructor(options: BookCacheOptions, settings: CacheEnvOptions, store: BookTable) {
     super();
@@ -635,9 +588,49 @@ export class BookCache extends EventEmitter<CacheEvents> {
     return this.metrics();
   }
 
-  /** Prometheus text exposition of read metrics, writer counters, feed and cache metrics. */
+  /**
+   * Prometheus text exposition of read metrics, writer counters, feed and cache metrics
+   * (docs/METRICS.md lists them). Serve it with content type `PROMETHEUS_CONTENT_TYPE`, or let
+   * {@link BookCache.serveMetrics} do it.
+   */
   prometheus(): string {
     return renderCachePrometheus(this.metrics());
+  }
+
+  /**
+   * Whether the cache can serve books now: trading enabled and every feed connection in use open.
+   * Otherwise `reason` says why (`disabled`, `stopped`, `warming_up`, `no_open_connection`,
+   * `connection_down`). The body of `GET /healthz`.
+   */
+  health(): CacheHealth {
+    return cacheHealth(this.metrics(), this.stopped);
+  }
+
+  /**
+   * Serves `GET /metrics` (the Prometheus text) and `GET /healthz` (200 when {@link BookCache.health}
+   * is ok, else 503 with it as JSON) over HTTP, on `127.0.0.1` unless `host` says otherwise.
+   * `cache.stop()` closes it too.
+   *
+   * ```ts
+   * await using server = await cache.serveMetrics({ port: 9464 });
+   * console.log(`${server.url}/metrics`);
+   * ```
+   * @throws ConfigError on an invalid port or host; MetricsListenError when it cannot listen there.
+   */
+  async serveMetrics(options: MetricsServerOptions): Promise<MetricsServer> {
+    this.checkRunning('serveMetrics');
+    const server = await startMetricsServer(
+      { metrics: () => this.prometheus(), health: () => this.health() },
+      options,
+      () => this.servers.delete(server),
+    );
+    if (this.stopped) {
+      // stop() ran while the server was starting.
+      await server.close();
+      this.checkRunning('serveMetrics');
+    }
+    this.servers.add(server);
+    return server;
   }
 
   /** Stops the feed (sockets closed), the watches and timers. Reads miss afterwards. Idempotent. */
@@ -651,6 +644,7 @@ export class BookCache extends EventEmitter<CacheEvents> {
     const f = this.feed;
     if (f) await f.stop();
     this.store.close();
+    await Promise.all([...this.servers].map((server) => server.close()));
   }
 
   private checkRunning(what: string): void {
@@ -661,127 +655,4 @@ export class BookCache extends EventEmitter<CacheEvents> {
     if (this.listenerCount('error') > 0) this.emit('error', e);
     else console.error('polybook cache:', e);
   }
-}
-
-/** Renders cache metrics in the Prometheus text format (conventional names, seconds and bytes). */
-export function renderCachePrometheus(m: CacheMetrics): string {
-  const p = new PromText();
-  const s = m.store;
-  p.counter('polybook_reads_total', 'Book reads through this thread, by result (hit or miss reason).', s.hits, {
-    result: 'hit',
-  });
-  for (const r of MISS_NAMES)
-    p.counter('polybook_reads_total', 'Book reads through this thread, by result (hit or miss reason).', s.misses[r], {
-      result: r,
-    });
-  p.histogram(
-    'polybook_served_age_seconds',
-    'Age of served books (time since the feed last confirmed them current).',
-    s.ageHistogram.map((b, i) => ({ le: i < AGE_BUCKETS_MS.length ? b.le / 1000 : Infinity, count: b.count })),
-    s.ageSumMs / 1000,
-  );
-  for (const name of COUNTERS as readonly CounterName[]) {
-    const metric = name === 'bytes' ? 'polybook_writer_bytes_total' : `polybook_writer_${snakeCase(name)}_total`;
-    p.counter(metric, `Writer counter ${name} (docs/DESIGN.md section 6).`, s.writer[name]);
-  }
-  p.gauge('polybook_enabled', 'Whether the cache is enabled (HFT_BOOK_CACHE_ENABLED).', m.enabled ? 1 : 0);
-  p.gauge('polybook_trading_enabled', 'Whether warmup completed and reads are served.', m.tradingEnabled ? 1 : 0);
-  const c = m.cache;
-  p.gauge('polybook_tokens', 'Tokens in the table, by state.', c.tokens, { state: 'subscribed' });
-  p.gauge('polybook_tokens', 'Tokens in the table, by state.', c.ready, { state: 'ready' });
-  p.counter('polybook_evicted_tokens_total', 'Settled tokens evicted from the table.', c.evicted);
-  p.counter('polybook_runtime_added_tokens_total', 'Tokens added after start.', c.addedAtRuntime);
-  p.counter('polybook_rest_calls_total', 'REST requests sent (warmup only).', c.restCalls);
-  p.counter('polybook_rest_refused_total', 'REST calls refused because warmup had ended.', c.restRefused);
-  p.counter('polybook_rest_books_total', 'Books received from REST during warmup.', c.restBooks);
-  p.counter('polybook_rest_errors_total', 'Failed REST requests during warmup.', c.restErrors);
-  p.counter('polybook_watch_notifications_total', 'Change notifications delivered to watchers.', c.watchNotifications);
-  p.counter(
-    'polybook_watch_coalesced_versions_total',
-    'Book versions merged into a later notification of the same token.',
-    c.watchCoalesced,
-  );
-  if (m.warmup) {
-    p.gauge('polybook_warmup_ready_fraction', 'Ready fraction when warmup completed.', m.warmup.fraction);
-    p.gauge('polybook_warmup_duration_seconds', 'Duration of the initial warmup.', m.warmup.elapsedMs / 1000);
-    p.gauge('polybook_warmup_disabled_tokens', 'Tokens disabled at the end of warmup.', m.warmup.disabled.length);
-  }
-  const f = m.feed;
-  if (f) {
-    p.gauge('polybook_ws_connections', 'Market-channel connections, by state.', f.connections, { state: 'in_use' });
-    p.gauge('polybook_ws_connections', 'Market-channel connections, by state.', f.open, { state: 'open' });
-    p.gauge('polybook_ws_tokens', 'Tokens on market-channel connections.', f.tokens);
-    p.counter('polybook_ws_reconnects_total', 'Reconnects scheduled after a disconnect.', f.reconnects);
-    p.counter('polybook_ws_resubscriptions_total', 'Tokens resubscribed to get a fresh book.', f.resubscriptions);
-    p.counter('polybook_ws_messages_total', 'Frames received.', f.messages);
-    p.counter('polybook_ws_received_bytes_total', 'Bytes received.', f.bytes);
-    p.gauge('polybook_ws_messages_per_second', 'Frames received per second (last window).', f.messagesPerSec);
-    p.gauge('polybook_ws_received_bytes_per_second', 'Bytes received per second (last window).', f.bytesPerSec);
-    p.gauge(
-      'polybook_ws_pong_latency_seconds',
-      'PING to PONG round trip, last and mean.',
-      f.pongLatencyMs.last / 1000,
-      { stat: 'last' },
-    );
-    p.gauge(
-      'polybook_ws_pong_latency_seconds',
-      'PING to PONG round trip, last and mean.',
-      f.pongLatencyMs.mean / 1000,
-      { stat: 'mean' },
-    );
-    p.counter(
-      'polybook_ws_control_replies_total',
-      'NO NEW ASSETS / INVALID OPERATION / INVALID MESSAGE replies.',
-      f.controlReplies,
-    );
-    p.counter(
-      'polybook_ws_settled_closes_total',
-      'Connections closed with 1000 all subscribed assets resolved.',
-      f.settledCloses,
-    );
-    p.counter(
-      'polybook_ws_slow_consumer_closes_total',
-      'Connections closed with 1013 slow consumer.',
-      f.slowConsumerCloses,
-    );
-    p.counter('polybook_ws_bad_frames_total', 'Frames that were not JSON.', f.badFrames);
-    p.counter(
-      'polybook_ws_oversized_frames_total',
-      'Frames over maxFrameBytes (connection closed with 1009).',
-      f.oversizedFrames,
-    );
-    p.counter(
-      'polybook_ws_protocol_errors_total',
-      'WebSocket protocol violations by the server (connection closed with 1002).',
-      f.protocolErrors,
-    );
-    p.counter(
-      'polybook_ws_stalls_total',
-      'Busy connections reconnected because no data arrived for their stall threshold (stallAfterMs).',
-      f.stalls,
-    );
-    p.counter(
-      'polybook_ws_internal_errors_total',
-      'Frames whose ingest failed with an internal error of the native writer (every book reset and resubscribed).',
-      f.internalErrors,
-    );
-    p.gauge(
-      'polybook_worker_queue',
-      'Messages waiting between the feed worker and this thread, by direction.',
-      f.workerQueued,
-      { direction: 'from_worker' },
-    );
-    p.gauge(
-      'polybook_worker_queue',
-      'Messages waiting between the feed worker and this thread, by direction.',
-      f.workerOpsQueued,
-      { direction: 'to_worker' },
-    );
-    p.counter(
-      'polybook_worker_dropped_total',
-      'Worker log lines and connection events dropped because this thread fell behind.',
-      f.workerDropped,
-    );
-  }
-  return p.toString();
 }

@@ -1,11 +1,13 @@
 /**
- * A small writer of the Prometheus text exposition format (version 0.0.4), with no dependency:
- * `# HELP`, `# TYPE`, samples with escaped labels, histograms with cumulative `_bucket{le}`,
- * `_sum` and `_count`. Used by `BookCache.prometheus()`.
+ * The Prometheus text exposition format (version 0.0.4), with no dependency: `# HELP`, `# TYPE`,
+ * samples with escaped labels, histograms as cumulative `_bucket{le}`, `_sum` and `_count`.
+ * `BookCache.prometheus()` renders {@link METRIC_FAMILIES} with it.
  */
+import type { Labels, MetricFamily } from '../table/metric-defs.js';
+import { METRIC_FAMILIES, type CacheMetrics } from './metrics.js';
 
-export type Labels = Record<string, string | number>;
-type Kind = 'counter' | 'gauge' | 'histogram';
+/** The HTTP `Content-Type` of the text exposition. */
+export const PROMETHEUS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
 
 const NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
 const LABEL = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
@@ -26,88 +28,40 @@ function escapeHelp(v: string): string {
   return v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n');
 }
 
-function labelText(labels: Labels | undefined): string {
-  if (!labels) return '';
-  const keys = Object.keys(labels);
-  if (keys.length === 0) return '';
-  return `{${keys
-    .map((k) => {
-      if (!LABEL.test(k)) throw new TypeError(`polybook: invalid Prometheus label name ${JSON.stringify(k)}`);
-      return `${k}="${escapeLabel(String(labels[k]))}"`;
-    })
-    .join(',')}}`;
+function labelText(labels: Labels, le?: number): string {
+  const parts: string[] = [];
+  for (const k of Object.keys(labels)) {
+    if (!LABEL.test(k)) throw new TypeError(`polybook: invalid Prometheus label name ${JSON.stringify(k)}`);
+    parts.push(`${k}="${escapeLabel(labels[k])}"`);
+  }
+  if (le !== undefined) parts.push(`le="${formatValue(le)}"`);
+  return parts.length === 0 ? '' : `{${parts.join(',')}}`;
 }
 
 /**
- * Accumulates metric families. Each family is declared once (HELP and TYPE), with any number of
- * labelled samples; families keep the order of their first declaration.
+ * Renders metric families read from `source` as the text exposition (ends with a newline). Every
+ * family is declared (HELP and TYPE) even when it has no sample at the moment, as prom-client does.
+ * @throws TypeError on a name or label name Prometheus would reject (a bug in a definition).
  */
-export class PromText {
-  private readonly families = new Map<string, { help: string; kind: Kind; lines: string[] }>();
-
-  private family(name: string, kind: Kind, help: string) {
-    if (!NAME.test(name)) throw new TypeError(`polybook: invalid Prometheus metric name ${JSON.stringify(name)}`);
-    let f = this.families.get(name);
-    if (!f) {
-      f = { help, kind, lines: [] };
-      this.families.set(name, f);
-    } else if (f.kind !== kind) {
-      throw new TypeError(`polybook: metric ${name} declared as ${f.kind} and ${kind}`);
+export function renderPrometheus<S>(families: readonly MetricFamily<S>[], source: S): string {
+  let out = '';
+  for (const f of families) {
+    if (!NAME.test(f.name)) throw new TypeError(`polybook: invalid Prometheus metric name ${JSON.stringify(f.name)}`);
+    out += `# HELP ${f.name} ${escapeHelp(f.help)}\n# TYPE ${f.name} ${f.kind}\n`;
+    if (f.kind === 'histogram') {
+      for (const h of f.read(source)) {
+        for (const b of h.buckets) out += `${f.name}_bucket${labelText(h.labels, b.le)} ${formatValue(b.count)}\n`;
+        out += `${f.name}_sum${labelText(h.labels)} ${formatValue(h.sum)}\n`;
+        out += `${f.name}_count${labelText(h.labels)} ${formatValue(h.count)}\n`;
+      }
+    } else {
+      for (const s of f.read(source)) out += `${f.name}${labelText(s.labels)} ${formatValue(s.value)}\n`;
     }
-    return f;
   }
-
-  /** A monotone total; the name should end in `_total`. */
-  counter(name: string, help: string, value: number, labels?: Labels): this {
-    this.family(name, 'counter', help).lines.push(`${name}${labelText(labels)} ${formatValue(value)}`);
-    return this;
-  }
-
-  gauge(name: string, help: string, value: number, labels?: Labels): this {
-    this.family(name, 'gauge', help).lines.push(`${name}${labelText(labels)} ${formatValue(value)}`);
-    return this;
-  }
-
-  /**
-   * A histogram from per-bucket (not cumulative) counts; `buckets[i].le` are upper bounds in the
-   * metric's unit, the last one `Infinity`.
-   */
-  histogram(
-    name: string,
-    help: string,
-    buckets: readonly { le: number; count: number }[],
-    sum: number,
-    labels?: Labels,
-  ): this {
-    const f = this.family(name, 'histogram', help);
-    let cumulative = 0;
-    let sawInf = false;
-    for (const b of buckets) {
-      cumulative += b.count;
-      if (b.le === Infinity) sawInf = true;
-      f.lines.push(`${name}_bucket${labelText({ ...labels, le: formatValue(b.le) })} ${formatValue(cumulative)}`);
-    }
-    if (!sawInf) f.lines.push(`${name}_bucket${labelText({ ...labels, le: '+Inf' })} ${formatValue(cumulative)}`);
-    f.lines.push(`${name}_sum${labelText(labels)} ${formatValue(sum)}`);
-    f.lines.push(`${name}_count${labelText(labels)} ${formatValue(cumulative)}`);
-    return this;
-  }
-
-  /** The exposition text (ends with a newline). */
-  toString(): string {
-    let out = '';
-    for (const [name, f] of this.families) {
-      out += `# HELP ${name} ${escapeHelp(f.help)}\n# TYPE ${name} ${f.kind}\n`;
-      for (const l of f.lines) out += `${l}\n`;
-    }
-    return out;
-  }
+  return out;
 }
 
-/** The HTTP `Content-Type` of the text exposition. */
-export const PROMETHEUS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
-
-/** `snapshotsApplied` -> `snapshots_applied`. */
-export function snakeCase(name: string): string {
-  return name.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toLowerCase();
+/** The text exposition of a cache's metrics (`BookCache.prometheus()`). */
+export function renderCachePrometheus(m: CacheMetrics): string {
+  return renderPrometheus(METRIC_FAMILIES, m);
 }

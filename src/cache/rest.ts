@@ -1,5 +1,5 @@
 /**
- * REST warmup, and only warmup: a one-time `POST /books` (PROTOCOL.md 3.2) in chunks, paced by a
+ * REST warmup, and only warmup: a one-time `POST /books` (docs/PROTOCOL.md 3.2) in chunks, paced by a
  * token bucket under the documented limit (500 requests per 10 s), that seeds books the WebSocket
  * has not delivered yet and records `min_order_size`/`neg_risk` for hash checks.
  *
@@ -12,7 +12,7 @@ import { ConfigError } from '../errors.js';
 
 /** Production CLOB REST base URL. */
 export const DEFAULT_CLOB_URL = 'https://clob.polymarket.com';
-/** Documented `/books` limit: 500 requests per 10 s (PROTOCOL.md 3.3). */
+/** Documented `/books` limit: 500 requests per 10 s (docs/PROTOCOL.md 3.3). */
 export const BOOKS_RATE_LIMIT = { capacity: 500, windowMs: 10_000 } as const;
 export const DEFAULT_REST_CHUNK = 100;
 

@@ -1,6 +1,6 @@
 /**
  * The token universe: explicit token ids, market groups, or discovery of active order-book markets
- * from Gamma (`/markets/keyset`, PROTOCOL.md 3.4) or the CLOB (`/markets`, cursor `MA==` to `LTE=`).
+ * from Gamma (`/markets/keyset`, docs/PROTOCOL.md 3.4) or the CLOB (`/markets`, cursor `MA==` to `LTE=`).
  * Base URLs are options, so tests point them at a local HTTP server.
  */
 import { ConfigError } from '../errors.js';

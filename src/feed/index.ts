@@ -31,3 +31,4 @@ export {
 export { Backoff, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.js';
 export { startWorkerFeed, WorkerFeed, type WorkerFeedOptions } from './worker.js';
 export { WORKER_QUEUE_LIMIT } from './worker-protocol.js';
+export { FEED_STATS } from './stats.js';

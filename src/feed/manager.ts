@@ -7,6 +7,9 @@ import type { BookStore } from '../table/store.js';
 import { preciseNow } from '../table/clock.js';
 import { FeedConnection, FeedCounters, type ConnectionHost, type Group } from './connection.js';
 import { MAX_FEED_CONNECTIONS, resolveFeedOptions, type FeedOptions, type ResolvedFeedOptions } from './options.js';
+import type { FeedStats } from './stats.js';
+
+export type { FeedStats } from './stats.js';
 
 /**
  * The tokens of one market: they always share a connection. `market` is the condition id (a
@@ -59,60 +62,6 @@ export interface FeedEvents {
   connected: [ConnectedEvent];
   disconnected: [DisconnectedEvent];
   newMarket: [NewMarketEvent];
-}
-
-/** Feed counters, see {@link SubscriptionManager.stats}. */
-export interface FeedStats {
-  /** Connections in use (open, connecting or waiting to reconnect). */
-  connections: number;
-  /** Connections whose socket is open. */
-  open: number;
-  /** Tokens on connections. */
-  tokens: number;
-  /** Reconnects scheduled after a disconnect. */
-  reconnects: number;
-  /** Tokens resubscribed (unsubscribe + subscribe) to get a fresh book. */
-  resubscriptions: number;
-  /** PING to PONG round trip, ms (NaN before the first PONG). */
-  pongLatencyMs: { last: number; mean: number };
-  /** Frames received (data and control). */
-  messages: number;
-  /** Bytes received. */
-  bytes: number;
-  /** Over the last rate window (about 1 s). */
-  messagesPerSec: number;
-  bytesPerSec: number;
-  /** `NO NEW ASSETS`, `INVALID OPERATION` and `INVALID MESSAGE` replies. */
-  controlReplies: number;
-  /** Connections closed with `1000 all subscribed assets resolved`. */
-  settledCloses: number;
-  /** Connections closed with `1013` (slow consumer). */
-  slowConsumerCloses: number;
-  /** Frames that were not JSON (their tokens were resubscribed). */
-  badFrames: number;
-  /** Frames over `maxFrameBytes`: each closed its connection with 1009 (which reconnected). */
-  oversizedFrames: number;
-  /** Other WebSocket protocol violations by the server: each closed its connection with 1002. */
-  protocolErrors: number;
-  /**
-   * Busy connections closed because no data arrived for their stall threshold (`stallAfterMs`,
-   * see {@link FeedOptions.stallFactor}); each reconnected (reason `stall`).
-   */
-  stalls: number;
-  /** Frames whose ingest threw: an internal error of the native writer (a bug), which reset every book; the feed resubscribed them. */
-  internalErrors: number;
-  /**
-   * Worker mode only (0 otherwise): messages the feed worker posted to this thread that it has not
-   * handled yet (log lines, connection events, replies).
-   */
-  workerQueued: number;
-  /**
-   * Worker mode only: log lines and connected/disconnected events the worker dropped because this
-   * thread was more than `WORKER_QUEUE_LIMIT` messages behind (newMarket events and replies are never dropped).
-   */
-  workerDropped: number;
-  /** Worker mode only: operations (bind, unbind, add, ...) posted to the worker and not applied yet (never dropped). */
-  workerOpsQueued: number;
 }
 
 /** See {@link SubscriptionManager.liveness}. */
@@ -412,11 +361,13 @@ export class SubscriptionManager extends EventEmitter<FeedEvents> {
       tokens,
       reconnects: c.reconnects,
       resubscriptions: c.resubscriptions,
-      pongLatencyMs: { last: c.pongLatencyLast, mean: c.pongs > 0 ? c.pongLatencySum / c.pongs : NaN },
       messages: c.messages,
       bytes: c.bytes,
       messagesPerSec: this.rate.messagesPerSec,
       bytesPerSec: this.rate.bytesPerSec,
+      pongs: c.pongs,
+      lastPongLatencyMs: c.pongLatencyLast,
+      pongLatencySumMs: c.pongLatencySum,
       controlReplies: c.controlReplies,
       settledCloses: c.settledCloses,
       slowConsumerCloses: c.slowConsumerCloses,

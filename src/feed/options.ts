@@ -7,7 +7,7 @@ import type { BackoffOptions } from './backoff.js';
 
 /** Polymarket's public market channel. */
 export const DEFAULT_WS_URL = 'wss://ws-subscriptions-clob.polymarket.com/ws/market';
-/** Tokens per connection by default (Polymarket serves at most 500; see PROTOCOL 1.5). */
+/** Tokens per connection by default (Polymarket serves at most 500; see docs/PROTOCOL.md 1.5). */
 export const DEFAULT_MAX_TOKENS_PER_CONNECTION = 200;
 /** Hard limit of tokens per connection: with more, the server sends no opening snapshot. */
 export const MAX_TOKENS_PER_CONNECTION = 500;

@@ -8,13 +8,12 @@ import { BookStore } from '../table/store.js';
 import { isCommandName, type Command } from '../table/writer.js';
 import { SubscriptionManager } from './manager.js';
 import type { FeedLogger } from './options.js';
+import { writeStats, STATS_WORDS } from './stats.js';
 import {
-  writeStats,
   Q_HANDLED,
   Q_OPS_APPLIED,
   Q_POSTED,
   QUEUE_WORDS,
-  STATS_WORDS,
   WORKER_QUEUE_LIMIT,
   type FeedOp,
   type MainMessage,

@@ -17,7 +17,7 @@ export interface WorkerInit {
   backend: BackendName;
   graceMs: number | undefined;
   feed: WorkerFeedSettings;
-  /** Shared stats block (STATS_WORDS f64), refreshed by the worker every health interval. */
+  /** Shared stats block (STATS_WORDS f64, see stats.ts), refreshed by the worker every health interval. */
   stats: SharedArrayBuffer;
   /** Forward log lines to the main thread. */
   log: boolean;
@@ -72,56 +72,3 @@ export type WorkerMessage =
   | { type: 'reply'; id: number; value: unknown }
   | { type: 'failed'; id: number; message: string }
   | { type: 'opError'; message: string };
-
-/** Numeric FeedStats fields, in their order in the shared stats block. */
-const STAT_KEYS = [
-  'connections',
-  'open',
-  'tokens',
-  'reconnects',
-  'resubscriptions',
-  'messages',
-  'bytes',
-  'messagesPerSec',
-  'bytesPerSec',
-  'controlReplies',
-  'settledCloses',
-  'slowConsumerCloses',
-  'badFrames',
-  'oversizedFrames',
-  'protocolErrors',
-  'stalls',
-  'internalErrors',
-  'workerDropped',
-] as const satisfies readonly (keyof FeedStats)[];
-
-/** f64 words of the shared stats block: the fields above, the two PONG latencies, and a write count. */
-export const STATS_WORDS = STAT_KEYS.length + 3;
-
-/** Worker side: publishes a snapshot (single f64 stores; a reader may mix two snapshots, which is fine for counters). */
-export function writeStats(f64: Float64Array, s: FeedStats): void {
-  for (let i = 0; i < STAT_KEYS.length; i++) f64[i] = s[STAT_KEYS[i]];
-  f64[STAT_KEYS.length] = s.pongLatencyMs.last;
-  f64[STAT_KEYS.length + 1] = s.pongLatencyMs.mean;
-  f64[STAT_KEYS.length + 2]++;
-}
-
-/** Main side: the last published snapshot, with the queue gauges read from the shared counters. */
-export function readStats(f64: Float64Array, queue?: Int32Array): FeedStats {
-  const s = {} as Record<string, number>;
-  for (let i = 0; i < STAT_KEYS.length; i++) s[STAT_KEYS[i]] = f64[i];
-  return {
-    ...(s as unknown as Omit<FeedStats, 'pongLatencyMs' | 'workerQueued' | 'workerOpsQueued'>),
-    pongLatencyMs: { last: f64[STAT_KEYS.length], mean: f64[STAT_KEYS.length + 1] },
-    ...queueGauges(queue),
-  };
-}
-
-/** `workerQueued` and `workerOpsQueued` from the shared queue counters. */
-export function queueGauges(queue: Int32Array | undefined): { workerQueued: number; workerOpsQueued: number } {
-  if (!queue) return { workerQueued: 0, workerOpsQueued: 0 };
-  return {
-    workerQueued: Math.max(0, (Atomics.load(queue, Q_POSTED) - Atomics.load(queue, Q_HANDLED)) | 0),
-    workerOpsQueued: Math.max(0, (Atomics.load(queue, Q_OPS_POSTED) - Atomics.load(queue, Q_OPS_APPLIED)) | 0),
-  };
-}

@@ -12,13 +12,11 @@ import { forwardingWriter, type Command, type FullBook } from '../table/writer.j
 import { resolveBackend, type BackendName } from '../backend/index.js';
 import type { FeedEvents, FeedStats, UniverseEntry } from './manager.js';
 import { resolveFeedOptions, type FeedOptions } from './options.js';
+import { queueGauges, readStats, STATS_WORDS } from './stats.js';
 import {
-  queueGauges,
-  readStats,
   Q_HANDLED,
   Q_OPS_POSTED,
   QUEUE_WORDS,
-  STATS_WORDS,
   type MainMessage,
   type MainOp,
   type RequestKind,

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 
-/** The inputs of Polymarket's book hash (PROTOCOL.md section 2.9), all texts exactly as sent. */
+/** The inputs of Polymarket's book hash (docs/PROTOCOL.md section 2.9), all texts exactly as sent. */
 export interface HashInput {
   market: string;
   assetId: string;

@@ -7,7 +7,7 @@
 /** Price units per 1.0. */
 export const PRICE_SCALE = 10_000;
 
-/** Tick sizes the exchange uses (PROTOCOL.md 2.4), in price units. */
+/** Tick sizes the exchange uses (docs/PROTOCOL.md 2.4), in price units. */
 export const TICK_SIZES: Readonly<Record<string, number>> = {
   '0.1': 1000,
   '0.01': 100,

@@ -1,6 +1,7 @@
 /**
  * Wire texts of the market-channel events the simulator sends, in the key orders seen on the
- * live service (PROTOCOL.md section 2 and fixtures/). All ids, prices and sizes are strings.
+ * live service (docs/PROTOCOL.md section 2 and fixtures/polymarket/). All ids, prices and sizes are
+ * strings.
  */
 import { PRICE_SCALE, priceText, sizeText } from './decimal.js';
 import type { Entry, Market, Token, WireSide } from './market.js';
@@ -90,7 +91,7 @@ export function marketResolvedText(m: Market, winner: Token, ts: number): string
   );
 }
 
-/** REST `/book` summary: the hash key order (PROTOCOL.md 3.1). */
+/** REST `/book` summary: the hash key order (docs/PROTOCOL.md 3.1). */
 export function restBookText(t: Token): string {
   const m = t.market;
   return (

@@ -1,6 +1,7 @@
 /**
- * A local exchange speaking Polymarket's public market WebSocket protocol (PROTOCOL.md), for tests
- * and benchmarks without internet: seeded markets, live books, the real wire format and injectable faults.
+ * A local exchange speaking Polymarket's public market WebSocket protocol (docs/PROTOCOL.md sections 1
+ * and 2), for tests and benchmarks without internet: seeded markets, live books, the real wire format and
+ * injectable faults.
  */
 import { Exchange } from './engine.js';
 import { tickUnits } from './decimal.js';

@@ -63,7 +63,7 @@ export class Token {
     this.openingCache = null;
   }
 
-  /** Hash of the current book at its own timestamp (PROTOCOL.md 2.9, via src/protocol/hash.ts). */
+  /** Hash of the current book at its own timestamp (docs/PROTOCOL.md 2.9, via src/protocol/hash.ts). */
   hash(): string {
     if (this.hashCache === null) this.hashCache = this.hashAt(this.ts);
     return this.hashCache;
@@ -97,7 +97,7 @@ export class Token {
     return a >= 0 ? priceText(a) : this.market.settling ? '1' : '';
   }
 
-  /** The opening-snapshot `book` event (key order of PROTOCOL.md 2.2). */
+  /** The opening-snapshot `book` event (key order of docs/PROTOCOL.md 2.2). */
   openingText(): string {
     if (this.openingCache === null) {
       const m = this.market;

@@ -1,4 +1,4 @@
-/** Parsing of the frames a client sends on the market channel (PROTOCOL.md 1.2-1.4). */
+/** Parsing of the frames a client sends on the market channel (docs/PROTOCOL.md 1.2-1.4). */
 
 export type ClientFrame =
   | { kind: 'ping' }
@@ -11,6 +11,7 @@ export type ClientFrame =
   /** Not JSON, or not a usable subscription object. */
   | { kind: 'invalid' };
 
+/** Text replies the server sends (docs/PROTOCOL.md 1.6), defined once in src/protocol/control.ts. */
 export { PONG, NO_NEW_ASSETS, INVALID_OPERATION, INVALID_MESSAGE } from '../protocol/control.js';
 import { PING } from '../protocol/control.js';
 

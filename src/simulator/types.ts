@@ -58,9 +58,9 @@ export interface SimulatorOptions {
   seed?: number | string;
   /** price_change messages per second across all markets; 0 = only `step()`. Default 200. */
   rate?: number;
-  /** Tokens per connection that get an opening snapshot; beyond it only updates (PROTOCOL 1.5). Default 500. */
+  /** Tokens per connection that get an opening snapshot; beyond, only updates (docs/PROTOCOL.md 1.5). Default 500. */
   maxTokensPerConnection?: number;
-  /** A subscribe frame naming more tokens than this gets no snapshot at all (PROTOCOL 1.5). Default 750. */
+  /** A subscribe frame naming more tokens gets no snapshot at all (docs/PROTOCOL.md 1.5). Default 750. */
   maxTokensPerFrame?: number;
   /** Tick size of every market ("0.1" ... "0.0001"); default a seeded mix of "0.01" and "0.001". */
   tickSize?: string;
@@ -102,7 +102,7 @@ export interface BookState {
   bestAsk: string;
   /** Exchange time of the last change (ms, decimal text). */
   timestamp: string;
-  /** PROTOCOL 2.9 hash of this book at `timestamp`. */
+  /** docs/PROTOCOL.md 2.9 hash of this book at `timestamp`. */
   hash: string;
   tickSize: string;
   lastTradePrice: string;

@@ -3,6 +3,7 @@
  * reading thread, and the writer counters from the table header.
  */
 import { COUNTERS, C, COUNTER_COUNT, H_COUNTERS, type CounterName } from './layout.js';
+import type { HistogramFamily, MetricFamily, ScalarFamily } from './metric-defs.js';
 
 /** Why a read returned null. */
 export const Miss = {
@@ -169,3 +170,87 @@ export interface MetricsSummary {
   malformed: number;
   frames: number;
 }
+
+/** What each writer counter counts (docs/DESIGN.md section 6 has their order in the header). */
+export const WRITER_COUNTER_HELP: Readonly<Record<CounterName, string>> = {
+  frames: 'Frames handed to the writer (data and control).',
+  bytes: 'Bytes of the frames handed to the writer (UTF-8).',
+  events: 'Events in JSON frames (each element of an array, or the single object).',
+  controlFrames: 'Control frames (PONG, NO NEW ASSETS, ...) that reached the writer.',
+  snapshotsApplied: 'Book snapshots (`book` events) applied.',
+  snapshotsRejected: 'Book snapshots (WebSocket or REST) rejected as malformed.',
+  deltasApplied: '`price_change` entries applied.',
+  deltasWithoutBook: '`price_change` entries for a token without a ready book (not applied).',
+  crossedResets: 'Books reset because they crossed (best bid at or above best ask).',
+  bboMismatches: "Frames after which a book's top disagreed with the server's best bid/ask.",
+  desyncs: "Books reset because their top still disagreed with the server's after the grace period.",
+  hashChecks: "Book hashes compared with the server's.",
+  hashMismatches: "Book hashes that differed from the server's.",
+  badJson: 'Frames or REST bodies that were not valid UTF-8 JSON.',
+  badEvent: 'Events rejected for their structure (missing or mistyped fields, unknown tokens list).',
+  badDecimal: 'Events rejected for a price or size that is not a valid decimal.',
+  unorderedLevels: 'Book events rejected because their levels were not in wire order.',
+  unknownEvents: 'Events of an unknown `event_type` (ignored).',
+  ignored: 'Events or entries for tokens that are not subscribed (ignored).',
+  tickSizeChanges: '`tick_size_change` events applied.',
+  lastTrades: '`last_trade_price` events applied.',
+  bestBidAsk: '`best_bid_ask` events received (custom feature).',
+  newMarkets: '`new_market` events received (custom feature).',
+  settled: 'Tokens marked settled (`market_resolved`, or a connection closed as resolved).',
+  invalidations: 'Books invalidated (disconnects, unparseable frames, internal errors).',
+  restApplied: 'REST books applied during warmup.',
+  restSkipped: 'REST books skipped (token not in the table, or a newer WebSocket book already there).',
+  mismatchesResolved: "Top-of-book mismatches that agreed with the server's again within the grace period.",
+};
+
+/** `snapshotsApplied` -> `snapshots_applied`. */
+function snakeCase(name: string): string {
+  return name.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toLowerCase();
+}
+
+/** Served-age bucket bounds in seconds, for the exporters. */
+const AGE_BOUNDS_S = AGE_BUCKETS_MS.map((ms) => ms / 1000);
+
+/**
+ * The metrics of a store (read counters of this thread and the writer counters of the table), in
+ * the order they are exported.
+ */
+export const STORE_FAMILIES: readonly MetricFamily<MetricsSnapshot>[] = [
+  {
+    name: 'polybook_reads_total',
+    kind: 'counter',
+    unit: null,
+    help: 'Book reads through this thread, by result (hit or miss reason).',
+    labels: { result: ['hit', ...MISS_NAMES] },
+    read: (m) => [
+      { labels: { result: 'hit' }, value: m.hits },
+      ...MISS_NAMES.map((r) => ({ labels: { result: r }, value: m.misses[r] })),
+    ],
+  } satisfies ScalarFamily<MetricsSnapshot>,
+  {
+    name: 'polybook_served_age_seconds',
+    kind: 'histogram',
+    unit: 'seconds',
+    help: 'Age of served books (time since the feed last confirmed them current).',
+    labels: {},
+    bounds: AGE_BOUNDS_S,
+    read: (m) => {
+      let cumulative = 0;
+      const buckets = m.ageHistogram.map((b, i) => {
+        cumulative += b.count;
+        return { le: i < AGE_BOUNDS_S.length ? AGE_BOUNDS_S[i] : Infinity, count: cumulative };
+      });
+      return [{ labels: {}, buckets, sum: m.ageSumMs / 1000, count: cumulative }];
+    },
+  } satisfies HistogramFamily<MetricsSnapshot>,
+  ...COUNTERS.map(
+    (c): ScalarFamily<MetricsSnapshot> => ({
+      name: `polybook_writer_${snakeCase(c)}_total`,
+      kind: 'counter',
+      unit: c === 'bytes' ? 'bytes' : null,
+      help: WRITER_COUNTER_HELP[c],
+      labels: {},
+      read: (m) => [{ labels: {}, value: m.writer[c] }],
+    }),
+  ),
+];

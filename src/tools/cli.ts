@@ -10,7 +10,8 @@ import { Recorder, RecordingError, readRecording, replay } from './recording.js'
 import { BookStore } from '../table/store.js';
 import type { BackendName } from '../backend/index.js';
 import { SubscriptionManager } from '../feed/index.js';
-import { ConfigError } from '../errors.js';
+import { ConfigError, MetricsListenError } from '../errors.js';
+import { DEFAULT_METRICS_HOST } from '../cache/metrics-server.js';
 import { DEFAULT_WS_URL } from '../feed/options.js';
 import type { MarketGroup } from '../cache/universe.js';
 
@@ -40,6 +41,7 @@ on the built-in simulator.
 
 Exit codes: 0 done, 1 runtime failure, 2 usage error.`,
   watch: `Usage: polybook watch [--live | --url URL] [--tokens ID,...] [--markets N] [--duration S] [--json]
+                     [--metrics-port P [--metrics-host H]]
 
 Runs a cache and shows its health. Without --live or --url it starts the built-in simulator.
 
@@ -55,11 +57,16 @@ Options:
   --backend B       native or js (default: native when it loads)
   --worker          ingest in a worker thread
   --json            print one JSON object per second on stdout instead of the dashboard
+  --metrics-port P  serve GET /metrics (Prometheus text) and GET /healthz (200, or 503 with a
+                    JSON reason) on port P (0 picks a free one; the URL is printed on stderr)
+  --metrics-host H  address for --metrics-port (default ${DEFAULT_METRICS_HOST}, loopback only);
+                    another address exposes the endpoints to the network: your decision
 
 Examples:
   polybook
   polybook watch --markets 1000 --duration 30
   polybook watch --json --duration 5 | jq .hitRate
+  polybook watch --metrics-port 9464
   polybook watch --live --tokens 7193...,4460...`,
   simulate: `Usage: polybook simulate [--port P] [--markets N] [--rate R] [--faults F,...] [--seed S]
 
@@ -158,6 +165,22 @@ function tokensOpt(v: unknown): string[] | undefined {
   return ids;
 }
 
+/** `--metrics-port P [--metrics-host H]`, or null without them. */
+function metricsOpt(values: Values): { port: number; host: string } | null {
+  const port = values['metrics-port'];
+  const host = values['metrics-host'];
+  if (port === undefined) {
+    if (host !== undefined) throw new UsageError('--metrics-host needs --metrics-port P');
+    return null;
+  }
+  if (host !== undefined && (typeof host !== 'string' || host.trim() === ''))
+    throw new UsageError('--metrics-host needs an address, such as 127.0.0.1 or ::1');
+  return {
+    port: intOpt('metrics-port', port, 0, 0, 65535),
+    host: host === undefined ? DEFAULT_METRICS_HOST : host.trim(),
+  };
+}
+
 /** Resolves when Ctrl-C (SIGINT/SIGTERM) arrives or `seconds` pass. */
 function untilStopped(seconds: number | undefined): Promise<void> {
   return new Promise((resolve) => {
@@ -249,11 +272,14 @@ async function cmdWatch(args: string[], io: Out): Promise<number> {
     backend: { type: 'string' },
     worker: { type: 'boolean' },
     json: { type: 'boolean' },
+    'metrics-port': { type: 'string' },
+    'metrics-host': { type: 'string' },
   });
   if (values.help) return help('watch', io);
   const duration = values.duration === undefined ? undefined : numOpt('duration', values.duration, 0, 0.1, 1e9);
   const backend = backendOpt(values.backend);
   const maxStaleArg = values['max-stale'];
+  const metrics = metricsOpt(values);
   const src = await sourceFor('watch', values, io);
   const logger = {
     debug: () => {},
@@ -268,6 +294,16 @@ async function cmdWatch(args: string[], io: Out): Promise<number> {
     worker: values.worker === true,
     feed: { logger, confirmIntervalMs: 250 },
   });
+  if (metrics) {
+    try {
+      const server = await cache.serveMetrics(metrics);
+      io.err(`polybook: metrics on ${server.url}/metrics, health on ${server.url}/healthz\n`);
+    } catch (e) {
+      await cache.stop();
+      await src.sim?.close();
+      throw e;
+    }
+  }
   const maxStale = numOpt('max-stale', maxStaleArg, cache.defaultMaxStaleMs, 1, 3_600_000);
   const started = performance.now();
   const dashboard = !values.json && io.isTTY;
@@ -451,6 +487,10 @@ export async function main(argv: string[], io: Out): Promise<number> {
     if (e instanceof ConfigError) {
       io.err(`${e.message}\n`);
       return EXIT_USAGE;
+    }
+    if (e instanceof MetricsListenError) {
+      io.err(`${e.message}\n`);
+      return EXIT_FAIL;
     }
     if (e instanceof RecordingError || e instanceof RuntimeError) {
       io.err(`polybook: ${e.message}\n`);

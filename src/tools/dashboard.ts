@@ -96,7 +96,7 @@ export function renderDashboard(
   if (f) {
     lines.push(
       `Feed       ${f.open}/${f.connections} connections open  ${num(f.messagesPerSec)} msg/s  ${(f.bytesPerSec / 1024).toFixed(0)} KiB/s  ` +
-        `pong ${Number.isNaN(f.pongLatencyMs.last) ? '–' : `${f.pongLatencyMs.last.toFixed(1)} ms`}`,
+        `pong ${Number.isNaN(f.lastPongLatencyMs) ? '–' : `${f.lastPongLatencyMs.toFixed(1)} ms`}`,
     );
     lines.push(
       `Health     reconnects ${f.reconnects}  stalls ${f.stalls}  desyncs ${s.desyncs}  crossed resets ${s.crossedResets}  resubscriptions ${f.resubscriptions}  gaps ${s.gaps}  malformed ${s.malformed}`,

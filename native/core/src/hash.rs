@@ -1,4 +1,4 @@
-//! The book hash of PROTOCOL.md section 2.9: SHA-1 over compact JSON with keys in the server's order,
+//! The book hash of docs/PROTOCOL.md section 2.9: SHA-1 over compact JSON with keys in the server's order,
 //! all texts exactly as received. Mirrors `src/protocol/hash.ts`.
 
 use crate::book::Side;
@@ -116,7 +116,7 @@ mod tests {
 
     #[test]
     fn official_vector() {
-        // PROTOCOL.md 2.9, py-clob-client test vector.
+        // The official client's test vector (docs/PROTOCOL.md 2.9).
         let bids = Side::from_levels(true, &[lv("0.3", "100"), lv("0.4", "100")]);
         let asks = Side::from_levels(false, &[lv("0.6", "100"), lv("0.7", "100")]);
         let h = HashInput {

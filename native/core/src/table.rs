@@ -367,8 +367,8 @@ impl Table {
         false
     }
 
-    /// DESIGN 8: publishes the slot, `sequence` + 1, only if a published field or level differs
-    /// from before.
+    /// Publishes the slot, `sequence` + 1, only if a published field or level differs from before
+    /// (DESIGN 5.8 rule 6).
     fn commit(&mut self, slot: usize) {
         if self.differs(slot) {
             self.publish(slot, true);
@@ -1074,7 +1074,7 @@ impl Table {
     }
 
     /// DESIGN 5.4 for every touched token, in first-touch order, then one publish each (if
-    /// anything about it changed, DESIGN 8).
+    /// anything about it changed, DESIGN 5.8 rule 6).
     fn end_frame(&mut self, now: f64) {
         let mut touched = std::mem::take(&mut self.touched);
         for &slot in &touched {
@@ -1162,8 +1162,7 @@ const NOT_A_PRICE: u64 = u64::MAX - 1;
 /// Server `best_bid`/`best_ask` as a comparison key: [`NO_LEVEL`] for `""`, the value's 10^-9 key
 /// for a decimal (exact: equal values, equal keys; [`NOT_A_PRICE`] if it cannot be a price),
 /// `None` when absent or invalid (which cancels the top-of-book check). Best bid `0` and best ask
-/// `1` are no level too: while a market settles the server reports an emptied side that way
-/// (prices are always in (0, 1), so these values can only mean "empty").
+/// `1` are no level too (DESIGN 5.8 rule 7).
 /// `price`: the entry's price text and its decimal, used when `v` is the same text.
 #[inline]
 fn bbo_of(p: &Parser, src: &[u8], v: Val, ask: bool, price: (Val, Dec)) -> Option<u64> {

@@ -2288,7 +2288,7 @@ impl Harness {
                     ensure!(lu == plu || lu == self.now, "slot {s}: lastUpdate {plu} -> {lu}, now {}", self.now);
                 }
                 if pubs == 1 {
-                    // DESIGN 8: a publish means a published field or level changed (the seqlock
+                    // DESIGN 5.8 rule 6: a publish means a published field or level changed (the seqlock
                     // version and `sequence` aside; level words are only written below nBids/nAsks).
                     let changed = hi(w[0]) != hi(p[0]) || (1..w.len()).any(|i| i != S_SEQUENCE / 8 && w[i] != p[i]);
                     ensure!(changed, "slot {s}: published with nothing changed");

@@ -740,7 +740,7 @@ fn published_levels_always_match_the_book() {
     assert!(cnt(&t, "deltasApplied") > 1000.0);
 }
 
-/// DESIGN 8: a slot is published (and `sequence` raised) only when a published field or level
+/// DESIGN 5.8 rule 6: a slot is published (and `sequence` raised) only when a published field or level
 /// differs from before; a rejected event that changes nothing publishes nothing.
 #[test]
 fn publishes_only_when_something_changed() {

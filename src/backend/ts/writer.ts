@@ -2,40 +2,7 @@
  * JsWriter: the pure-TypeScript writer of the book table. Implements docs/DESIGN.md section 5
  * exactly like the Rust writer (native/core); test/differential.test.ts compares them.
  *
- * Decisions where DESIGN.md leaves room (the same list is in the report to the lead):
- * - An event is validated completely (whatever its tokens' subscription) before anything is
- *   applied; then tokens that are not subscribed count `ignored`.
- * - Only events of a known type are "rejected" (and reset the tokens they name); a missing or
- *   non-string `event_type` is `badEvent` and an unknown one `unknownEvents`, no reset.
- * - Optional fields present with a wrong type or value are ignored (as if absent); a timestamp
- *   that is not a decimal gives exchTs NaN.
- * - `tick_size_change` and `last_trade_price` for a token that is not subscribed: `ignored`.
- * - A token is touched by an applied event (book, applied delta entry, tick size, last trade,
- *   market_resolved) or a reset. At the end of the frame a touched token is published, with
- *   `sequence` + 1, when any published field or level differs bit for bit from before the frame
- *   (a reset of an already empty, not-ready book changes nothing). The same rule applies to the
- *   publishes outside frames: desync, invalidate, REST book. bind sets `sequence` to 0; bind,
- *   unbind, and assign/setDisabled when they change something publish without + 1.
- * - The server top of book and hash are recorded by applied current-format entries only (a
- *   delta without a book records nothing). The last applied entry wins; when its best_bid or
- *   best_ask is absent or not "" / a decimal, the token is not checked in this frame.
- * - Pending hash: set (tokens with meta) by a book with a hash or an applied current-format entry
- *   with a hash; cleared by any other change of the book (hashless book or entry, legacy delta,
- *   REST book, reset, settlement). `tick` checks it only while the token is READY.
- * - Expired grace periods are reset in slot order.
- * - Validation order (first problem wins): asset_id and structure, then levels/entries in order;
- *   within one: price, size, side; a level out of wire order is checked after its decimals.
- * - Byte frames are strict UTF-8 with the BOM kept (invalid bytes, or a BOM, are `badJson`),
- *   so bytes and text behave the same; `bytes` counts UTF-8 bytes for text frames too.
- * - `tick_size` and `new_tick_size` must be decimals; `last_trade_price` must be a price;
- *   server best_bid/best_ask only decimals (the server sends "0"/"1" when a book empties).
- * - restBook: rejected summaries count like a rejected `book` (no reset); an applied one counts
- *   `updates` + 1 (not `snapshotsApplied`) and is crossed-checked; meta is stored when both
- *   `min_order_size` (string) and `neg_risk` (boolean) are present, even if the book is skipped.
- * - invalidate on a bound token without READY, MISMATCH or HAS_BOOK still counts and marks it
- *   for resync (unless SETTLED: a settled token is never marked for resync). market_resolved clears
- *   MISMATCH. A book clears the top-of-book record of earlier entries in its frame. An empty hash
- *   queues no check. Server best_bid "0" / best_ask "1" mean an empty side (settlement).
+ * Where section 5 leaves room, both writers follow the rules of docs/DESIGN.md section 5.8.
  */
 import { Buffer } from 'node:buffer';
 import { bookHash } from '../../protocol/hash.js';
@@ -609,7 +576,7 @@ export class JsWriter implements Writer {
   private srvBid = NO_LEVEL;
   private srvAsk = NO_LEVEL;
   private bboKnown(st: SlotState): boolean {
-    // While a market settles the server reports an empty side as best_bid "0" / best_ask "1".
+    // Best bid 0 / best ask 1 are empty sides (docs/DESIGN.md section 5.8 rule 7).
     this.srvBid = serverLevel(st.srvBid);
     if (this.srvBid === INVALID) return false;
     if (this.srvBid === 0) this.srvBid = NO_LEVEL;

@@ -1,0 +1,59 @@
+/**
+ * Whether a cache can serve books right now, for health checks (`GET /healthz`, docs/METRICS.md):
+ * healthy when trading is enabled and every feed connection in use is open (at least one when the
+ * table holds tokens).
+ */
+import type { CacheMetrics } from './metrics.js';
+
+/** Why a cache is not healthy, with what each reason means; checked in this order. */
+export const HEALTH_REASONS = {
+  disabled: 'the cache is switched off (HFT_BOOK_CACHE_ENABLED=0): no feed, every read misses',
+  stopped: 'the cache was stopped',
+  warming_up: 'warmup has not completed: reads are not served yet',
+  no_open_connection: 'no market-channel connection is open: no book is confirmed current',
+  connection_down: 'some market-channel connections are not open: their tokens are not served until they reconnect',
+} as const;
+
+/** A key of {@link HEALTH_REASONS}. */
+export type HealthReason = keyof typeof HEALTH_REASONS;
+
+/** `cache.health()`, also the JSON body of `GET /healthz`. */
+export interface CacheHealth {
+  /** Trading is enabled and every feed connection in use is open. */
+  ok: boolean;
+  /** Null when healthy, else the first reason found (in the order of {@link HEALTH_REASONS}). */
+  reason: HealthReason | null;
+  /** One line for a person. */
+  message: string;
+  tradingEnabled: boolean;
+  /** Tokens in the table, and those with a ready book. */
+  tokens: number;
+  readyTokens: number;
+  /** Feed connections in use, and those open (0 when disabled). */
+  connections: number;
+  openConnections: number;
+}
+
+/** The health of a cache from its metrics. */
+export function cacheHealth(m: CacheMetrics, stopped: boolean): CacheHealth {
+  const connections = m.feed?.connections ?? 0;
+  const openConnections = m.feed?.open ?? 0;
+  let reason: HealthReason | null = null;
+  if (!m.enabled) reason = 'disabled';
+  else if (stopped) reason = 'stopped';
+  else if (!m.tradingEnabled) reason = 'warming_up';
+  // Tokens without an open connection (in worker mode also before the worker's first stats).
+  else if (openConnections === 0 && (connections > 0 || m.cache.tokens > 0)) reason = 'no_open_connection';
+  else if (openConnections < connections) reason = 'connection_down';
+  const counts = `${m.cache.ready}/${m.cache.tokens} tokens ready, ${openConnections}/${connections} connections open`;
+  return {
+    ok: reason === null,
+    reason,
+    message: reason === null ? `ok: ${counts}` : `${HEALTH_REASONS[reason]} (${counts})`,
+    tradingEnabled: m.tradingEnabled,
+    tokens: m.cache.tokens,
+    readyTokens: m.cache.ready,
+    connections,
+    openConnections,
+  };
+}
