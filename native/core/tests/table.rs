@@ -780,3 +780,24 @@ fn publishes_only_when_something_changed() {
     t.ingest(res.as_bytes(), 3.0);
     assert_eq!(seq(&t), (12, 5.0));
 }
+
+#[test]
+fn settle_marks_a_bound_token_settled_and_publishes() {
+    let mut t = table();
+    t.bind(A, 0, 1).unwrap();
+    t.ingest(book(A, &[("0.40", "10")], &[("0.60", "7")], "100").as_bytes(), 1.0);
+    assert_eq!(flags(&t, 0), F_SUBSCRIBED | F_READY | F_HAS_BOOK);
+    let seq = t.read_i32(t.slot_offset(0) + S_SEQ);
+    t.settle(0, 2.0).unwrap();
+    assert_eq!(flags(&t, 0), F_SUBSCRIBED | F_HAS_BOOK | F_SETTLED);
+    assert_eq!(t.read_i32(t.slot_offset(0) + S_SEQ), seq + 2);
+    assert_eq!(cnt(&t, "settled"), 1.0);
+    assert!(t.full_book(0).is_none());
+    // An unbound slot is left alone; a slot outside the table is an error.
+    t.settle(1, 3.0).unwrap();
+    assert_eq!(flags(&t, 1), 0);
+    assert!(t.settle(99, 3.0).is_err());
+    // A settled token is never marked for resync.
+    t.invalidate(0, 4.0).unwrap();
+    assert!(t.take_resync().is_empty());
+}
