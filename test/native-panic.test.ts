@@ -6,6 +6,7 @@
  * call panics inside its guarded region after its work is done, having first made `slot`'s seqlock
  * version odd, as a panic in the middle of a publish would leave it.
  */
+import { Status } from '../src/table/writer.js';
 import { describe, expect, it } from 'vitest';
 import * as layout from '../src/table/layout.js';
 import {
@@ -76,7 +77,7 @@ describe('native writer: panics at the N-API boundary', () => {
     expect(w.takeResync()).toEqual([A, B]);
     expect(read(0, A, 11)).toBeNull();
     // Same process, same writer: the next frames are applied and served.
-    expect(w.ingest(Buffer.from(bookFrame(A, [['0.45', '10']], [['0.55', '7']])), 12)).toBe(0);
+    expect(w.ingest(Buffer.from(bookFrame(A, [['0.45', '10']], [['0.55', '7']])), 12)).toBe(Status.published);
     expect(flags(0) & READY).toBe(READY);
     expect(read(0, A, 13)?.bestBid).toBe(0.45);
     expect(counter('frames')).toBe(2);

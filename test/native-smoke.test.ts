@@ -1,3 +1,4 @@
+import { Status } from '../src/table/writer.js';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
@@ -19,7 +20,7 @@ describe('native binding (smoke)', () => {
     const w = createNativeWriter(binding, sab, { graceMs: 1000 });
     w.bind(ev.asset_id, 2, 1);
     w.setMeta(2, '5', true);
-    expect(w.ingest(buf, 1234.5)).toBe(0);
+    expect(w.ingest(buf, 1234.5)).toBe(Status.published);
 
     const dv = new DataView(sab);
     const base = layout.HEADER_BYTES + 2 * layout.slotBytes(depth);
