@@ -836,4 +836,3 @@ function __napiStampBindingTarget(exportsObject, target) {
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
 module.exports.NativeWriter = nativeBinding.NativeWriter
-module.exports.layoutInfo = nativeBinding.layoutInfo

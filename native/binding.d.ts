@@ -16,58 +16,47 @@ export declare class NativeWriter {
    * `graceMs`: top-of-book mismatch grace period (default 1000).
    */
   constructor(table: Uint8Array, graceMs?: number | undefined | null)
-  /** Binds `tokenId` to `slot` (SUBSCRIBED, empty book, generation + 1). */
-  bind(tokenId: string, slot: number, conn?: number | undefined | null): void
+  /** Writer counter by header index (same value as the header word). */
+  counter(index: number): number
+  /** Binds a token to a slot: SUBSCRIBED, empty book, generation + 1, confirmed by connection `conn`. */
+  bind(tokenId: string, slot: number, conn: number): void
   /** Clears the slot and forgets its token (generation + 1). */
   unbind(slot: number): void
-  /** Sets the connection index (0..255) whose PONGs confirm this token. */
+  /** Sets the connection (1..255) whose PONGs confirm the slot's book. */
   assign(slot: number, conn: number): void
-  /** `confirmed[conn] = max(confirmed[conn], sentAtMs)`. */
-  confirm(conn: number, sentAtMs: number): void
+  /** Everything sent on a connection before this time has arrived. */
+  confirm(conn: number, nowMs: number): void
   /**
-   * Applies one raw frame given as bytes (a Buffer / Uint8Array, read in place). Bad input
-   * never throws (it is counted); only an internal error (a Rust panic) does.
-   * Returns the number of tokens awaiting resync.
+   * Applies one raw frame. Never throws on bad input (it is counted).
+   * The frame as bytes (a Buffer / Uint8Array), read in place. At module load this method is
+   * replaced by the raw callback of `fast` (same contract); it stays as that path's fallback.
    */
   ingest(frame: Uint8Array, nowMs: number): number
   /**
-   * Applies one raw frame given as a JS string (converted to UTF-8). Throws only on an
-   * internal error, like `ingest`.
+   * Applies one raw frame. Never throws on bad input (it is counted).
+   * The frame as a JS string (converted to UTF-8). Replaced at module load like the bytes form.
    */
   ingestString(frame: string, nowMs: number): number
   /** Resets the token (not ready until a fresh book), e.g. after a disconnect. */
   invalidate(slot: number, nowMs: number): void
+  /** Marks the token settled (never served again), as a `market_resolved` event does. */
+  settle(slot: number, nowMs: number): void
   /** Sets or clears DISABLED. */
-  setDisabled(slot: number, disabled: boolean): void
-  /** Enables hash verification for the token. */
-  setMeta(slot: number, minOrderSize: string, negRisk: boolean): void
-  /** Expires grace periods and runs pending hash checks. Returns the number of tokens awaiting resync. */
+  setDisabled(slot: number, flag: boolean): void
+  /** The token's `min_order_size` text and `neg_risk`: enables server-hash checks. */
+  setMeta(slot: number, text: string, flag: boolean): void
+  /** Applies a REST `/book` summary (JSON text) unless the table holds a newer book. */
+  restBook(text: string, nowMs: number): void
+  /** Expires mismatch grace periods and runs pending hash checks. */
   tick(nowMs: number): number
   /** Token ids marked for resync since the last call, in marking order. */
   takeResync(): Array<string>
-  /** Applies one REST `/book` summary (JSON text) unless the table holds a newer book. */
-  restBook(json: string, nowMs: number): void
-  /**
-   * Full-depth book with the exact texts, wire order, or null if the slot has no READY book
-   * (or is out of range).
-   */
+  /** The full-depth book of a slot with READY set, else null. */
   fullBook(slot: number): FullBook | null
-  /** Writer counter by header index (same value as the header word). */
-  counter(index: number): number
 }
 
 /** A full-depth book with exact texts, wire order (worst first): `[price, size]` pairs. */
 export interface FullBook {
   bids: Array<Array<string>>
   asks: Array<Array<string>>
-}
-
-export declare function layoutInfo(): LayoutInfo
-
-/** The Rust layout constants (checked against src/table/layout.ts by the smoke test). */
-export interface LayoutInfo {
-  /** Every numeric constant by its src/table/layout.ts name. */
-  constants: Record<string, number>
-  /** Counter names in header order. */
-  counters: Array<string>
 }

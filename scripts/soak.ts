@@ -31,7 +31,7 @@ import { MISS_NAMES, type MissName } from '../src/table/metrics.js';
 import { startSimulator, type MalformedVariant, type Simulator, type TopOfBook } from '../src/simulator/index.js';
 import type { DisconnectedEvent } from '../src/feed/manager.js';
 import type { Book } from '../src/table/view.js';
-import type { BookStore } from '../src/table/store.js';
+import type { BookView } from '../src/table/book-view.js';
 import { bookProblem } from '../src/simulator/check.js';
 
 // ------------------------------------------------------------------ options
@@ -558,7 +558,7 @@ class ReadChecks {
 
   /** @param tokens the simulator's tokens, in the truth's order. */
   constructor(
-    private readonly store: BookStore,
+    private readonly store: BookView,
     private readonly truth: ExchangeTruth,
     tokens: readonly string[],
   ) {
@@ -669,7 +669,7 @@ class ReadChecks {
  * top of book never does: books that still differ are reported, and fail the run only if their top differs.
  */
 async function finalComparison(
-  store: BookStore,
+  store: BookView,
   sim: Simulator,
 ): Promise<{ live: string[]; differ: string[]; topFailures: string[] }> {
   const live = sim.tokens.filter((t) => !sim.token(t)!.settled);

@@ -6,13 +6,10 @@
  *
  * @packageDocumentation
  */
-export {
-  BookStore,
-  type BookStoreOptions,
-  type TokenState,
-  DEFAULT_MAX_DEPTH,
-  DEFAULT_CAPACITY,
-} from './table/store.js';
+export { BookStore, type BookStoreOptions, DEFAULT_MAX_DEPTH, DEFAULT_CAPACITY } from './table/store.js';
+export type { BookTable } from './table/book-table.js';
+export type { BookView, TokenState } from './table/book-view.js';
+export { Status, type FullBook } from './table/writer.js';
 export type { BookHandle, Book, Level } from './table/view.js';
 export {
   type Metrics,

@@ -10,7 +10,7 @@ import { BookCache } from '../src/cache/book-cache.js';
 import { fromEnv } from '../src/cache/env.js';
 import { Staleness } from '../src/cache/staleness.js';
 import { preciseNow } from '../src/table/clock.js';
-import { BACKENDS, ManualClock, bookFrame, waitFor } from './helpers.js';
+import { BACKENDS, ManualClock, bookFrame, localStore, waitFor } from './helpers.js';
 import { afterTest, simulator, startCache } from './rig.js';
 
 function once<T>(emitter: { once(ev: string, fn: (v: T) => void): unknown }, ev: string, timeoutMs = 5000): Promise<T> {
@@ -80,7 +80,7 @@ describe.each(BACKENDS)('BookCache (%s)', (backend) => {
     expect(cache.tradingEnabled).toBe(true);
     const T = 'tok-preset';
     cache.store.subscribe([T]);
-    cache.store.ingest(bookFrame(T, [['0.40', '10']], [['0.60', '10']]), clock.t);
+    localStore(cache).ingest(bookFrame(T, [['0.40', '10']], [['0.60', '10']]), clock.t);
     const h = cache.handle(T);
     const served = (ms?: number) => cache.get(T, ms) !== null;
 
@@ -124,7 +124,7 @@ describe.each(BACKENDS)('BookCache (%s)', (backend) => {
     });
     await cache.warmup();
     cache.store.subscribe(['t']);
-    cache.store.ingest(bookFrame('t', [['0.40', '10']], [['0.60', '10']]), clock.t);
+    localStore(cache).ingest(bookFrame('t', [['0.40', '10']], [['0.60', '10']]), clock.t);
     clock.advance(7000);
     expect(cache.get('t')).not.toBeNull();
     expect(cache.get('t', 60_000)).not.toBeNull();

@@ -11,7 +11,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { JsWriter } from '../src/backend/ts/writer.js';
-import { loadNativeBinding, NativeWriterAdapter } from '../src/backend/native/index.js';
+import { createNativeWriter, loadNativeBinding } from '../src/backend/native/index.js';
 import { headerStateBytes, publishedBytes, readCounters, readSlot } from '../src/backend/ts/inspect.js';
 import { COUNTERS, createTable } from '../src/table/layout.js';
 import { parseDecimal } from '../src/backend/ts/decimal.js';
@@ -47,7 +47,7 @@ function viaBytes(w: Writer): Writer {
 function nativeFactory(): Factory | string {
   const r = loadNativeBinding();
   if (!('binding' in r)) return `the native binding does not load: ${r.error.message}`;
-  return { name: 'native', make: (sab, opts) => new NativeWriterAdapter(r.binding, sab, opts) };
+  return { name: 'native', make: (sab, opts) => createNativeWriter(r.binding, sab, opts) };
 }
 
 const native = nativeFactory();
@@ -258,6 +258,7 @@ type Op =
   | { op: 'assign'; slot: number; conn: number }
   | { op: 'confirm'; conn: number; back: number }
   | { op: 'invalidate'; slot: number; dt: number }
+  | { op: 'settle'; slot: number; dt: number }
   | { op: 'setDisabled'; slot: number; disabled: boolean }
   | { op: 'setMeta'; slot: number; mos: string; negRisk: boolean }
   | { op: 'tick'; dt: number }
@@ -291,6 +292,7 @@ const op: fc.Arbitrary<Op> = fc.oneof(
     }),
   },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('invalidate' as const), slot: slotArb, dt }) },
+  { weight: 1, arbitrary: fc.record({ op: fc.constant('settle' as const), slot: slotArb, dt }) },
   {
     weight: 1,
     arbitrary: fc.record({ op: fc.constant('setDisabled' as const), slot: slotArb, disabled: fc.boolean() }),
@@ -625,7 +627,8 @@ function checkPublishes(
       continue;
     }
     if (changed !== dSeq > 0) throw new Divergence(`${where}: visible change ${changed} but seq +${dSeq}`);
-    const bookCall = kind === 'ingest' || kind === 'tick' || kind === 'invalidate' || kind === 'restBook';
+    const bookCall =
+      kind === 'ingest' || kind === 'tick' || kind === 'invalidate' || kind === 'settle' || kind === 'restBook';
     if (bookCall ? dSeq !== 2 * dSequence : dSequence !== 0 || dSeq > 2) {
       throw new Divergence(`${where}: seq +${dSeq} but sequence +${dSequence}`);
     }
@@ -705,6 +708,10 @@ function run(factories: Factory[], ops: Op[], graceMs: number): void {
         if (!tokenAt.has(o.slot)) return;
         now += o.dt;
         return call((w) => w.invalidate(o.slot, now), i, `invalidate(${o.slot}, ${now})`, o.op);
+      case 'settle':
+        if (!tokenAt.has(o.slot)) return;
+        now += o.dt;
+        return call((w) => w.settle(o.slot, now), i, `settle(${o.slot}, ${now})`, o.op);
       case 'setDisabled':
         if (!tokenAt.has(o.slot)) return;
         return call((w) => w.setDisabled(o.slot, o.disabled), i, `setDisabled(${o.slot}, ${o.disabled})`, o.op);

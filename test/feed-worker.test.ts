@@ -20,6 +20,11 @@ describe.each(BACKENDS)('worker feed (%s backend)', (backend) => {
     // Every book read here equals the simulator's truth once the flow stops.
     sim.setRate(0);
     await waitFor(() => sim.tokens.every((t) => matchesSim(store, sim, t)), 'main-thread reads equal the simulator');
+    // The full-depth texts come from the worker, which owns the writer.
+    const full = await feed.fullBook(sim.tokens[1]);
+    const truth = sim.book(sim.tokens[1]);
+    expect(full).toEqual({ bids: truth.bids, asks: truth.asks });
+    expect(await feed.fullBook('not-subscribed')).toBeNull();
     // Quiet books stay fresh through the worker's PONG confirmations.
     const h = store.handle(sim.tokens[0]);
     await new Promise((r) => setTimeout(r, 400));

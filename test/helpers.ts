@@ -1,10 +1,12 @@
+import type { BookView } from '../src/table/book-view.js';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import type { BackendName } from '../src/backend/index.js';
 import type { FeedOptions } from '../src/feed/options.js';
 import type { Simulator } from '../src/simulator/index.js';
-import type { BookStore } from '../src/table/store.js';
+import { BookStore } from '../src/table/store.js';
+import type { BookCache } from '../src/cache/book-cache.js';
 
 /** Every behaviour runs on both backends; native must load (CI builds it), never skipped. */
 export const BACKENDS: BackendName[] = ['js', 'native'];
@@ -84,7 +86,7 @@ export const FAST_FEED: FeedOptions = {
 };
 
 /** Whether the served book equals the simulator's true book (top `maxDepth` levels, both sides). */
-export function matchesSim(store: BookStore, sim: Simulator, token: string): boolean {
+export function matchesSim(store: BookView, sim: Simulator, token: string): boolean {
   const b = store.get(token, 1e12);
   if (!b) return false;
   const s = sim.book(token);
@@ -96,4 +98,10 @@ export function matchesSim(store: BookStore, sim: Simulator, token: string): boo
     bids.every(([p, z], i) => b.bids[i].price === Number(p) && b.bids[i].size === Number(z)) &&
     asks.every(([p, z], i) => b.asks[i].price === Number(p) && b.asks[i].size === Number(z))
   );
+}
+
+/** The store of a cache whose feed runs on this thread (its writer's queries are here). */
+export function localStore(cache: BookCache): BookStore {
+  if (!(cache.store instanceof BookStore)) throw new Error('the cache runs its feed in a worker');
+  return cache.store;
 }

@@ -2,6 +2,7 @@
  * JsWriter (src/backend/ts/writer.ts) against docs/DESIGN.md, on the real fixtures and edge cases.
  * Reads the table directly (src/backend/ts/inspect.ts), not through the store.
  */
+import { Status } from '../src/table/writer.js';
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { readFileSync, readdirSync } from 'node:fs';
@@ -585,7 +586,7 @@ describe('JsWriter: top-of-book check and grace (DESIGN 5.4)', () => {
     expect(w.tick(2000)).toBe(0);
     expect(slot(0).flags & F_MISMATCH).toBe(F_MISMATCH);
     const seq = slot(0).seq;
-    expect(w.tick(2001)).toBe(1);
+    expect(w.tick(2001)).toBe(Status.resync | Status.published);
     expect(counters().desyncs).toBe(1);
     expect(slot(0)).toMatchObject({ flags: F_SUBSCRIBED | F_HAS_BOOK, nBids: 0, seq: seq + 2 });
     expect(w.takeResync()).toEqual([T]);

@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { RestRefusedError, RestWarmupClient, type RestSink } from '../src/cache/rest.js';
 import { TokenBucket } from '../src/rest/budget.js';
 import type { Simulator } from '../src/simulator/index.js';
-import { BACKENDS, waitFor } from './helpers.js';
+import { BACKENDS, localStore, waitFor } from './helpers.js';
 import { afterTest, simulator, startCache } from './rig.js';
 
 /** Bounded wait on a condition (no sleep stands in for synchronisation). */
@@ -268,11 +268,11 @@ describe.each(BACKENDS)('REST during cache warmup (%s)', (backend) => {
       warmupTimeoutMs: 3000,
     });
     await waitFor(() => cache.store.readyCount() === 4, 'the WebSocket books', 5000);
-    const before = sim.tokens.map((t) => cache.store.fullBook(t));
+    const before = sim.tokens.map((t) => localStore(cache).fullBook(t));
     release();
     await waitFor(() => cache.store.counter('restSkipped') === 4, 'the REST books', 5000);
     expect(cache.store.counter('restApplied')).toBe(0);
-    expect(sim.tokens.map((t) => cache.store.fullBook(t))).toEqual(before);
+    expect(sim.tokens.map((t) => localStore(cache).fullBook(t))).toEqual(before);
     const r = await cache.warmup();
     expect(r).toMatchObject({ ready: 4, total: 5, timedOut: true, disabled: [unknown] });
     expect(r.rest).toMatchObject({ requested: 5, received: 4, missing: [unknown] });

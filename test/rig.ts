@@ -16,6 +16,8 @@ import type { FeedOptions } from '../src/feed/options.js';
 import { startWorkerFeed, type WorkerFeed, type WorkerFeedOptions } from '../src/feed/worker.js';
 import { startSimulator, type MarketInfo, type Simulator, type SimulatorOptions } from '../src/simulator/index.js';
 import { BookStore, type BookStoreOptions } from '../src/table/store.js';
+import type { BookTable } from '../src/table/book-table.js';
+import type { BookView } from '../src/table/book-view.js';
 import { FAST_FEED, matchesSim, waitFor } from './helpers.js';
 
 /** Runs `fn` after the current test, pass or fail (the last one registered runs first). */
@@ -123,7 +125,7 @@ export async function workerFeed(backend: BackendName | undefined, options: Work
 export async function workerRig(
   backend: BackendName | undefined,
   o: { sim?: SimulatorOptions; feed?: WorkerFeedOptions } = {},
-): Promise<{ sim: Simulator; feed: WorkerFeed; store: BookStore }> {
+): Promise<{ sim: Simulator; feed: WorkerFeed; store: BookTable }> {
   const sim = await simulator({ seed: 11, rate: 200, ...o.sim });
   const feed = await workerFeed(backend, { url: sim.url, universe: groupsOf(sim), ...o.feed });
   return { sim, feed, store: feed.store };
@@ -162,7 +164,7 @@ export function nextDisconnect(
 
 /** Stops the simulator's flow, then waits until every (non-settled) token is served and equals the truth. */
 export async function expectAllMatch(
-  store: BookStore,
+  store: BookView,
   sim: Simulator,
   tokens: readonly string[] = sim.tokens,
   timeoutMs = 10_000,

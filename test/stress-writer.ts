@@ -12,9 +12,7 @@ const { table, backend, tokens, stop } = workerData as {
   stop: SharedArrayBuffer;
 };
 const store = new BookStore({ table, backend, clock: 'precise' });
-tokens.forEach((t, i) => {
-  store.bindAt(t, i);
-});
+store.apply(tokens.map((t, i) => ({ op: 'bind', args: [t, i, 0] })));
 const stopFlag = new Int32Array(stop);
 
 function levels(side: 'bid' | 'ask', k: number, n: number): string {

@@ -2,12 +2,15 @@
  * Watch (docs/DESIGN.md section 7): event-driven, one notification per published version,
  * only for watched tokens, coalescing documented; works when ingestion runs in a worker.
  */
+import type { BookView } from '../src/table/book-view.js';
 import { describe, expect, it } from 'vitest';
 import { BookStore } from '../src/table/store.js';
 import { WatchHub, changesIterator, type BookChange } from '../src/cache/watch.js';
+import { BookCache } from '../src/cache/book-cache.js';
 import { H_EPOCH, H_WATCHERS, HEADER_BYTES, slotBytes } from '../src/table/layout.js';
 import type { Simulator } from '../src/simulator/index.js';
-import { BACKENDS, ManualClock, bookFrame, priceChange, waitFor } from './helpers.js';
+import { BACKENDS, ManualClock, bookFrame, fixture, priceChange, waitFor } from './helpers.js';
+import { WebSocketServer } from 'ws';
 import { afterTest, simulator, startCache } from './rig.js';
 
 /** Lets the event loop turn `n` times (to show nothing happens without a change; not a synchronisation). */
@@ -15,13 +18,13 @@ async function turns(n: number): Promise<void> {
   for (let i = 0; i < n; i++) await new Promise((r) => setImmediate(r));
 }
 
-function slotSeq(store: BookStore, tokenId: string): number {
+function slotSeq(store: BookView, tokenId: string): number {
   const slot = store.handle(tokenId).slot;
   const i32 = new Int32Array(store.table);
   return Atomics.load(i32, HEADER_BYTES / 4 + (slot * slotBytes(store.maxDepth)) / 4);
 }
 
-function header(store: BookStore, off: number): number {
+function header(store: BookView, off: number): number {
   return Atomics.load(new Int32Array(store.table), off / 4);
 }
 
@@ -261,5 +264,51 @@ describe.each(BACKENDS)('watch with ingestion in a worker (%s)', (backend) => {
     expect(first.done).toBe(false);
     expect(sim.tokens).toContain(first.value.tokenId);
     await it.return!();
+  });
+});
+
+/** A market-channel server that accepts subscriptions and never sends anything. */
+async function silentExchange(): Promise<{ url: string; close(): Promise<void> }> {
+  const wss = new WebSocketServer({ port: 0, host: '127.0.0.1', path: '/ws/market' });
+  await new Promise<void>((r) => wss.once('listening', () => r()));
+  const { port } = wss.address() as { port: number };
+  return {
+    url: `ws://127.0.0.1:${port}/ws/market`,
+    close: () =>
+      new Promise<void>((r) => {
+        for (const c of wss.clients) c.terminate();
+        wss.close(() => r());
+      }),
+  };
+}
+
+describe.each(BACKENDS)('watch in worker mode (%s)', (backend) => {
+  it('a watcher hears a REST-warmed book and an invalidation, with no later frame', async () => {
+    const ex = await silentExchange();
+    afterTest(() => ex.close());
+    const rest = fixture<{ asset_id: string }>('rest_book_legacy_2024-10.json');
+    const T = rest.asset_id;
+    // Nothing else may touch the token meanwhile: no watchdog recycles the silent connection.
+    const cache = await BookCache.start({
+      backend,
+      worker: true,
+      url: ex.url,
+      universe: [T],
+      warmupTimeoutMs: 600_000,
+      hardStaleMs: 600_000,
+      defaultMaxStaleMs: 1000,
+      feed: { silenceTimeoutMs: 0, pongTimeoutMs: 600_000 },
+    });
+    afterTest(() => cache.stop());
+    const changes: BookChange[] = [];
+    cache.watch([T], (c) => changes.push(c));
+    // The socket never sends a frame: only the commands below, applied in the worker, change the book.
+    cache.store.restBook(JSON.stringify(rest));
+    await waitFor(() => changes.some((c) => c.ready), 'the REST book woke the watcher');
+    expect(cache.store.state(T)).toMatchObject({ ready: true });
+    const n = changes.length;
+    cache.store.invalidate([T]);
+    await waitFor(() => changes.length > n && !changes.at(-1)!.ready, 'the invalidation woke the watcher');
+    expect(cache.store.state(T)).toMatchObject({ ready: false });
   });
 });

@@ -8,7 +8,6 @@
 //! [`NativeWriter::recover`].
 
 use std::any::Any;
-use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicI32, Ordering};
 
@@ -59,22 +58,16 @@ pub struct FullBook {
     pub asks: Vec<Vec<String>>,
 }
 
-/// The Rust layout constants (checked against src/table/layout.ts by the smoke test).
-#[napi(object)]
-pub struct LayoutInfo {
-    /// Every numeric constant by its src/table/layout.ts name.
-    pub constants: HashMap<String, f64>,
-    /// Counter names in header order.
-    pub counters: Vec<String>,
-}
-
-#[napi(catch_unwind)]
-pub fn layout_info() -> LayoutInfo {
-    LayoutInfo {
-        constants: layout::CONSTANTS.iter().map(|(k, v)| (k.to_string(), *v as f64)).collect(),
-        counters: layout::COUNTERS.iter().map(|s| s.to_string()).collect(),
+impl From<polybook_core::table::TextBook> for FullBook {
+    fn from((bids, asks): polybook_core::table::TextBook) -> Self {
+        let pairs = |v: Vec<(String, String)>| v.into_iter().map(|(p, s)| vec![p, s]).collect();
+        FullBook { bids: pairs(bids), asks: pairs(asks) }
     }
 }
+
+// The writer commands (one `#[napi]` method each), generated from src/table/writer.ts.
+#[rustfmt::skip]
+mod commands;
 
 /// The native writer of one book table (docs/DESIGN.md section 5). One per table.
 #[napi]
@@ -128,94 +121,6 @@ impl NativeWriter {
             poisoned: None,
             armed: None,
         })
-    }
-
-    /// Binds `tokenId` to `slot` (SUBSCRIBED, empty book, generation + 1).
-    #[napi(catch_unwind)]
-    pub fn bind(&mut self, token_id: String, slot: u32, conn: Option<u32>) -> Result<()> {
-        self.guarded("bind", |t| t.bind(&token_id, slot, conn.unwrap_or(0)))?.map_err(js_err)
-    }
-
-    /// Clears the slot and forgets its token (generation + 1).
-    #[napi(catch_unwind)]
-    pub fn unbind(&mut self, slot: u32) -> Result<()> {
-        self.guarded("unbind", |t| t.unbind(slot))?.map_err(js_err)
-    }
-
-    /// Sets the connection index (0..255) whose PONGs confirm this token.
-    #[napi(catch_unwind)]
-    pub fn assign(&mut self, slot: u32, conn: u32) -> Result<()> {
-        self.guarded("assign", |t| t.assign(slot, conn))?.map_err(js_err)
-    }
-
-    /// `confirmed[conn] = max(confirmed[conn], sentAtMs)`.
-    #[napi(catch_unwind)]
-    pub fn confirm(&mut self, conn: u32, sent_at_ms: f64) -> Result<()> {
-        self.guarded("confirm", |t| t.confirm(conn, sent_at_ms))?.map_err(js_err)
-    }
-
-    /// Applies one raw frame given as bytes (a Buffer / Uint8Array, read in place). Bad input
-    /// never throws (it is counted); only an internal error (a Rust panic) does.
-    /// Returns the number of tokens awaiting resync.
-    // At module load this method is replaced on the prototype by the raw N-API callback of `fast`
-    // (same contract, a fraction of the call overhead); this checked version stays as its fallback
-    // for unusual arguments.
-    #[napi(catch_unwind)]
-    pub fn ingest(&mut self, frame: &[u8], now_ms: f64) -> Result<u32> {
-        self.guarded("ingest", |t| t.ingest(frame, now_ms))
-    }
-
-    /// Applies one raw frame given as a JS string (converted to UTF-8). Throws only on an
-    /// internal error, like `ingest`.
-    // Replaced at module load like `ingest`.
-    #[napi(catch_unwind)]
-    pub fn ingest_string(&mut self, frame: String, now_ms: f64) -> Result<u32> {
-        self.guarded("ingestString", |t| t.ingest(frame.as_bytes(), now_ms))
-    }
-
-    /// Resets the token (not ready until a fresh book), e.g. after a disconnect.
-    #[napi(catch_unwind)]
-    pub fn invalidate(&mut self, slot: u32, now_ms: f64) -> Result<()> {
-        self.guarded("invalidate", |t| t.invalidate(slot, now_ms))?.map_err(js_err)
-    }
-
-    /// Sets or clears DISABLED.
-    #[napi(catch_unwind)]
-    pub fn set_disabled(&mut self, slot: u32, disabled: bool) -> Result<()> {
-        self.guarded("setDisabled", |t| t.set_disabled(slot, disabled))?.map_err(js_err)
-    }
-
-    /// Enables hash verification for the token.
-    #[napi(catch_unwind)]
-    pub fn set_meta(&mut self, slot: u32, min_order_size: String, neg_risk: bool) -> Result<()> {
-        self.guarded("setMeta", |t| t.set_meta(slot, &min_order_size, neg_risk))?.map_err(js_err)
-    }
-
-    /// Expires grace periods and runs pending hash checks. Returns the number of tokens awaiting resync.
-    #[napi(catch_unwind)]
-    pub fn tick(&mut self, now_ms: f64) -> Result<u32> {
-        self.guarded("tick", |t| t.tick(now_ms))
-    }
-
-    /// Token ids marked for resync since the last call, in marking order.
-    #[napi(catch_unwind)]
-    pub fn take_resync(&mut self) -> Result<Vec<String>> {
-        self.guarded("takeResync", |t| t.take_resync())
-    }
-
-    /// Applies one REST `/book` summary (JSON text) unless the table holds a newer book.
-    #[napi(catch_unwind)]
-    pub fn rest_book(&mut self, json: String, now_ms: f64) -> Result<()> {
-        self.guarded("restBook", |t| t.rest_book(json.as_bytes(), now_ms))
-    }
-
-    /// Full-depth book with the exact texts, wire order, or null if the slot has no READY book
-    /// (or is out of range).
-    #[napi(catch_unwind)]
-    pub fn full_book(&self, slot: u32) -> Result<Option<FullBook>> {
-        self.check_poisoned()?;
-        let pairs = |v: Vec<(String, String)>| v.into_iter().map(|(p, s)| vec![p, s]).collect();
-        guard_read("fullBook", || self.table.full_book(slot).map(|(b, a)| FullBook { bids: pairs(b), asks: pairs(a) }))
     }
 
     /// Writer counter by header index (same value as the header word).

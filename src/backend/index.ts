@@ -8,7 +8,7 @@
  */
 import type { Writer } from '../table/writer.js';
 import { JsWriter } from './ts/writer.js';
-import { loadNativeBinding, NativeWriterAdapter } from './native/index.js';
+import { createNativeWriter, loadNativeBinding } from './native/index.js';
 import { BACKEND_NAMES, readEnv } from '../config.js';
 import { ConfigError, PolybookError } from '../errors.js';
 
@@ -85,7 +85,7 @@ export function createWriter(
   if (backend === 'native') {
     nativeLoad ??= loadNativeBinding();
     if (!('binding' in nativeLoad)) throw nativeLoad.error;
-    return { writer: new NativeWriterAdapter(nativeLoad.binding, sab, { graceMs: opts.graceMs }), backend };
+    return { writer: createNativeWriter(nativeLoad.binding, sab, { graceMs: opts.graceMs }), backend };
   }
   return { writer: new JsWriter(sab, { graceMs: opts.graceMs }), backend };
 }

@@ -11,6 +11,7 @@
  */
 import { EventEmitter, setMaxListeners } from 'node:events';
 import { BookStore } from '../table/store.js';
+import type { BookTable } from '../table/book-table.js';
 import type { BookHandle, Book } from '../table/view.js';
 import { Miss, MISS_NAMES, type MissName } from '../table/metrics.js';
 import type { ReadCounters } from '../table/metrics.js';
@@ -226,8 +227,8 @@ export class CacheHandle {
 export class BookCache extends EventEmitter<CacheEvents> {
   /** False when shipped switched off (`POLYBOOK_ENABLED=0`). */
   readonly enabled: boolean;
-  /** The store the cache reads (and, in-thread, writes). */
-  readonly store: BookStore;
+  /** The table: reads are local; in worker mode its commands are forwarded to the feed worker. */
+  readonly store: BookTable;
   /** Staleness budget of reads that give none, ms. */
   readonly defaultMaxStaleMs: number;
   /** No read serves a book older than this, whatever the caller asks, ms. */
@@ -278,7 +279,7 @@ export class BookCache extends EventEmitter<CacheEvents> {
   private readonly log: FeedLog;
   private readonly servers = new Set<MetricsServer>();
 
-  private constructor(options: BookCacheOptions, settings: CacheEnvOptions, store: BookStore) {
+  private constructor(options: BookCacheOptions, settings: CacheEnvOptions, store: BookTable) {
     super();
     this.options = options;
     this.log = new FeedLog(options.feed?.logger, logStyle(options.feed?.logger, options.feed?.logStyle));
@@ -357,15 +358,16 @@ export class BookCache extends EventEmitter<CacheEvents> {
       clock: options.clock,
       graceMs: options.graceMs,
     };
-    let store: BookStore;
+    let store: BookTable;
     let feed: FeedLike;
     if (options.worker) {
       const wf: WorkerFeed = await startWorkerFeed({ ...feedOptions, ...storeOptions, signal });
       store = wf.store;
       feed = wf;
     } else {
-      store = new BookStore(storeOptions);
-      feed = new SubscriptionManager(store, feedOptions);
+      const local = new BookStore(storeOptions);
+      store = local;
+      feed = new SubscriptionManager(local, feedOptions);
     }
     const cache = new BookCache(options, settings, store);
     cache.feed = feed;

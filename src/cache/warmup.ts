@@ -48,7 +48,6 @@ export interface WarmupStore {
   setDisabled(tokenIds: Iterable<string>, disabled?: boolean): void;
   restBook(json: string, nowMs?: number): void;
   setMeta(tokenId: string, minOrderSize: string, negRisk: boolean): void;
-  notifyWatchers(): void;
 }
 
 export interface WarmupOptions {
@@ -222,15 +221,8 @@ export class WarmupManager {
           if (done || !rest.open) return;
           const ids =
             this.options.restTokens === 'notReady' ? this.tokens.filter((t) => !this.ready.has(t)) : [...this.tokens];
-          // Each REST book may make a token ready: wake the watch hub after each one (in-thread writers).
-          const sink = {
-            restBook: (json: string, nowMs?: number) => {
-              this.store.restBook(json, nowMs);
-              this.store.notifyWatchers();
-            },
-            setMeta: (id: string, mos: string, nr: boolean) => this.store.setMeta(id, mos, nr),
-          };
-          rest.fetchBooks(sink, ids).then(
+          // Each REST book may make a token ready: the writer wakes the watch hub once it applied it.
+          rest.fetchBooks(this.store, ids).then(
             (r) => {
               restResult = r;
             },

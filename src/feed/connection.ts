@@ -8,6 +8,8 @@ import type { BookStore } from '../table/store.js';
 import { preciseNow } from '../table/clock.js';
 import { Backoff } from './backoff.js';
 import type { FeedLog } from './log.js';
+import { CONTROL_REPLIES, PING, PONG } from '../protocol/control.js';
+import { Status } from '../table/writer.js';
 import { MAX_TOKENS_PER_CONNECTION, type ResolvedFeedOptions } from './options.js';
 
 /** A set of tokens that always share a connection (the outcomes of one market, or one lone token). */
@@ -64,11 +66,11 @@ export interface ConnectionHost {
 
 export type ConnectionState = 'idle' | 'connecting' | 'open' | 'backoff' | 'closed';
 
-const PONG = Buffer.from('PONG');
+const PONG_BYTES = Buffer.from(PONG);
 const NEW_MARKET = Buffer.from('new_market');
-const CONTROL_REPLIES = new Set(['NO NEW ASSETS', 'INVALID OPERATION', 'INVALID MESSAGE']);
+const REPLIES: ReadonlySet<string> = new Set(CONTROL_REPLIES);
 /** Longest control text plus some whitespace. */
-const MAX_CONTROL_BYTES = 24;
+const MAX_CONTROL_BYTES = Math.max(...CONTROL_REPLIES.map((r) => r.length)) + 8;
 
 /**
  * Busy-connection stall detection (docs/FEED.md "Watchdogs"). Per socket, on every data frame:
@@ -138,15 +140,11 @@ export class FeedConnection {
   /** Send times of unanswered PINGs, oldest first (ring buffer). */
   private pings: number[] = [];
   private pingHead = 0;
-  private readonly badJson: Float64Array;
-
   constructor(
     readonly index: number,
     private readonly host: ConnectionHost,
-    badJsonCounter: Float64Array,
   ) {
     this.backoff = new Backoff(host.options.backoff);
-    this.badJson = badJsonCounter;
   }
 
   /** Opens a new socket. */
@@ -348,7 +346,7 @@ export class FeedConnection {
       this.pingHead = 0;
     }
     this.pings.push(preciseNow());
-    ws.send('PING');
+    ws.send(PING);
   }
 
   private onPong(now: number): void {
@@ -419,10 +417,10 @@ export class FeedConnection {
       const b0 = buf[0];
       // Data frames start with '[' or '{' (0x5b, 0x7b); control text with a capital letter.
       if (b0 !== 0x5b && b0 !== 0x7b) {
-        if (len === 4 && buf.equals(PONG)) return this.onPong(now);
+        if (len === 4 && buf.equals(PONG_BYTES)) return this.onPong(now);
         const text = buf.toString('latin1').trim();
-        if (text === 'PONG') return this.onPong(now);
-        if (CONTROL_REPLIES.has(text)) {
+        if (text === PONG) return this.onPong(now);
+        if (REPLIES.has(text)) {
           c.controlReplies++;
           this.host.onControl(this, text);
           return;
@@ -432,11 +430,9 @@ export class FeedConnection {
     this.lastDataAt = now;
     if (this.firstDataAt === 0) this.firstDataAt = now;
     this.countData(now);
-    const bad = this.badJson;
-    const before = bad[0];
-    let resync: number;
+    let status: number;
     try {
-      resync = this.host.store.ingest(buf, now);
+      status = this.host.store.ingest(buf, now);
     } catch (err) {
       // Bad input never throws; only an internal error of the native writer does, after it reset
       // every book of the table (docs/DESIGN.md section 8). Fetch fresh books; do not let the
@@ -450,8 +446,8 @@ export class FeedConnection {
       this.host.onResync();
       return;
     }
-    if (resync > 0) this.host.onResync();
-    if (bad[0] !== before) {
+    if (status & Status.resync) this.host.onResync();
+    if (status & Status.badFrame) {
       c.badFrames++;
       this.host.onBadFrame(this, now);
     }

@@ -5,7 +5,6 @@
 import { EventEmitter } from 'node:events';
 import type { BookStore } from '../table/store.js';
 import { preciseNow } from '../table/clock.js';
-import { C, H_COUNTERS } from '../table/layout.js';
 import { FeedConnection, FeedCounters, type ConnectionHost, type Group } from './connection.js';
 import { MAX_FEED_CONNECTIONS, resolveFeedOptions, type FeedOptions, type ResolvedFeedOptions } from './options.js';
 import type { FeedStats } from './stats.js';
@@ -128,7 +127,6 @@ export class SubscriptionManager extends EventEmitter<FeedEvents> {
   private readonly counters = new FeedCounters();
   private readonly host: ConnectionHost;
   private readonly log: FeedLog;
-  private readonly badJson: Float64Array;
   private healthTimer: NodeJS.Timeout | undefined;
   private started = false;
   private resyncScheduled = false;
@@ -146,7 +144,6 @@ export class SubscriptionManager extends EventEmitter<FeedEvents> {
     super();
     this.options = resolveFeedOptions(options);
     this.log = new FeedLog(this.options.logger, this.options.logStyle);
-    this.badJson = new Float64Array(store.table, H_COUNTERS + C.badJson * 8, 1);
     this.host = {
       store,
       options: this.options,
@@ -415,7 +412,7 @@ export class SubscriptionManager extends EventEmitter<FeedEvents> {
 
   /** A new connection at the free index `i` (not connected yet). */
   private createConnection(i: number): FeedConnection {
-    const c = new FeedConnection(i, this.host, this.badJson);
+    const c = new FeedConnection(i, this.host);
     this.conns[i] = c;
     return c;
   }

@@ -1,14 +1,20 @@
 /**
  * Messages between the main thread (worker.ts) and the feed worker (worker-entry.ts).
- * Main to worker: batches of operations, applied in order. Worker to main: replies and events.
+ * Main to worker: batches of operations, applied in order: writer commands (their type is derived
+ * from the command table of src/table/writer.ts) and the feed's own operations. Worker to main:
+ * replies and events.
  */
 import type { BackendName } from '../backend/index.js';
+import type { Command, FullBook } from '../table/writer.js';
 import type { FeedStats, UniverseEntry } from './manager.js';
-import type { FeedOptions } from './options.js';
+import type { ResolvedFeedOptions } from './options.js';
 import type { LogLine } from './log.js';
 
-/** Feed options that cross the thread boundary: all but the logger (a function) and its style (the logger runs on the main thread). */
-export type WorkerFeedSettings = Omit<FeedOptions, 'logger' | 'logStyle'>;
+/**
+ * Feed options that cross the thread boundary: all of them but the logger (a function, called on
+ * the main thread) and its style (the worker hands its lines over as objects).
+ */
+export type WorkerFeedSettings = Omit<ResolvedFeedOptions, 'logger' | 'logStyle'>;
 
 export interface WorkerInit {
   table: SharedArrayBuffer;
@@ -41,20 +47,22 @@ export const Q_OPS_POSTED = 2;
 /** Operations the worker applied. */
 export const Q_OPS_APPLIED = 3;
 
-export type MainOp =
-  | { op: 'bind'; tokenId: string; slot: number; conn: number }
-  | { op: 'unbind'; slot: number }
-  | { op: 'assign'; slot: number; conn: number }
-  | { op: 'confirm'; conn: number; sentAt: number }
-  | { op: 'ingest'; frame: string | Uint8Array; now: number }
-  | { op: 'invalidate'; slot: number; now: number }
-  | { op: 'disable'; slot: number; disabled: boolean }
-  | { op: 'setMeta'; slot: number; minOrderSize: string; negRisk: boolean }
-  | { op: 'restBook'; json: string; now: number }
+/** What the main thread can ask the worker, and the type of each answer. */
+export interface Requests {
+  stats: { ask: Record<string, never>; answer: FeedStats };
+  stop: { ask: Record<string, never>; answer: undefined };
+  fullBook: { ask: { tokenId: string }; answer: FullBook | null };
+}
+export type RequestKind = keyof Requests;
+
+/** The feed's own operations (not writer commands). */
+export type FeedOp =
   | { op: 'add'; entries: UniverseEntry[] }
   | { op: 'remove'; tokenIds: string[] }
-  | { op: 'stats'; id: number }
-  | { op: 'stop'; id: number };
+  | { [K in RequestKind]: { op: 'request'; id: number; kind: K } & Requests[K]['ask'] }[RequestKind];
+
+/** One operation from the main thread: a writer command, or a feed operation. */
+export type MainOp = Command | FeedOp;
 
 export interface MainMessage {
   ops: MainOp[];
@@ -65,6 +73,6 @@ export type WorkerMessage =
   | { type: 'fatal'; message: string }
   | { type: 'event'; name: 'connected' | 'disconnected' | 'newMarket'; payload: unknown }
   | ({ type: 'log' } & LogLine)
-  | { type: 'stats'; id: number; stats: FeedStats }
-  | { type: 'stopped'; id: number }
+  | { type: 'reply'; id: number; value: unknown }
+  | { type: 'failed'; id: number; message: string }
   | { type: 'opError'; message: string };

@@ -1,24 +1,28 @@
 /**
- * Worker mode: the feed (sockets, parsing, book updates) runs in a worker thread; the main
- * thread reads the same SharedArrayBuffer lock-free. Threading model: docs/FEED.md "Worker mode".
+ * Worker mode: the feed (sockets, parsing, book updates) runs in a worker thread, which owns the
+ * table's writer; the main thread reads the same SharedArrayBuffer lock-free and forwards its
+ * commands (subscriptions, invalidations, REST books...) to the worker. Threading model:
+ * docs/FEED.md "Worker mode".
  */
 import { EventEmitter } from 'node:events';
 import { Worker } from 'node:worker_threads';
-import { BookStore, type BookStoreOptions } from '../table/store.js';
+import { BookTable } from '../table/book-table.js';
+import { storeTable, type BookStoreOptions } from '../table/store.js';
+import { forwardingWriter, type Command, type FullBook } from '../table/writer.js';
 import { resolveBackend, type BackendName } from '../backend/index.js';
-import type { Writer } from '../table/writer.js';
-import type { FeedEvents, FeedStats, UniverseEntry } from './manager.js';
 import { PolybookError } from '../errors.js';
+import { FeedLog } from './log.js';
+import type { FeedEvents, FeedStats, UniverseEntry } from './manager.js';
 import { resolveFeedOptions, type FeedOptions } from './options.js';
 import { queueGauges, readStats, STATS_WORDS } from './stats.js';
-import { FeedLog } from './log.js';
 import {
   Q_HANDLED,
   Q_OPS_POSTED,
   QUEUE_WORDS,
   type MainMessage,
   type MainOp,
-  type WorkerFeedSettings,
+  type RequestKind,
+  type Requests,
   type WorkerInit,
   type WorkerMessage,
 } from './worker-protocol.js';
@@ -39,75 +43,6 @@ export interface WorkerFeedOptions
 }
 
 /**
- * A writer that forwards every call to the feed worker, in order, batched per microtask.
- * Calls that need an answer from the writer's private state have none here: `tick` and
- * `takeResync` are the worker's business, `fullBook` returns null.
- */
-class ForwardingWriter implements Writer {
-  private queue: MainOp[] = [];
-  private scheduled = false;
-  worker: Worker | undefined;
-
-  /** @param counters shared queue counters: operations posted are counted for `workerOpsQueued`. */
-  constructor(private readonly counters: Int32Array) {}
-
-  post(op: MainOp): void {
-    Atomics.add(this.counters, Q_OPS_POSTED, 1);
-    this.queue.push(op);
-    if (!this.scheduled) {
-      this.scheduled = true;
-      queueMicrotask(() => this.flush());
-    }
-  }
-
-  flush(): void {
-    this.scheduled = false;
-    if (this.queue.length === 0 || !this.worker) return;
-    const msg: MainMessage = { ops: this.queue };
-    this.queue = [];
-    this.worker.postMessage(msg);
-  }
-
-  bind(tokenId: string, slot: number, conn: number): void {
-    this.post({ op: 'bind', tokenId, slot, conn });
-  }
-  unbind(slot: number): void {
-    this.post({ op: 'unbind', slot });
-  }
-  assign(slot: number, conn: number): void {
-    this.post({ op: 'assign', slot, conn });
-  }
-  confirm(conn: number, sentAt: number): void {
-    this.post({ op: 'confirm', conn, sentAt });
-  }
-  ingest(frame: string | Uint8Array, now: number): number {
-    this.post({ op: 'ingest', frame, now });
-    return 0;
-  }
-  invalidate(slot: number, now: number): void {
-    this.post({ op: 'invalidate', slot, now });
-  }
-  setDisabled(slot: number, disabled: boolean): void {
-    this.post({ op: 'disable', slot, disabled });
-  }
-  setMeta(slot: number, minOrderSize: string, negRisk: boolean): void {
-    this.post({ op: 'setMeta', slot, minOrderSize, negRisk });
-  }
-  tick(): number {
-    return 0;
-  }
-  takeResync(): string[] {
-    return [];
-  }
-  restBook(json: string, now: number): void {
-    this.post({ op: 'restBook', json, now });
-  }
-  fullBook(): null {
-    return null;
-  }
-}
-
-/**
  * How to start the worker: from dist/, `worker-entry.js` directly; from the TypeScript sources
  * (tsx, vitest), a small bootstrap that registers the tsx loader in the worker thread and then
  * imports `worker-entry.ts` (a worker's `execArgv: ['--import', 'tsx']` does not reach its own
@@ -120,20 +55,73 @@ function workerEntry(): { url: URL; argv: string[] | undefined } {
 }
 
 /**
+ * The operations posted to the worker: batched per microtask, in call order, never dropped.
+ * Requests get an id and a promise for their reply.
+ */
+class OpQueue {
+  private queue: MainOp[] = [];
+  private scheduled = false;
+  private nextId = 1;
+  private readonly waiting = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+
+  /** @param counters shared queue counters: operations posted are counted for `workerOpsQueued`. */
+  constructor(
+    private readonly worker: Worker,
+    private readonly counters: Int32Array,
+  ) {}
+
+  post(op: MainOp): void {
+    Atomics.add(this.counters, Q_OPS_POSTED, 1);
+    this.queue.push(op);
+    if (!this.scheduled) {
+      this.scheduled = true;
+      queueMicrotask(() => this.flush());
+    }
+  }
+
+  request<K extends RequestKind>(kind: K, ask: Requests[K]['ask']): Promise<Requests[K]['answer']> {
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.waiting.set(id, { resolve: resolve as (v: unknown) => void, reject });
+      this.post({ op: 'request', id, kind, ...ask } as MainOp);
+    });
+  }
+
+  /** Settles a request with the worker's reply. */
+  settle(id: number, value: unknown, error?: Error): void {
+    const w = this.waiting.get(id);
+    this.waiting.delete(id);
+    if (error) w?.reject(error);
+    else w?.resolve(value);
+  }
+
+  failAll(e: Error): void {
+    for (const w of this.waiting.values()) w.reject(e);
+    this.waiting.clear();
+  }
+
+  private flush(): void {
+    this.scheduled = false;
+    if (this.queue.length === 0) return;
+    const msg: MainMessage = { ops: this.queue };
+    this.queue = [];
+    this.worker.postMessage(msg);
+  }
+}
+
+/**
  * A feed running in a worker thread. Read books on any thread through {@link WorkerFeed.store}
  * (lock-free, the same SharedArrayBuffer the worker writes).
  */
 export class WorkerFeed extends EventEmitter<FeedEvents> {
-  /** The main-thread store: reads are local; writes are forwarded to the worker. */
-  readonly store: BookStore;
+  /** This thread's side of the table: reads are local; commands are forwarded to the worker. */
+  readonly store: BookTable;
   /** The backend that applies updates in the worker. */
   readonly backend: BackendName;
-  private readonly writer: ForwardingWriter;
   private readonly worker: Worker;
+  private readonly ops: OpQueue;
   private readonly statsBlock: Float64Array;
   private readonly queueCounters: Int32Array;
-  private nextId = 1;
-  private readonly waiting = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
   private exited = false;
   private stopping: Promise<void> | undefined;
   private readonly log: FeedLog;
@@ -141,65 +129,53 @@ export class WorkerFeed extends EventEmitter<FeedEvents> {
   /** @internal use {@link startWorkerFeed}. */
   constructor(options: WorkerFeedOptions, ready: { resolve: () => void; reject: (e: Error) => void }) {
     super();
-    const so = options;
-    const fo = options;
-    const resolved = resolveFeedOptions(fo); // validates in the caller's thread
-    this.log = new FeedLog(resolved.logger, resolved.logStyle);
-    const backend = resolveBackend(so.backend);
-    this.backend = backend;
-    const queueSab = new SharedArrayBuffer(QUEUE_WORDS * 4);
-    this.queueCounters = new Int32Array(queueSab);
-    const fw = new ForwardingWriter(this.queueCounters);
-    this.writer = fw;
-    const statsSab = new SharedArrayBuffer(STATS_WORDS * 8);
-    this.statsBlock = new Float64Array(statsSab);
-    const settings: WorkerFeedSettings = {
-      url: resolved.url,
-      maxTokensPerConnection: resolved.maxTokensPerConnection,
-      confirmIntervalMs: resolved.confirmIntervalMs,
-      pongTimeoutMs: resolved.pongTimeoutMs,
-      silenceTimeoutMs: resolved.silenceTimeoutMs,
-      stallFactor: resolved.stallFactor,
-      stallMinMs: resolved.stallMinMs,
-      hardStaleMs: resolved.hardStaleMs,
-      healthIntervalMs: resolved.healthIntervalMs,
-      customFeatures: resolved.customFeatures,
-      backoff: resolved.backoff,
-      maxFrameBytes: resolved.maxFrameBytes,
+    // Everything that can be rejected is checked on this thread, before the worker exists.
+    const { logger, logStyle, ...settings } = resolveFeedOptions(options);
+    this.log = new FeedLog(logger, logStyle);
+    this.backend = resolveBackend(options.backend);
+    const table = storeTable(options);
+    this.queueCounters = new Int32Array(new SharedArrayBuffer(QUEUE_WORDS * 4));
+    this.statsBlock = new Float64Array(new SharedArrayBuffer(STATS_WORDS * 8));
+    const init: WorkerInit = {
+      table,
+      backend: this.backend,
+      graceMs: options.graceMs,
+      feed: settings,
+      stats: this.statsBlock.buffer as SharedArrayBuffer,
+      log: logger !== undefined,
+      queue: this.queueCounters.buffer as SharedArrayBuffer,
     };
-    let worker: Worker | undefined;
-    this.store = new BookStore({
-      maxDepth: so.maxDepth,
-      capacity: so.capacity,
-      clock: so.clock,
-      writer: (table) => {
-        const entry = workerEntry();
-        const init: WorkerInit = {
-          table,
-          backend,
-          graceMs: so.graceMs,
-          feed: settings,
-          stats: statsSab,
-          log: fo.logger !== undefined,
-          queue: queueSab,
-        };
-        worker = new Worker(entry.url, { workerData: init, argv: entry.argv });
-        return { writer: fw, backend };
-      },
-    });
-    this.worker = worker as unknown as Worker;
-    fw.worker = this.worker;
+    // The forwarding writer is called only after the constructor returned (when `ops` exists).
+    this.store = new BookTable(
+      table,
+      forwardingWriter((c: Command) => this.ops.post(c)),
+      this.backend,
+      options.clock,
+    );
+    const entry = workerEntry();
+    try {
+      this.worker = new Worker(entry.url, { workerData: init, argv: entry.argv });
+    } catch (e) {
+      this.store.close();
+      throw e;
+    }
+    this.ops = new OpQueue(this.worker, this.queueCounters);
+    this.listen(ready, options.startTimeoutMs ?? 30_000);
+  }
+
+  /** Handles the worker's messages and its end; settles `ready` once it started or failed. */
+  private listen(ready: { resolve: () => void; reject: (e: Error) => void }, startTimeoutMs: number): void {
     let started = false;
     const timeout = setTimeout(() => {
       if (started) return;
       ready.reject(
         new PolybookError(
           'POLYBOOK_WORKER_START',
-          `polybook: the feed worker did not start within startTimeoutMs (${options.startTimeoutMs ?? 30_000} ms); a loaded machine may need a longer one`,
+          `polybook: the feed worker did not start within startTimeoutMs (${startTimeoutMs} ms); a loaded machine may need a longer one`,
         ),
       );
       void this.worker.terminate();
-    }, options.startTimeoutMs ?? 30_000);
+    }, startTimeoutMs);
     this.worker.on('message', (m: WorkerMessage) => {
       Atomics.add(this.queueCounters, Q_HANDLED, 1);
       switch (m.type) {
@@ -226,13 +202,12 @@ export class WorkerFeed extends EventEmitter<FeedEvents> {
         case 'opError':
           this.log.write('feed.worker_op_error', `polybook feed worker: ${m.message}`, { error: m.message });
           return;
-        case 'stats':
-        case 'stopped': {
-          const w = this.waiting.get(m.id);
-          this.waiting.delete(m.id);
-          w?.resolve(m.type === 'stats' ? m.stats : undefined);
+        case 'reply':
+          this.ops.settle(m.id, m.value);
           return;
-        }
+        case 'failed':
+          this.ops.settle(m.id, undefined, new PolybookError('POLYBOOK_WORKER_EXITED', m.message));
+          return;
       }
     });
     this.worker.on('error', (e) => {
@@ -241,7 +216,7 @@ export class WorkerFeed extends EventEmitter<FeedEvents> {
       ready.reject(
         new PolybookError('POLYBOOK_WORKER_START', `polybook: the feed worker failed: ${e.message}`, { cause: e }),
       );
-      this.failAll(
+      this.ops.failAll(
         new PolybookError('POLYBOOK_WORKER_EXITED', `polybook: the feed worker failed: ${e.message}`, { cause: e }),
       );
     });
@@ -257,7 +232,7 @@ export class WorkerFeed extends EventEmitter<FeedEvents> {
               `polybook: the feed worker exited before it was ready (code ${code})`,
             ),
       );
-      this.failAll(e);
+      this.ops.failAll(e);
     });
   }
 
@@ -277,14 +252,14 @@ export class WorkerFeed extends EventEmitter<FeedEvents> {
       }
     }
     this.store.subscribe(tokens);
-    this.writer.post({ op: 'add', entries: list });
+    this.ops.post({ op: 'add', entries: list });
   }
 
   /** Removes tokens from the feed and the table. */
   remove(tokenIds: Iterable<string>): void {
     this.checkAlive();
     const ids = [...tokenIds];
-    this.writer.post({ op: 'remove', tokenIds: ids });
+    this.ops.post({ op: 'remove', tokenIds: ids });
     this.store.unsubscribe(ids);
   }
 
@@ -298,8 +273,13 @@ export class WorkerFeed extends EventEmitter<FeedEvents> {
 
   /** The worker's feed counters right now, asked for by message. */
   async fetchStats(): Promise<FeedStats> {
-    const s = (await this.request('stats')) as FeedStats;
+    const s = await this.request('stats', {});
     return { ...s, ...queueGauges(this.queueCounters) };
+  }
+
+  /** The full-depth book of a token with the exact texts, asked of the worker (which owns the writer). */
+  fullBook(tokenId: string): Promise<FullBook | null> {
+    return this.request('fullBook', { tokenId });
   }
 
   /** Stops the feed (clean close, timers cleared), lets the worker exit, and stops the store's clock. */
@@ -308,7 +288,7 @@ export class WorkerFeed extends EventEmitter<FeedEvents> {
       if (!this.exited) {
         const exited = new Promise<void>((resolve) => this.worker.once('exit', () => resolve()));
         try {
-          await this.request('stop');
+          await this.request('stop', {});
         } catch {
           // the worker is gone already
         }
@@ -326,17 +306,13 @@ export class WorkerFeed extends EventEmitter<FeedEvents> {
     return this.stop();
   }
 
-  private request(op: 'stats' | 'stop'): Promise<unknown> {
+  private request<K extends RequestKind>(kind: K, ask: Requests[K]['ask']): Promise<Requests[K]['answer']> {
     if (this.exited) {
       return Promise.reject(
         new PolybookError('POLYBOOK_WORKER_EXITED', 'polybook: the feed worker has exited; start a new feed'),
       );
     }
-    const id = this.nextId++;
-    return new Promise((resolve, reject) => {
-      this.waiting.set(id, { resolve, reject });
-      this.writer.post({ op, id });
-    });
+    return this.ops.request(kind, ask);
   }
 
   private checkAlive(): void {
@@ -347,17 +323,12 @@ export class WorkerFeed extends EventEmitter<FeedEvents> {
       throw new PolybookError('POLYBOOK_WORKER_EXITED', 'polybook: the feed worker has exited; start a new feed');
     }
   }
-
-  private failAll(e: Error): void {
-    for (const w of this.waiting.values()) w.reject(e);
-    this.waiting.clear();
-  }
 }
 
 /**
  * Starts a feed in a worker thread and resolves once the worker's writer is up (rejects when it
  * cannot start, e.g. `backend: 'native'` without the binary). The returned feed's `store` is a
- * normal {@link BookStore} on this thread: `get`, `handle`, `metrics` read the shared table.
+ * {@link BookTable} on this thread: `get`, `handle`, `metrics` read the shared table.
  *
  * ```ts
  * const feed = await startWorkerFeed({ universe: markets, backend: 'native', confirmIntervalMs: 250 });

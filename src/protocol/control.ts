@@ -1,10 +1,27 @@
 /**
- * Text control frames of the market channel (docs/DESIGN.md section 5 step 2): the frame,
- * trimmed of ASCII whitespace (space, tab, LF, FF, CR), is exactly one of these.
+ * Text frames of the market channel that are not events (docs/PROTOCOL.md 1.4 and 1.6), defined
+ * once for the feed, both writers (native/core/src/layout.rs is generated from this list) and the
+ * simulator.
  */
-export const CONTROL_FRAMES = ['PONG', 'PING', 'NO NEW ASSETS', 'INVALID OPERATION', 'INVALID MESSAGE', '[]'] as const;
 
-const MAX_LEN = 17; // 'INVALID OPERATION'
+/** The keepalive: the client sends `PING`, the server answers `PONG` behind the data it queued before. */
+export const PING = 'PING';
+export const PONG = 'PONG';
+
+/** The server's text replies to subscription frames it could not use (counted as control replies by the feed). */
+export const NO_NEW_ASSETS = 'NO NEW ASSETS';
+export const INVALID_OPERATION = 'INVALID OPERATION';
+export const INVALID_MESSAGE = 'INVALID MESSAGE';
+export const CONTROL_REPLIES = [NO_NEW_ASSETS, INVALID_OPERATION, INVALID_MESSAGE] as const;
+
+/**
+ * Frames a writer counts as control frames and skips (docs/DESIGN.md section 5 step 2): the frame,
+ * trimmed of ASCII whitespace (space, tab, LF, FF, CR), is exactly one of these. `[]` is the
+ * opening snapshot of a subscription without active tokens.
+ */
+export const CONTROL_FRAMES = [PONG, PING, ...CONTROL_REPLIES, '[]'] as const;
+
+const MAX_LEN = Math.max(...CONTROL_FRAMES.map((f) => f.length));
 const CONTROL_BYTES = CONTROL_FRAMES.map((s) => Uint8Array.from(s, (ch) => ch.charCodeAt(0)));
 
 function isAsciiWs(c: number): boolean {

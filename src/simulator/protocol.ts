@@ -11,14 +11,12 @@ export type ClientFrame =
   /** Not JSON, or not a usable subscription object. */
   | { kind: 'invalid' };
 
-/** Text replies the server sends (docs/PROTOCOL.md 1.6). */
-export const PONG = 'PONG';
-export const NO_NEW_ASSETS = 'NO NEW ASSETS';
-export const INVALID_OPERATION = 'INVALID OPERATION';
-export const INVALID_MESSAGE = 'INVALID MESSAGE';
+/** Text replies the server sends (docs/PROTOCOL.md 1.6), defined once in src/protocol/control.ts. */
+export { PONG, NO_NEW_ASSETS, INVALID_OPERATION, INVALID_MESSAGE } from '../protocol/control.js';
+import { PING } from '../protocol/control.js';
 
 export function parseClientFrame(text: string): ClientFrame {
-  if (text === 'PING' || text.trim() === 'PING') return { kind: 'ping' };
+  if (text === PING || text.trim() === PING) return { kind: 'ping' };
   let v: unknown;
   try {
     v = JSON.parse(text);

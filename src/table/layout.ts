@@ -1,53 +1,89 @@
 /**
- * The shared-memory layout of the book table (docs/DESIGN.md section 2). Rust mirrors these
- * numbers in native/core/src/layout.rs; test/layout.test.ts checks both agree.
+ * The shared-memory layout of the book table (docs/DESIGN.md section 2), defined here once:
+ * native/core/src/layout.rs is generated from this module by `npm run codegen` (with the control
+ * frames of src/protocol/control.ts and the status bits of src/table/writer.ts), and
+ * test/codegen.test.ts fails when it is stale.
  */
 import { invalidArgument } from '../errors.js';
 
+/** First header word: "POLY". */
 export const MAGIC = 0x504f4c59;
+/** Layout version in the header: a reader refuses a table of another version. */
 export const LAYOUT_VERSION = 1;
+/** Bytes of the header; slot 0 starts here. */
 export const HEADER_BYTES = 4096;
+/** Connection indexes of the `confirmed` array (0 = no connection). */
 export const MAX_CONNECTIONS = 256;
 
-/** Header field offsets, in bytes. */
+/** Header offset of the magic (i32). */
 export const H_MAGIC = 0;
+/** Header offset of the layout version (i32). */
 export const H_VERSION = 4;
+/** Header offset of the number of slots (i32). */
 export const H_CAPACITY = 8;
+/** Header offset of the published levels per side (i32). */
 export const H_DEPTH = 12;
+/** Header offset of the bytes per slot (i32). */
 export const H_SLOT_BYTES = 16;
+/** Header offset of the coarse clock (f64, ms), written by the clock ticker. */
 export const H_CLOCK = 24;
+/** Header offset of the writer counters (f64 each, in the order of `COUNTERS`). */
 export const H_COUNTERS = 32;
+/** Room for counters in the header. */
 export const COUNTER_COUNT = 64;
+/** Header offset of the per-connection confirmation times (f64[MAX_CONNECTIONS], ms). */
 export const H_CONFIRMED = 544;
-/** i32 change epoch: +1 (and Atomics.notify) after each ingest that may have changed a book, while watchers exist. */
+/** Header offset of the change epoch (i32): +1 and notify after a publishing command, while watchers exist. */
 export const H_EPOCH = 2592;
-/** i32 number of threads waiting on the epoch (watch); the writer skips the notify when 0. */
+/** Header offset of the number of waiting watchers (i32); the writer skips the notify when 0. */
 export const H_WATCHERS = 2596;
 
-/** Slot field offsets, in bytes, relative to the slot start. */
+/** Slot offset of the seqlock version (i32): odd while the writer writes the slot. */
 export const S_SEQ = 0;
+/** Slot offset of the state flags (i32). */
 export const S_FLAGS = 4;
+/** Slot offset of the number of published bid levels (i32). */
 export const S_NBIDS = 8;
+/** Slot offset of the number of published ask levels (i32). */
 export const S_NASKS = 12;
+/** Slot offset of the connection index whose PONGs confirm the book (i32). */
 export const S_CONN = 16;
+/** Slot offset of the binding generation (i32): +1 on every bind and unbind. */
 export const S_GEN = 20;
+/** Slot offset of the local receive time of the last frame that touched the book (f64, ms). */
 export const S_LAST_UPDATE = 24;
+/** Slot offset of the exchange timestamp of the last applied book or change (f64, ms; NaN if none). */
 export const S_EXCH_TS = 32;
+/** Slot offset of the book's own sequence (f64): +1 per frame that changed it. */
 export const S_SEQUENCE = 40;
+/** Slot offset of the update count (f64): applied books and delta entries. */
 export const S_UPDATES = 48;
+/** Slot offset of the tick size (f64; NaN if unknown). */
 export const S_TICK_SIZE = 56;
+/** Slot offset of the last trade price (f64; NaN if unknown). */
 export const S_LAST_TRADE = 64;
+/** Slot offset of the full-depth number of bid levels (f64). */
 export const S_BID_LEVELS = 72;
+/** Slot offset of the full-depth number of ask levels (f64). */
 export const S_ASK_LEVELS = 80;
+/** Slot offset of the published levels: `depth` bids (best first), then `depth` asks (best first). */
 export const S_LEVELS = 96;
+/** Bytes of one published level: f64 price, f64 size. */
+export const LEVEL_BYTES = 16;
 
-/** State flags (docs/DESIGN.md section 3). */
+/** Flag: the slot is bound to a token. */
 export const F_SUBSCRIBED = 1;
+/** Flag: a valid book is present and may be served. */
 export const F_READY = 2;
+/** Flag: a book arrived at least once since the bind. */
 export const F_HAS_BOOK = 4;
+/** Flag: the last reset was caused by a crossed book. */
 export const F_CROSSED = 8;
+/** Flag: disabled for the session (warmup failure, or by the application). */
 export const F_DISABLED = 16;
+/** Flag: the market resolved; never served again. */
 export const F_SETTLED = 32;
+/** Flag: the top of book disagrees with the server's, grace period running. */
 export const F_MISMATCH = 64;
 
 /** Counter names in header order (docs/DESIGN.md section 6). */
@@ -88,10 +124,12 @@ export type CounterName = (typeof COUNTERS)[number];
 /** Counter index by name. */
 export const C = Object.fromEntries(COUNTERS.map((n, i) => [n, i])) as Record<CounterName, number>;
 
+/** Bytes of one slot of a table of this depth. */
 export function slotBytes(depth: number): number {
-  return S_LEVELS + depth * 32;
+  return S_LEVELS + depth * 2 * LEVEL_BYTES;
 }
 
+/** Bytes of a whole table. */
 export function tableBytes(capacity: number, depth: number): number {
   return HEADER_BYTES + capacity * slotBytes(depth);
 }

@@ -1,35 +1,15 @@
 /**
- * BookStore: the one source of truth per token. Owns the shared table, a writer (native or
- * pure TypeScript, chosen by src/backend/index.ts) and a reader (src/table/view.ts).
+ * BookStore: a book table with its writer on this thread (native or pure TypeScript, chosen by
+ * src/backend/index.ts). The writer's answers (`ingest`, `tick`, `takeResync`, `fullBook`) exist
+ * only here, where the writer lives.
  */
-import {
-  createTable,
-  C,
-  F_CROSSED,
-  F_DISABLED,
-  F_HAS_BOOK,
-  F_MISMATCH,
-  F_READY,
-  F_SETTLED,
-  F_SUBSCRIBED,
-  H_COUNTERS,
-  H_EPOCH,
-  H_WATCHERS,
-  COUNTER_COUNT,
-  S_EXCH_TS,
-  S_LAST_UPDATE,
-  S_SEQUENCE,
-  S_UPDATES,
-  type CounterName,
-} from './layout.js';
-import { SlotAllocator } from './slots.js';
-import { TableReader, BookHandle, type Book } from './view.js';
-import { Metrics } from './metrics.js';
+import { createTable, H_EPOCH, H_WATCHERS } from './layout.js';
+import { BookTable } from './book-table.js';
+import { preciseNow, type ClockOption } from './clock.js';
+import { apply, COMMANDS, observedWriter, Status, type Command, type FullBook, type Writer } from './writer.js';
 import { createWriter, type BackendName } from '../backend/index.js';
-import { makeClock, preciseNow, type ClockOption } from './clock.js';
 import { VARIABLES, readEnv } from '../config.js';
-import type { Writer } from './writer.js';
-import { ConfigError, PolybookError, invalidArgument } from '../errors.js';
+import { ConfigError } from '../errors.js';
 
 /** Options of `new BookStore()`. */
 export interface BookStoreOptions {
@@ -47,40 +27,10 @@ export interface BookStoreOptions {
    * returning ms of the host's monotonic clock, as `preciseNow` does (tests).
    */
   clock?: ClockOption;
-  /** @internal attach to an existing table (the other side of a worker). */
+  /** @internal write an existing table (the writer side of a feed worker). */
   table?: SharedArrayBuffer;
-  /** @internal a writer other than the local backend (e.g. one that forwards to a worker). */
-  writer?: (table: SharedArrayBuffer) => { writer: Writer; backend: BackendName };
-}
-
-/** Per-token state, for diagnostics (not for the hot path). */
-export interface TokenState {
-  /** The token. */
-  tokenId: string;
-  /** In the table and bound to a slot. */
-  subscribed: boolean;
-  /** A snapshot arrived on the current connection: the book may be served (staleness aside). */
-  ready: boolean;
-  /** A book is held (possibly not ready, e.g. after a reconnect). */
-  hasBook: boolean;
-  /** The book was crossed (bid >= ask) and is not served until a fresh snapshot. */
-  crossed: boolean;
-  /** Disabled for the session (warmup timed out on it, or `setDisabled`). */
-  disabled: boolean;
-  /** Its market settled: never served again. */
-  settled: boolean;
-  /** Its best bid/ask disagree with the server's last report (within the grace period). */
-  mismatch: boolean;
-  /** Exchange timestamp of the last applied event, ms, or null. */
-  exchangeTimestamp: number | null;
-  /** Local receive time of the last frame that touched the book (ms of the host's monotonic clock). */
-  lastUpdate: number;
-  /** The store's sequence of the book: +1 per applied frame that changed it. */
-  sequence: number;
-  /** Frames that touched the token. */
-  updates: number;
-  /** The feed connection (1..255) that carries it, 0 when none. */
-  conn: number;
+  /** @internal called after every writer command with its answer (the recorder). */
+  observe?: (command: Command, result: unknown) => void;
 }
 
 /** Levels per side a read returns by default. */
@@ -89,310 +39,124 @@ export const DEFAULT_MAX_DEPTH = VARIABLES.maxDepth.default;
 export const DEFAULT_CAPACITY = 16384;
 
 /**
- * A live order-book table. Feed it raw market-channel frames with {@link BookStore.ingest} (or let
- * a feed do it) and read with {@link BookStore.get} or a {@link BookStore.handle}: reads are served
- * from memory and return null when the book must not be used (skip the tick).
+ * The table a store writes: the caller's, or a new one of the checked size (`maxDepth` defaults to
+ * `POLYBOOK_MAX_DEPTH`, else 20; `capacity` to 16384). @internal
  */
-export class BookStore {
-  /** Which backend applies updates. Reads are the same code on both. */
-  readonly backend: BackendName;
-  /** Levels per side a read returns. */
-  readonly maxDepth: number;
-  /** Token slots in the table. */
-  readonly capacity: number;
-  /** @internal The shared table (the worker feed and the watch hub attach to it). */
-  readonly table: SharedArrayBuffer;
+export function storeTable(options: Pick<BookStoreOptions, 'table' | 'maxDepth' | 'capacity'>): SharedArrayBuffer {
+  if (options.table) return options.table;
+  const maxDepth = options.maxDepth ?? readEnv('maxDepth') ?? DEFAULT_MAX_DEPTH;
+  if (!Number.isInteger(maxDepth) || maxDepth < 1 || maxDepth > 1000) {
+    throw new ConfigError('maxDepth', maxDepth, 'an integer from 1 to 1000');
+  }
+  const capacity = options.capacity ?? DEFAULT_CAPACITY;
+  if (!Number.isInteger(capacity) || capacity < 1 || capacity > 4_000_000) {
+    throw new ConfigError('capacity', capacity, 'an integer from 1 to 4000000');
+  }
+  return createTable(capacity, maxDepth);
+}
+
+function writerOf(table: SharedArrayBuffer, options: BookStoreOptions): { writer: Writer; backend: BackendName } {
+  const w = createWriter(table, { backend: options.backend, graceMs: options.graceMs });
+  return options.observe ? { writer: observedWriter(w.writer, options.observe), backend: w.backend } : w;
+}
+
+/**
+ * A live order-book table with its writer. Feed it raw market-channel frames with
+ * {@link BookStore.ingest} (or let a feed do it) and read with {@link BookStore.get} or a
+ * {@link BookStore.handle}: reads are served from memory and return null when the book must not
+ * be used (skip the tick).
+ */
+export class BookStore extends BookTable {
   /** @internal */
-  readonly writer: Writer;
-  /** @internal */
-  readonly reader: TableReader;
-  private readonly slots: SlotAllocator;
-  /** Generation each slot will have once the writer processed our bind/unbind calls. */
-  private readonly gens: Int32Array;
-  private readonly readClock: () => number;
-  private readonly coarseClock: boolean;
+  declare readonly writer: Writer;
   private readonly header: Int32Array;
-  private stopClock: () => void;
 
   constructor(options: BookStoreOptions = {}) {
-    const maxDepth = options.maxDepth ?? readEnv('maxDepth') ?? DEFAULT_MAX_DEPTH;
-    if (!Number.isInteger(maxDepth) || maxDepth < 1 || maxDepth > 1000) {
-      throw new ConfigError('maxDepth', maxDepth, 'an integer from 1 to 1000');
-    }
-    const capacity = options.capacity ?? DEFAULT_CAPACITY;
-    if (!Number.isInteger(capacity) || capacity < 1 || capacity > 4_000_000) {
-      throw new ConfigError('capacity', capacity, 'an integer from 1 to 4000000');
-    }
-    this.table = options.table ?? createTable(capacity, maxDepth);
-    this.reader = new TableReader(this.table);
-    this.header = new Int32Array(this.table, 0, 1024);
-    this.maxDepth = this.reader.depth;
-    this.capacity = this.reader.capacity;
-    const { writer, backend } = options.writer
-      ? options.writer(this.table)
-      : createWriter(this.table, { backend: options.backend, graceMs: options.graceMs });
-    this.writer = writer;
-    this.backend = backend;
-    this.slots = new SlotAllocator(this.capacity);
-    this.gens = new Int32Array(this.capacity);
-    const clock = makeClock(options.clock ?? 'coarse', this.table);
-    this.readClock = clock.now;
-    this.coarseClock = (options.clock ?? 'coarse') === 'coarse';
-    this.stopClock = clock.stop;
-  }
-
-  /** Current time on the store's clock (ms). */
-  now(): number {
-    return this.readClock();
-  }
-
-  /**
-   * Adds tokens to the table (idempotent). They are served once their first book arrives.
-   * @throws PolybookError `POLYBOOK_CAPACITY` when the table is full; TypeError (`POLYBOOK_INVALID_ARGUMENT`) for a token id that is not a non-empty string.
-   */
-  subscribe(tokenIds: Iterable<string>, conn = 0): void {
-    for (const id of tokenIds) {
-      if (typeof id !== 'string' || id.length === 0) {
-        throw invalidArgument('type', `polybook: token ids are non-empty strings, got ${JSON.stringify(id)}`);
-      }
-      if (this.slots.map.has(id)) continue;
-      const slot = this.slots.acquire(id);
-      if (slot < 0) {
-        throw new PolybookError(
-          'POLYBOOK_CAPACITY',
-          `polybook: the table is full (${this.capacity} tokens); create the store with a larger capacity`,
-        );
-      }
-      this.gens[slot]++;
-      this.writer.bind(id, slot, conn);
-    }
-  }
-
-  /** @internal Worker side: binds `tokenId` at the slot the owning thread allocated. */
-  bindAt(tokenId: string, slot: number, conn = 0): void {
-    this.slots.place(tokenId, slot);
-    this.gens[slot]++;
-    this.writer.bind(tokenId, slot, conn);
-  }
-
-  /** @internal Worker side: unbinds a token placed with {@link BookStore.bindAt}. */
-  unbindAt(tokenId: string): void {
-    const slot = this.slots.release(tokenId);
-    if (slot < 0) return;
-    this.gens[slot]++;
-    this.writer.unbind(slot);
-  }
-
-  /** Removes tokens; their slots are reused by later subscriptions. */
-  unsubscribe(tokenIds: Iterable<string>): void {
-    for (const id of tokenIds) {
-      const slot = this.slots.release(id);
-      if (slot < 0) continue;
-      this.gens[slot]++;
-      this.writer.unbind(slot);
-    }
-  }
-
-  /** Whether the token is in the table. */
-  has(tokenId: string): boolean {
-    return this.slots.map.has(tokenId);
-  }
-
-  /** Token ids in the table. */
-  tokens(): string[] {
-    return [...this.slots.map.keys()];
-  }
-
-  /** Tokens in the table. */
-  get size(): number {
-    return this.slots.size;
+    const table = storeTable(options);
+    const { writer, backend } = writerOf(table, options);
+    super(table, writer, backend, options.clock ?? 'coarse');
+    this.header = new Int32Array(table, 0, 1024);
   }
 
   /**
    * Applies one raw market-channel frame exactly as received (text or the bytes `ws` delivers).
-   * Never throws: bad input is counted in `metrics().writer`.
+   * Never throws on bad input: it is counted in `metrics().writer`.
    * @param recvMs local receive time; default: the store's clock (the coarse clock trails real
    *   time by at most a tick, so a book can only look older than it is, never younger).
-   * @returns the number of tokens whose book was reset and must be refetched (a feed resubscribes them).
+   * @returns the {@link Status} bits: `Status.resync` when tokens wait to be refetched (see
+   *   {@link BookStore.takeResync}), `Status.badFrame` when the frame was not JSON,
+   *   `Status.published` when a book or token state changed.
    */
-  ingest(frame: string | Uint8Array, recvMs: number = this.readClock()): number {
-    const n = this.writer.ingest(frame, recvMs);
-    this.wake();
-    return n;
+  ingest(frame: string | Uint8Array, recvMs: number = this.now()): number {
+    const status = this.writer.ingest(frame, recvMs);
+    if (status & Status.published) this.published();
+    return status;
   }
 
-  /** @internal Wakes watchers of this table (docs/DESIGN.md section 7). */
-  notifyWatchers(): void {
-    Atomics.add(this.header, H_EPOCH / 4, 1);
-    Atomics.notify(this.header, H_EPOCH / 4);
-  }
-
-  /**
-   * The token's book if it may be served: ready, not crossed, not disabled or settled, and
-   * confirmed current within `maxStaleMs`. Otherwise null (the miss is counted by reason): skip
-   * the tick. The returned object is reused while the book does not change.
-   */
-  get(tokenId: string, maxStaleMs: number): Book | null {
-    const slot = this.slots.map.get(tokenId);
-    if (slot === undefined) return this.reader.counters.miss(0);
-    return this.reader.read(slot, this.gens[slot], tokenId, maxStaleMs, this.readClock());
-  }
-
-  /** A pre-resolved handle for hot loops; see {@link BookHandle.top}. */
-  handle(tokenId: string): BookHandle {
-    const slot = this.slots.map.get(tokenId);
-    return new BookHandle(
-      this.reader,
-      tokenId,
-      slot ?? -1,
-      slot === undefined ? -1 : this.gens[slot],
-      this.coarseClock ? 'coarse' : this.readClock,
-    );
-  }
-
-  /** Counters: hits, misses by reason, served-age histogram, and the writer's counters. */
-  metrics(): Metrics {
-    return new Metrics(this.reader.counters, this.table);
-  }
-
-  /** One writer counter (cheap). */
-  counter(name: CounterName): number {
-    return new Float64Array(this.table, H_COUNTERS, COUNTER_COUNT)[C[name]];
-  }
-
-  /** Diagnostic state of one token, or null when it is not in the table. */
-  state(tokenId: string): TokenState | null {
-    const slot = this.slots.map.get(tokenId);
-    if (slot === undefined) return null;
-    const r = this.reader;
-    const b = r.base32(slot);
-    for (;;) {
-      const v = Atomics.load(r.i32, b);
-      if (v & 1) continue;
-      const flags = r.i32[b + 1];
-      const f = b >> 1;
-      const ts = r.f64[f + S_EXCH_TS / 8];
-      const s: TokenState = {
-        tokenId,
-        subscribed: (flags & F_SUBSCRIBED) !== 0,
-        ready: (flags & F_READY) !== 0,
-        hasBook: (flags & F_HAS_BOOK) !== 0,
-        crossed: (flags & F_CROSSED) !== 0,
-        disabled: (flags & F_DISABLED) !== 0,
-        settled: (flags & F_SETTLED) !== 0,
-        mismatch: (flags & F_MISMATCH) !== 0,
-        exchangeTimestamp: Number.isNaN(ts) ? null : ts,
-        lastUpdate: r.f64[f + S_LAST_UPDATE / 8],
-        sequence: r.f64[f + S_SEQUENCE / 8],
-        updates: r.f64[f + S_UPDATES / 8],
-        conn: r.i32[b + 4],
-      };
-      if (Atomics.or(r.i32, b, 0) === v) return s;
-    }
-  }
-
-  /** Number of tokens that are ready to be served (ignoring staleness). */
-  readyCount(): number {
-    let n = 0;
-    const r = this.reader;
-    for (const slot of this.slots.map.values()) {
-      const flags = r.i32[r.base32(slot) + 1];
-      if ((flags & (F_READY | F_DISABLED | F_SETTLED)) === F_READY) n++;
-    }
-    return n;
-  }
-
-  // ---- feed-facing calls (used by SubscriptionManager; applications rarely need them) ----
-
-  /** @internal Records that `tokenIds` are fed by connection `conn` (1..255). */
-  assign(tokenIds: Iterable<string>, conn: number): void {
-    for (const id of tokenIds) {
-      const slot = this.slots.map.get(id);
-      if (slot !== undefined) this.writer.assign(slot, conn);
-    }
-  }
-
-  /** @internal A PONG arrived for a PING sent on `conn` at `sentAtMs`: everything sent before is here. */
-  confirm(conn: number, sentAtMs: number): void {
-    this.writer.confirm(conn, sentAtMs);
-  }
-
-  /** Marks tokens not ready until a fresh book arrives (e.g. their connection dropped). */
-  invalidate(tokenIds: Iterable<string>, nowMs: number = preciseNow()): void {
-    for (const id of tokenIds) {
-      const slot = this.slots.map.get(id);
-      if (slot !== undefined) this.writer.invalidate(slot, nowMs);
-    }
-    this.wake();
-  }
-
-  /**
-   * Marks tokens settled (never served again), e.g. after a `1000 all subscribed assets resolved`
-   * close. Goes through the same path as a `market_resolved` event.
-   */
-  settle(tokenIds: readonly string[], nowMs: number = preciseNow()): void {
-    if (tokenIds.length === 0) return;
-    this.writer.ingest(JSON.stringify({ event_type: 'market_resolved', assets_ids: tokenIds }), nowMs);
-    this.wake();
-  }
-
-  /** Wakes watchers when there are any (after any call that can change what a read returns). */
-  private wake(): void {
-    if (this.header[H_WATCHERS / 4] !== 0) this.notifyWatchers();
-  }
-
-  /** Slot of a token in the table, or -1. @internal */
-  slotOf(tokenId: string): number {
-    return this.slots.map.get(tokenId) ?? -1;
-  }
-
-  /** Disables (or re-enables) tokens for the session: reads miss with reason `disabled`. */
-  setDisabled(tokenIds: Iterable<string>, disabled = true): void {
-    for (const id of tokenIds) {
-      const slot = this.slots.map.get(id);
-      if (slot !== undefined) this.writer.setDisabled(slot, disabled);
-    }
-    this.wake();
-  }
-
-  /** Enables server-hash verification for a token (`min_order_size` text and `neg_risk` from REST). */
-  setMeta(tokenId: string, minOrderSize: string, negRisk: boolean): void {
-    const slot = this.slots.map.get(tokenId);
-    if (slot !== undefined) this.writer.setMeta(slot, minOrderSize, negRisk);
-  }
-
-  /** @internal Expires mismatch grace periods and runs pending hash checks; the feed calls it on a timer. */
+  /** Expires mismatch grace periods and runs pending hash checks; call on a timer. Returns the {@link Status} bits. */
   tick(nowMs: number = preciseNow()): number {
-    const n = this.writer.tick(nowMs);
-    this.wake();
-    return n;
+    const status = this.writer.tick(nowMs);
+    if (status & Status.published) this.published();
+    return status;
   }
 
-  /** @internal Tokens whose book was reset and must be refetched, since the last call (the feed resubscribes them). */
+  /** Tokens whose book was reset and must be refetched, since the last call. */
   takeResync(): string[] {
     return this.writer.takeResync();
   }
 
-  /** Applies a REST `/book` summary (JSON text) unless the table already holds a newer book. */
-  restBook(json: string, nowMs: number = preciseNow()): void {
-    this.writer.restBook(json, nowMs);
-    this.wake();
-  }
-
   /** The full-depth book with the exact texts, wire order (worst first); for diagnostics and tests. */
-  fullBook(tokenId: string): {
-    /** `[price, size]` texts, ascending price (best last). */
-    bids: [string, string][];
-    /** `[price, size]` texts, descending price (best last). */
-    asks: [string, string][];
-  } | null {
+  fullBook(tokenId: string): FullBook | null {
     const slot = this.slots.map.get(tokenId);
     return slot === undefined ? null : this.writer.fullBook(slot);
   }
 
-  /** Stops the clock ticker. The store stays readable. */
-  close(): void {
-    this.stopClock();
-    this.stopClock = () => {};
+  /**
+   * Applies commands made on another thread (a feed worker's main thread) or read from a
+   * recording, keeping this side's token-to-slot map in step (a `bind` places the token at the
+   * slot the other side chose), then wakes watchers once. A command that throws is handed to
+   * `onError` and the others still apply; without `onError` the error is thrown once the batch is
+   * done. Returns the last command's answer.
+   * @internal
+   */
+  apply(commands: Iterable<Command>, onError?: (command: Command, error: unknown) => void): unknown {
+    let result: unknown;
+    let publishes = false;
+    let failed: { error: unknown } | undefined;
+    for (const c of commands) {
+      try {
+        result = this.applyOne(c);
+        // Calls that answer a status say whether they published; the others may have.
+        publishes ||= typeof result === 'number' ? (result & Status.published) !== 0 : COMMANDS[c.op].publishes;
+      } catch (e) {
+        if (onError) onError(c, e);
+        else failed ??= { error: e };
+      }
+    }
+    if (publishes) this.published();
+    if (failed) throw failed.error;
+    return result;
+  }
+
+  private applyOne(c: Command): unknown {
+    if (c.op === 'bind') {
+      this.slots.place(c.args[0], c.args[1]);
+      this.gens[c.args[1]]++;
+    } else if (c.op === 'unbind') {
+      const token = this.slots.tokenAt(c.args[0]);
+      // A token already unbound here (the feed removed it) is not unbound twice.
+      if (token === undefined) return undefined;
+      this.slots.release(token);
+      this.gens[c.args[0]]++;
+    }
+    return apply(this.writer, c);
+  }
+
+  /** Wakes the table's watchers, when there are any (docs/DESIGN.md section 7). */
+  protected override published(): void {
+    if (this.header[H_WATCHERS / 4] !== 0) {
+      Atomics.add(this.header, H_EPOCH / 4, 1);
+      Atomics.notify(this.header, H_EPOCH / 4);
+    }
   }
 }

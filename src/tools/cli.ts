@@ -8,7 +8,7 @@ import { startSimulator, FAULT_NAMES, type FaultName, type Simulator } from '../
 import { renderDashboard, renderWarmup, snapshot, busiestTokens } from './dashboard.js';
 import { Recorder, RecordingError, readRecording, replay } from './recording.js';
 import { BookStore } from '../table/store.js';
-import { createWriter, type BackendName } from '../backend/index.js';
+import type { BackendName } from '../backend/index.js';
 import { SubscriptionManager } from '../feed/index.js';
 import { ConfigError, DiscoveryError, PolybookError } from '../errors.js';
 import { DEFAULT_METRICS_HOST } from '../cache/metrics-server.js';
@@ -501,13 +501,7 @@ async function cmdRecord(args: string[], io: Out): Promise<number> {
   }
   for (const w of universe.warnings) io.err(`polybook: ${w}\n`);
   reportUniverse(universe.markets.length, universe.groups.flatMap((g) => g.tokens).length, universe.pending.length, io);
-  const store = new BookStore({
-    clock: 'precise',
-    writer: (table) => {
-      const w = createWriter(table, { backend });
-      return { writer: recorder.wrap(w.writer), backend: w.backend };
-    },
-  });
+  const store = new BookStore({ clock: 'precise', backend, observe: recorder.observe });
   const feed = new SubscriptionManager(store, { url: src.url });
   feed.start(universe.groups);
   io.err(`polybook: recording ${src.label} to ${values.out}; Ctrl-C to stop\n`);

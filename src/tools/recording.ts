@@ -1,61 +1,33 @@
 /**
- * Recordings: every raw frame a store ingested, with its receive time, and the feed's calls that
- * change books (subscriptions, invalidations on disconnect), as gzip-compressed JSON lines.
- * Replaying one through a fresh store goes through the same ingest path and is deterministic.
+ * Recordings: every writer command a store applied that changes books or counters (the commands
+ * marked `recorded` in src/table/writer.ts: subscriptions, raw frames with their receive time,
+ * invalidations, REST books, ticks...), as gzip-compressed JSON lines. Replaying one applies the
+ * same commands to a fresh store at the same slots, so it is deterministic and ends with the same
+ * books and counters on both backends.
  */
 import { createGzip, gunzipSync } from 'node:zlib';
 import { createWriteStream, readFileSync, type WriteStream } from 'node:fs';
-import type { Writer } from '../table/writer.js';
-import { BookStore, type BookStoreOptions } from '../table/store.js';
+import { COMMANDS, isCommandName, type Command } from '../table/writer.js';
+import { BookStore } from '../table/store.js';
+import { SlotAllocator } from '../table/slots.js';
 import type { BackendName } from '../backend/index.js';
 import { PolybookError } from '../errors.js';
 
 export const RECORDING_FORMAT = 'polybook-recording';
-export const RECORDING_VERSION = 1;
+export const RECORDING_VERSION = 2;
 
 /**
- * One line of a recording after the header: `op` says what the store was asked to do, `t` is the
- * local receive (or call) time in ms of the host's monotonic clock, `id` the token.
+ * One line of a recording after the header: a writer command. A frame given as bytes is kept as
+ * text when it is valid UTF-8 (both writers treat the two alike), else as `{ b: base64 }`.
  */
-export type RecordedOp =
-  | {
-      /** A raw frame ingested: its text in `f`, or its bytes in base64 in `b` when not UTF-8. */
-      op: 'frame';
-      /** Receive time, ms. */
-      t: number;
-      /** The frame's text. */
-      f?: string;
-      /** The frame's bytes, base64. */
-      b?: string;
-    }
-  | {
-      /** The token was added to the table. */
-      op: 'bind';
-      /** The token. */
-      id: string;
-    }
-  | {
-      /** The token was removed from the table. */
-      op: 'unbind';
-      /** The token. */
-      id: string;
-    }
-  | {
-      /** The token's book was invalidated (its connection dropped). */
-      op: 'invalidate';
-      /** Call time, ms. */
-      t: number;
-      /** The token. */
-      id: string;
-    }
-  | {
-      /** The periodic check (grace expiry, pending hash checks) ran. */
-      op: 'tick';
-      /** Call time, ms. */
-      t: number;
-    };
+export interface RecordedOp {
+  /** The writer command (src/table/writer.ts `COMMANDS`). */
+  op: string;
+  /** Its arguments, with frames encoded. */
+  args: unknown[];
+}
 
-/** A recording could not be read: the message says which file and why. */
+/** A recording could not be read or replayed (`POLYBOOK_RECORDING`): the message says which file and why. */
 export class RecordingError extends PolybookError {
   /** @param message which file and what is wrong with it. */
   constructor(message: string) {
@@ -65,11 +37,33 @@ export class RecordingError extends PolybookError {
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
-/** Writes a recording while a store runs (wrap the store's writer with {@link Recorder.wrap}). */
+/** A frame argument as JSON. */
+function encodeFrame(frame: string | Uint8Array): string | { b: string } {
+  if (typeof frame === 'string') return frame;
+  try {
+    return utf8.decode(frame);
+  } catch {
+    return { b: Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength).toString('base64') };
+  }
+}
+
+function decodeFrame(v: unknown): string | Uint8Array {
+  if (typeof v === 'string') return v;
+  if (v && typeof v === 'object' && typeof (v as { b?: unknown }).b === 'string') {
+    return Buffer.from((v as { b: string }).b, 'base64');
+  }
+  throw new TypeError('a frame is a string or { b: base64 }');
+}
+
+/**
+ * Writes a recording while a store runs: pass {@link Recorder.observe} as the store's `observe`
+ * option (`new BookStore({ observe: recorder.observe })`).
+ */
 export class Recorder {
   private readonly gzip = createGzip();
   private readonly out: WriteStream;
-  private readonly ids = new Map<number, string>();
+  private closed = false;
+  /** Frames recorded so far. */
   frames = 0;
 
   constructor(readonly path: string) {
@@ -78,64 +72,22 @@ export class Recorder {
     this.line({ format: RECORDING_FORMAT, version: RECORDING_VERSION, started: new Date().toISOString() });
   }
 
-  private closed = false;
-
   private line(v: unknown): void {
     if (!this.closed) this.gzip.write(`${JSON.stringify(v)}\n`);
   }
 
-  /** A writer that records every call that changes books, then forwards it. */
-  wrap(inner: Writer): Writer {
-    const rec = this;
-    return {
-      bind(id, slot, conn) {
-        rec.ids.set(slot, id);
-        rec.line({ op: 'bind', id });
-        inner.bind(id, slot, conn);
-      },
-      unbind(slot) {
-        const id = rec.ids.get(slot);
-        if (id !== undefined) rec.line({ op: 'unbind', id });
-        rec.ids.delete(slot);
-        inner.unbind(slot);
-      },
-      ingest(frame, t) {
-        if (rec.closed) return inner.ingest(frame, t);
-        rec.frames++;
-        if (typeof frame === 'string') rec.line({ op: 'frame', t, f: frame });
-        else {
-          try {
-            rec.line({ op: 'frame', t, f: utf8.decode(frame) });
-          } catch {
-            rec.line({
-              op: 'frame',
-              t,
-              b: Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength).toString('base64'),
-            });
-          }
-        }
-        return inner.ingest(frame, t);
-      },
-      invalidate(slot, t) {
-        const id = rec.ids.get(slot);
-        if (id !== undefined) rec.line({ op: 'invalidate', t, id });
-        inner.invalidate(slot, t);
-      },
-      tick(t) {
-        rec.line({ op: 'tick', t });
-        return inner.tick(t);
-      },
-      assign: (slot, conn) => inner.assign(slot, conn),
-      confirm: (conn, at) => inner.confirm(conn, at),
-      setDisabled: (slot, d) => inner.setDisabled(slot, d),
-      setMeta: (slot, m, n) => inner.setMeta(slot, m, n),
-      takeResync: () => inner.takeResync(),
-      restBook: (json, t) => inner.restBook(json, t),
-      fullBook: (slot) => inner.fullBook(slot),
-    };
-  }
+  /** Records one applied command (the ones a replay needs). */
+  readonly observe = (c: Command): void => {
+    if (this.closed || !COMMANDS[c.op].recorded) return;
+    if (c.op === 'ingest') {
+      this.frames++;
+      this.line({ op: c.op, args: [encodeFrame(c.args[0]), c.args[1]] });
+    } else {
+      this.line({ op: c.op, args: c.args });
+    }
+  };
 
-  /** Stops recording (later calls pass straight through), flushes and closes the file. */
+  /** Stops recording (later commands are not recorded), flushes and closes the file. */
   close(): Promise<void> {
     this.closed = true;
     return new Promise((resolve, reject) => {
@@ -144,6 +96,39 @@ export class Recorder {
       this.gzip.end();
     });
   }
+}
+
+/** Version 1 lines named tokens instead of slots: they get slots here, allocated as a store did. */
+function fromVersion1(lines: unknown[]): RecordedOp[] {
+  const slots = new SlotAllocator(1 << 20);
+  const out: RecordedOp[] = [];
+  for (const l of lines as { op: string; id?: string; t?: number; f?: string; b?: string }[]) {
+    switch (l.op) {
+      case 'bind':
+        if (slots.map.has(l.id!)) continue;
+        out.push({ op: 'bind', args: [l.id, slots.acquire(l.id!), 0] });
+        break;
+      case 'unbind': {
+        const slot = slots.release(l.id!);
+        if (slot >= 0) out.push({ op: 'unbind', args: [slot] });
+        break;
+      }
+      case 'frame':
+        out.push({ op: 'ingest', args: [l.b !== undefined ? { b: l.b } : (l.f ?? ''), l.t] });
+        break;
+      case 'invalidate': {
+        const slot = slots.map.get(l.id!);
+        if (slot !== undefined) out.push({ op: 'invalidate', args: [slot, l.t] });
+        break;
+      }
+      case 'tick':
+        out.push({ op: 'tick', args: [l.t] });
+        break;
+      default:
+        out.push({ op: l.op, args: [] });
+    }
+  }
+  return out;
 }
 
 /** Reads a whole recording. @throws RecordingError when it is missing, not gzip, or not a recording. */
@@ -170,48 +155,58 @@ export function readRecording(path: string): RecordedOp[] {
     header = undefined;
   }
   if (header?.format !== RECORDING_FORMAT) throw new RecordingError(`${path} is not a polybook recording (no header)`);
-  if (header.version !== RECORDING_VERSION) {
+  if (header.version !== RECORDING_VERSION && header.version !== 1) {
     throw new RecordingError(
-      `${path} is recording version ${header.version}; this polybook reads version ${RECORDING_VERSION}`,
+      `${path} is recording version ${header.version}; this polybook reads versions 1 and ${RECORDING_VERSION}`,
     );
   }
-  const ops: RecordedOp[] = [];
+  const ops: unknown[] = [];
   for (let i = 1; i < lines.length; i++) {
     try {
-      ops.push(JSON.parse(lines[i]) as RecordedOp);
+      ops.push(JSON.parse(lines[i]));
     } catch {
       throw new RecordingError(`${path}: line ${i + 1} is not valid JSON (truncated recording?)`);
     }
   }
-  return ops;
+  return header.version === 1 ? fromVersion1(ops) : (ops as RecordedOp[]);
+}
+
+/** A recorded line as a command, checked. @throws RecordingError */
+function commandOf(o: RecordedOp, line: number): Command {
+  if (!isCommandName(o?.op) || !Array.isArray(o.args)) {
+    throw new RecordingError(`unknown recording operation ${JSON.stringify(o?.op)} (operation ${line})`);
+  }
+  if (o.op !== 'ingest') return o as Command;
+  try {
+    return { op: 'ingest', args: [decodeFrame(o.args[0]), o.args[1] as number] };
+  } catch (e) {
+    throw new RecordingError(`operation ${line}: ${(e as Error).message}`);
+  }
 }
 
 /** The state a replay ends in: books (top of book and depth) and writer counters. */
 export interface ReplayResult {
-  /** The backend that replayed it. */
   backend: BackendName;
-  /** Frames replayed. */
   frames: number;
-  /** Every token's book at the end, by token id. */
   books: Record<
     string,
     {
-      /** Whether the book could be served. */
       ready: boolean;
-      /** Best bid price, or null. */
       bestBid: number | null;
-      /** Best ask price, or null. */
       bestAsk: number | null;
-      /** Bid levels held (full depth). */
       bids: number;
-      /** Ask levels held (full depth). */
       asks: number;
-      /** The store's sequence of the book. */
       sequence: number;
     } | null
   >;
-  /** The writer counters at the end (docs/DESIGN.md section 6). */
   counters: Record<string, number>;
+}
+
+/** The time a command was made at, if it carries one. */
+function timeOf(c: Command): number | undefined {
+  const kinds = COMMANDS[c.op].args as readonly string[];
+  const i = kinds.indexOf('time');
+  return i < 0 ? undefined : (c.args[i] as number);
 }
 
 /**
@@ -222,49 +217,32 @@ export async function replay(
   ops: RecordedOp[],
   options: { backend?: BackendName; maxDepth?: number; pace?: (dtMs: number) => Promise<void> } = {},
 ): Promise<ReplayResult> {
+  const commands = ops.map((o, i) => commandOf(o, i + 1));
+  let capacity = 1;
+  for (const c of commands) if (c.op === 'bind') capacity = Math.max(capacity, c.args[1] + 1);
   let now = 0;
-  const storeOptions: BookStoreOptions = {
-    backend: options.backend,
-    maxDepth: options.maxDepth,
-    clock: () => now,
-    capacity: 1 << 16,
-  };
-  const store = new BookStore(storeOptions);
+  const store = new BookStore({ backend: options.backend, maxDepth: options.maxDepth, clock: () => now, capacity });
   let last: number | undefined;
   let frames = 0;
-  for (const op of ops) {
-    switch (op.op) {
-      case 'bind':
-        store.subscribe([op.id]);
-        break;
-      case 'unbind':
-        store.unsubscribe([op.id]);
-        break;
-      case 'frame': {
-        if (options.pace && last !== undefined && op.t > last) await options.pace(op.t - last);
-        last = op.t;
-        now = op.t;
-        frames++;
-        store.ingest(op.b !== undefined ? Buffer.from(op.b, 'base64') : (op.f ?? ''), op.t);
-        break;
-      }
-      case 'invalidate':
-        now = op.t;
-        store.invalidate([op.id], op.t);
-        break;
-      case 'tick':
-        now = op.t;
-        store.tick(op.t);
-        break;
-      default:
-        throw new RecordingError(`unknown recording operation ${JSON.stringify((op as { op: unknown }).op)}`);
+  for (const c of commands) {
+    const t = timeOf(c);
+    if (t !== undefined) {
+      if (c.op === 'ingest' && options.pace && last !== undefined && t > last) await options.pace(t - last);
+      if (c.op === 'ingest') last = t;
+      now = t;
+    }
+    if (c.op === 'ingest') frames++;
+    try {
+      store.apply([c]);
+    } catch (e) {
+      throw new RecordingError(`cannot replay ${c.op}: ${(e as Error).message}`);
     }
   }
   const books: ReplayResult['books'] = {};
   for (const id of store.tokens().sort()) {
     const st = store.state(id)!;
     const full = store.fullBook(id);
-    const b = store.get(id, Infinity);
+    const b = store.get(id, Number.POSITIVE_INFINITY);
     books[id] = {
       ready: st.ready,
       bestBid: b?.bestBid ?? null,

@@ -1,6 +1,6 @@
 //! polybook-core: the Polymarket order-book table writer, free of N-API types.
 //!
-//! - [`layout`]: the shared-memory layout constants (mirror of `src/table/layout.ts`).
+//! - [`layout`]: the shared-memory layout constants (generated from `src/table/layout.ts`).
 //! - [`decimal`]: exact decimal strings in fixed point.
 //! - [`parse`]: the validating, schema-directed frame parser.
 //! - [`book`]: full-depth book sides in wire order.
@@ -12,6 +12,8 @@ pub mod book;
 pub mod decimal;
 pub mod hash;
 pub mod idhash;
+// Generated from src/table/layout.ts (npm run codegen).
+#[rustfmt::skip]
 pub mod layout;
 pub mod parse;
 pub mod table;

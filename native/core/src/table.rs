@@ -149,6 +149,8 @@ pub struct Table {
     hashbuf: Vec<u8>,
     /// Scratch: the validated changes of one `price_change` event.
     changes: Vec<Change>,
+    /// Slot publications so far (`ingest` and `tick` answer whether they published).
+    publications: u64,
 }
 
 const PRESENT: i32 = F_READY | F_MISMATCH | F_HAS_BOOK;
@@ -193,6 +195,7 @@ impl Table {
             parser: Some(Box::default()),
             hashbuf: Vec::new(),
             changes: Vec::new(),
+            publications: 0,
         };
         if t.read_i32(H_MAGIC) != MAGIC || t.read_i32(H_VERSION) != LAYOUT_VERSION {
             return bad("the buffer is not a polybook table of layout version 1");
@@ -376,6 +379,7 @@ impl Table {
     /// Of the levels, only those that may have changed since the last publish are rewritten (the
     /// others are still in the table: this writer is the only one).
     fn publish(&mut self, slot: usize, count: bool) {
+        self.publications += 1;
         let depth = self.depth;
         let (i32s, words) = self.slot_mem(slot);
         let s = &mut self.slots[slot];
@@ -623,6 +627,18 @@ impl Table {
         Ok(())
     }
 
+    /// Marks the bound token settled, as a `market_resolved` event naming it does; publishes when
+    /// that changes the slot. No-op on an unbound slot.
+    pub fn settle(&mut self, slot: u32, _now_ms: f64) -> Result<(), TableError> {
+        let slot = self.check_slot(slot)?;
+        if !self.slots[slot].bound || self.slots[slot].flags & F_SUBSCRIBED == 0 {
+            return Ok(());
+        }
+        self.settle_slot(slot);
+        self.commit(slot);
+        Ok(())
+    }
+
     /// Sets or clears DISABLED; publishes when the flags change.
     pub fn set_disabled(&mut self, slot: u32, disabled: bool) -> Result<(), TableError> {
         let slot = self.check_slot(slot)?;
@@ -648,8 +664,9 @@ impl Table {
     }
 
     /// Expires grace periods, then runs the pending hash checks (READY tokens with meta).
-    /// Returns the resync count.
+    /// Returns the status bits (`STATUS_RESYNC` when tokens await resync).
     pub fn tick(&mut self, now_ms: f64) -> u32 {
+        let before = self.publications;
         self.expire(now_ms);
         let mut list = std::mem::take(&mut self.pending_list);
         let mut buf = std::mem::take(&mut self.hashbuf);
@@ -686,7 +703,14 @@ impl Table {
         self.hashbuf = buf;
         list.clear();
         self.pending_list = list;
-        self.resync.len() as u32
+        self.status(false, before)
+    }
+
+    /// The status bits of `ingest` and `tick`; `before`: the publication count when the call began.
+    fn status(&self, bad_frame: bool, before: u64) -> u32 {
+        let resync = if self.resync.is_empty() { 0 } else { STATUS_RESYNC };
+        let published = if self.publications != before { STATUS_PUBLISHED } else { 0 };
+        resync | published | if bad_frame { STATUS_BAD_FRAME } else { 0 }
     }
 
     /// Token ids marked for resync since the last call, in marking order.
@@ -713,18 +737,24 @@ impl Table {
 
     // ----- ingest (DESIGN 5) -----
 
-    /// Applies one raw market-channel frame. Never panics. Returns the number of tokens awaiting resync.
+    /// Applies one raw market-channel frame. Never panics. Returns the status bits
+    /// (`STATUS_RESYNC`, `STATUS_BAD_FRAME` when the frame was not JSON).
     pub fn ingest(&mut self, frame: &[u8], now: f64) -> u32 {
+        let before = self.publications;
         self.bump(c::FRAMES);
         self.add(c::BYTES, frame.len() as f64);
         self.expire(now);
         if is_control(frame) {
             self.bump(c::CONTROL_FRAMES);
-            return self.resync.len() as u32;
+            return self.status(false, before);
         }
         let mut p = self.parser.take().unwrap_or_default();
+        let mut bad = false;
         match p.parse(frame) {
-            Err(NotJson) => self.bump(c::BAD_JSON),
+            Err(NotJson) => {
+                self.bump(c::BAD_JSON);
+                bad = true;
+            }
             Ok(Top::Scalar) => self.bump(c::BAD_EVENT),
             Ok(_) => {
                 self.add(c::EVENTS, p.events.len() as f64);
@@ -737,11 +767,18 @@ impl Table {
             }
         }
         self.parser = Some(p);
-        self.resync.len() as u32
+        self.status(bad, before)
     }
 
-    /// Applies one REST `/book` summary unless the table holds a newer book (DESIGN 5.5).
-    pub fn rest_book(&mut self, json: &[u8], now: f64) {
+    /// Applies one REST `/book` summary (JSON text) unless the table holds a newer book (DESIGN 5.5).
+    /// Bad input is counted, never an error.
+    pub fn rest_book(&mut self, json: &str, now: f64) -> Result<(), TableError> {
+        self.rest_json(json.as_bytes(), now);
+        Ok(())
+    }
+
+    /// [`Self::rest_book`] on bytes (the fuzzer feeds it invalid UTF-8 too).
+    pub fn rest_json(&mut self, json: &[u8], now: f64) {
         let mut p = self.parser.take().unwrap_or_default();
         match p.parse(json) {
             Err(NotJson) => self.bump(c::BAD_JSON),
@@ -1019,16 +1056,21 @@ impl Table {
         }
         for &r in list {
             if let Some(slot) = self.lookup(p.bytes(src, r)) {
-                self.untrack(slot);
-                let s = &mut self.slots[slot];
-                s.flags = (s.flags | F_SETTLED) & !(F_READY | F_MISMATCH);
-                s.bids.clear();
-                s.asks.clear();
-                s.pending = false;
-                self.bump(c::SETTLED);
+                self.settle_slot(slot);
                 self.touch(slot);
             }
         }
+    }
+
+    /// SETTLED, not ready, book emptied, no pending check; `settled += 1`. The caller publishes.
+    fn settle_slot(&mut self, slot: usize) {
+        self.untrack(slot);
+        let s = &mut self.slots[slot];
+        s.flags = (s.flags | F_SETTLED) & !(F_READY | F_MISMATCH);
+        s.bids.clear();
+        s.asks.clear();
+        s.pending = false;
+        self.bump(c::SETTLED);
     }
 
     /// DESIGN 5.4 for every touched token, in first-touch order, then one publish each (if
@@ -1205,7 +1247,7 @@ pub fn is_control(frame: &[u8]) -> bool {
             break;
         }
     }
-    matches!(s, b"PONG" | b"PING" | b"NO NEW ASSETS" | b"INVALID OPERATION" | b"INVALID MESSAGE" | b"[]")
+    CONTROL_FRAMES.contains(&s)
 }
 
 /// A table over owned, 8-byte-aligned memory (tests, benchmarks, tools).

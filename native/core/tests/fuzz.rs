@@ -2098,9 +2098,15 @@ impl Harness {
             }
             Op::Tick { now } => {
                 self.now = *now;
+                let seqs = slot_versions(&self.a);
                 let (ra, rb) = (self.a.tick(*now), self.b.tick(*now));
                 ensure!(ra == rb, "tick results differ: {ra} vs {rb}");
-                ensure!(ra == self.a.resync_len(), "tick returned {ra}, resync_len {}", self.a.resync_len());
+                let published = slot_versions(&self.a) != seqs;
+                ensure!(
+                    ra == status(self.a.resync_len(), false, published),
+                    "tick returned {ra}, resync_len {}, published {published}",
+                    self.a.resync_len()
+                );
             }
             Op::Take => {
                 let (ra, rb) = (self.a.take_resync(), self.b.take_resync());
@@ -2113,17 +2119,25 @@ impl Harness {
                 self.now = *now;
                 expect = self.expect(frame);
                 cov::scan();
+                let bad_before = self.a.counter(c::BAD_JSON);
+                let seqs = slot_versions(&self.a);
                 let ra = self.a.ingest(frame, *now);
                 let rb = self.b.ingest(shadow, *now);
                 self.last_new_cov = cov::scan();
                 ensure!(ra == rb, "ingest returned {ra} on the table, {rb} on the shadow");
-                ensure!(ra == self.a.resync_len(), "ingest returned {ra}, resync_len {}", self.a.resync_len());
+                let bad = self.a.counter(c::BAD_JSON) > bad_before;
+                let published = slot_versions(&self.a) != seqs;
+                ensure!(
+                    ra == status(self.a.resync_len(), bad, published),
+                    "ingest returned {ra}, resync_len {}, bad frame {bad}, published {published}",
+                    self.a.resync_len()
+                );
             }
             Op::Rest { now, json, shadow } => {
                 self.now = *now;
                 cov::scan();
-                self.a.rest_book(json, *now);
-                self.b.rest_book(shadow, *now);
+                self.a.rest_json(json, *now);
+                self.b.rest_json(shadow, *now);
                 self.last_new_cov = cov::scan();
             }
         }
@@ -3081,4 +3095,16 @@ fn fuzz_harness_self_check() {
         assert_eq!(Op::parse(&op.line()).line(), op.line());
     }
     assert!(valid > 400, "only {valid} of 500 generated frames are JSON");
+}
+
+/// The status bits `ingest` and `tick` must answer.
+fn status(resync_len: u32, bad_frame: bool, published: bool) -> u32 {
+    (if resync_len > 0 { STATUS_RESYNC } else { 0 })
+        | (if bad_frame { STATUS_BAD_FRAME } else { 0 })
+        | if published { STATUS_PUBLISHED } else { 0 }
+}
+
+/// The seqlock version of every slot (a publication changes its slot's).
+fn slot_versions(t: &OwnedTable) -> Vec<i32> {
+    (0..t.capacity()).map(|s| t.read_i32(t.slot_offset(s) + S_SEQ)).collect()
 }

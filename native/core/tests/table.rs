@@ -124,7 +124,7 @@ fn opening_book_publishes_last_wire_entries_and_hash_verifies() {
     let mut frame = b"[".to_vec();
     frame.extend_from_slice(&raw);
     frame.push(b']');
-    assert_eq!(t.ingest(&frame, 42.0), 0);
+    assert_eq!(t.ingest(&frame, 42.0), STATUS_PUBLISHED);
     assert_eq!(flags(&t, 3), F_SUBSCRIBED | F_READY | F_HAS_BOOK);
     let bids = texts(&v["bids"]);
     let asks = texts(&v["asks"]);
@@ -282,14 +282,14 @@ fn other_fixtures_counters() {
     // REST: legacy summary applied, then skipped (same timestamp), the 404 body is a bad event.
     let rest: Value = json("rest_book_legacy_2024-10.json");
     t.bind(rest["asset_id"].as_str().unwrap(), 6, 0).unwrap();
-    t.rest_book(&fixture("rest_book_legacy_2024-10.json"), 7.0);
+    t.rest_json(&fixture("rest_book_legacy_2024-10.json"), 7.0);
     assert_eq!(cnt(&t, "restApplied"), 1.0);
     assert_eq!(flags(&t, 6), F_SUBSCRIBED | F_READY | F_HAS_BOOK);
     assert_eq!(best(&t, 6).0, Some((0.1, 125.0)));
-    t.rest_book(&fixture("rest_book_legacy_2024-10.json"), 8.0);
+    t.rest_json(&fixture("rest_book_legacy_2024-10.json"), 8.0);
     assert_eq!(cnt(&t, "restSkipped"), 1.0);
     let before = cnt(&t, "badEvent");
-    t.rest_book(&fixture("rest_book_404_settled_token_2026-10-04.json"), 8.0);
+    t.rest_json(&fixture("rest_book_404_settled_token_2026-10-04.json"), 8.0);
     assert_eq!(cnt(&t, "badEvent"), before + 1.0);
 }
 
@@ -358,7 +358,10 @@ fn crossed_book_resets() {
     let mut t = table();
     t.bind(A, 0, 1).unwrap();
     basic_book(&mut t, A);
-    assert_eq!(t.ingest(pc(&[(A, "0.55", "1", "BUY", "0.55", "0.55")], "2").as_bytes(), 2.0), 1);
+    assert_eq!(
+        t.ingest(pc(&[(A, "0.55", "1", "BUY", "0.55", "0.55")], "2").as_bytes(), 2.0),
+        STATUS_RESYNC | STATUS_PUBLISHED
+    );
     assert_eq!(cnt(&t, "crossedResets"), 1.0);
     assert_eq!(cnt(&t, "bboMismatches"), 0.0, "no further checks after a crossed reset");
     assert_eq!(flags(&t, 0), F_SUBSCRIBED | F_HAS_BOOK | F_CROSSED);
@@ -384,7 +387,7 @@ fn bbo_mismatch_grace_and_desync() {
     assert_eq!(cnt(&t, "bboMismatches"), 2.0);
     assert_eq!(t.tick(1999.0), 0);
     assert_ne!(flags(&t, 0) & F_MISMATCH, 0, "deadline is not pushed back");
-    assert_eq!(t.tick(2000.0), 1);
+    assert_eq!(t.tick(2000.0), STATUS_RESYNC | STATUS_PUBLISHED);
     assert_eq!(cnt(&t, "desyncs"), 1.0);
     assert_eq!(flags(&t, 0), F_SUBSCRIBED | F_HAS_BOOK);
     assert_eq!(t.take_resync(), [A]);
@@ -776,4 +779,25 @@ fn publishes_only_when_something_changed() {
     assert_eq!(seq(&t), (12, 5.0));
     t.ingest(res.as_bytes(), 3.0);
     assert_eq!(seq(&t), (12, 5.0));
+}
+
+#[test]
+fn settle_marks_a_bound_token_settled_and_publishes() {
+    let mut t = table();
+    t.bind(A, 0, 1).unwrap();
+    t.ingest(book(A, &[("0.40", "10")], &[("0.60", "7")], "100").as_bytes(), 1.0);
+    assert_eq!(flags(&t, 0), F_SUBSCRIBED | F_READY | F_HAS_BOOK);
+    let seq = t.read_i32(t.slot_offset(0) + S_SEQ);
+    t.settle(0, 2.0).unwrap();
+    assert_eq!(flags(&t, 0), F_SUBSCRIBED | F_HAS_BOOK | F_SETTLED);
+    assert_eq!(t.read_i32(t.slot_offset(0) + S_SEQ), seq + 2);
+    assert_eq!(cnt(&t, "settled"), 1.0);
+    assert!(t.full_book(0).is_none());
+    // An unbound slot is left alone; a slot outside the table is an error.
+    t.settle(1, 3.0).unwrap();
+    assert_eq!(flags(&t, 1), 0);
+    assert!(t.settle(99, 3.0).is_err());
+    // A settled token is never marked for resync.
+    t.invalidate(0, 4.0).unwrap();
+    assert!(t.take_resync().is_empty());
 }

@@ -54,6 +54,8 @@ export class TableWriter {
   readonly counters: Float64Array;
   /** Per-connection confirmation times. */
   readonly confirmed: Float64Array;
+  /** Slot publications so far (the writer answers whether a call published). */
+  publications = 0;
   private readonly stride: number;
 
   constructor(sab: SharedArrayBuffer) {
@@ -92,6 +94,7 @@ export class TableWriter {
 
   /** Publishes the whole slot from its mirror: seq odd, plain stores, seq even. */
   publish(st: SlotState): void {
+    this.publications++;
     const i32 = this.i32;
     const f = this.f64;
     const b4 = this.base(st.slot) >> 2;

@@ -18,7 +18,7 @@ import {
   MAX_CONNECTIONS,
 } from '../../table/layout.js';
 import { decValue, scanDecimal, scanPrice } from './decimal.js';
-import type { Writer } from '../../table/writer.js';
+import { Status, type FullBook, type Writer } from '../../table/writer.js';
 import { ConfigError, invalidArgument } from '../../errors.js';
 import { isControlBytes, isControlText } from '../../protocol/control.js';
 import {
@@ -198,11 +198,37 @@ export class JsWriter implements Writer {
     return out;
   }
 
-  fullBook(slot: number): { bids: [string, string][]; asks: [string, string][] } | null {
-    if (!Number.isInteger(slot) || slot < 0 || slot >= this.t.capacity) return null;
-    const st = this.slots[slot];
-    if (st === undefined || st.id === null || (st.flags & F_READY) === 0) return null;
+  fullBook(slot: number): FullBook | null {
+    const st = this.slot(slot);
+    if (st.id === null || (st.flags & F_READY) === 0) return null;
     return { bids: st.bids.texts(), asks: st.asks.texts() };
+  }
+
+  settle(slot: number, _nowMs: number): void {
+    const st = this.bound(slot);
+    if (st === null || (st.flags & F_SUBSCRIBED) === 0) return;
+    st.snapshot();
+    this.settleSlot(st);
+    this.commit(st);
+  }
+
+  /** SETTLED, not ready, book emptied, no pending check; `settled` + 1. The caller publishes. */
+  private settleSlot(st: SlotState): void {
+    this.untrack(st);
+    st.flags = (st.flags | F_SETTLED) & ~(F_READY | F_MISMATCH);
+    st.bids.clear();
+    st.asks.clear();
+    st.pendingHash = null;
+    this.c[C.settled] += 1;
+  }
+
+  /** The status bits `ingest` and `tick` answer; `before`: the publication count when the call began. */
+  private status(badFrame: boolean, before: number): number {
+    return (
+      (this.resync.size > 0 ? Status.resync : 0) |
+      (badFrame ? Status.badFrame : 0) |
+      (this.t.publications !== before ? Status.published : 0)
+    );
   }
 
   // ---------------------------------------------------------------- state changes
@@ -304,6 +330,7 @@ export class JsWriter implements Writer {
   }
 
   tick(nowMs: number): number {
+    const before = this.t.publications;
     if (this.mismatched.size !== 0 && this.minDeadline <= nowMs) this.expire(nowMs);
     const c = this.c;
     for (let i = 0; i < this.pending.length; i++) {
@@ -327,12 +354,13 @@ export class JsWriter implements Writer {
       if (ours !== hash) c[C.hashMismatches] += 1;
     }
     this.pending.length = 0;
-    return this.resync.size;
+    return this.status(false, before);
   }
 
   // ---------------------------------------------------------------- ingest
 
   ingest(frame: string | Uint8Array, nowMs: number): number {
+    const before = this.t.publications;
     const c = this.c;
     c[C.frames] += 1;
     this.frame = (this.frame + 1) | 0 || 1;
@@ -344,31 +372,31 @@ export class JsWriter implements Writer {
         c[C.bytes] += Buffer.byteLength(frame, 'utf8');
         if (isControlText(frame)) {
           c[C.controlFrames] += 1;
-          return this.resync.size;
+          return this.status(false, before);
         }
         text = frame;
       } else if (frame instanceof Uint8Array) {
         c[C.bytes] += frame.byteLength;
         if (isControlBytes(frame)) {
           c[C.controlFrames] += 1;
-          return this.resync.size;
+          return this.status(false, before);
         }
         const s = decode(frame);
         if (s === null) {
           c[C.badJson] += 1;
-          return this.resync.size;
+          return this.status(true, before);
         }
         text = s;
       } else {
         c[C.badJson] += 1;
-        return this.resync.size;
+        return this.status(true, before);
       }
       let v: unknown;
       try {
         v = JSON.parse(text);
       } catch {
         c[C.badJson] += 1;
-        return this.resync.size;
+        return this.status(true, before);
       }
       if (Array.isArray(v)) {
         c[C.events] += v.length;
@@ -385,7 +413,7 @@ export class JsWriter implements Writer {
     } finally {
       this.endOfFrame(nowMs);
     }
-    return this.resync.size;
+    return this.status(false, before);
   }
 
   private event(ev: unknown, nowMs: number): void {
@@ -541,12 +569,7 @@ export class JsWriter implements Writer {
       if (slot === undefined) continue;
       const st = this.slots[slot]!;
       this.touch(st);
-      this.untrack(st);
-      st.flags = (st.flags | F_SETTLED) & ~(F_READY | F_MISMATCH);
-      st.bids.clear();
-      st.asks.clear();
-      st.pendingHash = null;
-      this.c[C.settled] += 1;
+      this.settleSlot(st);
     }
   }
 

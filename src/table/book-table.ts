@@ -1,0 +1,118 @@
+/**
+ * BookTable: a book table with its subscriptions and the commands that change its tokens' state.
+ * Its writer may live on another thread (a feed worker): the commands are then forwarded to it,
+ * and only the writer's own thread can answer queries ({@link BookStore}).
+ */
+import { BookView } from './book-view.js';
+import { preciseNow, type ClockOption } from './clock.js';
+import type { WriterCommands } from './writer.js';
+import type { BackendName } from '../backend/index.js';
+import { PolybookError, invalidArgument } from '../errors.js';
+
+/** The books of a table written by a feed: reads, subscriptions and token commands. */
+export class BookTable extends BookView {
+  /** Which backend applies updates. Reads are the same code on both. */
+  readonly backend: BackendName;
+  /** @internal */
+  readonly writer: WriterCommands;
+
+  /** @internal use {@link BookStore}, or a feed's store. */
+  constructor(table: SharedArrayBuffer, writer: WriterCommands, backend: BackendName, clock: ClockOption = 'coarse') {
+    super(table, clock);
+    this.writer = writer;
+    this.backend = backend;
+  }
+
+  /**
+   * Adds tokens to the table (idempotent). They are served once their first book arrives.
+   * @throws PolybookError `POLYBOOK_CAPACITY` when the table is full; TypeError (`POLYBOOK_INVALID_ARGUMENT`) for a token id that is not a non-empty string.
+   */
+  subscribe(tokenIds: Iterable<string>, conn = 0): void {
+    for (const id of tokenIds) {
+      if (typeof id !== 'string' || id.length === 0) {
+        throw invalidArgument('type', `polybook: token ids are non-empty strings, got ${JSON.stringify(id)}`);
+      }
+      if (this.slots.map.has(id)) continue;
+      const slot = this.slots.acquire(id);
+      if (slot < 0) {
+        throw new PolybookError(
+          'POLYBOOK_CAPACITY',
+          `polybook: the table is full (${this.capacity} tokens); create the store with a larger capacity`,
+        );
+      }
+      this.gens[slot]++;
+      this.writer.bind(id, slot, conn);
+    }
+    this.published();
+  }
+
+  /** Removes tokens; their slots are reused by later subscriptions. */
+  unsubscribe(tokenIds: Iterable<string>): void {
+    for (const id of tokenIds) {
+      const slot = this.slots.release(id);
+      if (slot < 0) continue;
+      this.gens[slot]++;
+      this.writer.unbind(slot);
+    }
+    this.published();
+  }
+
+  /** Records that `tokenIds` are fed by connection `conn` (1..255). @internal */
+  assign(tokenIds: Iterable<string>, conn: number): void {
+    for (const id of tokenIds) {
+      const slot = this.slots.map.get(id);
+      if (slot !== undefined) this.writer.assign(slot, conn);
+    }
+    this.published();
+  }
+
+  /** A PONG arrived for a PING sent on `conn` at `sentAtMs`: everything sent before is here. @internal */
+  confirm(conn: number, sentAtMs: number): void {
+    this.writer.confirm(conn, sentAtMs);
+  }
+
+  /** Marks tokens not ready until a fresh book arrives (e.g. their connection dropped). */
+  invalidate(tokenIds: Iterable<string>, nowMs: number = preciseNow()): void {
+    this.each(tokenIds, (slot) => this.writer.invalidate(slot, nowMs));
+  }
+
+  /**
+   * Marks tokens settled (never served again), e.g. after a `1000 all subscribed assets resolved`
+   * close: the same state as a `market_resolved` event gives them.
+   */
+  settle(tokenIds: Iterable<string>, nowMs: number = preciseNow()): void {
+    this.each(tokenIds, (slot) => this.writer.settle(slot, nowMs));
+  }
+
+  /** Disables (or re-enables) tokens for the session: reads miss with reason `disabled`. */
+  setDisabled(tokenIds: Iterable<string>, disabled = true): void {
+    this.each(tokenIds, (slot) => this.writer.setDisabled(slot, disabled));
+  }
+
+  /** Enables server-hash verification for a token (`min_order_size` text and `neg_risk` from REST). */
+  setMeta(tokenId: string, minOrderSize: string, negRisk: boolean): void {
+    const slot = this.slots.map.get(tokenId);
+    if (slot !== undefined) this.writer.setMeta(slot, minOrderSize, negRisk);
+  }
+
+  /** Applies a REST `/book` summary (JSON text) unless the table already holds a newer book. */
+  restBook(json: string, nowMs: number = preciseNow()): void {
+    this.writer.restBook(json, nowMs);
+    this.published();
+  }
+
+  /** Runs `f` on the slot of every token of the table among `tokenIds`, then wakes watchers. */
+  private each(tokenIds: Iterable<string>, f: (slot: number) => void): void {
+    for (const id of tokenIds) {
+      const slot = this.slots.map.get(id);
+      if (slot !== undefined) f(slot);
+    }
+    this.published();
+  }
+
+  /**
+   * Called after commands that can change what a read returns. Where the writer lives on another
+   * thread, that thread wakes the watchers once it applied them, so there is nothing to do here.
+   */
+  protected published(): void {}
+}
