@@ -406,7 +406,7 @@ export class BookCache extends EventEmitter<CacheEvents> {
     }
     let slot = this.slots.get(tokenId);
     if (slot === undefined) {
-      slot = this.store.has(tokenId) ? this.store.handle(tokenId).slot : -1;
+      slot = this.store.slotOf(tokenId);
       this.slots.set(tokenId, slot);
     }
     return slot;

@@ -222,7 +222,9 @@ export class BookStore {
 
   /**
    * A pre-resolved handle for hot loops, allocation-free: the top of book with
-   * {@link BookHandle.top}, every published level with {@link BookHandle.book}.
+   * {@link BookHandle.top}, every published level with {@link BookHandle.book}. Making one
+   * allocates it with its own level storage (`4 * maxDepth` doubles, 640 bytes at the default
+   * depth): make handles once, outside the hot loop.
    */
   handle(tokenId: string): BookHandle {
     const slot = this.slots.map.get(tokenId);

@@ -71,7 +71,7 @@ function unchanged(i32: Int32Array, b: number, v: number): boolean {
 const SERVABLE = F_SUBSCRIBED | F_READY | F_DISABLED | F_SETTLED | F_MISMATCH;
 const SERVED = F_SUBSCRIBED | F_READY;
 const EMPTY: readonly Level[] = Object.freeze([]);
-/** Level storage of a handle before its first `book()`: never indexed (the depths are 0). */
+/** Level storage of a handle of a token not in the table: never indexed (its depths stay 0). */
 const NO_LEVELS = new Float64Array(0);
 /**
  * NaN as a loaded double. `cond ? f64[i] : NaN` (a loaded double or the NaN constant) makes the
@@ -80,18 +80,15 @@ const NO_LEVELS = new Float64Array(0);
  * benchmark and test/depth.test.ts).
  */
 const NAN = new Float64Array([Number.NaN]);
-const NOW = new Float64Array(1);
-
 /**
- * The time of a read: the table's coarse clock when `clock` is null, else `clock()`. Each branch
- * stores into a Float64Array and one load follows: a `clock === null ? f64[i] : clock()` phi would
- * be a tagged value as soon as any store of the process has called a clock function there, and
- * the coarse clock's double would then be boxed into a new heap number on every read.
+ * The time of a read: the table's coarse clock when `clock` is null, else `clock()`. `+clock()`
+ * types the call's result as a number, so the conditional stays a float64: with a bare `clock()`
+ * (of unknown type) it became a tagged value as soon as any store of the process had called a
+ * clock function there, and the coarse clock's double was then boxed into a new heap number on
+ * every read.
  */
 export function readTime(f64: Float64Array, clock: (() => number) | null): number {
-  if (clock === null) NOW[0] = f64[CLOCK_F64];
-  else NOW[0] = clock();
-  return NOW[0];
+  return clock === null ? f64[CLOCK_F64] : +clock();
 }
 
 /*
@@ -228,6 +225,8 @@ export class TableReader extends SlotReader {
   private readonly books: (Book | undefined)[];
   private readonly bookLastUpdate: Float64Array;
   private readonly bookConfIdx: Int32Array;
+  /** Per slot, made on first use: a view of its level area, the source of handles' copies. */
+  private readonly levelViews: (Float64Array | undefined)[];
   readonly counters = new ReadCounters();
 
   constructor(sab: SharedArrayBuffer) {
@@ -238,6 +237,20 @@ export class TableReader extends SlotReader {
     this.books = new Array(capacity).fill(undefined);
     this.bookLastUpdate = new Float64Array(capacity);
     this.bookConfIdx = new Int32Array(capacity).fill(CONFIRMED_F64);
+    this.levelViews = new Array(capacity).fill(undefined);
+  }
+
+  /**
+   * A view of the level area of `slot` (both sides, `4 * depth` doubles), shared by the handles of
+   * the slot: they copy it with one `set` (a memcpy). @internal
+   */
+  levelView(slot: number): Float64Array {
+    let v = this.levelViews[slot];
+    if (v === undefined) {
+      v = new Float64Array(this.sab, 8 * ((this.base32(slot) >> 1) + S_LEVELS / 8), 4 * this.depth);
+      this.levelViews[slot] = v;
+    }
+    return v;
   }
 
   /**
@@ -351,6 +364,12 @@ export class TableReader extends SlotReader {
 function side(f64: Float64Array, at: number, n: number, prev: readonly Level[], bids: boolean): readonly Level[] {
   if (n === 0) return EMPTY;
   const pn = prev.length;
+  if (pn === 0) {
+    // No previous levels (a first read, or after an empty side): all new.
+    const fresh: Level[] = new Array(n);
+    for (let i = 0; i < n; i++) fresh[i] = { price: f64[at + 2 * i], size: f64[at + 2 * i + 1] };
+    return fresh;
+  }
   // The levels before the first change are the previous ones at the same positions.
   const m = n < pn ? n : pn;
   let i = 0;
@@ -364,14 +383,21 @@ function side(f64: Float64Array, at: number, n: number, prev: readonly Level[], 
   for (let k = 0; k < i; k++) out[k] = prev[k];
   // From there, a merge walk: skip the previous levels that sort before each price (removed, or
   // moved below `n`), so levels that only moved position after an insert or a removal are reused.
+  // A new Level takes its values from the table, not from the `price` local: with the local in the
+  // object literal, the loop reoptimised after its first insert boxed it (a heap number per level).
   let j = i;
   for (; i < n; i++) {
-    const price = f64[at + 2 * i];
-    const size = f64[at + 2 * i + 1];
-    if (bids) while (j < pn && prev[j].price > price) j++;
-    else while (j < pn && prev[j].price < price) j++;
-    const o = j < pn ? prev[j] : undefined;
-    out[i] = o !== undefined && o.price === price && o.size === size ? o : { price, size };
+    const k = at + 2 * i;
+    const price = f64[k];
+    let o = j < pn ? prev[j] : undefined;
+    if (o !== undefined && o.price !== price) {
+      if (bids) while (o !== undefined && o.price > price) o = ++j < pn ? prev[j] : undefined;
+      else while (o !== undefined && o.price < price) o = ++j < pn ? prev[j] : undefined;
+    }
+    if (o !== undefined && o.price === price) {
+      out[i] = o.size === f64[k + 1] ? o : { price: f64[k], size: f64[k + 1] };
+      j++;
+    } else out[i] = { price: f64[k], size: f64[k + 1] };
   }
   return out;
 }
@@ -425,11 +451,12 @@ export class BookHandle {
   private levelsVersion = -1;
   /**
    * The levels of `levelsVersion`: bids from 0 and asks from `askAt`, (price, size) pairs, best
-   * first. Allocated by the first `book()` (handles that only use `top()` never pay for it).
+   * first. Allocated with the handle (`4 * maxDepth` doubles, 640 bytes at depth 20), so that no
+   * read allocates, not even the first `book()`.
    */
-  private lv: Float64Array = NO_LEVELS;
-  /** A view of this slot's level area in the table (both sides, `4 * maxDepth` doubles), made with `lv`. */
-  private src: Float64Array = NO_LEVELS;
+  private readonly lv: Float64Array;
+  /** The slot's level area in the table (TableReader.levelView), the source of the copy. */
+  private readonly src: Float64Array;
   private readonly askAt: number;
   private lastUpdate = NaN;
   /** f64 index of `confirmed[conn]` of the last validated read. */
@@ -456,6 +483,8 @@ export class BookHandle {
     this.counters = reader.counters;
     this.clockFn = clock === 'coarse' ? null : clock;
     this.askAt = 2 * reader.depth;
+    this.lv = slot < 0 ? NO_LEVELS : new Float64Array(4 * reader.depth);
+    this.src = slot < 0 ? NO_LEVELS : reader.levelView(slot);
   }
 
   /**
@@ -604,11 +633,7 @@ export class BookHandle {
     // A torn read can show any count; clamp so the copy stays in bounds (the seq check discards it).
     nb = nb < 0 ? 0 : nb > depth ? depth : nb;
     na = na < 0 ? 0 : na > depth ? depth : na;
-    let lv = this.lv;
-    if (lv === NO_LEVELS) {
-      lv = this.lv = new Float64Array(4 * depth);
-      this.src = new Float64Array(this.reader.sab, 8 * (f + S_LEVELS / 8), 4 * depth);
-    }
+    const lv = this.lv;
     // The array is overwritten now: it holds no validated version until the re-check passes.
     this.levelsVersion = -1;
     const askAt = this.askAt;
