@@ -54,7 +54,7 @@ export class SlotChanger {
     // A new best bid one tick above, then the old levels one position lower (the worst drops out).
     const p0 = this.orig[0];
     this.shifted[0] = Math.round((p0 + 0.001) * 1000) / 1000;
-    this.shifted[1] = 123;
+    this.shifted[1] = 123.45;
     this.shifted.set(this.orig.subarray(0, 2 * this.nb - 2), 2);
   }
 
