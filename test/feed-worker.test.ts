@@ -57,7 +57,7 @@ describe.each(BACKENDS)('worker feed (%s backend)', (backend) => {
     await expect(feed.fetchStats()).rejects.toThrow();
   });
 
-  it('a busy main-thread reader never sees a torn book while the worker ingests', async () => {
+  it('a busy main-thread reader never sees a torn book (get, top, depth reads) while the worker ingests', async () => {
     // The simulator runs in its own thread, so this thread can read without ever yielding.
     const remote = await remoteSimulator({ seed: 5, markets: 10, rate: 4000 });
     const feed = await workerFeed(backend, { maxDepth: 10, url: remote.url, universe: remote.markets });
@@ -65,6 +65,8 @@ describe.each(BACKENDS)('worker feed (%s backend)', (backend) => {
     await waitFor(() => store.readyCount() === 20, 'ready');
     const tokens = remote.markets.flatMap((m) => [...m.tokens]);
     const handles = tokens.map((t) => store.handle(t));
+    const depthHandles = tokens.map((t) => store.handle(t));
+    let depthReads = 0;
     const lastSeq = new Array<number>(tokens.length).fill(-1);
     let reads = 0;
     let changes = 0;
@@ -80,6 +82,24 @@ describe.each(BACKENDS)('worker feed (%s backend)', (backend) => {
             problems.push('crossed top');
           if (!(h.bidSize > 0 || Number.isNaN(h.bidPrice)) || !(h.askSize > 0 || Number.isNaN(h.askPrice)))
             problems.push('bad top size');
+        }
+        const d = depthHandles[i];
+        if (d.book(1e12)) {
+          // The same invariants on the handle's copy of the levels: one version, never torn.
+          depthReads++;
+          for (let k = 0; k < d.bidDepth; k++) {
+            const p = d.bidPriceAt(k);
+            if (!(d.bidSizeAt(k) > 0 && p > 0 && p < 1) || (k > 0 && !(p < d.bidPriceAt(k - 1))))
+              problems.push(`bad depth bid ${k} seq ${d.sequence}`);
+          }
+          for (let k = 0; k < d.askDepth; k++) {
+            const p = d.askPriceAt(k);
+            if (!(d.askSizeAt(k) > 0 && p > 0 && p < 1) || (k > 0 && !(p > d.askPriceAt(k - 1))))
+              problems.push(`bad depth ask ${k} seq ${d.sequence}`);
+          }
+          if (d.bidDepth > 0 && d.askDepth > 0 && !(d.bidPriceAt(0) < d.askPriceAt(0))) problems.push('crossed depth');
+          if (d.bidDepth > 0 && (d.bidPrice !== d.bidPriceAt(0) || d.bidSize !== d.bidSizeAt(0)))
+            problems.push('top != depth level 0');
         }
         const b = store.get(tokens[i], 1e12);
         if (!b) continue;
@@ -106,6 +126,7 @@ describe.each(BACKENDS)('worker feed (%s backend)', (backend) => {
     }
     expect(problems.slice(0, 5)).toEqual([]);
     expect(reads).toBeGreaterThan(100_000);
+    expect(depthReads).toBeGreaterThan(10_000);
     expect(changes).toBeGreaterThan(100); // the worker really wrote while we read
   });
 });

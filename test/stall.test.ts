@@ -46,7 +46,9 @@ describe.each(BACKENDS)('busy-connection stall detection (%s backend)', (backend
     const others = sim.tokens.filter((t) => feed.connectionOf(t) !== conn);
     expect(others.length).toBeGreaterThanOrEqual(8); // three connections of four tokens
     await waitFor(() => [1, 2, 3].every((c) => feed.liveness(c)?.busy === true), 'every connection busy');
-    expect(feed.liveness(conn)!.stallAfterMs).toBe(400); // 10 x ~10 ms is below stallMinMs
+    // 10 typical gaps, at least stallMinMs (10 x ~10 ms at this rate; more when the machine is loaded).
+    const stallAfterMs = feed.liveness(conn)!.stallAfterMs;
+    expect(stallAfterMs).toBeGreaterThanOrEqual(400);
 
     // Inject right after a health tick: the next one (the stall verdict) is 2 s away.
     let tickAt = 0;
@@ -89,7 +91,7 @@ describe.each(BACKENDS)('busy-connection stall detection (%s backend)', (backend
     }
     expect(servedLate).toBe(0);
     // Stale within stallAfterMs + maxStale of the stall (plus the polling slack), well before the verdict.
-    expect(staleSeenAt - stalledAt).toBeLessThan(400 + maxStale + 250);
+    expect(staleSeenAt - stalledAt).toBeLessThan(stallAfterMs + maxStale + 250);
     // Then the health timer's verdict: counted, reconnected.
     await waitFor(() => disconnects.length > 0, 'the stall verdict');
     expect(disconnects.map((e) => [e.conn, e.reason])).toEqual([[conn, 'stall']]);
@@ -114,7 +116,8 @@ describe.each(BACKENDS)('busy-connection stall detection (%s backend)', (backend
     const conn = feed.connectionOf(victim)!;
     await waitFor(() => feed.liveness(conn)?.busy === true, 'busy');
     const stallAfterMs = feed.liveness(conn)!.stallAfterMs;
-    expect(stallAfterMs).toBe(300);
+    // 10 typical gaps, at least stallMinMs (10 x ~10 ms at this rate; more when the machine is loaded).
+    expect(stallAfterMs).toBeGreaterThanOrEqual(300);
     const disconnects: DisconnectedEvent[] = [];
     let servedAtDisconnect = -1;
     feed.on('disconnected', (e) => {

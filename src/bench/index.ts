@@ -3,16 +3,22 @@
  * `Map` + `JSON.parse` baseline where it applies. Writes bench/results.json and bench/RESULTS.md
  * (not with `quick`).
  *
- * - src/bench/micro.ts: read and ingest micro-benchmarks (medians and p99 over batched samples).
- * - src/bench/alloc.ts: allocations on the read path (heap statistics and GC events over a long loop).
- * - src/bench/e2e.ts: frame-to-visible latency and main-thread pauses with ingestion in a worker
- *   (sender in its own worker thread, 20,000 frames/s over loopback), plus the transport floor.
- * - src/bench/memory.ts: resident memory for 50,000 tokens with real-depth books (child processes).
+ * - src/bench/micro.ts: read and ingest micro-benchmarks (medians and p99 over batched samples),
+ *   reads of unchanged and of changed books (`get()`, `handle.top()`, `handle.book()`).
+ * - src/bench/alloc.ts: allocations on the read path (heap statistics and GC events over long
+ *   loops), unchanged books and depth reads of changing books.
+ * - src/bench/e2e.ts: with ingestion in a worker (sender in its own worker thread, 20,000
+ *   changes/s over loopback): frame-to-visible latency and main-thread pauses, the transport
+ *   floor, the latency split by stage, and a strategy reading depth 20 of every changed book with
+ *   `get()` and with a handle's depth reads (GCs per second, pauses, reads per second).
+ * - src/bench/memory.ts: resident memory for 50,000 tokens with real-depth books (child
+ *   processes), before and after reading every book once (handles' depth reads, then `get()`).
  * - src/bench/warmup.ts: `BookCache.start` against the simulator, 10,000 tokens.
+ * - src/bench/json.ts: the writer's frame scanner against sonic-rs and serde_json (Rust, a checkout only).
  *
  * Run: `npm run bench` or `polybook bench [--quick]`.
  */
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem, platform, arch, loadavg, release } from 'node:os';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { BackendName } from '../backend/index.js';
@@ -22,9 +28,10 @@ import { runAlloc } from './alloc.js';
 import { runE2e, startSim, type E2eRow } from './e2e.js';
 import { runMemory } from './memory.js';
 import { runWarmup, type WarmupRow } from './warmup.js';
-import { renderMarkdown, type Results } from './report.js';
+import { renderMarkdown, updateReadme, type Results } from './report.js';
 import { runProfiles, type ProfileRow } from './profile.js';
 import { analysis } from './analysis.js';
+import { runJsonCompare } from './json.js';
 
 export async function runBenchmarks({
   quick = false,
@@ -48,7 +55,9 @@ export async function runBenchmarks({
   const alloc = await runAlloc(backends, quick);
   for (const a of alloc)
     log(
-      `  ${a.backend.padEnd(6)} ${a.gcs} GCs, heap ${a.heapDeltaBytes} B, new space ${a.newSpaceDeltaBytes} B over ${2 * a.reads} reads (${a.elapsedMs.toFixed(0)} ms)\n`,
+      `  ${a.backend.padEnd(6)} unchanged books: ${a.gcs} GCs, heap ${a.heapDeltaBytes} B, new space ${a.newSpaceDeltaBytes} B over ${2 * a.reads} reads (${a.elapsedMs.toFixed(0)} ms); ` +
+        `depth reads of changing books: ${a.depth.gcs} GCs, heap ${a.depth.heapDeltaBytes} B over ${a.depth.reads} reads; ` +
+        `get() after a change: ${a.getChangedBytesPerRead.size.toFixed(0)} B (one level), ${a.getChangedBytesPerRead.shift.toFixed(0)} B (insert at the top)\n`,
     );
 
   log('end-to-end latency and main-thread pauses (ingest in a worker)\n');
@@ -65,7 +74,10 @@ export async function runBenchmarks({
   const memory = await runMemory([...backends, 'naive'], memTokens);
   for (const m of memory)
     log(
-      `  ${m.kind.padEnd(6)} RSS ${(m.rssBytes / 2 ** 20).toFixed(0)} MB (base ${(m.baseRssBytes / 2 ** 20).toFixed(0)} MB, table ${(m.tableBytes / 2 ** 20).toFixed(0)} MB), ingest ${m.ingestMs.toFixed(0)} ms\n`,
+      `  ${m.kind.padEnd(6)} RSS ${(m.rssBytes / 2 ** 20).toFixed(0)} MB (base ${(m.baseRssBytes / 2 ** 20).toFixed(0)} MB, table ${(m.tableBytes / 2 ** 20).toFixed(0)} MB), ingest ${m.ingestMs.toFixed(0)} ms` +
+        (m.rssWithHandlesBytes === null
+          ? '\n'
+          : `; with a handle per token ${(m.rssWithHandlesBytes / 2 ** 20).toFixed(0)} MB, after depth reads of every book ${((m.rssAfterDepthReadsBytes ?? 0) / 2 ** 20).toFixed(0)} MB, after get() of every book ${((m.rssAfterReadsBytes ?? 0) / 2 ** 20).toFixed(0)} MB\n`),
     );
 
   log('warmup, 10,000 tokens on the simulator\n');
@@ -86,6 +98,15 @@ export async function runBenchmarks({
       );
   }
 
+  log('JSON parse to levels, Rust: the frame scanner against sonic-rs and serde_json\n');
+  const json = await runJsonCompare(quick);
+  if (json.rows === null) log(`  not run: ${json.why}\n`);
+  else
+    for (const j of json.rows)
+      log(
+        `  ${j.frame.padEnd(30)} scanner ${j.scannerNs.toFixed(0)} ns, sonic-rs ${j.sonicNs.toFixed(0)} ns, serde_json ${j.serdeJsonNs.toFixed(0)} ns\n`,
+      );
+
   const results: Results = {
     machine,
     date: new Date().toISOString(),
@@ -97,6 +118,7 @@ export async function runBenchmarks({
     e2e,
     memory,
     warmup,
+    json,
     profiles,
   };
   const md = renderMarkdown(results, analysis(results));
@@ -109,5 +131,15 @@ export async function runBenchmarks({
     writeFileSync(new URL('results.json', dir), `${JSON.stringify(results, null, 2)}\n`);
     writeFileSync(new URL('RESULTS.md', dir), md);
     log(`written to ${fileURLToPath(new URL('RESULTS.md', dir))}\n`);
+    // The README quotes the target table between its markers (a checkout only).
+    const readme = new URL('../README.md', repoDir);
+    if (dir === repoDir && existsSync(readme)) {
+      const text = readFileSync(readme, 'utf8');
+      const next = updateReadme(text, results);
+      if (next !== text) {
+        writeFileSync(readme, next);
+        log(`and the table in ${fileURLToPath(readme)}\n`);
+      }
+    }
   }
 }

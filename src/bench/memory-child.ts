@@ -3,9 +3,11 @@
  * `memory-child <native|js|naive> <tokens>`. Subscribes `tokens` tokens and ingests for each the
  * real 186-level opening snapshot (fixtures/polymarket/book_opening_snapshot_2026-10-04.json) under
  * its own asset id, as the Buffer `ws` would deliver, then collects garbage and prints one JSON
- * line: resident set size, V8 heap, external memory and the table's size.
+ * line: resident set size, V8 heap, external memory and the table's size; then the same after
+ * reading every book once with handles' depth reads, and after reading every book once with get().
  */
 import { BookStore } from '../table/store.js';
+import type { BookHandle } from '../table/view.js';
 import type { BackendName } from '../backend/index.js';
 import { NaiveCache } from './fixtures.js';
 import { OPENING } from './fixtures.js';
@@ -66,6 +68,26 @@ if (kind === 'naive') {
 const ingestMs = performance.now() - t0;
 collect();
 const m = process.memoryUsage();
+// Every book read once with handles' depth reads: a handle per token (made first, as a strategy
+// makes its handles before its loop; each comes with its level storage), then `book()` and every
+// level through the getters. The reader keeps nothing per read.
+let withHandles: NodeJS.MemoryUsage | null = null;
+let afterDepth: NodeJS.MemoryUsage | null = null;
+let handles: BookHandle[] = [];
+if (store) {
+  handles = ids.map((id) => store!.handle(id));
+  collect();
+  withHandles = process.memoryUsage();
+  let levels = 0;
+  for (const h of handles) {
+    if (!h.book(60_000)) throw new Error(`book ${h.tokenId} not served`);
+    for (let k = 0; k < h.bidDepth; k++) if (h.bidPriceAt(k) > 0 && h.bidSizeAt(k) > 0) levels++;
+    for (let k = 0; k < h.askDepth; k++) if (h.askPriceAt(k) > 0 && h.askSizeAt(k) > 0) levels++;
+  }
+  if (levels !== count * 40) throw new Error(`${levels} levels read, not ${count * 40}`);
+  collect();
+  afterDepth = process.memoryUsage();
+}
 // Then every book read once through get(): the reader caches each decoded depth-20 view (Book
 // objects on the JS heap), as a strategy reading every token would.
 let afterReads: NodeJS.MemoryUsage | null = null;
@@ -86,10 +108,12 @@ console.log(
     externalBytes: m.external,
     arrayBuffersBytes: m.arrayBuffers,
     tableBytes,
+    rssWithHandlesBytes: withHandles?.rss ?? null,
+    rssAfterDepthReadsBytes: afterDepth?.rss ?? null,
     rssAfterReadsBytes: afterReads?.rss ?? null,
     heapAfterReadsBytes: afterReads?.heapUsed ?? null,
     ingestMs,
     // keep the structures alive until measured
-    alive: (store?.size ?? 0) + (naive?.books.size ?? 0) + ids.length,
+    alive: (store?.size ?? 0) + (naive?.books.size ?? 0) + ids.length + handles.length,
   }),
 );

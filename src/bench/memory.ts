@@ -18,6 +18,10 @@ export interface MemoryRow {
   arrayBuffersBytes: number;
   /** The shared table (SharedArrayBuffer). */
   tableBytes: number;
+  /** With a handle made for every token (each with its level storage), before any read. Null for naive. */
+  rssWithHandlesBytes: number | null;
+  /** Then after every book was read once with its handle's `book()` and every level. Null for naive. */
+  rssAfterDepthReadsBytes: number | null;
   /** After every book was read once with get() (reader caches of the depth-20 views), null for naive. */
   rssAfterReadsBytes: number | null;
   heapAfterReadsBytes: number | null;

@@ -6,9 +6,25 @@ import { BookStore } from '../table/store.js';
 import type { BackendName } from '../backend/index.js';
 import { collect, stats, type Sampled } from './harness.js';
 import { BOOK100, BOOK100_B, NO_BOOK, NaiveCache, TRADE, TRADE_B, YES, NO } from './fixtures.js';
+import { SlotChanger } from './changer.js';
 
-/** The target rows, then diagnostics: an ingest call's floor (a 4-byte `PONG` control frame) and the price_change straight into the writer (no store wrapper: no clock read, no watcher check). */
-export type MicroTask = 'top' | 'get' | 'firstRead' | 'ingestBook' | 'ingestDelta' | 'ingestPong' | 'writerDelta';
+/**
+ * The target rows, then diagnostics: an ingest call's floor (a 4-byte `PONG` control frame), the
+ * price_change straight into the writer (no store wrapper: no clock read, no watcher check), and
+ * the bench's own in-place change that the "after a change" read rows include.
+ */
+export type MicroTask =
+  | 'top'
+  | 'get'
+  | 'book'
+  | 'firstRead'
+  | 'getChanged'
+  | 'bookChanged'
+  | 'ingestBook'
+  | 'ingestDelta'
+  | 'ingestPong'
+  | 'writerDelta'
+  | 'change';
 export type Column = BackendName | 'naive';
 
 export interface MicroRow extends Sampled {
@@ -20,6 +36,8 @@ export interface MicroRow extends Sampled {
 
 const READ_BATCH = 1000;
 const FIRST_READ_BATCH = 100;
+/** Size of bid level 3 toggles: a one-level change, as most price_change entries are. */
+const CHANGED_LEVEL = 3;
 const BOOK_BATCH = 20;
 const DELTA_BATCH = 50;
 
@@ -106,6 +124,50 @@ export function runMicro(backends: BackendName[], quick: boolean, log: (s: strin
       }
       sink += x;
     });
+    // Reads after a change, each of every level (20 + 20): the change is published in place by
+    // the bench (SlotChanger: no writer call, no allocation) on a store used only for reading.
+    const cs = storeFor(backend);
+    stores.push(cs);
+    const changer = new SlotChanger(cs, YES, 'size', CHANGED_LEVEL);
+    const ch = cs.handle(YES);
+    if (!ch.book(60_000) || ch.bidDepth !== 20 || ch.askDepth !== 20)
+      throw new Error(`bench store (${backend}) does not serve its depth-20 book`);
+    add('book', backend, READ_BATCH, () => {
+      let x = 0;
+      for (let i = 0; i < READ_BATCH; i++) if (ch.book(60_000)) x += ch.bidDepth;
+      sink += x;
+    });
+    add('getChanged', backend, FIRST_READ_BATCH, () => {
+      let x = 0;
+      for (let i = 0; i < FIRST_READ_BATCH; i++) {
+        changer.change();
+        const b = cs.get(YES, 60_000)!;
+        const bids = b.bids;
+        const asks = b.asks;
+        for (let k = 0; k < bids.length; k++) if (bids[k].price * bids[k].size > 1) x++;
+        for (let k = 0; k < asks.length; k++) if (asks[k].price * asks[k].size > 1) x++;
+      }
+      sink += x;
+    });
+    add('bookChanged', backend, FIRST_READ_BATCH, () => {
+      let x = 0;
+      for (let i = 0; i < FIRST_READ_BATCH; i++) {
+        changer.change();
+        if (!ch.book(60_000)) continue;
+        for (let k = 0; k < ch.bidDepth; k++) if (ch.bidPriceAt(k) * ch.bidSizeAt(k) > 1) x++;
+        for (let k = 0; k < ch.askDepth; k++) if (ch.askPriceAt(k) * ch.askSizeAt(k) > 1) x++;
+      }
+      sink += x;
+    });
+    add(
+      'change',
+      backend,
+      READ_BATCH,
+      () => {
+        for (let i = 0; i < READ_BATCH; i++) changer.change();
+      },
+      0.3,
+    );
     const books = [Buffer.from(BOOK100), Buffer.from(BOOK100_B)];
     const deltas = [Buffer.from(TRADE), Buffer.from(TRADE_B)];
     const pong = Buffer.from('PONG');

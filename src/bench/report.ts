@@ -1,6 +1,7 @@
 /**
- * Renders bench/RESULTS.md: the issue's target table (target, native, pure TS, naive baseline,
- * met/missed) with short method notes, then the details of each measurement.
+ * Renders bench/RESULTS.md: the target table (target, native, pure TS, naive baseline,
+ * met/missed) with short method notes, then the details of each measurement; and the README's
+ * copy of the target table (without the notes).
  */
 import type { MicroRow, MicroTask } from './micro.js';
 import type { AllocRow } from './alloc.js';
@@ -8,6 +9,7 @@ import type { E2eRow, GapStats } from './e2e.js';
 import type { MemoryRow } from './memory.js';
 import type { WarmupRow } from './warmup.js';
 import type { ProfileRow } from './profile.js';
+import type { JsonResult, JsonRow } from './json.js';
 
 export interface Results {
   machine: string;
@@ -18,10 +20,12 @@ export interface Results {
   durationS: number;
   micro: MicroRow[];
   alloc: AllocRow[];
-  /** Floor first, then one row per backend. */
+  /** One row per configuration and backend (see E2eKind). */
   e2e: E2eRow[];
   memory: MemoryRow[];
   warmup: WarmupRow[];
+  /** The Rust comparison of the frame scanner with sonic-rs and serde_json (null rows: not run here). */
+  json: JsonResult;
   /** CPU profiles of the ingest loops (full runs only). */
   profiles?: ProfileRow[];
 }
@@ -60,6 +64,42 @@ function cell(row: MicroRow | undefined): string {
 
 function gap(g: GapStats | undefined): string {
   return g ? `p99.9 ${fmtUs(g.p999Us)} (p99 ${fmtUs(g.p99Us)}, max ${fmtUs(g.maxUs)})` : '–';
+}
+
+/** The e2e row of a configuration and backend. */
+export function e2eRow(r: Results, kind: E2eRow['kind'], backend: string): E2eRow | undefined {
+  return r.e2e.find((x) => x.kind === kind && x.backend === backend);
+}
+
+/**
+ * GCs of a strategy row beyond what its own clock reads cause: the idle loop's GCs per sweep times
+ * the sweeps under load (the loop reads the clock once per sweep, a 16-byte number, in both).
+ */
+export function gcsFromReads(e: E2eRow): number {
+  const perSweep = e.pauseIdle.iterations > 0 ? e.idleGcs / e.pauseIdle.iterations : 0;
+  return e.gcs - perSweep * e.pause.iterations;
+}
+
+/** What a strategy (b) row missed, by how much. */
+function strategyMiss(e: E2eRow): string {
+  const out: string[] = [];
+  const g = gcsFromReads(e);
+  if (g > 1) out.push(`${g.toFixed(1)} GCs beyond the idle loop's rate`);
+  if (e.pause.p999Us > 1.1 * e.pauseIdle.p999Us)
+    out.push(`pause p99.9 ${(e.pause.p999Us / e.pauseIdle.p999Us).toFixed(2)}x idle`);
+  return out.join('; ');
+}
+
+function readGcs(e: E2eRow): string {
+  // Fewer GCs than the idle rate predicts is noise around zero.
+  return `${Math.max(0, gcsFromReads(e)).toFixed(1)} of ${e.gcs}`;
+}
+
+/** Resident memory growth from `from` to `to`, as MB and percent. */
+function growth(from: number, to: number | null): string {
+  if (to === null) return '–';
+  const d = to - from;
+  return `${d >= 0 ? '+' : ''}${(d / 2 ** 20).toFixed(1)} MB (${d >= 0 ? '+' : ''}${((d / from) * 100).toFixed(1)}%)`;
 }
 
 export function targetRows(r: Results): TargetRow[] {
@@ -127,11 +167,38 @@ export function targetRows(r: Results): TargetRow[] {
     4,
   );
 
-  const en = r.e2e.find((x) => x.backend === 'native');
-  const ej = r.e2e.find((x) => x.backend === 'js');
+  under(
+    'book',
+    20,
+    'depth read via handle, unchanged book: `handle.book()`',
+    '< 20 ns',
+    '`handle.book(60_000)` on an unchanged book: the cost of `top()` (the levels were copied at the change); batches of 1000.',
+  );
+  const change = (b: string) => micro(r, 'change', b);
+  under(
+    'bookChanged',
+    500,
+    'depth read via handle after a change: `book()` + 20 + 20 levels through the getters',
+    '< 500 ns',
+    `A one-level change (the bench publishes it in place: ${fmtNs(change('native')?.medianNs ?? Number.NaN)}, included), then \`book()\` (one validated copy of both sides) and every level's price and size through the getters; batches of 100.`,
+  );
+  const ga = (b: string) => r.alloc.find((x) => x.backend === b)?.getChangedBytesPerRead;
+  const gn = micro(r, 'getChanged', 'native');
+  rows.push({
+    what: '`get()` after a change, depth 20, reading its 20 + 20 levels',
+    target: 'measured (fewer allocations than before)',
+    native: cell(gn),
+    js: cell(micro(r, 'getChanged', 'js')),
+    naive: '–',
+    status: 'n/a',
+    notes: `The same change, then \`get()\` (a new Book: changed levels new, unchanged ones and an unchanged side reused) and every level; ${ga('native') ? `${ga('native')!.size.toFixed(0)} B allocated per read after a one-level change, ${ga('native')!.shift.toFixed(0)} B after an insert at the top (690 B and 1947 B with the decode of the previous round)` : ''}; batches of 100.`,
+  });
+
+  const en = e2eRow(r, 'feed', 'native');
+  const ej = e2eRow(r, 'feed', 'js');
   const e2eCell = (e: E2eRow | undefined) =>
     e ? `p99 ${fmtUs(e.p99Us)} (p50 ${fmtUs(e.p50Us)}, p99.9 ${fmtUs(e.p999Us)})` : '–';
-  const fl = r.e2e.find((x) => x.backend === 'floor');
+  const fl = e2eRow(r, 'floor', 'floor');
   rows.push({
     what: 'frame arrival to visible in a main-thread read, ingest in a worker, 20,000 frames/s over loopback',
     target: 'p99 < 50 µs',
@@ -143,6 +210,54 @@ export function targetRows(r: Results): TargetRow[] {
     notes:
       `${en ? `${en.seen}/${en.sent} changes timed, ${(en.framesPerSec / 1000).toFixed(1)}k frames/s written; native p99 per round: ${en.roundP99Us.map(fmtUs).join(', ')}. ` : ''}` +
       `Transport floor in the same run (bare ws client in a worker, no parse, no table): ${fl ? `p50 ${fmtUs(fl.p50Us)}, p99 ${fmtUs(fl.p99Us)}, p99.9 ${fmtUs(fl.p999Us)}` : '–'}.`,
+  });
+
+  const sn = e2eRow(r, 'split', 'native');
+  const sj = e2eRow(r, 'split', 'js');
+  const stage = (g: { p50Us: number; p99Us: number; p999Us: number }) =>
+    `${fmtUs(g.p50Us)} / ${fmtUs(g.p99Us)} / ${fmtUs(g.p999Us)}`;
+  const splitCell = (e: E2eRow | undefined) =>
+    e?.split
+      ? `transport ${stage(e.split.transport)}; ingest ${stage(e.split.ingest)}; read ${stage(e.split.read)}`
+      : '–';
+  rows.push({
+    what: 'end-to-end latency by stage (p50 / p99 / p99.9): sender write -> socket read in the worker -> ingested and published -> first seen by the reader',
+    target: 'measured',
+    native: splitCell(sn),
+    js: splitCell(sj),
+    naive: 'n/a',
+    status: 'n/a',
+    notes:
+      `The feed's ingest path in a worker whose writer logs when each frame's ingest returned (bench-only instrument), the \`get()\` loop of the row above; ${sn?.split ? `${sn.split.samples} changes` : 'changes'} whose first-seen version was published by their own frame. ` +
+      `Total over the same changes: native ${sn?.split ? stage(sn.split.total) : '–'}, pure TS ${sj?.split ? stage(sj.split.total) : '–'}.`,
+  });
+
+  const strat = (b: string, kind: 'strategy-get' | 'strategy-handle') => e2eRow(r, kind, b);
+  const stratCell = (e: E2eRow | undefined) =>
+    e
+      ? `${e.gcsPerSec.toFixed(2)} GCs/s (${readGcs(e)} beyond the idle loop's rate); pause p99.9 ${fmtUs(e.pause.p999Us)} (idle ${fmtUs(e.pauseIdle.p999Us)}), max ${fmtUs(e.pause.maxUs)}; ${(e.depthReadsPerSec / 1000).toFixed(1)}k depth reads/s`
+      : '–';
+  const hn = strat('native', 'strategy-handle');
+  const hMet = (e: E2eRow) => gcsFromReads(e) <= 1 && e.pause.p999Us <= 1.1 * e.pauseIdle.p999Us;
+  rows.push({
+    what: 'strategy under load (a): `get()` of every changed book, all 20 + 20 levels; 20,000 changes/s into a worker feed',
+    target: 'measured',
+    native: stratCell(strat('native', 'strategy-get')),
+    js: stratCell(strat('js', 'strategy-get')),
+    naive: 'n/a',
+    status: 'n/a',
+    notes:
+      'Main-thread GCs from PerformanceObserver("gc"), loop pauses = gaps between sweeps of the 50 tokens; the idle loop is the same loop with the feed connected and no traffic (its clock reads allocate: one 16-byte number per sweep).',
+  });
+  rows.push({
+    what: "strategy under load (b): a handle's `book()` and level getters for every changed book; 20,000 changes/s",
+    target: "no GCs from reads (≤ 1 beyond the idle loop's rate per sweep); pause p99.9 ≤ 1.1 × idle",
+    native: stratCell(hn),
+    js: stratCell(strat('js', 'strategy-handle')),
+    naive: 'n/a',
+    status: hn ? (hMet(hn) ? 'met' : 'missed') : 'n/a',
+    by: hn && !hMet(hn) ? strategyMiss(hn) : undefined,
+    notes: 'Same loop and measurements as (a), the reads through handles.',
   });
 
   const mn = r.memory.find((x) => x.kind === 'native');
@@ -166,6 +281,32 @@ export function targetRows(r: Results): TargetRow[] {
       `${mn ? mn.levelsPerBook : 186}-level real snapshot per token, child process per backend, RSS after GC. ` +
       (mn
         ? `Node + modules alone: ${mb(mn.baseRssBytes)}; after reading every book once with get(): ${mb(mn.rssAfterReadsBytes ?? NaN)}.`
+        : ''),
+  });
+
+  const depthMemCell = (m: MemoryRow | undefined) =>
+    m?.rssWithHandlesBytes != null
+      ? `${mb(m.rssWithHandlesBytes)} -> ${mb(m.rssAfterDepthReadsBytes ?? NaN)}: ${growth(m.rssWithHandlesBytes, m.rssAfterDepthReadsBytes)}`
+      : '–';
+  const depthMemOk = (m: MemoryRow) =>
+    m.rssWithHandlesBytes != null &&
+    m.rssAfterDepthReadsBytes != null &&
+    m.rssAfterDepthReadsBytes <= 1.05 * m.rssWithHandlesBytes;
+  rows.push({
+    what: `memory after reading every book once with handles' depth reads, ${tokens.toLocaleString('en-US')} tokens`,
+    target: 'within 5% of before',
+    native: depthMemCell(mn),
+    js: depthMemCell(mj),
+    naive: 'n/a',
+    status: !mn || tokens < 50_000 ? 'n/a' : depthMemOk(mn) ? 'met' : 'missed',
+    by:
+      mn && tokens >= 50_000 && !depthMemOk(mn)
+        ? growth(mn.rssWithHandlesBytes ?? 0, mn.rssAfterDepthReadsBytes)
+        : undefined,
+    notes:
+      'Before: the store of the row above and a handle per token (made before the loop, each with its own level storage). After: `book()` and every level of every book once, RSS after GC. ' +
+      (mn?.rssWithHandlesBytes != null
+        ? `The ${tokens.toLocaleString('en-US')} handles themselves: ${growth(mn.rssBytes, mn.rssWithHandlesBytes)} over the store alone (${((mn.rssWithHandlesBytes - mn.rssBytes) / tokens) | 0} B each). With get() instead the reader keeps each decoded Book: ${growth(mn.rssAfterDepthReadsBytes ?? mn.rssBytes, mn.rssAfterReadsBytes)}.`
         : ''),
   });
 
@@ -199,6 +340,20 @@ export function targetRows(r: Results): TargetRow[] {
     notes: `${an ? (an.reads / 1e6).toFixed(0) : '?'}M \`top()\` + ${an ? (an.reads / 1e6).toFixed(0) : '?'}M unchanged \`get()\`; GCs from PerformanceObserver('gc'), heap from v8.getHeapSpaceStatistics().`,
   });
 
+  const dCell = (a: AllocRow | undefined) =>
+    a
+      ? `${a.depth.gcs} GCs; heap ${a.depth.heapDeltaBytes >= 0 ? '+' : ''}${(a.depth.heapDeltaBytes / 1024).toFixed(1)} KB over ${(a.depth.reads / 1e6).toFixed(0)}M reads (measuring alone: ${(a.depth.controlDeltaBytes / 1024).toFixed(1)} KB)`
+      : '–';
+  rows.push({
+    what: 'allocations of depth reads of changing books, via handle',
+    target: 'none',
+    native: dCell(an),
+    js: dCell(aj),
+    naive: 'n/a',
+    status: an ? (an.depth.gcs === 0 && an.depth.bytesPerRead < 0.01 ? 'met' : 'missed') : 'n/a',
+    notes: `${an ? (an.depth.reads / 1e6).toFixed(0) : '?'}M x (a change, \`book()\`, every level's price and size through the getters), alternating a one-level change and an insert at the top; \`get()\` after the same changes allocates ${an ? `${an.getChangedBytesPerRead.size.toFixed(0)} B and ${an.getChangedBytesPerRead.shift.toFixed(0)} B` : '–'} per read (a new Book by design).`,
+  });
+
   rows.push({
     what: 'main-thread pause caused by ingestion in a worker',
     target: 'p99.9 < 100 µs',
@@ -211,7 +366,56 @@ export function targetRows(r: Results): TargetRow[] {
       `Gaps between consecutive iterations of the e2e read loop (one iteration = ${en?.tokens ?? 50} get() ≈ ${en ? fmtUs(en.pause.meanUs) : '?'}). ` +
       `Same loop with no traffic: ${gap(en?.pauseIdle)}. Time in gaps > 100 µs: ${en ? pctStr(en.pause.over100usTimeShare) : '–'} under load, ${en ? pctStr(en.pauseIdle.over100usTimeShare) : '–'} idle.`,
   });
+
+  const js = r.json.rows;
+  const jb = js?.find((j) => j.levels > 0);
+  const jp = js?.find((j) => j.entries > 0);
+  const jCell = (j: JsonRow | undefined) =>
+    j
+      ? `scanner ${fmtNs(j.scannerNs)}, sonic-rs ${fmtNs(j.sonicNs)} (${(j.sonicNs / j.scannerNs).toFixed(1)}x), serde_json ${fmtNs(j.serdeJsonNs)} (${(j.serdeJsonNs / j.scannerNs).toFixed(1)}x)`
+      : '–';
+  rows.push({
+    what: "JSON parse to levels (Rust): the writer's frame scanner against sonic-rs and serde_json (borrowed), real frames",
+    target: 'measured',
+    native: js
+      ? `${jb?.frame}: ${jCell(jb)}; ${jp?.frame}: ${jCell(jp)}`
+      : `not run (${r.json.rows === null ? r.json.why : ''})`,
+    js: '–',
+    naive: 'n/a',
+    status: 'n/a',
+    notes:
+      "native/core/examples/json_compare.rs, release profile as shipped (x86-64 baseline); the crates deserialize into structs borrowing their strings, then the same decimal parser; every output checked equal to the scanner's. All frames: detail table below and docs/PERF-NATIVE.md.",
+  });
   return rows;
+}
+
+/** Marks the README's copy of the target table, which a full run rewrites. */
+export const README_START = '<!-- bench:table:start (written by npm run bench) -->';
+export const README_END = '<!-- bench:table:end -->';
+
+/** The README's copy of the target table: the machine line and the table without the notes. */
+export function renderReadmeTable(r: Results): string {
+  const L: string[] = [];
+  L.push(
+    `Machine: ${r.machine}. Date: ${r.date}. Load average (1 min) before/after: ${r.load.before[0].toFixed(2)} / ${r.load.after[0].toFixed(2)}. ` +
+      'Full method, spreads and the reasons for each miss: [bench/RESULTS.md](bench/RESULTS.md).',
+    '',
+  );
+  L.push('| what | target | native | pure TS | naive Map + JSON.parse | status |');
+  L.push('| --- | --- | --- | --- | --- | --- |');
+  for (const t of targetRows(r)) {
+    const status = t.status === 'missed' ? `**missed**${t.by ? `: ${t.by}` : ''}` : t.status;
+    L.push(`| ${t.what} | ${t.target} | ${t.native} | ${t.js} | ${t.naive} | ${status} |`);
+  }
+  return L.join('\n');
+}
+
+/** `readme` with the text between the markers replaced by the table of `r`; unchanged without markers. */
+export function updateReadme(readme: string, r: Results): string {
+  const a = readme.indexOf(README_START);
+  const b = readme.indexOf(README_END);
+  if (a < 0 || b < a) return readme;
+  return `${readme.slice(0, a + README_START.length)}\n${renderReadmeTable(r)}\n${readme.slice(b)}`;
 }
 
 export function renderMarkdown(r: Results, analysis: string): string {

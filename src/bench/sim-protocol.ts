@@ -28,3 +28,19 @@ export const SENT_OFFSET = 16;
 export function simBufferBytes(changes: number): number {
   return SENT_OFFSET + 12 * (changes + 2);
 }
+
+/**
+ * The publish log of the latency split's feed worker (probe-worker.ts): Int32 head[PROBE_HEAD] =
+ * frames logged so far, then from byte 8 a ring of PROBE_ENTRIES (receive time, published time)
+ * f64 pairs, entry i at i % PROBE_ENTRIES. A segment logs well under PROBE_ENTRIES frames.
+ */
+export const PROBE_ENTRIES = 1 << 18;
+export const PROBE_HEAD = 0;
+
+export function probeBytes(): number {
+  return 8 + 16 * PROBE_ENTRIES;
+}
+
+export function probeViews(probe: SharedArrayBuffer): { head: Int32Array; log: Float64Array } {
+  return { head: new Int32Array(probe, 0, 2), log: new Float64Array(probe, 8, 2 * PROBE_ENTRIES) };
+}

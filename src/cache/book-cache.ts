@@ -18,7 +18,7 @@ import type { ReadCounters } from '../table/metrics.js';
 import type { BackendName } from '../backend/index.js';
 import type { ClockOption } from '../table/clock.js';
 import { ConfigError, PolybookError } from '../errors.js';
-import { F_SETTLED, F_SUBSCRIBED, HEADER_BYTES, slotBytes } from '../table/layout.js';
+import { COUNTERS, F_SETTLED, F_SUBSCRIBED, type CounterName } from '../table/layout.js';
 import { SubscriptionManager, type FeedStats, type NewMarketEvent, type DisconnectedEvent } from '../feed/manager.js';
 import { logStyle, resolveFeedOptions, type FeedOptions } from '../feed/options.js';
 import { FeedLog } from '../feed/log.js';
@@ -161,9 +161,10 @@ interface FeedLike {
 const OPEN = -1;
 
 /**
- * A pre-resolved read handle through the cache: same fields as {@link BookHandle}, plus the
- * cache's gates (disabled, warming up), the hard staleness cap, and re-resolution when the token
- * is (re)added later.
+ * A pre-resolved read handle through the cache: the fields and reads of {@link BookHandle} (top of
+ * book with `top()`, every published level with `book()`, both allocation-free), plus the cache's
+ * gates (disabled, warming up), the hard staleness cap, and re-resolution when the token is
+ * (re)added later.
  */
 export class CacheHandle {
   private inner: BookHandle;
@@ -180,33 +181,87 @@ export class CacheHandle {
     this.epoch = cache.universeEpoch;
   }
 
-  /** Best bid price, NaN when the bid side is empty. Valid after `top()` returned true. */
+  /** Best bid price, NaN when the bid side is empty. Valid after `top()` or `book()` returned true. */
   get bidPrice(): number {
     return this.inner.bidPrice;
   }
-  /** Size at the best bid, NaN when the bid side is empty. */
+  /** Best bid size, NaN when the bid side is empty. */
   get bidSize(): number {
     return this.inner.bidSize;
   }
-  /** Best ask price, NaN when the ask side is empty. Valid after `top()` returned true. */
+  /** Best ask price, NaN when the ask side is empty. */
   get askPrice(): number {
     return this.inner.askPrice;
   }
-  /** Size at the best ask, NaN when the ask side is empty. */
+  /** Best ask size, NaN when the ask side is empty. */
   get askSize(): number {
     return this.inner.askSize;
   }
-  /** Age of the book at the last successful `top()`, ms. */
+  /** Age of the book at the last successful `top()` or `book()`, ms. */
   get ageMs(): number {
     return this.inner.ageMs;
   }
-  /** Why the last `top()` returned false (`'not_ready'` before warmup, `'stale'`, ...), or null after a hit. */
+  /** The store's sequence of the book last read (see {@link BookHandle.sequence}). */
+  get sequence(): number {
+    return this.inner.sequence;
+  }
+  /** Exchange timestamp (epoch ms) of the book last read, NaN if none. */
+  get timestamp(): number {
+    return this.inner.timestamp;
+  }
+  /** Bid levels read by the last `book()` (0 after it returned false). */
+  get bidDepth(): number {
+    return this.inner.bidDepth;
+  }
+  /** Ask levels read by the last `book()` (0 after it returned false). */
+  get askDepth(): number {
+    return this.inner.askDepth;
+  }
+  /** Why the last `top()` or `book()` returned false (`'not_ready'` before warmup, `'stale'`, ...), or null after a hit. */
   get missReason(): MissName | null {
     return this.gateMiss ?? this.inner.missReason;
   }
 
   /** Refreshes the top of book if it may be served under `maxStaleMs` (capped at the hard limit). */
   top(maxStaleMs: number = this.cache.defaultMaxStaleMs): boolean {
+    if (!this.open()) return false;
+    const c = this.cache;
+    return this.inner.top(maxStaleMs > c.hardStaleMs ? c.hardStaleMs : maxStaleMs);
+  }
+
+  /**
+   * Reads every published level if the book may be served under `maxStaleMs` (capped at the hard
+   * limit), as {@link BookHandle.book}: after true, `bidDepth`, `askDepth` and the `…At(i)`
+   * getters give the levels of that one version. After false, both depths are 0.
+   */
+  book(maxStaleMs: number = this.cache.defaultMaxStaleMs): boolean {
+    if (!this.open()) {
+      this.inner.dropLevels();
+      return false;
+    }
+    const c = this.cache;
+    return this.inner.book(maxStaleMs > c.hardStaleMs ? c.hardStaleMs : maxStaleMs);
+  }
+
+  /** Price of bid level `i` (0 = best) read by the last `book()`; NaN unless `i` is an integer below `bidDepth`. */
+  bidPriceAt(i: number): number {
+    return this.inner.bidPriceAt(i);
+  }
+  /** Size of bid level `i` (0 = best) read by the last `book()`; NaN unless `i` is an integer below `bidDepth`. */
+  bidSizeAt(i: number): number {
+    return this.inner.bidSizeAt(i);
+  }
+  /** Price of ask level `i` (0 = best) read by the last `book()`; NaN unless `i` is an integer below `askDepth`. */
+  askPriceAt(i: number): number {
+    return this.inner.askPriceAt(i);
+  }
+  /** Size of ask level `i` (0 = best) read by the last `book()`; NaN unless `i` is an integer below `askDepth`. */
+  askSizeAt(i: number): number {
+    return this.inner.askSizeAt(i);
+  }
+
+  /** The cache's gates: counts the miss when closed; re-resolves the token after universe changes. */
+  private open(): boolean {
     const c = this.cache;
     const gate = c.gate;
     if (gate !== OPEN) {
@@ -219,7 +274,7 @@ export class CacheHandle {
       this.inner = c.store.handle(this.tokenId);
       this.epoch = c.universeEpoch;
     }
-    return this.inner.top(maxStaleMs > c.hardStaleMs ? c.hardStaleMs : maxStaleMs);
+    return true;
   }
 }
 
@@ -496,7 +551,7 @@ export class BookCache extends EventEmitter<CacheEvents> {
     }
     let slot = this.slots.get(tokenId);
     if (slot === undefined) {
-      slot = this.store.has(tokenId) ? this.store.handle(tokenId).slot : -1;
+      slot = this.store.slotOf(tokenId);
       this.slots.set(tokenId, slot);
     }
     return slot;
@@ -587,7 +642,11 @@ export class BookCache extends EventEmitter<CacheEvents> {
     return this.store.get(tokenId, maxStaleMs > this.hardStaleMs ? this.hardStaleMs : maxStaleMs);
   }
 
-  /** A handle for hot loops: `if (h.top(Staleness.latencyArb)) use(h.bidPrice, h.askPrice)`. */
+  /**
+   * A handle for hot loops, allocation-free: `if (h.top(Staleness.latencyArb)) use(h.bidPrice, h.askPrice)`
+   * for the top of book, `if (h.book(ms)) for (let i = 0; i < h.bidDepth; i++) use(h.bidPriceAt(i), h.bidSizeAt(i))`
+   * for every published level.
+   */
   handle(tokenId: string): CacheHandle {
     return new CacheHandle(this, tokenId);
   }
@@ -724,13 +783,11 @@ export class BookCache extends EventEmitter<CacheEvents> {
   sweep(): string[] {
     if (this.stopped || !this.enabled || this.options.evictSettled === false) return [];
     const r = this.store.reader;
-    const stride = slotBytes(r.depth) / 4;
     const settled: string[] = [];
     for (const t of this.refs.keys()) {
       const slot = this.slotOf(t);
       if (slot < 0) continue;
-      const flags = r.i32[HEADER_BYTES / 4 + slot * stride + 1];
-      if ((flags & (F_SUBSCRIBED | F_SETTLED)) === (F_SUBSCRIBED | F_SETTLED)) settled.push(t);
+      if ((r.flags(slot) & (F_SUBSCRIBED | F_SETTLED)) === (F_SUBSCRIBED | F_SETTLED)) settled.push(t);
     }
     if (settled.length === 0) return settled;
     for (const t of settled) {

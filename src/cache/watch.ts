@@ -12,18 +12,8 @@
  * ingested back to back) are coalesced into one notification whose `versions` says how many.
  * The book itself is read with `cache.get` / a handle: only the latest version exists.
  */
-import {
-  H_EPOCH,
-  H_WATCHERS,
-  HEADER_BYTES,
-  F_READY,
-  F_SUBSCRIBED,
-  F_DISABLED,
-  F_SETTLED,
-  S_SEQUENCE,
-  slotBytes,
-  tableGeometry,
-} from '../table/layout.js';
+import { H_EPOCH, H_WATCHERS, F_READY, F_SUBSCRIBED, F_DISABLED, F_SETTLED } from '../table/layout.js';
+import { SlotHeader, SlotReader } from '../table/view.js';
 import { invalidArgument } from '../errors.js';
 
 /** One change of a watched token's book (or of its state: ready, reset, settled, disabled). */
@@ -80,8 +70,9 @@ const WATCHERS = H_WATCHERS / 4;
 /** The per-store hub: one `waitAsync` loop however many watches. */
 export class WatchHub {
   private readonly i32: Int32Array;
-  private readonly f64: Float64Array;
-  private readonly stride32: number;
+  private readonly reader: SlotReader;
+  /** Reused by every scan (no allocation per watched token). */
+  private readonly header = new SlotHeader();
   private readonly entries = new Map<string, Entry>();
   private readonly subs = new Set<Sub>();
   private run = 0;
@@ -103,10 +94,8 @@ export class WatchHub {
     private readonly source: WatchSource,
     private readonly onError: (e: unknown) => void = (e) => console.error('polybook: watch callback threw', e),
   ) {
-    const { depth } = tableGeometry(source.table);
-    this.i32 = new Int32Array(source.table);
-    this.f64 = new Float64Array(source.table);
-    this.stride32 = slotBytes(depth) / 4;
+    this.reader = new SlotReader(source.table);
+    this.i32 = this.reader.i32;
   }
 
   /** Number of active watches. */
@@ -166,14 +155,10 @@ export class WatchHub {
     this.stop();
   }
 
-  private base(slot: number): number {
-    return HEADER_BYTES / 4 + slot * this.stride32;
-  }
-
   private resolve(e: Entry): void {
     e.slot = this.source.slotOf(e.tokenId);
     if (e.slot < 0) return;
-    const b = this.base(e.slot);
+    const b = this.reader.base32(e.slot);
     let s = Atomics.load(this.i32, b);
     // A write in progress finishes with an epoch bump after we loaded `seen`: take the version before it.
     if (s & 1) s -= 1;
@@ -221,18 +206,16 @@ export class WatchHub {
   }
 
   private scan(): void {
-    const i32 = this.i32;
+    const r = this.reader;
     let changes: [Entry, BookChange][] | undefined;
     for (const e of this.entries.values()) {
       if (e.slot < 0) continue;
-      const b = this.base(e.slot);
-      const v1 = Atomics.load(i32, b);
-      if (v1 === e.seq || v1 & 1) continue; // unchanged, or a write in progress (its epoch bump wakes us again)
-      const flags = i32[b + 1];
-      const gen = i32[b + 5];
-      const sequence = this.f64[(b >> 1) + S_SEQUENCE / 8];
-      if (Atomics.or(i32, b, 0) !== v1) continue; // torn: the writer is publishing again, we will wake
-      if (gen !== e.gen) {
+      const v = Atomics.load(this.i32, r.base32(e.slot));
+      if (v === e.seq || v & 1) continue; // unchanged, or a write in progress (its epoch bump wakes us again)
+      // The latest version, consistent (a version published meanwhile is reported now, not twice).
+      const h = r.header(e.slot, this.header);
+      const v1 = h.version;
+      if (h.gen !== e.gen) {
         // Rebound: only report when the slot still holds this token.
         const prev = e.slot;
         this.resolve(e);
@@ -241,10 +224,10 @@ export class WatchHub {
       const versions = Math.max(1, ((v1 - e.seq) | 0) >> 1);
       this.coalesced += versions - 1;
       e.seq = v1;
-      e.gen = gen;
-      const ready = (flags & (F_SUBSCRIBED | F_READY | F_DISABLED | F_SETTLED)) === (F_SUBSCRIBED | F_READY);
+      e.gen = h.gen;
+      const ready = (h.flags & (F_SUBSCRIBED | F_READY | F_DISABLED | F_SETTLED)) === (F_SUBSCRIBED | F_READY);
       changes ??= [];
-      changes.push([e, { tokenId: e.tokenId, version: v1, sequence, versions, ready }]);
+      changes.push([e, { tokenId: e.tokenId, version: v1, sequence: h.sequence, versions, ready }]);
     }
     if (!changes) return;
     for (const [e, c] of changes) {

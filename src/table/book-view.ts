@@ -21,7 +21,7 @@ import {
   type CounterName,
 } from './layout.js';
 import { SlotAllocator } from './slots.js';
-import { TableReader, BookHandle, type Book } from './view.js';
+import { TableReader, BookHandle, SlotHeader, readTime, type Book } from './view.js';
 import { Metrics } from './metrics.js';
 import { makeClock, type ClockOption } from './clock.js';
 
@@ -73,7 +73,8 @@ export class BookView {
   /** Generation each slot has once the writer processed the binds and unbinds made here. */
   protected readonly gens: Int32Array;
   private readonly readClock: () => number;
-  private readonly coarseClock: boolean;
+  /** The clock reads call, or null for the table's coarse clock (read inline: no call). */
+  private readonly clockFn: (() => number) | null;
   private stopClock: () => void;
 
   /** @internal use {@link BookStore}, or a feed's store. */
@@ -86,7 +87,7 @@ export class BookView {
     this.gens = new Int32Array(this.capacity);
     const c = makeClock(clock, table);
     this.readClock = c.now;
-    this.coarseClock = clock === 'coarse';
+    this.clockFn = clock === 'coarse' ? null : c.now;
     this.stopClock = c.stop;
   }
 
@@ -118,15 +119,23 @@ export class BookView {
   /**
    * The token's book if it may be served: ready, not crossed, not disabled or settled, and
    * confirmed current within `maxStaleMs`. Otherwise null (the miss is counted by reason): skip
-   * the tick. The returned object is reused while the book does not change.
+   * the tick. The returned object is owned by the store and reused while the book does not
+   * change; a change gives a new object (see {@link Book}). For depth reads without allocation,
+   * use a {@link BookView.handle} and its `book()`.
    */
   get(tokenId: string, maxStaleMs: number): Book | null {
     const slot = this.slots.map.get(tokenId);
     if (slot === undefined) return this.reader.counters.miss(0);
-    return this.reader.read(slot, this.gens[slot], tokenId, maxStaleMs, this.readClock());
+    const r = this.reader;
+    return r.read(slot, this.gens[slot], tokenId, maxStaleMs, readTime(r.f64, this.clockFn));
   }
 
-  /** A pre-resolved handle for hot loops; see {@link BookHandle.top}. */
+  /**
+   * A pre-resolved handle for hot loops, allocation-free: the top of book with
+   * {@link BookHandle.top}, every published level with {@link BookHandle.book}. Making one
+   * allocates it with its own level storage (`4 * maxDepth` doubles, 640 bytes at the default
+   * depth): make handles once, outside the hot loop.
+   */
   handle(tokenId: string): BookHandle {
     const slot = this.slots.map.get(tokenId);
     return new BookHandle(
@@ -134,7 +143,7 @@ export class BookView {
       tokenId,
       slot ?? -1,
       slot === undefined ? -1 : this.gens[slot],
-      this.coarseClock ? 'coarse' : this.readClock,
+      this.clockFn ?? 'coarse',
     );
   }
 
@@ -152,31 +161,23 @@ export class BookView {
   state(tokenId: string): TokenState | null {
     const slot = this.slots.map.get(tokenId);
     if (slot === undefined) return null;
-    const r = this.reader;
-    const b = r.base32(slot);
-    for (;;) {
-      const v = Atomics.load(r.i32, b);
-      if (v & 1) continue;
-      const flags = r.i32[b + 1];
-      const f = b >> 1;
-      const ts = r.f64[f + S_EXCH_TS / 8];
-      const s: TokenState = {
-        tokenId,
-        subscribed: (flags & F_SUBSCRIBED) !== 0,
-        ready: (flags & F_READY) !== 0,
-        hasBook: (flags & F_HAS_BOOK) !== 0,
-        crossed: (flags & F_CROSSED) !== 0,
-        disabled: (flags & F_DISABLED) !== 0,
-        settled: (flags & F_SETTLED) !== 0,
-        mismatch: (flags & F_MISMATCH) !== 0,
-        exchangeTimestamp: Number.isNaN(ts) ? null : ts,
-        lastUpdate: r.f64[f + S_LAST_UPDATE / 8],
-        sequence: r.f64[f + S_SEQUENCE / 8],
-        updates: r.f64[f + S_UPDATES / 8],
-        conn: r.i32[b + 4],
-      };
-      if (Atomics.or(r.i32, b, 0) === v) return s;
-    }
+    const h = this.reader.header(slot, new SlotHeader());
+    const flags = h.flags;
+    return {
+      tokenId,
+      subscribed: (flags & F_SUBSCRIBED) !== 0,
+      ready: (flags & F_READY) !== 0,
+      hasBook: (flags & F_HAS_BOOK) !== 0,
+      crossed: (flags & F_CROSSED) !== 0,
+      disabled: (flags & F_DISABLED) !== 0,
+      settled: (flags & F_SETTLED) !== 0,
+      mismatch: (flags & F_MISMATCH) !== 0,
+      exchangeTimestamp: Number.isNaN(h.exchTs) ? null : h.exchTs,
+      lastUpdate: h.lastUpdate,
+      sequence: h.sequence,
+      updates: h.updates,
+      conn: h.conn,
+    };
   }
 
   /** Number of tokens that are ready to be served (ignoring staleness). */
@@ -184,8 +185,7 @@ export class BookView {
     let n = 0;
     const r = this.reader;
     for (const slot of this.slots.map.values()) {
-      const flags = r.i32[r.base32(slot) + 1];
-      if ((flags & (F_READY | F_DISABLED | F_SETTLED)) === F_READY) n++;
+      if ((r.flags(slot) & (F_READY | F_DISABLED | F_SETTLED)) === F_READY) n++;
     }
     return n;
   }
