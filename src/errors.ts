@@ -110,6 +110,7 @@ export function invalidArgument(kind: 'type' | 'range', message: string): Invali
 /** An optional peer dependency (prom-client, @opentelemetry/api) is needed but not installed. */
 export class MissingDependencyError extends PolybookError {
   constructor(
+    /** The npm package to install, e.g. `prom-client`. */
     readonly dependency: string,
     what: string,
     options?: ErrorOptions,
@@ -125,7 +126,10 @@ export class MissingDependencyError extends PolybookError {
 
 /** A metric polybook registers already exists in a prom-client registry. */
 export class MetricsConflictError extends PolybookError {
-  constructor(readonly metric: string) {
+  constructor(
+    /** Name of the metric the registry already has, e.g. `polybook_reads_total`. */
+    readonly metric: string,
+  ) {
     super(
       'POLYBOOK_METRICS_CONFLICT',
       `polybook: the registry already has a metric named ${metric}: unregister the previous bridge ` +
@@ -137,7 +141,9 @@ export class MetricsConflictError extends PolybookError {
 /** The metrics endpoint could not listen on its host and port. */
 export class MetricsListenError extends PolybookError {
   constructor(
+    /** The host the endpoint was asked to listen on. */
     readonly host: string,
+    /** The TCP port it was asked to listen on (0: any free port). */
     readonly port: number,
     cause: unknown,
   ) {
@@ -162,6 +168,7 @@ export class NetworkError extends PolybookError {
   constructor(
     /** The request, `METHOD url`. */
     readonly request: string,
+    /** What went wrong on the last attempt: name resolution, refused, no route, reset or timeout. */
     readonly failure: NetworkFailure,
     /** Attempts made (1 + retries). */
     readonly attempts: number,
@@ -181,6 +188,7 @@ export class HttpError extends PolybookError {
   constructor(
     /** The request, `METHOD url`. */
     readonly request: string,
+    /** HTTP status of the last answer (200 when a successful answer's body was not the JSON expected). */
     readonly status: number,
     /** The start of the response body (the server's error text). */
     readonly body: string,
@@ -199,6 +207,7 @@ export class HttpError extends PolybookError {
 export class DiscoveryError extends PolybookError {
   constructor(
     message: string,
+    /** One line per selector that cannot be followed, naming it and why (e.g. `slug "x": no open event or market has it`). */
     readonly selectors: readonly string[] = [],
   ) {
     super('POLYBOOK_DISCOVERY', `polybook: ${message}`);

@@ -53,7 +53,17 @@ export {
   type CacheCounters,
   type CacheMetricsSource,
 } from './cache/metrics.js';
-export type { MetricFamily, MetricKind, MetricUnit, FieldDef } from './table/metric-defs.js';
+export type {
+  MetricFamily,
+  ScalarFamily,
+  HistogramFamily,
+  MetricKind,
+  MetricUnit,
+  FieldDef,
+  Labels,
+  Sample,
+  HistogramSample,
+} from './table/metric-defs.js';
 export { HEALTH_REASONS, type CacheHealth, type HealthReason } from './cache/health.js';
 export type { MetricsServer, MetricsServerOptions } from './cache/metrics-server.js';
 export { registerPrometheus, type PrometheusBridge, type PrometheusRegistry } from './cache/prom-client.js';
@@ -97,11 +107,17 @@ export {
   restUrlsFor,
   postBooks,
   booksByToken,
+  MAX_BOOKS_PER_REQUEST,
   type HttpOptions,
+  type HttpResponse,
+  type RequestOptions,
   type HttpStats,
   type PurposeStats,
   type RateLimits,
+  type RestApi,
+  type EndpointLimit,
   type RawBook,
+  type BooksRequestOptions,
 } from './rest/index.js';
 export { PROMETHEUS_CONTENT_TYPE } from './cache/prometheus.js';
 export {
@@ -115,6 +131,7 @@ export {
   FEED_STATS,
   type FeedLogger,
   type ObjectLogger,
+  type LogContext,
   type LogStyle,
   type LogEvent,
   LOG_EVENTS,
@@ -144,6 +161,7 @@ export {
   type SimulatorStats,
   type InjectTarget,
   type MalformedVariant,
+  type RestFailure,
 } from './simulator/index.js';
 export {
   readRecording,

@@ -83,7 +83,12 @@ export interface BookCacheOptions extends Partial<CacheEnvOptions> {
    * checked again every `retryMs` (default 15000) and added once their books exist, for up to
    * `timeoutMs` (default 300000).
    */
-  hydration?: { retryMs?: number; timeoutMs?: number };
+  hydration?: {
+    /** Period of the checks of pending markets' books, ms (1 to 3600000). Default 15000. */
+    retryMs?: number;
+    /** How long a pending market is waited for before it is dropped (`cache.hydration_timeout`), ms (0 to 86400000). Default 300000. */
+    timeoutMs?: number;
+  };
   /**
    * Follow `new_market` events: matching markets are added (each token warms on its own; they are
    * not disabled when slow). Turns on the feed's `customFeatures`.
@@ -524,7 +529,12 @@ export class BookCache extends EventEmitter<CacheEvents> {
    * The market discovery described for a held token, with the token's outcome label (`Yes`, `Up`,
    * a team...); null for tokens given by id or not held.
    */
-  market(tokenId: string): { market: DiscoveredMarket; outcome: string } | null {
+  market(tokenId: string): {
+    /** The market the token trades in, as discovery described it. */
+    market: DiscoveredMarket;
+    /** The token's outcome label in that market (`Yes`, `Up`, a team...). */
+    outcome: string;
+  } | null {
     return this.marketOf.get(tokenId) ?? null;
   }
 

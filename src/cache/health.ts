@@ -7,10 +7,15 @@ import type { CacheMetrics } from './metrics.js';
 
 /** Why a cache is not healthy, with what each reason means; checked in this order. */
 export const HEALTH_REASONS = {
+  /** The cache was started disabled (`POLYBOOK_ENABLED=0` or `enabled: false`): it has no feed and serves nothing. */
   disabled: 'the cache is switched off (HFT_BOOK_CACHE_ENABLED=0): no feed, every read misses',
+  /** `stop()` was called: the feed is closed and reads miss. */
   stopped: 'the cache was stopped',
+  /** Enabled and running, but the initial warmup has not completed: reads miss with `not_ready`. */
   warming_up: 'warmup has not completed: reads are not served yet',
+  /** The table holds tokens (or the feed has connections) but no connection is open: no book can be confirmed current. */
   no_open_connection: 'no market-channel connection is open: no book is confirmed current',
+  /** At least one connection is open, but fewer than the feed uses: the other connections' tokens miss until they reconnect. */
   connection_down: 'some market-channel connections are not open: their tokens are not served until they reconnect',
 } as const;
 
@@ -25,12 +30,15 @@ export interface CacheHealth {
   reason: HealthReason | null;
   /** One line for a person. */
   message: string;
+  /** Warmup completed and reads are served (`cache.tradingEnabled`). */
   tradingEnabled: boolean;
-  /** Tokens in the table, and those with a ready book. */
+  /** Tokens in the table. */
   tokens: number;
+  /** Tokens with a ready book (neither disabled nor settled), whatever its age; at most `tokens`. */
   readyTokens: number;
-  /** Feed connections in use, and those open (0 when disabled). */
+  /** Feed connections in use (0 when disabled). */
   connections: number;
+  /** Feed connections whose socket is open (0 when disabled, and in worker mode before the worker's first stats). */
   openConnections: number;
 }
 

@@ -22,35 +22,48 @@ import type { WarmupResult } from './warmup.js';
 
 /** Every field of {@link CacheCounters} and the metric it is exported as. */
 export const CACHE_COUNTERS = {
+  /** Gauge: tokens in the book table (held by the universe, `acquire` or followed markets); 0 while the cache is disabled. */
   tokens: gaugeField('polybook_tokens', 'Tokens in the table.'),
+  /** Gauge: tokens whose book is ready (neither disabled nor settled), whatever its age; 0 while the cache is disabled. */
   ready: gaugeField('polybook_ready_tokens', 'Tokens with a ready book (whatever its age).'),
+  /** Counter since start: settled tokens removed from the table by the sweep (`evictSettled`), freeing their slots. */
   evicted: counterField('polybook_evicted_tokens_total', 'Settled tokens evicted from the table.'),
+  /** Counter since start: tokens added after `start()` (by `acquire` or by following new markets). */
   addedAtRuntime: counterField(
     'polybook_runtime_added_tokens_total',
     'Tokens added after start (acquire, followed new markets).',
   ),
+  /** Counter since start: `new_market` events that `followNewMarkets` accepted. */
   newMarketsFollowed: counterField('polybook_followed_new_markets_total', '`new_market` events followed.'),
+  /** Counter since start: change notifications delivered to `watch` callbacks and `changes()` iterators. */
   watchNotifications: counterField(
     'polybook_watch_notifications_total',
     'Change notifications delivered to watch callbacks and changes() iterators.',
   ),
+  /** Counter since start: book versions merged into a later notification of the same token instead of delivered one by one (see `BookChange.versions`). */
   watchCoalesced: counterField(
     'polybook_watch_coalesced_versions_total',
     'Book versions merged into a later notification of the same token (watch queues coalesce, never grow).',
   ),
+  /** Counter: REST warmup requests sent, retries included. It stops growing once warmup ends: reads never use REST. */
   restCalls: counterField(
     'polybook_rest_calls_total',
     'REST requests sent (warmup only: it never grows after warmup, the proof that reads do not use REST).',
   ),
+  /** Counter: REST warmup calls refused (`RestRefusedError`) because warmup had ended. */
   restRefused: counterField('polybook_rest_refused_total', 'REST calls refused because warmup had ended.'),
+  /** Counter: books received from REST during warmup. */
   restBooks: counterField('polybook_rest_books_total', 'Books received from REST during warmup.'),
+  /** Counter: REST warmup requests that failed for good (after their retries). */
   restErrors: counterField('polybook_rest_errors_total', 'Failed REST requests during warmup.'),
+  /** Counter: time REST warmup requests waited on rate budgets, `Retry-After` and backoff, ms (exported in seconds). */
   restThrottledMs: counterField(
     'polybook_rest_throttled_seconds_total',
     "Time REST requests waited for the endpoint's rate limit.",
     'seconds',
     1000,
   ),
+  /** Gauge: discovered markets whose books the CLOB does not have yet, checked again until they do or the hydration timeout passes. */
   pendingMarkets: gaugeField(
     'polybook_pending_markets',
     'Discovered markets waiting for their first book (the new-market hydration window).',
@@ -70,9 +83,13 @@ export class CacheMetrics {
     readonly store: Metrics,
     /** Feed counters (null when disabled). */
     readonly feed: FeedStats | null,
+    /** The cache's own counters and gauges (tokens, evictions, watch notifications, REST warmup). */
     readonly cache: CacheCounters,
+    /** The initial warmup's result; null until it completed. */
     readonly warmup: WarmupResult | null,
+    /** Whether the cache is enabled (`POLYBOOK_ENABLED` or the `enabled` option); a disabled cache serves no book. */
     readonly enabled: boolean,
+    /** Whether warmup completed and reads are served (see `BookCache.tradingEnabled`). */
     readonly tradingEnabled: boolean,
     /** REST requests by purpose (`discovery`, `warmup`): requests, retries, errors, 429s, time throttled. */
     readonly http: HttpStats = {},
@@ -94,6 +111,7 @@ export class CacheMetrics {
 
 /** Something whose metrics the bridges read at collection time: a `BookCache`. */
 export interface CacheMetricsSource {
+  /** A fresh snapshot of the metrics, taken at each collection. */
   metrics(): CacheMetrics;
 }
 
@@ -101,9 +119,13 @@ export interface CacheMetricsSource {
 export interface CacheSummary extends MetricsSummary, CacheCounters {
   /** REST requests by purpose. */
   http: HttpStats;
+  /** Whether the cache is enabled; a disabled cache serves no book. */
   enabled: boolean;
+  /** Whether warmup completed and reads are served. */
   tradingEnabled: boolean;
+  /** The feed's counters and gauges; null while the cache is disabled. */
   feed: FeedStats | null;
+  /** The initial warmup's result; null until it completed. */
   warmup: WarmupResult | null;
 }
 

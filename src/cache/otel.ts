@@ -17,12 +17,15 @@ import { METRIC_FAMILIES, type CacheMetrics, type CacheMetricsSource } from './m
 
 /** Options of an OpenTelemetry instrument. */
 export interface OtelInstrumentOptions {
+  /** The metric's help text. */
   description?: string;
+  /** UCUM unit (`s`, `By`); absent for counts and ratios. */
   unit?: string;
 }
 
 /** The result object of a batch observable callback. */
 export interface OtelBatchObservableResult {
+  /** Records `value` for one of the instruments the callback was registered with, with its attributes (labels). */
   observe(observable: object, value: number, attributes?: Record<string, string>): void;
 }
 
@@ -31,9 +34,13 @@ export interface OtelBatchObservableResult {
  * here so that polybook's types do not depend on the package.
  */
 export interface OtelMeter {
+  /** Creates an observable counter (a monotonic sum), for the counters and the histogram's parts. */
   createObservableCounter(name: string, options?: OtelInstrumentOptions): object;
+  /** Creates an observable gauge, for the gauges. */
   createObservableGauge(name: string, options?: OtelInstrumentOptions): object;
+  /** Registers the callback that observes `observables` at each collection (polybook registers one). */
   addBatchObservableCallback(callback: (result: OtelBatchObservableResult) => void, observables: object[]): void;
+  /** Removes that callback (called by {@link OpenTelemetryBridge.unregister}). */
   removeBatchObservableCallback(callback: (result: OtelBatchObservableResult) => void, observables: object[]): void;
 }
 

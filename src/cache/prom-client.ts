@@ -14,8 +14,11 @@ import { METRIC_FAMILIES, type CacheMetrics, type CacheMetricsSource } from './m
  * polybook's types do not depend on prom-client.
  */
 export interface PrometheusRegistry {
+  /** Adds a collector (polybook passes one per metric family, read at scrape time). */
   registerMetric(metric: object): void;
+  /** Removes the metric of that name (called by {@link PrometheusBridge.unregister}). */
   removeSingleMetric(name: string): void;
+  /** The metric of that name, or undefined when the registry has none (a name taken already is refused). */
   getSingleMetric(name: string): unknown;
 }
 

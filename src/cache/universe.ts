@@ -10,6 +10,7 @@ import type { DiscoveredMarket } from '../discovery/normalize.js';
 export interface MarketGroup {
   /** Condition id; absent for a lone token. */
   market?: string;
+  /** Token ids of the market's outcomes (one token for a lone token). */
   tokens: string[];
 }
 

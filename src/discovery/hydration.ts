@@ -9,12 +9,13 @@ import { booksByToken, type RawBook } from '../rest/books.js';
 import type { HttpClient } from '../rest/http.js';
 import type { DiscoveredMarket } from './normalize.js';
 
+/** What {@link checkBooks} found: the markets split by whether the CLOB has their books. */
 export interface BookCheck {
   /** Markets whose every outcome has a book, with the book's tick size, minimum size and neg-risk texts. */
   ready: DiscoveredMarket[];
   /** Markets the CLOB has no book for yet. */
   pending: DiscoveredMarket[];
-  /** Set when the check itself failed (then every market is in `ready`, unverified). */
+  /** The error when the check itself failed (then every market is in `ready`, unverified); null when it succeeded. */
   error: unknown;
 }
 

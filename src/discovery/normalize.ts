@@ -7,7 +7,9 @@
 
 /** One outcome of a market: its label (`Yes`, `Up`, a team...) and the CLOB token id that trades it. */
 export interface Outcome {
+  /** The outcome's name on the exchange (`Yes`, `Up`, a team...); `Outcome N` when the API gives none. */
   label: string;
+  /** The CLOB token id (a decimal string) whose book trades this outcome. */
   tokenId: string;
 }
 
@@ -15,6 +17,7 @@ export interface Outcome {
 export interface DiscoveredMarket {
   /** Condition id (`0x` + 64 hex): the book's `market`. */
   conditionId: string;
+  /** The question the market resolves (its title on polymarket.com); empty when the API gives none. */
   question: string;
   /** The market's own slug. */
   slug: string;
@@ -40,9 +43,13 @@ export interface DiscoveredMarket {
   volume24h: number;
   /** Order-book liquidity (USDC); 0 when the API does not say. */
   liquidity: number;
+  /** The market is live on the exchange (Gamma and the CLOB's `active`; false when omitted). */
   active: boolean;
+  /** The market has closed for trading (false when omitted; Gamma may say closed while orders are still accepted). */
   closed: boolean;
+  /** The exchange accepts orders on it now (`acceptingOrders` / `accepting_orders`; false when omitted). */
   acceptingOrders: boolean;
+  /** The market has a CLOB order book (`enableOrderBook` / `enable_order_book`; false when omitted). */
   enableOrderBook: boolean;
   /** Gamma's `umaResolutionStatus` (`proposed`, `resolved`...), or `resolved` when the CLOB names a winner; else null. */
   resolution: string | null;
@@ -54,6 +61,10 @@ export interface DiscoveredMarket {
   source: 'gamma' | 'clob';
 }
 
+/**
+ * A JSON object as an API sent it, fields not yet checked.
+ * @inline
+ */
 type Obj = Record<string, unknown>;
 
 const isObj = (v: unknown): v is Obj => v !== null && typeof v === 'object' && !Array.isArray(v);

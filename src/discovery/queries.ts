@@ -17,6 +17,7 @@ import { type DiscoveredMarket, fromClob, fromGamma, fromGammaEvent, notTradeabl
 
 /** How `top` ranks markets. */
 export type RankBy = 'volume24h' | 'liquidity';
+/** Every {@link RankBy} value, for validating `by` (e.g. a command-line flag). */
 export const RANK_BY: readonly RankBy[] = ['volume24h', 'liquidity'];
 /** Gamma's `order` value for each ranking. */
 const GAMMA_ORDER: Record<RankBy, string> = { volume24h: 'volume24hr', liquidity: 'liquidityNum' };
@@ -39,6 +40,7 @@ export interface MarketQuery {
   by?: RankBy;
 }
 
+/** Options of {@link discover}: where to ask, with which HTTP client, and how far to go. */
 export interface DiscoverOptions {
   /** Gamma base URL. Default `https://gamma-api.polymarket.com`. */
   gammaUrl?: string;
@@ -56,9 +58,11 @@ export interface DiscoverOptions {
   clobFallback?: boolean;
   /** Counter key in the HTTP client. Default `discovery`. */
   purpose?: string;
+  /** Aborts the discovery and its requests; the call rejects with the signal's reason. */
   signal?: AbortSignal;
 }
 
+/** What {@link discover} found: markets to follow now, markets to check again later, and warnings. */
 export interface DiscoveryResult {
   /** Tradeable markets whose books the CLOB has: follow these. */
   markets: DiscoveredMarket[];

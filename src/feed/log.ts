@@ -7,22 +7,30 @@
 /** Log levels, in the logger's method names. */
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
-/** Context fields of a log line. */
+/** Context fields of a log line: `event` (a {@link LogEvent}) and the fields its entry in {@link LOG_EVENTS} lists (`conn`, `tokens`...). */
 export type LogContext = Record<string, unknown>;
 
 /** A console-style logger: message first, then the context (`console` and winston fit). Every method is optional. */
 export interface FeedLogger {
+  /** Routine events (sockets opened, confirmed or failing to open, `NO NEW ASSETS`, book retries, silence probes). */
   debug?(message: string, context?: LogContext): void;
+  /** Notable but expected events (disconnects, settled and slow-consumer closes). */
   info?(message: string, context?: LogContext): void;
+  /** Something went wrong and the feed recovers (bad frames, error replies, watchdog reconnects, displaced markets, hydration timeouts). */
   warn?(message: string, context?: LogContext): void;
+  /** Internal failures (a native ingest error, a throwing listener, a failed feed worker). */
   error?(message: string, context?: LogContext): void;
 }
 
 /** An object-style logger: the fields first, then the message (pino and bunyan fit). Every method is optional. */
 export interface ObjectLogger {
+  /** Routine events; `fields` holds `event` and the line's context (see {@link FeedLogger.debug}). */
   debug?(fields: LogContext, message?: string): void;
+  /** Notable but expected events; `fields` holds `event` and the line's context. */
   info?(fields: LogContext, message?: string): void;
+  /** Something went wrong and the feed recovers; `fields` holds `event` and the line's context. */
   warn?(fields: LogContext, message?: string): void;
+  /** Internal failures; `fields` holds `event` and the line's context. */
   error?(fields: LogContext, message?: string): void;
 }
 

@@ -97,19 +97,31 @@ export interface FeedOptions {
 
 /** Options with every default applied. */
 export interface ResolvedFeedOptions {
+  /** The market-channel URL the feed connects to (`ws:` or `wss:`). */
   url: string;
+  /** Tokens per connection, 1 to 500 (see {@link FeedOptions.maxTokensPerConnection}). */
   maxTokensPerConnection: number;
+  /** Interval of the text PING on each connection, ms (see {@link FeedOptions.confirmIntervalMs}). */
   confirmIntervalMs: number;
+  /** Age of the oldest unanswered PING at which a connection is recycled, ms. */
   pongTimeoutMs: number;
+  /** Data silence after which a connection is probed, ms; 0: the silence watchdog is off. */
   silenceTimeoutMs: number;
   /** 0 = busy-connection stall detection off. */
   stallFactor: number;
+  /** Lower bound of a busy connection's stall threshold, ms; never above `silenceTimeoutMs` when that is on. */
   stallMinMs: number;
+  /** Time without a book (per token) or without data and PONG (per connection) before acting, ms. */
   hardStaleMs: number;
+  /** Period of the health timer (store tick, resyncs, watchdogs), ms. */
   healthIntervalMs: number;
+  /** Whether subscriptions ask for the custom events (`best_bid_ask`, `new_market`, `market_resolved`). */
   customFeatures: boolean;
+  /** Reconnect backoff as given: a field left out takes its default ({@link BackoffOptions}). */
   backoff: BackoffOptions;
+  /** Largest incoming frame, bytes; a longer one closes its connection with 1009. */
   maxFrameBytes: number;
+  /** Where the feed's log lines go; undefined: nowhere. */
   logger: FeedLogger | ObjectLogger | undefined;
   /** The style `logger` is called in (`auto` resolved). */
   logStyle: 'console' | 'object';

@@ -10,12 +10,18 @@ import type { HttpClient } from './http.js';
 export const MAX_BOOKS_PER_REQUEST = 500;
 
 /** One `/book` summary as the server sent it (key order kept: the hash is computed over it). */
-export type RawBook = Record<string, unknown> & { asset_id: string };
+export type RawBook = Record<string, unknown> & {
+  /** The token id the book is of. */
+  asset_id: string;
+};
 
+/** Options of {@link postBooks} and {@link booksByToken}. */
 export interface BooksRequestOptions {
   /** Counter key of the HTTP client, e.g. `warmup`. */
   purpose: string;
+  /** Aborts the request (and its retries); the call rejects with the signal's reason. */
   signal?: AbortSignal;
+  /** Overrides the client's timeout per attempt, ms. */
   timeoutMs?: number;
 }
 

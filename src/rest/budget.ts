@@ -83,15 +83,26 @@ export interface EndpointLimit {
   name: string;
   /** Paths counted: exact matches, and `prefix/...` for an entry ending in `/`. */
   paths: readonly string[];
+  /** Requests allowed per window (`RateLimits.windowMs`) on those paths together. */
   limit: number;
 }
 
 /** Documented limits: per window, global per host, then per API (general and per endpoint). */
 export interface RateLimits {
+  /** The window every limit counts over, ms (10000 for Polymarket's). */
   windowMs: number;
   /** Every API of one host together. */
   global: number;
-  apis: Record<RestApi, { general: number; endpoints: readonly EndpointLimit[] }>;
+  /** The limits of each API on its host. */
+  apis: Record<
+    RestApi,
+    {
+      /** Requests per window to any path of the API. */
+      general: number;
+      /** Stricter limits of single endpoints or groups of them; a request takes a token from each that matches its path. */
+      endpoints: readonly EndpointLimit[];
+    }
+  >;
 }
 
 /** Polymarket's documented limits (docs.polymarket.com/api-reference/rate-limits; docs/PROTOCOL.md 3.3), per 10 s. */

@@ -17,6 +17,7 @@ export const VERSION: string = (createRequire(import.meta.url)('../../package.js
 /** The User-Agent every request carries (Cloudflare refuses some default agents: FIELDS.md). */
 export const USER_AGENT = `polybook/${VERSION}`;
 
+/** Options of an {@link HttpClient}: identity, timeouts, retries and request budgets. */
 export interface HttpOptions {
   /** User-Agent header. Default `polybook/<version>`. */
   userAgent?: string;
@@ -25,7 +26,12 @@ export interface HttpOptions {
   /** Further attempts after a 429, a 5xx, a timeout or a dropped connection. Default 4. */
   retries?: number;
   /** Backoff between attempts without `Retry-After`: `initialMs * 2^n` with jitter, at most `maxMs`. Default 500 and 30000. */
-  backoff?: { initialMs?: number; maxMs?: number };
+  backoff?: {
+    /** Backoff before the first retry, ms (0 to 600000). Default 500. */
+    initialMs?: number;
+    /** Longest backoff, ms (at least `initialMs`, at most 3600000). Default 30000. */
+    maxMs?: number;
+  };
   /** A `Retry-After` longer than this is not waited for: the request fails at once. Default 60000 ms. */
   maxRetryAfterMs?: number;
   /** Request budgets per host; `false` for none. Default the documented limits ({@link RATE_LIMITS}). */
@@ -34,15 +40,19 @@ export interface HttpOptions {
   fetch?: typeof fetch;
   /** @internal tests: the budgets' clock and every wait. */
   now?: () => number;
+  /** @internal tests: every wait (budgets, `Retry-After`, backoff). */
   sleep?: Sleep;
+  /** @internal tests: the backoff's jitter, a number in [0, 1). */
   random?: () => number;
 }
 
+/** Options of one {@link HttpClient.request} (and {@link HttpClient.json}). */
 export interface RequestOptions {
   /** What the request is for (`discovery`, `warmup`, ...): the counters are kept per purpose. */
   purpose: string;
   /** Which API's documented limits apply. */
   api: RestApi;
+  /** HTTP method. Default GET, or POST when `json` is given. */
   method?: 'GET' | 'POST';
   /** Request body, sent as JSON (the method defaults to POST then). */
   json?: unknown;
@@ -54,9 +64,13 @@ export interface RequestOptions {
   accept?: readonly number[];
 }
 
+/** An answer {@link HttpClient.request} resolves with: a 2xx, or a status the request `accept`s. */
 export interface HttpResponse {
+  /** The HTTP status code. */
   status: number;
+  /** The response headers. */
   headers: Headers;
+  /** The whole response body, decoded as text. */
   text: string;
 }
 
@@ -135,8 +149,11 @@ function label(method: string, url: URL): string {
 
 /** One HTTP client: share it between the callers that talk to the same hosts, so they share the budgets. */
 export class HttpClient {
+  /** The User-Agent header every request carries. */
   readonly userAgent: string;
+  /** Timeout of one attempt (connect, answer and body), ms, unless a request sets its own. */
   readonly timeoutMs: number;
+  /** Further attempts after a 429, a 5xx, a timeout or a dropped connection (one only for DNS, refused and unroutable). */
   readonly retries: number;
   private readonly initialMs: number;
   private readonly maxMs: number;
@@ -260,7 +277,15 @@ export class HttpClient {
    * {@link HttpClient.request} and the body parsed as JSON.
    * @throws HttpError also when a 2xx body is not JSON.
    */
-  async json(input: string | URL, o: RequestOptions): Promise<{ status: number; body: unknown }> {
+  async json(
+    input: string | URL,
+    o: RequestOptions,
+  ): Promise<{
+    /** The HTTP status code (a 2xx, or a status the request `accept`s). */
+    status: number;
+    /** The body parsed as JSON, unchecked. */
+    body: unknown;
+  }> {
     const url = typeof input === 'string' ? new URL(input) : input;
     const r = await this.request(url, o);
     try {

@@ -13,7 +13,12 @@ export const DEFAULT_CLOB_URL = 'https://clob.polymarket.com';
  * The Gamma and CLOB base URLs that go with a market-channel URL: Polymarket's for Polymarket's
  * feed (or none given), else the feed's own origin over http(s).
  */
-export function restUrlsFor(feedUrl: string | undefined): { gammaUrl: string; clobUrl: string } {
+export function restUrlsFor(feedUrl: string | undefined): {
+  /** Gamma API base URL, without a trailing slash. */
+  gammaUrl: string;
+  /** CLOB REST base URL, without a trailing slash. */
+  clobUrl: string;
+} {
   if (feedUrl === undefined) return { gammaUrl: DEFAULT_GAMMA_URL, clobUrl: DEFAULT_CLOB_URL };
   let u: URL;
   try {

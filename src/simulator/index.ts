@@ -21,6 +21,7 @@ export type {
   Level,
   MalformedVariant,
   MarketInfo,
+  RestFailure,
   Simulator,
   SimulatorOptions,
   SimulatorStats,

@@ -10,7 +10,7 @@ import { ClobService } from './clob.js';
 import type { Exchange } from './engine.js';
 import { GammaService, type Reply } from './gamma.js';
 
-/** What {@link RestService.fail} injects. */
+/** What {@link Simulator.failRest} injects: the status the next matching REST requests get, how many, and on which paths. */
 export interface RestFailure {
   /** 429 (default), 500, 502 or 503. */
   status?: 429 | 500 | 502 | 503;

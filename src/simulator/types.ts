@@ -147,13 +147,17 @@ export interface MarketInfo {
   tokens: [yes: string, no: string];
   /** Outcome labels of `tokens`. */
   outcomes: [string, string];
+  /** The market's question, as its Gamma and CLOB objects give it. */
   question: string;
-  /** Gamma's market slug, and its event's slug. */
+  /** Gamma's market slug. */
   slug: string;
+  /** Slug of the Gamma event the market belongs to. */
   eventSlug: string;
-  /** Gamma's 24-hour volume (0: omitted by Gamma) and liquidity. */
+  /** Gamma's 24-hour volume, USDC (0: omitted by Gamma). */
   volume24h: number;
+  /** Gamma's order-book liquidity, USDC (what `top` with `by: 'liquidity'` ranks by). */
   liquidity: number;
+  /** Minimum order size in shares, as the book's `min_order_size` text (`"5"`). */
   minOrderSize: string;
   /** `neg_risk`. */
   negRisk: boolean;
@@ -227,8 +231,9 @@ export interface SimulatorStats {
   slowConsumerCloses: number;
   /** Faults injected so far, by name. */
   faultsInjected: Record<FaultName, number>;
-  /** REST requests answered, and those answered with a `failRest` failure. */
+  /** REST requests answered (Gamma and CLOB), failures included. */
   restRequests: number;
+  /** REST requests answered with a failure injected by {@link Simulator.failRest} (a 429 or a 5xx). */
   restFailures: number;
 }
 

@@ -16,21 +16,33 @@ export type Labels = Readonly<Record<string, string>>;
 
 /** One value of a counter or gauge. */
 export interface Sample {
+  /** The sample's label values (empty for an unlabelled family). */
   readonly labels: Labels;
+  /** The value, in the family's unit (seconds, bytes) or a plain count. */
   readonly value: number;
 }
 
 /** One histogram: cumulative counts per upper bound (in the metric's unit; the last one is `Infinity`). */
 export interface HistogramSample {
+  /** The histogram's label values (without `le`). */
   readonly labels: Labels;
-  readonly buckets: readonly { readonly le: number; readonly count: number }[];
+  /** One entry per bucket, in increasing order of `le`. */
+  readonly buckets: readonly {
+    /** Upper bound of the bucket, inclusive, in the metric's unit (`Infinity` for the last). */
+    readonly le: number;
+    /** Observations at or below `le` (cumulative). */
+    readonly count: number;
+  }[];
+  /** Sum of all observations, in the metric's unit. */
   readonly sum: number;
+  /** Number of observations (the last bucket's count). */
   readonly count: number;
 }
 
 interface FamilyBase {
   /** The exported name (Prometheus text, prom-client, OpenTelemetry). */
   readonly name: string;
+  /** One line saying what the metric measures (the `# HELP` text, the OpenTelemetry description). */
   readonly help: string;
   /** Unit of the exported values, or null for counts and ratios. */
   readonly unit: MetricUnit | null;
@@ -40,15 +52,19 @@ interface FamilyBase {
 
 /** A counter or gauge family: its samples read from a source `S`. */
 export interface ScalarFamily<S> extends FamilyBase {
+  /** Whether the values only go up (`counter`) or go up and down (`gauge`). */
   readonly kind: 'counter' | 'gauge';
+  /** The family's current samples, one per label combination; none when the part of `source` it reads is absent (the feed of a disabled cache). */
   read(source: S): readonly Sample[];
 }
 
 /** A histogram family: its histograms read from a source `S`. */
 export interface HistogramFamily<S> extends FamilyBase {
+  /** Always `histogram`: the values are bucket counts, a sum and a count. */
   readonly kind: 'histogram';
   /** Upper bounds of the buckets, in the metric's unit (without the final `+Inf`). */
   readonly bounds: readonly number[];
+  /** The family's current histograms, one per label combination (none when the part of `source` it reads is absent). */
   read(source: S): readonly HistogramSample[];
 }
 
@@ -62,11 +78,13 @@ export type MetricFamily<S> = ScalarFamily<S> | HistogramFamily<S>;
 export interface FieldDef {
   /** The exported name, or null for a field kept for dashboards only (a rate: use `rate()` on its counter). */
   readonly name: string | null;
+  /** Whether the field only goes up (`counter`, exported with `_total`) or goes up and down (`gauge`). */
   readonly kind: 'counter' | 'gauge';
   /** Unit of the exported value. */
   readonly unit: MetricUnit | null;
   /** The exported value is the field's value divided by this (1000 for a field in ms exported in seconds). */
   readonly divisor: number;
+  /** One line saying what the field counts (the metric's help text, and docs/METRICS.md). */
   readonly help: string;
 }
 

@@ -32,7 +32,9 @@ export interface ArgTypes {
 
 /** A full-depth book with the exact texts, wire order (worst first): `[price, size]` pairs. */
 export interface FullBook {
+  /** Bid levels, lowest price first (the best bid is the last entry), as `[price, size]` decimal texts. */
   bids: [string, string][];
+  /** Ask levels, highest price first (the best ask is the last entry), as `[price, size]` decimal texts. */
   asks: [string, string][];
 }
 

@@ -186,19 +186,29 @@ function commandOf(o: RecordedOp, line: number): Command {
 
 /** The state a replay ends in: books (top of book and depth) and writer counters. */
 export interface ReplayResult {
+  /** The writer backend the recording was replayed on. */
   backend: BackendName;
+  /** Market-channel frames replayed (`ingest` commands). */
   frames: number;
+  /** The end state of every token of the table, by token id (sorted). */
   books: Record<
     string,
     {
+      /** The book is ready (see `TokenState.ready`). */
       ready: boolean;
+      /** Best bid price, whatever the book's age; null when the book is not served (not ready, crossed, disabled...) or has no bid. */
       bestBid: number | null;
+      /** Best ask price, whatever the book's age; null when the book is not served or has no ask. */
       bestAsk: number | null;
+      /** Bid levels of the full-depth book (0 when none is held). */
       bids: number;
+      /** Ask levels of the full-depth book (0 when none is held). */
       asks: number;
+      /** The store's sequence of the book: +1 per applied frame that changed it. */
       sequence: number;
     } | null
   >;
+  /** The writer counters at the end, by name (see {@link COUNTERS}). */
   counters: Record<string, number>;
 }
 
