@@ -14,10 +14,6 @@ import {
   F_SETTLED,
   F_SUBSCRIBED,
   H_COUNTERS,
-  S_EXCH_TS,
-  S_LAST_UPDATE,
-  S_SEQUENCE,
-  S_UPDATES,
   type CounterName,
 } from './layout.js';
 import { SlotAllocator } from './slots.js';
