@@ -18,7 +18,7 @@ import type { ReadCounters } from '../table/metrics.js';
 import type { BackendName } from '../backend/index.js';
 import type { ClockOption } from '../table/clock.js';
 import { ConfigError, PolybookError } from '../errors.js';
-import { F_SETTLED, F_SUBSCRIBED, } from '../table/layout.js';
+import { F_SETTLED, F_SUBSCRIBED } from '../table/layout.js';
 import { SubscriptionManager, type FeedStats, type NewMarketEvent, type DisconnectedEvent } from '../feed/manager.js';
 import { logStyle, resolveFeedOptions, type FeedOptions } from '../feed/options.js';
 import { FeedLog } from '../feed/log.js';
