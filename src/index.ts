@@ -10,7 +10,8 @@ export { BookStore, type BookStoreOptions, DEFAULT_MAX_DEPTH, DEFAULT_CAPACITY }
 export type { BookTable } from './table/book-table.js';
 export type { BookView, TokenState } from './table/book-view.js';
 export { Status, type FullBook } from './table/writer.js';
-export type { BookHandle, Book, Level } from './table/view.js';
+export type { BookHandle, Book, Level, LastTrade, TradeSide } from './table/view.js';
+export { TICK_SIZES, tickSizeText, type TickSize } from './protocol/tick.js';
 export {
   type Metrics,
   MISS_NAMES,

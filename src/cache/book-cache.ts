@@ -12,7 +12,8 @@
 import { EventEmitter, setMaxListeners } from 'node:events';
 import { BookStore } from '../table/store.js';
 import type { BookTable } from '../table/book-table.js';
-import type { BookHandle, Book } from '../table/view.js';
+import type { BookHandle, Book, TradeSide } from '../table/view.js';
+import type { TickSize } from '../protocol/tick.js';
 import { Miss, MISS_NAMES, type MissName } from '../table/metrics.js';
 import type { ReadCounters } from '../table/metrics.js';
 import type { BackendName } from '../backend/index.js';
@@ -203,6 +204,38 @@ export class CacheHandle {
   /** Why the last `top()` returned false (`'not_ready'` before warmup, `'stale'`, ...), or null after a hit. */
   get missReason(): MissName | null {
     return this.gateMiss ?? this.inner.missReason;
+  }
+  /** Tick size, NaN when unknown. Valid after `top()` returned true. */
+  get tickSize(): number {
+    return this.inner.tickSize;
+  }
+  /** The tick size as the exchange writes it (clob-client's `tickSize` option), null when unknown. */
+  get tickSizeText(): TickSize | null {
+    return this.inner.tickSizeText;
+  }
+  /** Minimum order size in shares, NaN until known (from discovery or a REST book). */
+  get minOrderSize(): number {
+    return this.inner.minOrderSize;
+  }
+  /** Whether the market is neg-risk, null until known. */
+  get negRisk(): boolean | null {
+    return this.inner.negRisk;
+  }
+  /** Price of the last trade, NaN when none is known. Valid after `top()` returned true. */
+  get lastTradePrice(): number {
+    return this.inner.lastTradePrice;
+  }
+  /** Size of the last trade (shares), NaN when not known. */
+  get lastTradeSize(): number {
+    return this.inner.lastTradeSize;
+  }
+  /** The last trade's taker side, null when not known. */
+  get lastTradeSide(): TradeSide | null {
+    return this.inner.lastTradeSide;
+  }
+  /** Exchange timestamp of the last trade (epoch ms), NaN when not known. */
+  get lastTradeTimestamp(): number {
+    return this.inner.lastTradeTimestamp;
   }
 
   /** Refreshes the top of book if it may be served under `maxStaleMs` (capped at the hard limit). */
