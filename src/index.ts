@@ -70,6 +70,7 @@ export { Staleness, LATENCY_ARB_MIN_MS, LATENCY_ARB_MAX_MS } from './cache/stale
 export { fromEnv, ENV_VARS, CACHE_DEFAULTS, type CacheEnvOptions } from './cache/env.js';
 export type { WarmupResult, WarmupProgress } from './cache/warmup.js';
 export type { BookChange, WatchCallback, ChangesOptions } from './cache/watch.js';
+export { DEFAULT_TRADE_QUEUE, type TradeCallback, type TradesOptions } from './cache/trades.js';
 export { RestRefusedError, type RestOptions, type RestStats, type RestFetchResult } from './cache/rest.js';
 export { toGroups, type MarketGroup, type UniverseSpec } from './cache/universe.js';
 export {
@@ -125,6 +126,7 @@ export {
   type ConnectedEvent,
   type DisconnectedEvent,
   type NewMarketEvent,
+  type Trade,
   type ConnectionLiveness,
   type BackoffOptions,
   type WorkerFeedOptions,

@@ -38,6 +38,14 @@ export const CACHE_COUNTERS = {
     'polybook_watch_coalesced_versions_total',
     'Book versions merged into a later notification of the same token (watch queues coalesce, never grow).',
   ),
+  tradesDelivered: counterField(
+    'polybook_trades_delivered_total',
+    'Trades (`last_trade_price` events) handed to watchTrades() callbacks and trades() queues.',
+  ),
+  tradesDropped: counterField(
+    'polybook_trades_dropped_total',
+    'Trades dropped from a trades() queue that was full (its consumer fell behind: the oldest go first).',
+  ),
   restCalls: counterField(
     'polybook_rest_calls_total',
     'REST requests sent (warmup only: it never grows after warmup, the proof that reads do not use REST).',

@@ -74,7 +74,7 @@ export const FEED_STATS = {
   ),
   workerDropped: counterField(
     'polybook_worker_dropped_total',
-    'Worker mode: log lines and connection events dropped because this thread was more than WORKER_QUEUE_LIMIT messages behind (newMarket events and replies are never dropped).',
+    'Worker mode: log lines, connection events and trade batches dropped because this thread was more than WORKER_QUEUE_LIMIT messages behind (newMarket events and replies are never dropped).',
   ),
   workerOpsQueued: gaugeField(
     'polybook_worker_queued_operations',
