@@ -92,7 +92,7 @@ export class ClobService {
     const id = q.get('token_id');
     if (!id) return body(400, INVALID_TOKEN_ID);
     const t = this.exchange.token(id);
-    if (!t || !t.market.hydrated) return body(404, MARKET_NOT_FOUND);
+    if (!t?.market.hydrated) return body(404, MARKET_NOT_FOUND);
     const m = t.market;
     if (path === '/tick-size') return body(200, JSON.stringify({ minimum_tick_size: Number(m.tickText()) }));
     if (path === '/neg-risk') return body(200, JSON.stringify({ neg_risk: m.negRisk }));
