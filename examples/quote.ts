@@ -12,7 +12,8 @@
  * markets; default the top one by 24-hour volume), and the orders are posted (GTC, post-only) only
  * when POLYMARKET_PRIVATE_KEY, POLYMARKET_API_KEY, POLYMARKET_API_SECRET and
  * POLYMARKET_API_PASSPHRASE are set (POLYMARKET_FUNDER and POLYMARKET_SIGNATURE_TYPE for a proxy
- * wallet); without them it stays a dry run on the live books.
+ * wallet); without them it stays a dry run on the live books. When posting, a token's previous
+ * orders are cancelled before it is quoted again, and every order still open at the end.
  *
  * Options: --duration MS (default EXAMPLE_MS or 3000), --url ws://... (another feed, e.g. a running
  * simulator; its REST APIs are on the same origin), --edge TICKS (distance from the mid, default 2),
@@ -159,6 +160,8 @@ async function main(): Promise<void> {
   const skipped: Record<string, number> = {};
   const skip = (why: string) => (skipped[why] = (skipped[why] ?? 0) + 1);
   const last = new Map<string, string>();
+  /** Posted orders still open, by token (live only). */
+  const open = new Map<string, string[]>();
   let ticks = 0;
   let orders = 0;
   const end = performance.now() + durationMs;
@@ -188,6 +191,9 @@ async function main(): Promise<void> {
       const key = `${q.bid}/${q.ask}/${q.size}/${tickSize}/${h.negRisk}`;
       if (last.get(h.tokenId) === key) continue;
       last.set(h.tokenId, key);
+      const previous = open.get(h.tokenId);
+      if (previous?.length) await clob.cancelOrders(previous);
+      open.set(h.tokenId, []);
       const options = { tickSize: tickSize as ClobTickSize, negRisk: h.negRisk };
       for (const [side, price] of [
         [Side.BUY, q.bid],
@@ -196,6 +202,7 @@ async function main(): Promise<void> {
         const order = await clob.createOrder({ tokenID: h.tokenId, price, size: q.size, side }, options);
         orders++;
         const posted = post ? await clob.postOrder(order, OrderType.GTC, false, true) : null;
+        if (posted?.orderID) open.get(h.tokenId)!.push(posted.orderID);
         console.log(
           JSON.stringify({
             tokenId: h.tokenId,
@@ -222,6 +229,8 @@ async function main(): Promise<void> {
     }
     await sleep(250);
   }
+  const left = [...open.values()].flat();
+  if (left.length > 0) await clob.cancelOrders(left);
   const reasons = Object.entries(skipped).map(([k, n]) => `${k}=${n}`);
   console.error(`[quote] ticks=${ticks} orders=${orders} skipped: ${reasons.join(' ') || 'none'}`);
   await cache.stop();
