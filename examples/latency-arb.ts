@@ -7,8 +7,7 @@
  */
 import { pathToFileURL } from 'node:url';
 import { setImmediate as yieldToFeed } from 'node:timers/promises';
-import { Staleness } from '../src/cache/staleness.js';
-import { MISS_NAMES, type MissName } from '../src/table/metrics.js';
+import { MISS_NAMES, type MissName, Staleness } from 'polybook';
 import { formatReasons, sharedCache, type Shared } from './shared-cache.js';
 
 export async function runLatencyArb(s: Shared, durationMs: number): Promise<void> {

@@ -11,10 +11,7 @@
  * EXAMPLE_FAULTS=0 (no injected simulator faults), plus everything `fromEnv()` reads.
  */
 import { pathToFileURL } from 'node:url';
-import { BookCache } from '../src/cache/book-cache.js';
-import { fromEnv } from '../src/cache/env.js';
-import type { MarketGroup } from '../src/cache/universe.js';
-import { startSimulator, type Simulator } from '../src/simulator/index.js';
+import { BookCache, fromEnv, type MarketGroup, type Simulator, startSimulator } from 'polybook';
 
 export interface Shared {
   cache: BookCache;

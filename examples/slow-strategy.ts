@@ -6,7 +6,7 @@
  *   npx tsx examples/slow-strategy.ts     # against the built-in simulator, ~3 s
  */
 import { pathToFileURL } from 'node:url';
-import { Staleness } from '../src/cache/staleness.js';
+import { Staleness } from 'polybook';
 import { formatReasons, sharedCache, type Shared } from './shared-cache.js';
 
 export async function runSlowStrategy(s: Shared, durationMs: number): Promise<void> {

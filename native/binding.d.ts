@@ -43,7 +43,7 @@ export declare class NativeWriter {
   settle(slot: number, nowMs: number): void
   /** Sets or clears DISABLED. */
   setDisabled(slot: number, flag: boolean): void
-  /** The token's `min_order_size` text and `neg_risk`: enables server-hash checks. */
+  /** The token's `min_order_size` text and `neg_risk`: enables server-hash checks; published for reads. */
   setMeta(slot: number, text: string, flag: boolean): void
   /** Applies a REST `/book` summary (JSON text) unless the table holds a newer book. */
   restBook(text: string, nowMs: number): void

@@ -37,9 +37,9 @@ function docsOf(path: string): Map<string, string> {
   return docs;
 }
 
-/** The Rust type of a layout constant: flags and header words are i32, offsets and sizes usize. */
+/** The Rust type of a layout constant: flags, enumerated slot values and header words are i32, offsets and sizes usize. */
 function rustType(name: string): string {
-  return name === 'MAGIC' || name === 'LAYOUT_VERSION' || name.startsWith('F_') ? 'i32' : 'usize';
+  return name === 'MAGIC' || name === 'LAYOUT_VERSION' || /^(F|SIDE|NEG_RISK)_/.test(name) ? 'i32' : 'usize';
 }
 
 export function renderLayout(): string {
@@ -93,6 +93,8 @@ export function renderLayout(): string {
     '// The counters fit below the confirmation times, which end below the epoch word.',
     'const _: () = assert!(COUNTERS.len() <= COUNTER_COUNT && H_COUNTERS + COUNTER_COUNT * 8 <= H_CONFIRMED);',
     'const _: () = assert!(H_CONFIRMED + MAX_CONNECTIONS * 8 <= H_EPOCH && H_WATCHERS + 4 <= HEADER_BYTES);',
+    '// The market text ends below the levels, which start 8-aligned.',
+    'const _: () = assert!(S_MARKET + MARKET_BYTES <= S_LEVELS && S_LEVELS.is_multiple_of(8));',
     '',
   );
   return lines.join('\n');

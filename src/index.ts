@@ -10,7 +10,8 @@ export { BookStore, type BookStoreOptions, DEFAULT_MAX_DEPTH, DEFAULT_CAPACITY }
 export type { BookTable } from './table/book-table.js';
 export type { BookView, TokenState } from './table/book-view.js';
 export { Status, type FullBook } from './table/writer.js';
-export type { BookHandle, Book, Level } from './table/view.js';
+export type { BookHandle, Book, Level, LastTrade, TradeSide } from './table/view.js';
+export { TICK_SIZES, tickSizeText, type TickSize } from './protocol/tick.js';
 export {
   type Metrics,
   MISS_NAMES,
@@ -79,6 +80,7 @@ export { Staleness, LATENCY_ARB_MIN_MS, LATENCY_ARB_MAX_MS } from './cache/stale
 export { fromEnv, ENV_VARS, CACHE_DEFAULTS, type CacheEnvOptions } from './cache/env.js';
 export type { WarmupResult, WarmupProgress } from './cache/warmup.js';
 export type { BookChange, WatchCallback, ChangesOptions } from './cache/watch.js';
+export { DEFAULT_TRADE_QUEUE, type TradeCallback, type TradesOptions } from './cache/trades.js';
 export { RestRefusedError, type RestOptions, type RestStats, type RestFetchResult } from './cache/rest.js';
 export { toGroups, type MarketGroup, type UniverseSpec } from './cache/universe.js';
 export {
@@ -141,6 +143,7 @@ export {
   type ConnectedEvent,
   type DisconnectedEvent,
   type NewMarketEvent,
+  type Trade,
   type ConnectionLiveness,
   type BackoffOptions,
   type WorkerFeedOptions,

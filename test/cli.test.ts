@@ -86,8 +86,16 @@ describe('polybook CLI', () => {
       const truth = sim.book(id);
       expect(last.books[id]).toMatchObject({ bestBid: Number(truth.bestBid), bestAsk: Number(truth.bestAsk) });
       expect(last.books[id].ageMs).toBeGreaterThanOrEqual(0);
-      // Given by token id, a book has no market description (no REST lookup).
-      expect(last.books[id]).toMatchObject({ question: null, outcome: null });
+      // Given by token id, a book has no market description (no discovery); the REST books of the
+      // warmup bring what an order needs (and the server-hash check).
+      const facts = sim.token(id)!;
+      expect(last.books[id]).toMatchObject({
+        question: null,
+        outcome: null,
+        tickSize: facts.tickSize,
+        minOrderSize: Number(facts.minOrderSize),
+        negRisk: facts.negRisk,
+      });
     }
   });
 

@@ -16,8 +16,9 @@ describe('clock', () => {
       for (let i = 0; i < 200; i++) {
         await new Promise((r) => setImmediate(r));
         const lag = preciseNow() - clock.now();
-        // Never ahead of real time: a book never looks older than it is.
-        expect(lag).toBeGreaterThanOrEqual(0);
+        // Never ahead of real time (a book never looks older than it is), up to the two threads'
+        // calibration to the monotonic clock (a few microseconds at worst).
+        expect(lag).toBeGreaterThanOrEqual(-0.005);
         worst = Math.max(worst, lag);
       }
       // Resolution is the period plus scheduling delay; on a loaded 2-core CI box allow generous slack.

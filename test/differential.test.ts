@@ -137,6 +137,7 @@ type Ev =
       asks: Lvl[];
       sort: boolean;
       ts: unknown;
+      market: unknown;
       tick: string | null;
       ltp: string | null;
       hash: string | null;
@@ -146,7 +147,7 @@ type Ev =
   | { k: 'v1'; token: string; changes: { price: unknown; size: unknown; side: unknown }[]; ts: unknown; mut: Mut }
   | { k: 'v0'; token: string; price: unknown; size: unknown; side: unknown; ts: unknown; mut: Mut }
   | { k: 'tick'; token: string; tick: unknown; mut: Mut }
-  | { k: 'ltp'; token: string; price: unknown; mut: Mut }
+  | { k: 'ltp'; token: string; price: unknown; size: unknown; side: unknown; ts: unknown; mut: Mut }
   | { k: 'bba'; token: string; mut: Mut }
   | { k: 'new_market'; mut: Mut }
   | { k: 'resolved'; tokens: string[]; mut: Mut }
@@ -159,7 +160,13 @@ const bookEv = fc.record({
   asks: fc.array(fc.record({ price: askPrice, size }), { maxLength: 6 }),
   sort: fc.oneof({ weight: 12, arbitrary: fc.constant(true) }, { weight: 1, arbitrary: fc.constant(false) }),
   ts: timestamp,
-  tick: fc.option(fc.constantFrom('0.01', '0.001', 'x')),
+  // The condition id the slot publishes: usually the same, sometimes another, too long, not ASCII or absent.
+  market: fc.oneof(
+    { weight: 12, arbitrary: fc.constant('0xm') },
+    { weight: 1, arbitrary: fc.constantFrom(`0x${'ab'.repeat(32)}`, 'x'.repeat(73), 'x'.repeat(72), '0x\u00e9', '') },
+    { weight: 1, arbitrary: fc.constantFrom(undefined, 7) },
+  ),
+  tick: fc.option(fc.constantFrom('0.01', '0.001', '0.005', 'x')),
   ltp: fc.option(fc.constantFrom('0.5', '0.45', '', '2')),
   hash: fc.option(fc.constantFrom('right', 'abc')),
   mut: mutation,
@@ -210,7 +217,18 @@ const events: fc.Arbitrary<Ev> = fc.oneof(
       mut: mutation,
     }),
   },
-  { weight: 2, arbitrary: fc.record({ k: fc.constant('ltp' as const), token, price, mut: mutation }) },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      k: fc.constant('ltp' as const),
+      token,
+      price: fc.oneof(price, fc.constantFrom('0.5', '0.45')),
+      size: fc.oneof(size, fc.constant(undefined)),
+      side: fc.oneof(side, fc.constant(undefined)),
+      ts: timestamp,
+      mut: mutation,
+    }),
+  },
   { weight: 1, arbitrary: fc.record({ k: fc.constant('bba' as const), token, mut: mutation }) },
   { weight: 1, arbitrary: fc.record({ k: fc.constant('new_market' as const), mut: mutation }) },
   {
@@ -302,7 +320,7 @@ const op: fc.Arbitrary<Op> = fc.oneof(
     arbitrary: fc.record({
       op: fc.constant('setMeta' as const),
       slot: slotArb,
-      mos: fc.constantFrom('5', '1'),
+      mos: fc.constantFrom('5', '1', '0.5', 'x', ''),
       negRisk: fc.boolean(),
     }),
   },
@@ -390,7 +408,8 @@ function render(
     case 'book': {
       const bids = ev.sort ? wireOrder(ev.bids, false) : ev.bids;
       const asks = ev.sort ? wireOrder(ev.asks, true) : ev.asks;
-      const o: Record<string, unknown> = { event_type: 'book', market: '0xm', asset_id: ev.token, bids, asks };
+      const o: Record<string, unknown> = { event_type: 'book', market: ev.market, asset_id: ev.token, bids, asks };
+      if (ev.market === undefined) delete o.market;
       if (ev.ts !== undefined) o.timestamp = ev.ts;
       if (ev.tick !== null) o.tick_size = ev.tick;
       if (ev.ltp !== null) o.last_trade_price = ev.ltp;
@@ -493,9 +512,9 @@ function render(
           asset_id: ev.token,
           market: '0xm',
           price: ev.price,
-          size: '1',
-          side: 'BUY',
-          timestamp: '1',
+          size: ev.size,
+          side: ev.side,
+          timestamp: ev.ts,
         },
         ev.mut,
       );

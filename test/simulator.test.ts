@@ -318,6 +318,25 @@ describe('simulator: universe and opening snapshot', () => {
     expect(gone.status).toBe(404);
     expect(await gone.json()).toEqual({ error: 'No orderbook exists for the requested token id' });
   });
+
+  it('serves the per-token facts clob-client asks before signing: tick size (a number), neg risk, fee rate', async () => {
+    const s = await sim({ markets: 2, tickSize: '0.001' });
+    const [id] = s.tokens;
+    const get = async (path: string) => {
+      const res = await fetch(`${s.httpUrl}${path}`);
+      return { status: res.status, text: await res.text() };
+    };
+    expect(await get(`/tick-size?token_id=${id}`)).toEqual({ status: 200, text: '{"minimum_tick_size":0.001}\n' });
+    expect(await get(`/neg-risk?token_id=${id}`)).toEqual({
+      status: 200,
+      text: `{"neg_risk":${s.token(id!)!.negRisk}}\n`,
+    });
+    expect(await get(`/fee-rate?token_id=${id}`)).toEqual({ status: 200, text: '{"base_fee":0}\n' });
+    s.setTickSize(s.token(id!)!.conditionId, '0.01');
+    expect(JSON.parse((await get(`/tick-size?token_id=${id}`)).text)).toEqual({ minimum_tick_size: 0.01 });
+    expect(await get('/tick-size?token_id=123')).toEqual({ status: 404, text: '{"error":"market not found"}\n' });
+    expect(await get('/neg-risk')).toEqual({ status: 400, text: '{"error":"Invalid token id"}\n' });
+  });
 });
 
 describe('simulator: subscription protocol', () => {

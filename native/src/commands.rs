@@ -68,7 +68,7 @@ impl NativeWriter {
         self.guarded("setDisabled", |t| t.set_disabled(slot, flag))?.map_err(js_err)
     }
 
-    /// The token's `min_order_size` text and `neg_risk`: enables server-hash checks.
+    /// The token's `min_order_size` text and `neg_risk`: enables server-hash checks; published for reads.
     #[napi(js_name = "setMeta", catch_unwind)]
     pub fn set_meta(&mut self, slot: u32, text: String, flag: bool) -> Result<()> {
         self.guarded("setMeta", |t| t.set_meta(slot, &text, flag))?.map_err(js_err)

@@ -12,7 +12,8 @@
 import { EventEmitter, setMaxListeners } from 'node:events';
 import { BookStore } from '../table/store.js';
 import type { BookTable } from '../table/book-table.js';
-import type { BookHandle, Book } from '../table/view.js';
+import type { BookHandle, Book, TradeSide } from '../table/view.js';
+import type { TickSize } from '../protocol/tick.js';
 import { Miss, MISS_NAMES, type MissName } from '../table/metrics.js';
 import type { ReadCounters } from '../table/metrics.js';
 import type { BackendName } from '../backend/index.js';
@@ -26,6 +27,8 @@ import { resolveCacheSettings, type CacheEnvOptions } from './env.js';
 import { readEnv } from '../config.js';
 import { WatchHub, changesIterator, type BookChange, type ChangesOptions, type WatchCallback } from './watch.js';
 import { WarmupManager, type WarmupProgress, type WarmupResult } from './warmup.js';
+import { TradeHub, tradesIterator, type TradeCallback, type TradesOptions } from './trades.js';
+import type { Trade } from '../feed/trades.js';
 import { RestWarmupClient, type RestOptions, type RestStats } from './rest.js';
 import { normalizeGroups, resolveUniverse, toGroups, type MarketGroup, type UniverseSpec } from './universe.js';
 import { renderCachePrometheus } from './prometheus.js';
@@ -161,6 +164,8 @@ interface FeedLike {
   stop(): Promise<void>;
   on(ev: 'newMarket', fn: (e: NewMarketEvent) => void): unknown;
   on(ev: 'disconnected', fn: (e: DisconnectedEvent) => void): unknown;
+  on(ev: 'trade', fn: (t: Trade) => void): unknown;
+  off(ev: 'trade', fn: (t: Trade) => void): unknown;
 }
 
 const OPEN = -1;
@@ -225,6 +230,38 @@ export class CacheHandle {
   /** Why the last `top()` or `book()` returned false (`'not_ready'` before warmup, `'stale'`, ...), or null after a hit. */
   get missReason(): MissName | null {
     return this.gateMiss ?? this.inner.missReason;
+  }
+  /** Tick size, NaN when unknown. Valid after `top()` returned true. */
+  get tickSize(): number {
+    return this.inner.tickSize;
+  }
+  /** The tick size as the exchange writes it (clob-client's `tickSize` option), null when unknown. */
+  get tickSizeText(): TickSize | null {
+    return this.inner.tickSizeText;
+  }
+  /** Minimum order size in shares, NaN until known (from discovery or a REST book). */
+  get minOrderSize(): number {
+    return this.inner.minOrderSize;
+  }
+  /** Whether the market is neg-risk, null until known. */
+  get negRisk(): boolean | null {
+    return this.inner.negRisk;
+  }
+  /** Price of the last trade, NaN when none is known. Valid after `top()` returned true. */
+  get lastTradePrice(): number {
+    return this.inner.lastTradePrice;
+  }
+  /** Size of the last trade (shares), NaN when not known. */
+  get lastTradeSize(): number {
+    return this.inner.lastTradeSize;
+  }
+  /** The last trade's taker side, null when not known. */
+  get lastTradeSide(): TradeSide | null {
+    return this.inner.lastTradeSide;
+  }
+  /** Exchange timestamp of the last trade (epoch ms), NaN when not known. */
+  get lastTradeTimestamp(): number {
+    return this.inner.lastTradeTimestamp;
   }
 
   /** Refreshes the top of book if it may be served under `maxStaleMs` (capped at the hard limit). */
@@ -309,6 +346,7 @@ export class BookCache extends EventEmitter<CacheEvents> {
   /** Last feed stats (the worker answers asynchronously). */
   private feedStats: FeedStats | null = null;
   private readonly hub: WatchHub;
+  private readonly tradeHub: TradeHub;
   private readonly refs = new Map<string, number>();
   private readonly groupOf = new Map<string, MarketGroup>();
   private warmupPromise: Promise<WarmupResult> | null = null;
@@ -353,6 +391,10 @@ export class BookCache extends EventEmitter<CacheEvents> {
     this.gate = settings.enabled ? Miss.notReady : Miss.disabled;
     this.readCounters = store.reader.counters;
     this.hub = new WatchHub({ table: store.table, slotOf: (id) => this.slotOf(id) }, (e) => this.emitError(e));
+    this.tradeHub = new TradeHub(
+      () => this.feed,
+      (e) => this.emitError(e),
+    );
     // One listener per warmup still running: any number of acquires may run at once.
     setMaxListeners(0, this.lifetime.signal);
   }
@@ -672,6 +714,31 @@ export class BookCache extends EventEmitter<CacheEvents> {
   }
 
   /**
+   * Calls `callback` with each trade of `tokenIds` (a `last_trade_price` event: price, size, taker
+   * side, exchange time, token, market), in arrival order. Returns the unsubscribe function. The
+   * feed looks for trades only while a trade watch exists; in worker mode they come by message.
+   * A callback that throws is reported on the `error` event. Switched off: never called.
+   * @throws PolybookError `POLYBOOK_STOPPED` after `stop()`; TypeError (`POLYBOOK_INVALID_ARGUMENT`) for a bad token id or callback.
+   */
+  watchTrades(tokenIds: Iterable<string>, callback: TradeCallback): () => void {
+    this.checkRunning('watchTrades');
+    return this.tradeHub.watch(tokenIds, callback);
+  }
+
+  /**
+   * `for await (const trade of cache.trades(ids, { signal }))`: the trades of `tokenIds` from now
+   * on. While the loop body is busy, at most `maxQueue` trades wait (default 1000); past it the
+   * oldest are dropped and counted (`metrics().cache.tradesDropped`). `break`, the signal or
+   * `stop()` ends the iteration (trades still waiting are not delivered).
+   * @throws PolybookError `POLYBOOK_STOPPED` after `stop()`; TypeError (`POLYBOOK_INVALID_ARGUMENT`) for a
+   *   token id that is not a non-empty string; RangeError (`POLYBOOK_INVALID_ARGUMENT`) for a bad `maxQueue`.
+   */
+  trades(tokenIds: Iterable<string>, options?: TradesOptions): AsyncIterableIterator<Trade> {
+    this.checkRunning('trades');
+    return tradesIterator(this.tradeHub, tokenIds, options);
+  }
+
+  /**
    * Adds a reference to each token (or market group); tokens not held before are subscribed on
    * the open connections and warm on their own. Resolves with the warmup of the newly added
    * tokens (by default the cache's minimum fraction and timeout; those not ready by then are
@@ -841,6 +908,8 @@ export class BookCache extends EventEmitter<CacheEvents> {
         newMarketsFollowed: this.counters.newMarketsFollowed,
         watchNotifications: this.hub.delivered,
         watchCoalesced: this.hub.coalesced,
+        tradesDelivered: this.tradeHub.delivered,
+        tradesDropped: this.tradeHub.dropped,
         pendingMarkets: this.pending.length,
       },
       this.warmupResult,
@@ -931,6 +1000,7 @@ export class BookCache extends EventEmitter<CacheEvents> {
     this.pending = [];
     this.rest?.close();
     this.hub.close();
+    this.tradeHub.close();
     const f = this.feed;
     if (f) await f.stop();
     this.store.close();

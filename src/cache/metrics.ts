@@ -45,6 +45,16 @@ export const CACHE_COUNTERS = {
     'polybook_watch_coalesced_versions_total',
     'Book versions merged into a later notification of the same token (watch queues coalesce, never grow).',
   ),
+  /** Trades handed to `watchTrades()` callbacks and `trades()` queues. */
+  tradesDelivered: counterField(
+    'polybook_trades_delivered_total',
+    'Trades (`last_trade_price` events) handed to watchTrades() callbacks and trades() queues.',
+  ),
+  /** Trades dropped from a full `trades()` queue (the oldest first). */
+  tradesDropped: counterField(
+    'polybook_trades_dropped_total',
+    'Trades dropped from a trades() queue that was full (its consumer fell behind: the oldest go first).',
+  ),
   /** Counter: REST warmup requests sent, retries included. It stops growing once warmup ends: reads never use REST. */
   restCalls: counterField(
     'polybook_rest_calls_total',

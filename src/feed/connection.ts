@@ -11,6 +11,7 @@ import type { FeedLog } from './log.js';
 import { CONTROL_REPLIES, PING, PONG } from '../protocol/control.js';
 import { Status } from '../table/writer.js';
 import { MAX_TOKENS_PER_CONNECTION, type ResolvedFeedOptions } from './options.js';
+import { TRADE_EVENT } from './trades.js';
 
 /** A set of tokens that always share a connection (the outcomes of one market, or one lone token). */
 export interface Group {
@@ -52,11 +53,14 @@ export interface ConnectionHost {
   readonly counters: FeedCounters;
   /** Whether data frames must be scanned for `new_market` events. */
   scanNewMarkets(): boolean;
+  /** Whether data frames must be scanned for `last_trade_price` events (trade listeners). */
+  scanTrades(): boolean;
   onOpen(conn: FeedConnection, now: number): void;
   /** The socket is gone. `local` names why we closed it ourselves, else null. */
   onDisconnect(conn: FeedConnection, code: number, reason: string, local: string | null, wasOpen: boolean): void;
   onControl(conn: FeedConnection, text: string): void;
   onNewMarketFrame(conn: FeedConnection, frame: Buffer): void;
+  onTradeFrame(conn: FeedConnection, frame: Buffer): void;
   /** A frame the store could not parse at all: the changes it carried are lost. */
   onBadFrame(conn: FeedConnection, now: number): void;
   onConfirmed(conn: FeedConnection, sentAt: number): void;
@@ -68,6 +72,7 @@ export type ConnectionState = 'idle' | 'connecting' | 'open' | 'backoff' | 'clos
 
 const PONG_BYTES = Buffer.from(PONG);
 const NEW_MARKET = Buffer.from('new_market');
+const TRADE = Buffer.from(TRADE_EVENT);
 const REPLIES: ReadonlySet<string> = new Set(CONTROL_REPLIES);
 /** Longest control text plus some whitespace. */
 const MAX_CONTROL_BYTES = Math.max(...CONTROL_REPLIES.map((r) => r.length)) + 8;
@@ -452,5 +457,6 @@ export class FeedConnection {
       this.host.onBadFrame(this, now);
     }
     if (this.host.scanNewMarkets() && buf.indexOf(NEW_MARKET) !== -1) this.host.onNewMarketFrame(this, buf);
+    if (this.host.scanTrades() && buf.indexOf(TRADE) !== -1) this.host.onTradeFrame(this, buf);
   }
 }

@@ -13,6 +13,7 @@ export {
   type NewMarketEvent,
   type ConnectionLiveness,
 } from './manager.js';
+export { TRADE_EVENT, type Trade } from './trades.js';
 export {
   DEFAULT_WS_URL,
   DEFAULT_MAX_TOKENS_PER_CONNECTION,

@@ -84,7 +84,7 @@ export const LOG_EVENTS = {
   'feed.silence': 'warn',
   /** Watchdog: neither data nor a PONG for too long; reconnecting. Context: conn. */
   'feed.unconfirmed': 'warn',
-  /** A `connected`, `disconnected` or `newMarket` listener threw (the feed goes on). Context: listener, error. */
+  /** A `connected`, `disconnected`, `newMarket` or `trade` listener threw (the feed goes on). Context: listener, error. */
   'feed.listener_error': 'error',
   /** Worker mode: an operation failed in the feed worker. Context: error. */
   'feed.worker_op_error': 'error',

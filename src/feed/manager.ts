@@ -13,6 +13,7 @@ export type { FeedStats } from './stats.js';
 import { planPlacement, type IncomingGroup, type Placement } from './placement.js';
 import { stallConfirmed, watchdogVerdict } from './watchdog.js';
 import { FeedLog } from './log.js';
+import { readTrades, type Trade } from './trades.js';
 import { PolybookError, invalidArgument } from '../errors.js';
 
 /**
@@ -77,6 +78,8 @@ export interface FeedEvents {
   disconnected: [DisconnectedEvent];
   /** A `new_market` event arrived (only scanned for while someone listens). */
   newMarket: [NewMarketEvent];
+  /** A `last_trade_price` event arrived (frames are searched for them only while someone listens). */
+  trade: [Trade];
 }
 
 /** See {@link SubscriptionManager.liveness}. */
@@ -150,6 +153,7 @@ export class SubscriptionManager extends EventEmitter<FeedEvents> {
       log: this.log,
       counters: this.counters,
       scanNewMarkets: () => this.listenerCount('newMarket') > 0,
+      scanTrades: () => this.listenerCount('trade') > 0,
       onOpen: (c, now) => this.onOpen(c, now),
       onDisconnect: (c, code, reason, local, wasOpen) => this.onDisconnect(c, code, reason, local, wasOpen),
       onControl: (c, text) =>
@@ -159,6 +163,7 @@ export class SubscriptionManager extends EventEmitter<FeedEvents> {
           { conn: c.index, reply: text },
         ),
       onNewMarketFrame: (_c, frame) => this.onNewMarketFrame(frame),
+      onTradeFrame: (_c, frame) => readTrades(frame.toString('utf8'), (t) => this.safeEmit('trade', t)),
       onBadFrame: (c, now) => this.onBadFrame(c, now),
       onResync: () => {
         if (this.resyncScheduled) return;

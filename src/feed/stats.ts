@@ -96,7 +96,7 @@ export const FEED_STATS = {
   /** Counter, worker mode only (0 otherwise): log lines and connection events dropped because this thread was more than `WORKER_QUEUE_LIMIT` messages behind; `newMarket` events and replies are never dropped. */
   workerDropped: counterField(
     'polybook_worker_dropped_total',
-    'Worker mode: log lines and connection events dropped because this thread was more than WORKER_QUEUE_LIMIT messages behind (newMarket events and replies are never dropped).',
+    'Worker mode: log lines, connection events and trade batches dropped because this thread was more than WORKER_QUEUE_LIMIT messages behind (newMarket events and replies are never dropped).',
   ),
   /** Gauge, worker mode only (0 otherwise): operations (bind, unbind, add...) posted to the feed worker and not applied yet; they are never dropped. */
   workerOpsQueued: gaugeField(

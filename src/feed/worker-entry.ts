@@ -7,6 +7,7 @@ import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { BookStore } from '../table/store.js';
 import { isCommandName, type Command } from '../table/writer.js';
 import { SubscriptionManager } from './manager.js';
+import type { Trade } from './trades.js';
 import { lineLogger } from './log.js';
 import { PolybookError } from '../errors.js';
 import { writeStats, STATS_WORDS } from './stats.js';
@@ -91,6 +92,16 @@ function run(port: MessagePort, init: WorkerInit): void {
   const statsTimer = setInterval(publish, manager.options.healthIntervalMs);
   const queue = new Int32Array(init.queue, 0, QUEUE_WORDS);
   let stopping = false;
+  // Trades go over in one message per burst (the frames of one turn of the event loop).
+  let trades: Trade[] = [];
+  const flushTrades = (): void => {
+    const batch = trades;
+    trades = [];
+    out.notify({ type: 'trades', trades: batch });
+  };
+  const onTrade = (t: Trade): void => {
+    if (trades.push(t) === 1) queueMicrotask(flushTrades);
+  };
 
   const feedOp = (o: FeedOp): void => {
     switch (o.op) {
@@ -99,6 +110,11 @@ function run(port: MessagePort, init: WorkerInit): void {
         return;
       case 'remove':
         if (!stopping) manager.remove(o.tokenIds);
+        return;
+      case 'trades':
+        // The manager searches frames for trades only while this listener is attached.
+        manager.off('trade', onTrade);
+        if (o.on) manager.on('trade', onTrade);
         return;
       case 'request':
         switch (o.kind) {

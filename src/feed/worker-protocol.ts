@@ -9,6 +9,7 @@ import type { Command, FullBook } from '../table/writer.js';
 import type { FeedStats, UniverseEntry } from './manager.js';
 import type { ResolvedFeedOptions } from './options.js';
 import type { LogLine } from './log.js';
+import type { Trade } from './trades.js';
 
 /**
  * Feed options that cross the thread boundary: all of them but the logger (a function, called on
@@ -30,9 +31,9 @@ export interface WorkerInit {
 }
 
 /**
- * Most messages the worker lets wait unhandled on the main thread. Past it, log lines and
- * connected/disconnected events are dropped (counted in `workerDropped`); newMarket events and
- * replies always go through. Operations to the worker are never dropped (each is a call of the
+ * Most messages the worker lets wait unhandled on the main thread. Past it, log lines,
+ * connected/disconnected events and trades are dropped (counted in `workerDropped`); newMarket
+ * events and replies always go through. Operations to the worker are never dropped (each is a call of the
  * application or the cache, applied in order); `workerOpsQueued` shows how many wait.
  */
 export const WORKER_QUEUE_LIMIT = 10_000;
@@ -59,6 +60,8 @@ export type RequestKind = keyof Requests;
 export type FeedOp =
   | { op: 'add'; entries: UniverseEntry[] }
   | { op: 'remove'; tokenIds: string[] }
+  /** Someone on the main thread listens to trades (the worker then looks for them in frames), or no longer. */
+  | { op: 'trades'; on: boolean }
   | { [K in RequestKind]: { op: 'request'; id: number; kind: K } & Requests[K]['ask'] }[RequestKind];
 
 /** One operation from the main thread: a writer command, or a feed operation. */
@@ -72,6 +75,8 @@ export type WorkerMessage =
   | { type: 'ready' }
   | { type: 'fatal'; message: string }
   | { type: 'event'; name: 'connected' | 'disconnected' | 'newMarket'; payload: unknown }
+  /** The trades of one or more frames, in order. */
+  | { type: 'trades'; trades: Trade[] }
   | ({ type: 'log' } & LogLine)
   | { type: 'reply'; id: number; value: unknown }
   | { type: 'failed'; id: number; message: string }

@@ -161,6 +161,20 @@ export class WorkerFeed extends EventEmitter<FeedEvents> {
     }
     this.ops = new OpQueue(this.worker, this.queueCounters);
     this.listen(ready, options.startTimeoutMs ?? 30_000);
+    this.forwardTradesWhileListened();
+  }
+
+  /** Tells the worker to look for trades while this side has `trade` listeners, and to stop after the last one left. */
+  private forwardTradesWhileListened(): void {
+    const events = this as EventEmitter;
+    events.on('newListener', (name: string | symbol) => {
+      if (name === 'trade' && this.listenerCount('trade') === 0 && !this.exited && !this.stopping)
+        this.ops.post({ op: 'trades', on: true });
+    });
+    events.on('removeListener', (name: string | symbol) => {
+      if (name === 'trade' && this.listenerCount('trade') === 0 && !this.exited && !this.stopping)
+        this.ops.post({ op: 'trades', on: false });
+    });
   }
 
   /** Handles the worker's messages and its end; settles `ready` once it started or failed. */
@@ -195,6 +209,9 @@ export class WorkerFeed extends EventEmitter<FeedEvents> {
           return;
         case 'event':
           (this.emit as (n: string, p: unknown) => boolean)(m.name, m.payload);
+          return;
+        case 'trades':
+          for (const t of m.trades) this.emit('trade', t);
           return;
         case 'log':
           this.log.emit(m);

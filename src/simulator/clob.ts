@@ -1,6 +1,7 @@
 /**
  * The simulator's CLOB REST API: `GET /book`, `POST /books`, `GET /markets` (cursor `MA==` to
- * `LTE=`, every market ever, oldest first) and `GET /markets/{condition_id}`, with the real error
+ * `LTE=`, every market ever, oldest first), `GET /markets/{condition_id}` and the per-token facts
+ * an order needs (`/tick-size`, `/neg-risk`, `/fee-rate`), with the real error
  * bodies (fixtures/polymarket/rest/FIELDS.md "Books, batch and errors"). A market in its hydration
  * window has no book and no CLOB market yet; closed catalog markets are listed but have no book.
  */
@@ -81,6 +82,23 @@ export class ClobService {
     };
   }
 
+  /**
+   * `GET /tick-size`, `/neg-risk`, `/fee-rate` (`?token_id=`): what clob-client's `createOrder` asks
+   * of a token before it signs an order. `/tick-size` answers a number, as the capture does; the
+   * other two bodies follow the SDK and the docs (no capture). The simulator's markets charge no fee.
+   */
+  private tokenFacts(path: string, q: URLSearchParams): Reply | null {
+    if (path !== '/tick-size' && path !== '/neg-risk' && path !== '/fee-rate') return null;
+    const id = q.get('token_id');
+    if (!id) return body(400, INVALID_TOKEN_ID);
+    const t = this.exchange.token(id);
+    if (!t?.market.hydrated) return body(404, MARKET_NOT_FOUND);
+    const m = t.market;
+    if (path === '/tick-size') return body(200, JSON.stringify({ minimum_tick_size: Number(m.tickText()) }));
+    if (path === '/neg-risk') return body(200, JSON.stringify({ neg_risk: m.negRisk }));
+    return body(200, JSON.stringify({ base_fee: 0 }));
+  }
+
   /** Answers a CLOB request, or null when the path is not the CLOB's. */
   handle(method: string, path: string, q: URLSearchParams, text: string): Reply | null {
     if (path === '/book' && method === 'GET') {
@@ -113,6 +131,8 @@ export class ClobService {
       return body(200, `[${books.join(',')}]`);
     }
     if (method !== 'GET') return null;
+    const facts = this.tokenFacts(path, q);
+    if (facts !== null) return facts;
     if (path === '/markets' && q.has('next_cursor')) {
       const cursor = q.get('next_cursor') ?? '';
       const start = cursor === '' ? 0 : Number(Buffer.from(cursor, 'base64').toString('utf8'));

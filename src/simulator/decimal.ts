@@ -4,19 +4,15 @@
  * Texts are formatted like the exchange does: no trailing zeros ("0.5", "0.064", "739777", "8.58").
  */
 import { PolybookError, invalidArgument } from '../errors.js';
+import { TICK_SIZES as EXCHANGE_TICK_SIZES } from '../protocol/tick.js';
 
 /** Price units per 1.0. */
 export const PRICE_SCALE = 10_000;
 
 /** Tick sizes the exchange uses (docs/PROTOCOL.md 2.4), in price units. */
-export const TICK_SIZES: Readonly<Record<string, number>> = {
-  '0.1': 1000,
-  '0.01': 100,
-  '0.005': 50,
-  '0.0025': 25,
-  '0.001': 10,
-  '0.0001': 1,
-};
+export const TICK_SIZES: Readonly<Record<string, number>> = Object.fromEntries(
+  EXCHANGE_TICK_SIZES.map((t) => [t, Math.round(Number(t) * PRICE_SCALE)]),
+);
 
 const priceTexts: string[] = [];
 for (let u = 0; u <= PRICE_SCALE; u++) {

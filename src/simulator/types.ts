@@ -90,7 +90,7 @@ export interface SimulatorOptions {
   /**
    * Serve the REST APIs on the same port (src/simulator/rest.ts): Gamma `/markets/keyset`,
    * `/events/keyset`, `/markets`, `/events`; CLOB `/book`, `POST /books`, `/markets`,
-   * `/markets/{condition_id}`. Default true.
+   * `/markets/{condition_id}`, `/tick-size`, `/neg-risk`, `/fee-rate`. Default true.
    */
   rest?: boolean;
   /**

@@ -89,10 +89,15 @@ export class BookTable extends BookView {
     this.each(tokenIds, (slot) => this.writer.setDisabled(slot, disabled));
   }
 
-  /** Enables server-hash verification for a token (`min_order_size` text and `neg_risk` from REST). */
+  /**
+   * The token's minimum order size (the `min_order_size` text) and neg-risk flag, from discovery or
+   * REST: reads serve them, and they turn server-hash verification on.
+   */
   setMeta(tokenId: string, minOrderSize: string, negRisk: boolean): void {
     const slot = this.slots.map.get(tokenId);
-    if (slot !== undefined) this.writer.setMeta(slot, minOrderSize, negRisk);
+    if (slot === undefined) return;
+    this.writer.setMeta(slot, minOrderSize, negRisk);
+    this.published();
   }
 
   /** Applies a REST `/book` summary (JSON text) unless the table already holds a newer book. */

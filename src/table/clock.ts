@@ -17,11 +17,24 @@ import { ConfigError } from '../errors.js';
  * `performance.now()` is cheap (no allocation) but counts from a per-thread origin, and
  * `performance.timeOrigin` anchors that origin to the wall clock, which differs between threads by
  * up to a millisecond. The offset to the monotonic clock is measured once per thread instead: the
- * error is half the gap between the two `performance.now()` calls (well under a microsecond).
+ * error is half the gap between the two `performance.now()` calls around the `hrtime` read, so the
+ * narrowest of a few samples is kept (a thread preempted during one sample would skew it).
  */
-const BEFORE = performance.now();
-const MONOTONIC = Number(process.hrtime.bigint()) / 1e6;
-const OFFSET = MONOTONIC - (BEFORE + performance.now()) / 2;
+function monotonicOffset(): number {
+  let best = Number.POSITIVE_INFINITY;
+  let offset = 0;
+  for (let i = 0; i < 8; i++) {
+    const before = performance.now();
+    const mono = Number(process.hrtime.bigint()) / 1e6;
+    const after = performance.now();
+    if (after - before < best) {
+      best = after - before;
+      offset = mono - (before + after) / 2;
+    }
+  }
+  return offset;
+}
+const OFFSET = monotonicOffset();
 
 /** The precise clock: ms of the host's monotonic clock. */
 export function preciseNow(): number {

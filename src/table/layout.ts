@@ -9,7 +9,7 @@ import { invalidArgument } from '../errors.js';
 /** First header word: "POLY". */
 export const MAGIC = 0x504f4c59;
 /** Layout version in the header: a reader refuses a table of another version. */
-export const LAYOUT_VERSION = 1;
+export const LAYOUT_VERSION = 2;
 /** Bytes of the header; slot 0 starts here. */
 export const HEADER_BYTES = 4096;
 /** Connection indexes of the `confirmed` array (0 = no connection). */
@@ -66,8 +66,26 @@ export const S_LAST_TRADE = 64;
 export const S_BID_LEVELS = 72;
 /** Slot offset of the full-depth number of ask levels (f64). */
 export const S_ASK_LEVELS = 80;
+/** Slot offset of the last trade's size (f64; NaN if unknown). */
+export const S_LAST_TRADE_SIZE = 88;
+/** Slot offset of the last trade's exchange timestamp (f64, ms; NaN if unknown). */
+export const S_LAST_TRADE_TS = 96;
+/** Slot offset of the minimum order size in shares (f64; NaN if unknown). */
+export const S_MIN_ORDER_SIZE = 104;
+/** Slot offset of the last trade's taker side (i32, a `SIDE_*` value). */
+export const S_LAST_TRADE_SIDE = 112;
+/** Slot offset of the neg-risk flag of the token's market (i32, a `NEG_RISK_*` value). */
+export const S_NEG_RISK = 116;
+/** Slot offset of the market text version (i32): +1 whenever the market text of the slot changes. */
+export const S_MARKET_VERSION = 120;
+/** Slot offset of the length of the market text in bytes (i32; 0 = none). */
+export const S_MARKET_LENGTH = 124;
+/** Slot offset of the market text (the condition id of the last book), ASCII, `MARKET_BYTES` bytes of room. */
+export const S_MARKET = 128;
+/** Room for the market text: a condition id is 66 characters; a longer or non-ASCII text is not kept. */
+export const MARKET_BYTES = 72;
 /** Slot offset of the published levels: `depth` bids (best first), then `depth` asks (best first). */
-export const S_LEVELS = 96;
+export const S_LEVELS = 208;
 /** Bytes of one published level: f64 price, f64 size. */
 export const LEVEL_BYTES = 16;
 
@@ -85,6 +103,20 @@ export const F_DISABLED = 16;
 export const F_SETTLED = 32;
 /** Flag: the top of book disagrees with the server's, grace period running. */
 export const F_MISMATCH = 64;
+
+/** `S_LAST_TRADE_SIDE`: no trade, or the trade did not say. */
+export const SIDE_UNKNOWN = 0;
+/** `S_LAST_TRADE_SIDE`: the taker bought. */
+export const SIDE_BUY = 1;
+/** `S_LAST_TRADE_SIDE`: the taker sold. */
+export const SIDE_SELL = 2;
+
+/** `S_NEG_RISK`: not known (no `setMeta`, no REST book with `neg_risk`). */
+export const NEG_RISK_UNKNOWN = 0;
+/** `S_NEG_RISK`: the market is not neg-risk. */
+export const NEG_RISK_NO = 1;
+/** `S_NEG_RISK`: the market is neg-risk (orders go to the neg-risk exchange). */
+export const NEG_RISK_YES = 2;
 
 /** Counter names in header order (docs/DESIGN.md section 6). */
 export const COUNTERS = [
@@ -150,7 +182,10 @@ export function createTable(capacity: number, depth: number): SharedArrayBuffer 
 export function tableGeometry(sab: SharedArrayBuffer): { capacity: number; depth: number } {
   const i32 = new Int32Array(sab, 0, HEADER_BYTES / 4);
   if (i32[H_MAGIC / 4] !== MAGIC || i32[H_VERSION / 4] !== LAYOUT_VERSION) {
-    throw invalidArgument('type', 'polybook: the shared buffer is not a polybook table of layout version 1');
+    throw invalidArgument(
+      'type',
+      `polybook: the shared buffer is not a polybook table of layout version ${LAYOUT_VERSION}`,
+    );
   }
   return { capacity: i32[H_CAPACITY / 4], depth: i32[H_DEPTH / 4] };
 }

@@ -14,18 +14,32 @@ import {
   HEADER_BYTES,
   H_CLOCK,
   H_CONFIRMED,
+  MARKET_BYTES,
+  NEG_RISK_NO,
+  NEG_RISK_YES,
   S_EXCH_TS,
   S_LAST_TRADE,
+  S_LAST_TRADE_SIDE,
+  S_LAST_TRADE_SIZE,
+  S_LAST_TRADE_TS,
   S_LAST_UPDATE,
   S_LEVELS,
+  S_MARKET,
+  S_MARKET_LENGTH,
+  S_MARKET_VERSION,
+  S_MIN_ORDER_SIZE,
+  S_NEG_RISK,
   S_SEQUENCE,
   S_TICK_SIZE,
   S_UPDATES,
+  SIDE_BUY,
+  SIDE_SELL,
   slotBytes,
   tableGeometry,
 } from './layout.js';
 import { ReadCounters, Miss, MISS_NAMES, type MissName } from './metrics.js';
 import { PolybookError } from '../errors.js';
+import { tickSizeText, type TickSize } from '../protocol/tick.js';
 
 /** One price level, best first in a {@link Book}. */
 export interface Level {
@@ -58,8 +72,51 @@ export interface Book {
   ageMs: number;
   /** The store's own sequence for this token: +1 per applied frame that changed it. */
   readonly sequence: number;
-  /** Tick size, null before the first book that states it. */
+  /** Tick size, null before the first book that states it. A `tick_size_change` updates it at once. */
   readonly tickSize: number | null;
+  /**
+   * The tick size as the exchange writes it (`"0.01"`): the `tickSize` option of clob-client's
+   * `createOrder`. Null when the tick size is unknown or not one of the exchange's (`TICK_SIZES`).
+   */
+  readonly tickSizeText: TickSize | null;
+  /** Minimum order size in shares, null until known (from discovery or a REST book). */
+  readonly minOrderSize: number | null;
+  /** Whether the market is neg-risk (its orders go to the neg-risk exchange), null until known (as `minOrderSize`). */
+  readonly negRisk: boolean | null;
+  /** The market (condition id) the last book named, null when it named none. */
+  readonly market: string | null;
+  /** The last trade of the token, null before one is known. */
+  readonly lastTrade: LastTrade | null;
+}
+
+/** The last trade of a token, from `last_trade_price` events (a book states the price only). */
+export interface LastTrade {
+  /** Price, 0 to 1. */
+  readonly price: number;
+  /** Size (shares), null when not known (older events, or a book that moved the price). */
+  readonly size: number | null;
+  /** The taker's side, null when not known. */
+  readonly side: TradeSide | null;
+  /** Exchange timestamp (epoch ms), null when not known. */
+  readonly timestamp: number | null;
+}
+
+/** The taker's side of a trade: `BUY` took an ask, `SELL` hit a bid. */
+export type TradeSide = 'BUY' | 'SELL';
+
+/** The taker side of a `SIDE_*` value of the slot, null when unknown. */
+function tradeSide(v: number): TradeSide | null {
+  return v === SIDE_BUY ? 'BUY' : v === SIDE_SELL ? 'SELL' : null;
+}
+
+/** The neg-risk flag of a `NEG_RISK_*` value of the slot, null when unknown. */
+function negRiskOf(v: number): boolean | null {
+  return v === NEG_RISK_YES ? true : v === NEG_RISK_NO ? false : null;
+}
+
+/** A finite value of the slot, or null for NaN (unknown). */
+function known(v: number): number | null {
+  return Number.isNaN(v) ? null : v;
 }
 
 /** Whether loads are ordered with older loads (x86 TSO), so the seqlock re-check can be a plain load. */
@@ -234,6 +291,14 @@ export class TableReader extends SlotReader {
   private readonly bookConfIdx: Int32Array;
   /** Per slot, made on first use: a view of its level area, the source of handles' copies. */
   private readonly levelViews: (Float64Array | undefined)[];
+  /**
+   * Per slot: the market text version last validated and its text (texts change rarely: a decode
+   * reads the bytes only when the version moved). Kept apart from the cached books (`forget`).
+   */
+  private readonly marketVersion: Int32Array;
+  private readonly marketText: (string | null)[];
+  /** The market version the last `decode` saw. */
+  private decodedMarketVersion = 0;
   readonly counters = new ReadCounters();
 
   constructor(sab: SharedArrayBuffer) {
@@ -245,6 +310,9 @@ export class TableReader extends SlotReader {
     this.bookLastUpdate = new Float64Array(capacity);
     this.bookConfIdx = new Int32Array(capacity).fill(CONFIRMED_F64);
     this.levelViews = new Array(capacity).fill(undefined);
+    // Version 0 is a slot that never had a market text.
+    this.marketVersion = new Int32Array(capacity);
+    this.marketText = new Array(capacity).fill(null);
   }
 
   /**
@@ -311,10 +379,12 @@ export class TableReader extends SlotReader {
       if (!unchanged(i32, b, v1)) return -1;
       return g !== gen ? Miss.notSubscribed : missReason(flags);
     }
-    const book = this.decode(b, tokenId, this.books[slot]);
+    const book = this.decode(b, slot, tokenId, this.books[slot]);
     const conn = i32[b + 4];
     const lu = this.f64[(b >> 1) + S_LAST_UPDATE / 8];
     if (!unchanged(i32, b, v1)) return -1;
+    this.marketVersion[slot] = this.decodedMarketVersion;
+    this.marketText[slot] = book.market;
     this.bookVersion[slot] = v1;
     this.bookGen[slot] = gen;
     this.books[slot] = book;
@@ -333,7 +403,7 @@ export class TableReader extends SlotReader {
    * its array. A typical change touches one or two levels of one side: a decode then allocates the
    * changed levels, one array and the Book instead of every level and both arrays.
    */
-  private decode(b: number, tokenId: string, prev: Book | undefined): Book {
+  private decode(b: number, slot: number, tokenId: string, prev: Book | undefined): Book {
     const f64 = this.f64;
     const i32 = this.i32;
     const depth = this.depth;
@@ -348,18 +418,54 @@ export class TableReader extends SlotReader {
     const asks = side(f64, lv + depth * 2, na, prev === undefined ? EMPTY : prev.asks, false);
     const ts = f64[f + S_EXCH_TS / 8];
     const tick = f64[f + S_TICK_SIZE / 8];
+    const mv = i32[b + S_MARKET_VERSION / 4];
+    this.decodedMarketVersion = mv;
     return {
       tokenId,
       bids,
       asks,
       bestBid: nb > 0 ? bids[0].price : null,
       bestAsk: na > 0 ? asks[0].price : null,
-      timestamp: Number.isNaN(ts) ? null : ts,
+      timestamp: known(ts),
       // -0 is a heap number: the field starts with the double representation the reads store.
       ageMs: -0,
       sequence: f64[f + S_SEQUENCE / 8],
-      tickSize: Number.isNaN(tick) ? null : tick,
+      tickSize: known(tick),
+      tickSizeText: tickSizeText(tick),
+      minOrderSize: known(f64[f + S_MIN_ORDER_SIZE / 8]),
+      negRisk: negRiskOf(i32[b + S_NEG_RISK / 4]),
+      market: mv === this.marketVersion[slot] ? this.marketText[slot] : this.readMarket(b),
+      lastTrade: this.lastTrade(b, prev === undefined ? null : prev.lastTrade),
     };
+  }
+
+  /** The market text of the slot at `b`, null when it has none. */
+  private readMarket(b: number): string | null {
+    let n = this.i32[b + S_MARKET_LENGTH / 4];
+    // A torn read can show any length (the seq check discards the result).
+    n = n < 0 ? 0 : n > MARKET_BYTES ? MARKET_BYTES : n;
+    if (n === 0) return null;
+    const u8 = new Uint8Array(this.sab, b * 4 + S_MARKET, n);
+    return String.fromCharCode.apply(null, u8 as unknown as number[]);
+  }
+
+  /** The last trade of the slot at `b`; `prev` (the previous book's) when equal. */
+  private lastTrade(b: number, prev: LastTrade | null): LastTrade | null {
+    const f = b >> 1;
+    const price = this.f64[f + S_LAST_TRADE / 8];
+    if (Number.isNaN(price)) return null;
+    const size = known(this.f64[f + S_LAST_TRADE_SIZE / 8]);
+    const timestamp = known(this.f64[f + S_LAST_TRADE_TS / 8]);
+    const side = tradeSide(this.i32[b + S_LAST_TRADE_SIDE / 4]);
+    if (
+      prev !== null &&
+      prev.price === price &&
+      prev.size === size &&
+      prev.side === side &&
+      prev.timestamp === timestamp
+    )
+      return prev;
+    return { price, size, side, timestamp };
   }
 }
 
@@ -452,6 +558,22 @@ export class BookHandle {
   bidDepth = 0;
   /** Number of ask levels read by the last `book()` (0 after it returned false). */
   askDepth = 0;
+  /** Tick size, NaN when unknown. Valid after `top()` returned true; a `tick_size_change` shows at the next `top()`. */
+  tickSize = NaN;
+  /** The tick size as the exchange writes it (clob-client's `tickSize` option), null when unknown (see {@link Book.tickSizeText}). */
+  tickSizeText: TickSize | null = null;
+  /** Minimum order size in shares, NaN until known (from discovery or a REST book). */
+  minOrderSize = NaN;
+  /** Whether the market is neg-risk, null until known. */
+  negRisk: boolean | null = null;
+  /** Price of the last trade, NaN when none is known. Valid after `top()` returned true. */
+  lastTradePrice = NaN;
+  /** Size of the last trade (shares), NaN when not known. */
+  lastTradeSize = NaN;
+  /** The last trade's taker side, null when not known. */
+  lastTradeSide: TradeSide | null = null;
+  /** Exchange timestamp of the last trade (epoch ms), NaN when not known. */
+  lastTradeTimestamp = NaN;
   /** Why the last `top()` or `book()` returned false (`'stale'`, `'not_ready'`, ...), or null after a hit. */
   missReason: MissName | null = null;
   /** seq of the last validated read; -1 = none (never equal to an even seq). */
@@ -608,6 +730,13 @@ export class BookHandle {
     const lu = f64[f + S_LAST_UPDATE / 8];
     const seq = f64[f + S_SEQUENCE / 8];
     const ts = f64[f + S_EXCH_TS / 8];
+    const tick = f64[f + S_TICK_SIZE / 8];
+    const mos = f64[f + S_MIN_ORDER_SIZE / 8];
+    const neg = i32[b + S_NEG_RISK / 4];
+    const ltp = f64[f + S_LAST_TRADE / 8];
+    const lts = f64[f + S_LAST_TRADE_SIZE / 8];
+    const ltt = f64[f + S_LAST_TRADE_TS / 8];
+    const side = i32[b + S_LAST_TRADE_SIDE / 4];
     if (!unchanged(i32, b, v1)) return -1;
     if (gen !== this.gen) return Miss.notSubscribed;
     if ((flags & SERVABLE) !== SERVED) return missReason(flags);
@@ -615,6 +744,7 @@ export class BookHandle {
     this.setTop(nb, bp, bs, na, ap, as);
     this.sequence = seq;
     this.timestamp = ts;
+    this.setTrading(tick, mos, neg, ltp, lts, ltt, side);
     this.confIdx = CONFIRMED_F64 + (conn & 255);
     this.lastUpdate = lu;
     return -1;
@@ -663,6 +793,13 @@ export class BookHandle {
     const lu = f64[f + S_LAST_UPDATE / 8];
     const seq = f64[f + S_SEQUENCE / 8];
     const ts = f64[f + S_EXCH_TS / 8];
+    const tick = f64[f + S_TICK_SIZE / 8];
+    const mos = f64[f + S_MIN_ORDER_SIZE / 8];
+    const neg = i32[b + S_NEG_RISK / 4];
+    const ltp = f64[f + S_LAST_TRADE / 8];
+    const lts = f64[f + S_LAST_TRADE_SIZE / 8];
+    const ltt = f64[f + S_LAST_TRADE_TS / 8];
+    const side = i32[b + S_LAST_TRADE_SIDE / 4];
     if (!unchanged(i32, b, v1)) return -1;
     this.version = v1;
     this.levelsVersion = v1;
@@ -671,6 +808,7 @@ export class BookHandle {
     this.setTop(nb, lv[0], lv[1], na, lv[askAt], lv[askAt + 1]);
     this.sequence = seq;
     this.timestamp = ts;
+    this.setTrading(tick, mos, neg, ltp, lts, ltt, side);
     this.confIdx = CONFIRMED_F64 + (conn & 255);
     this.lastUpdate = lu;
     return -1;
@@ -682,6 +820,26 @@ export class BookHandle {
     this.bidSize = nb > 0 ? bs : NAN[0];
     this.askPrice = na > 0 ? ap : NAN[0];
     this.askSize = na > 0 ? as : NAN[0];
+  }
+
+  /** Sets the trading fields from the slot's words (read before the seqlock re-check). */
+  private setTrading(
+    tick: number,
+    mos: number,
+    neg: number,
+    ltp: number,
+    lts: number,
+    ltt: number,
+    side: number,
+  ): void {
+    this.tickSize = tick;
+    this.tickSizeText = tickSizeText(tick);
+    this.minOrderSize = mos;
+    this.negRisk = negRiskOf(neg);
+    this.lastTradePrice = ltp;
+    this.lastTradeSize = lts;
+    this.lastTradeSide = tradeSide(side);
+    this.lastTradeTimestamp = ltt;
   }
 
   /** After a `book()` miss: no levels are exposed, and the next `book()` copies them again. @internal */

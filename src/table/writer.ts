@@ -137,10 +137,10 @@ export const COMMANDS = {
     recorded: true,
   },
   setMeta: {
-    doc: "The token's `min_order_size` text and `neg_risk`: enables server-hash checks.",
+    doc: "The token's `min_order_size` text and `neg_risk`: enables server-hash checks; published for reads.",
     args: ['slot', 'text', 'flag'],
     result: 'none',
-    publishes: false,
+    publishes: true,
     recorded: true,
   },
   restBook: {

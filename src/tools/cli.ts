@@ -383,6 +383,9 @@ async function cmdWatch(args: string[], io: Out): Promise<number> {
     backend,
     worker: values.worker === true,
     feed: { logger, confirmIntervalMs: 250 },
+    // Token ids carry no market facts: the REST books of the warmup bring the minimum order size and
+    // neg risk (and with them the server-hash check); discovery brings them for every other selection.
+    rest: Array.isArray(src.universe),
   });
   const tokens = cache.tokens();
   reportUniverse(cache.markets().length, tokens.length, cache.pendingMarkets().length, io);

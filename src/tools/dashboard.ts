@@ -17,7 +17,8 @@ export interface WatchSnapshot {
   messagesPerSec: number;
   /**
    * Per token: its market's question and its outcome label (null for tokens given by id), and the
-   * top of book when it may be served (else null prices and age).
+   * top of book, tick size, minimum order size, neg risk and last trade price when the book may be
+   * served (else null).
    */
   books: Record<
     string,
@@ -27,6 +28,10 @@ export interface WatchSnapshot {
       bestBid: number | null;
       bestAsk: number | null;
       ageMs: number | null;
+      tickSize: string | null;
+      minOrderSize: number | null;
+      negRisk: boolean | null;
+      lastTradePrice: number | null;
     }
   >;
 }
@@ -43,6 +48,10 @@ export function snapshot(cache: BookCache, tokens: readonly string[], maxStaleMs
       bestBid: b ? b.bestBid : null,
       bestAsk: b ? b.bestAsk : null,
       ageMs: b ? round(b.ageMs, 1) : null,
+      tickSize: b ? b.tickSizeText : null,
+      minOrderSize: b ? b.minOrderSize : null,
+      negRisk: b ? b.negRisk : null,
+      lastTradePrice: b?.lastTrade ? b.lastTrade.price : null,
     };
   }
   const s = cache.metrics().summary();

@@ -7,7 +7,7 @@
 /// First header word: "POLY".
 pub const MAGIC: i32 = 0x504f4c59;
 /// Layout version in the header: a reader refuses a table of another version.
-pub const LAYOUT_VERSION: i32 = 1;
+pub const LAYOUT_VERSION: i32 = 2;
 /// Bytes of the header; slot 0 starts here.
 pub const HEADER_BYTES: usize = 4096;
 /// Connection indexes of the `confirmed` array (0 = no connection).
@@ -62,8 +62,26 @@ pub const S_LAST_TRADE: usize = 64;
 pub const S_BID_LEVELS: usize = 72;
 /// Slot offset of the full-depth number of ask levels (f64).
 pub const S_ASK_LEVELS: usize = 80;
+/// Slot offset of the last trade's size (f64; NaN if unknown).
+pub const S_LAST_TRADE_SIZE: usize = 88;
+/// Slot offset of the last trade's exchange timestamp (f64, ms; NaN if unknown).
+pub const S_LAST_TRADE_TS: usize = 96;
+/// Slot offset of the minimum order size in shares (f64; NaN if unknown).
+pub const S_MIN_ORDER_SIZE: usize = 104;
+/// Slot offset of the last trade's taker side (i32, a `SIDE_*` value).
+pub const S_LAST_TRADE_SIDE: usize = 112;
+/// Slot offset of the neg-risk flag of the token's market (i32, a `NEG_RISK_*` value).
+pub const S_NEG_RISK: usize = 116;
+/// Slot offset of the market text version (i32): +1 whenever the market text of the slot changes.
+pub const S_MARKET_VERSION: usize = 120;
+/// Slot offset of the length of the market text in bytes (i32; 0 = none).
+pub const S_MARKET_LENGTH: usize = 124;
+/// Slot offset of the market text (the condition id of the last book), ASCII, `MARKET_BYTES` bytes of room.
+pub const S_MARKET: usize = 128;
+/// Room for the market text: a condition id is 66 characters; a longer or non-ASCII text is not kept.
+pub const MARKET_BYTES: usize = 72;
 /// Slot offset of the published levels: `depth` bids (best first), then `depth` asks (best first).
-pub const S_LEVELS: usize = 96;
+pub const S_LEVELS: usize = 208;
 /// Bytes of one published level: f64 price, f64 size.
 pub const LEVEL_BYTES: usize = 16;
 /// Flag: the slot is bound to a token.
@@ -80,6 +98,18 @@ pub const F_DISABLED: i32 = 16;
 pub const F_SETTLED: i32 = 32;
 /// Flag: the top of book disagrees with the server's, grace period running.
 pub const F_MISMATCH: i32 = 64;
+/// `S_LAST_TRADE_SIDE`: no trade, or the trade did not say.
+pub const SIDE_UNKNOWN: i32 = 0;
+/// `S_LAST_TRADE_SIDE`: the taker bought.
+pub const SIDE_BUY: i32 = 1;
+/// `S_LAST_TRADE_SIDE`: the taker sold.
+pub const SIDE_SELL: i32 = 2;
+/// `S_NEG_RISK`: not known (no `setMeta`, no REST book with `neg_risk`).
+pub const NEG_RISK_UNKNOWN: i32 = 0;
+/// `S_NEG_RISK`: the market is not neg-risk.
+pub const NEG_RISK_NO: i32 = 1;
+/// `S_NEG_RISK`: the market is neg-risk (orders go to the neg-risk exchange).
+pub const NEG_RISK_YES: i32 = 2;
 
 /// Counter names in header order (docs/DESIGN.md section 6).
 pub const COUNTERS: [&str; 28] = [
@@ -168,3 +198,5 @@ pub const fn table_bytes(capacity: usize, depth: usize) -> usize {
 // The counters fit below the confirmation times, which end below the epoch word.
 const _: () = assert!(COUNTERS.len() <= COUNTER_COUNT && H_COUNTERS + COUNTER_COUNT * 8 <= H_CONFIRMED);
 const _: () = assert!(H_CONFIRMED + MAX_CONNECTIONS * 8 <= H_EPOCH && H_WATCHERS + 4 <= HEADER_BYTES);
+// The market text ends below the levels, which start 8-aligned.
+const _: () = assert!(S_MARKET + MARKET_BYTES <= S_LEVELS && S_LEVELS.is_multiple_of(8));

@@ -112,6 +112,16 @@ struct SlotState {
     updates: f64,
     tick: Option<Dec>,
     ltp: Option<Dec>,
+    /// The last trade's size and exchange time (NaN: unknown) and taker side (`SIDE_*`).
+    ltp_size: f64,
+    ltp_ts: f64,
+    ltp_side: i32,
+    /// The published meta: the value of the `min_order_size` text (NaN: none, or not a decimal)
+    /// and `NEG_RISK_*`.
+    min_order: f64,
+    neg_risk_value: i32,
+    /// Version of the published market text: + 1 whenever it changes ([`published_market`]).
+    market_version: i32,
     bids: Side,
     asks: Side,
     /// Market, min_order_size, and the pending hash and its timestamp.
@@ -124,6 +134,48 @@ struct SlotState {
     /// Server top of book from the last applied current-format entry of this frame:
     /// `Some((best_bid, best_ask))` as keys ([`bbo_of`]).
     bbo: Option<(u64, u64)>,
+}
+
+impl SlotState {
+    /// Stores the meta of the hash check and publishes the minimum order size and neg-risk flag.
+    fn set_meta(&mut self, min_order_size: &[u8], neg_risk: bool) {
+        self.has_meta = true;
+        self.texts.set(T_MIN_ORDER_SIZE, min_order_size);
+        self.neg_risk = neg_risk;
+        self.min_order = Dec::parse(min_order_size).map_or(f64::NAN, |d| d.to_f64());
+        self.neg_risk_value = if neg_risk { NEG_RISK_YES } else { NEG_RISK_NO };
+    }
+
+    /// Sets the market text (of the hash, and the published one: version + 1 when that changes).
+    fn set_market(&mut self, text: &[u8]) {
+        if published_market(self.texts.get(T_MARKET)) != published_market(text) {
+            self.market_version = self.market_version.wrapping_add(1);
+        }
+        self.texts.set(T_MARKET, text);
+    }
+
+    /// Clears the last trade (price, size, side, time).
+    fn clear_last_trade(&mut self) {
+        self.ltp = None;
+        self.ltp_size = f64::NAN;
+        self.ltp_ts = f64::NAN;
+        self.ltp_side = SIDE_UNKNOWN;
+    }
+}
+
+/// The market text as the slot keeps it: up to `MARKET_BYTES` printable ASCII bytes, else none.
+fn published_market(text: &[u8]) -> &[u8] {
+    if text.len() <= MARKET_BYTES && text.iter().all(|b| (0x20..=0x7e).contains(b)) {
+        text
+    } else {
+        b""
+    }
+}
+
+/// Two i32 fields of one 64-bit table word, `lo` at the lower address (little-endian).
+#[inline]
+fn pair(lo: i32, hi: i32) -> u64 {
+    (lo as u32 as u64) | ((hi as u32 as u64) << 32)
 }
 
 /// The writer. Construct over the table memory with [`Table::new`], or [`OwnedTable`] in tests.
@@ -198,7 +250,7 @@ impl Table {
             publications: 0,
         };
         if t.read_i32(H_MAGIC) != MAGIC || t.read_i32(H_VERSION) != LAYOUT_VERSION {
-            return bad("the buffer is not a polybook table of layout version 1");
+            return bad(&format!("the buffer is not a polybook table of layout version {LAYOUT_VERSION}"));
         }
         let capacity = t.read_i32(H_CAPACITY);
         let depth = t.read_i32(H_DEPTH);
@@ -221,6 +273,12 @@ impl Table {
                 SlotState {
                     gen: t.read_i32(base + S_GEN),
                     conn: t.read_i32(base + S_CONN),
+                    ltp_size: t.read_f64(base + S_LAST_TRADE_SIZE),
+                    ltp_ts: t.read_f64(base + S_LAST_TRADE_TS),
+                    ltp_side: t.read_i32(base + S_LAST_TRADE_SIDE),
+                    min_order: t.read_f64(base + S_MIN_ORDER_SIZE),
+                    neg_risk_value: t.read_i32(base + S_NEG_RISK),
+                    market_version: t.read_i32(base + S_MARKET_VERSION),
                     bids: Side::new(true),
                     asks: Side::new(false),
                     exch_ts: f64::NAN,
@@ -350,6 +408,11 @@ impl Table {
             || r64(S_LAST_TRADE) != s.ltp.map_or(f64::NAN, |d| d.to_f64()).to_bits()
             || r64(S_BID_LEVELS) != (s.bids.len() as f64).to_bits()
             || r64(S_ASK_LEVELS) != (s.asks.len() as f64).to_bits()
+            || r64(S_LAST_TRADE_SIZE) != s.ltp_size.to_bits()
+            || r64(S_LAST_TRADE_TS) != s.ltp_ts.to_bits()
+            || r64(S_MIN_ORDER_SIZE) != s.min_order.to_bits()
+            || r64(S_LAST_TRADE_SIDE) != pair(s.ltp_side, s.neg_risk_value)
+            || r64(S_MARKET_VERSION) as u32 as i32 != s.market_version
         {
             return true;
         }
@@ -410,6 +473,23 @@ impl Table {
         words[S_LAST_TRADE / 8].store(f(s.ltp.map_or(f64::NAN, |d| d.to_f64())), Ordering::Relaxed);
         words[S_BID_LEVELS / 8].store(f(s.bids.len() as f64), Ordering::Relaxed);
         words[S_ASK_LEVELS / 8].store(f(s.asks.len() as f64), Ordering::Relaxed);
+        words[S_LAST_TRADE_SIZE / 8].store(f(s.ltp_size), Ordering::Relaxed);
+        words[S_LAST_TRADE_TS / 8].store(f(s.ltp_ts), Ordering::Relaxed);
+        words[S_MIN_ORDER_SIZE / 8].store(f(s.min_order), Ordering::Relaxed);
+        // Two i32 fields per word (side and neg risk; version and length), low address first.
+        words[S_LAST_TRADE_SIDE / 8].store(pair(s.ltp_side, s.neg_risk_value), Ordering::Relaxed);
+        let version = &words[S_MARKET_VERSION / 8];
+        if version.load(Ordering::Relaxed) as u32 as i32 != s.market_version {
+            // The text changes rarely (a slot's first book): written only then, the whole field,
+            // zeros after the text (the published bytes are the same on both writers).
+            let text = published_market(s.texts.get(T_MARKET));
+            let mut field = [0u8; MARKET_BYTES];
+            field[..text.len()].copy_from_slice(text);
+            for (k, chunk) in field.chunks_exact(8).enumerate() {
+                words[S_MARKET / 8 + k].store(u64::from_le_bytes(chunk.try_into().unwrap()), Ordering::Relaxed);
+            }
+            version.store(pair(s.market_version, text.len() as i32), Ordering::Relaxed);
+        }
         for (side, nb, first) in [(&mut s.bids, nb, S_LEVELS / 8), (&mut s.asks, na, S_LEVELS / 8 + depth * 2)] {
             let n = side.len();
             let out = &words[first..first + 2 * nb];
@@ -541,7 +621,7 @@ impl Table {
         s.sequence = 0.0;
         s.updates = 0.0;
         s.tick = None;
-        s.ltp = None;
+        s.clear_last_trade();
         // A token bound twice is found at its latest slot (the older one keeps its book until unbound).
         let slots = &self.slots;
         let id = token_id.as_bytes();
@@ -568,9 +648,12 @@ impl Table {
         s.id = Box::default();
         s.bids.clear();
         s.asks.clear();
+        s.set_market(b"");
         s.texts.clear();
         s.has_meta = false;
         s.neg_risk = false;
+        s.min_order = f64::NAN;
+        s.neg_risk_value = NEG_RISK_UNKNOWN;
         s.pending = false;
         s.bbo = None;
     }
@@ -651,14 +734,15 @@ impl Table {
         Ok(())
     }
 
-    /// Enables hash checks for the bound token (no publish).
+    /// Enables hash checks for the bound token; publishes (without `sequence` + 1) when the
+    /// published minimum order size or neg-risk flag change.
     pub fn set_meta(&mut self, slot: u32, min_order_size: &str, neg_risk: bool) -> Result<(), TableError> {
         let slot = self.check_slot(slot)?;
-        let s = &mut self.slots[slot];
-        if s.bound {
-            s.has_meta = true;
-            s.texts.set(T_MIN_ORDER_SIZE, min_order_size.as_bytes());
-            s.neg_risk = neg_risk;
+        if self.slots[slot].bound {
+            self.slots[slot].set_meta(min_order_size.as_bytes(), neg_risk);
+            if self.differs(slot) {
+                self.publish(slot, false);
+            }
         }
         Ok(())
     }
@@ -805,16 +889,15 @@ impl Table {
             return;
         };
         if let (Some(mos), Val::Bool(neg)) = (str_of(p, src, ev.min_order_size), ev.neg_risk) {
-            let s = &mut self.slots[slot];
-            s.has_meta = true;
-            s.texts.set(T_MIN_ORDER_SIZE, mos);
-            s.neg_risk = neg;
+            self.slots[slot].set_meta(mos, neg);
         }
         let ts = ts_of(p, src, ev.timestamp);
         let s = &self.slots[slot];
         // NaN timestamps compare false: a book whose age cannot be told is kept.
         if s.flags & F_READY != 0 && ts.val.partial_cmp(&s.exch_ts) != Some(std::cmp::Ordering::Greater) {
             self.bump(c::REST_SKIPPED);
+            // The meta may still have changed what a read returns.
+            self.commit(slot);
             return;
         }
         self.apply_book(p, src, ev, slot, ts, now);
@@ -889,10 +972,14 @@ impl Table {
             s.tick = Some(d);
         }
         if let Some(d) = str_of(p, src, ev.last_trade_price).and_then(Dec::parse_price) {
+            // A book names the last trade's price only: size, side and time are another trade's when it moved.
+            if s.ltp.map(|x| x.to_f64()) != Some(d.to_f64()) {
+                s.clear_last_trade();
+            }
             s.ltp = Some(d);
         }
         s.exch_ts = ts.val;
-        s.texts.set(T_MARKET, str_of(p, src, ev.market).unwrap_or_default());
+        s.set_market(str_of(p, src, ev.market).unwrap_or_default());
         s.updates += 1.0;
         s.last_update = now;
         let text = ts.text.map_or(&b""[..], |r| p.bytes(src, r));
@@ -1036,6 +1123,14 @@ impl Table {
             s.tick = Some(d);
         } else {
             s.ltp = Some(d);
+            // Optional fields (DESIGN 5.8 rule 4): absent or invalid is unknown.
+            s.ltp_size = dec_of(p, src, ev.size).map_or(f64::NAN, |d| d.to_f64());
+            s.ltp_ts = ts_of(p, src, ev.timestamp).val;
+            s.ltp_side = match str_of(p, src, ev.side) {
+                Some(b"BUY") => SIDE_BUY,
+                Some(b"SELL") => SIDE_SELL,
+                _ => SIDE_UNKNOWN,
+            };
         }
         if s.flags & F_READY != 0 {
             s.last_update = now;

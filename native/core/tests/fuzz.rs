@@ -576,7 +576,18 @@ impl Gen {
         };
         let m = valid.then(|| Model { bids: side(&bids), asks: side(&asks) });
         *self.model(ctx, h, &id) = m.filter(|m| !matches!((m.best_bid(), m.best_ask()), (Some(b), Some(a)) if b >= a));
-        let market = self.s(ctx, r, "0xce610556ec78cfd7894f4169d91fe70e31c2fb49f927fffd7fe7d06530f88d56");
+        // The condition id, now and then one the slot cannot keep (too long, not ASCII) or another one.
+        let m = if r.one_in(20) {
+            *r.pick(&[
+                "0xce610556ec78cfd7894f4169d91fe70e31c2fb49f927fffd7fe7d06530f88d56ce610556ec78cfd7",
+                "0x\u{e9}",
+                "",
+                "0x1",
+            ])
+        } else {
+            "0xce610556ec78cfd7894f4169d91fe70e31c2fb49f927fffd7fe7d06530f88d56"
+        };
+        let market = self.s(ctx, r, m);
         let idv = self.s(ctx, r, &id);
         let ts = self.timestamp(r, ctx);
         let hash = self.hash(r, ctx);
@@ -819,7 +830,10 @@ impl Gen {
                     ("fee_rate_bps", self.s(ctx, r, "0")),
                     ("market", market),
                     ("price", self.s(ctx, r, &p)),
-                    ("side", self.s(ctx, r, "SELL")),
+                    ("side", {
+                        let side = *r.pick(&["SELL", "BUY", "BUY", "sell", ""]);
+                        self.s(ctx, r, side)
+                    }),
                     ("size", {
                         let z = size_text(r);
                         self.s(ctx, r, &z)
@@ -2273,6 +2287,27 @@ impl Harness {
             let fresh = gen == 0 && flags == 0;
             ensure!(ltp.is_nan() || (ltp > 0.0 && ltp < 1.0) || (fresh && ltp == 0.0), "slot {s}: lastTrade {ltp}");
             ensure!(exch.is_nan() || (exch.is_finite() && exch >= 0.0), "slot {s}: exchTs {exch}");
+            let (lts, ltt, mos) = (fw(w, S_LAST_TRADE_SIZE), fw(w, S_LAST_TRADE_TS), fw(w, S_MIN_ORDER_SIZE));
+            ensure!(lts.is_nan() || (lts.is_finite() && lts >= 0.0), "slot {s}: lastTradeSize {lts}");
+            ensure!(ltt.is_nan() || (ltt.is_finite() && ltt >= 0.0), "slot {s}: lastTradeTs {ltt}");
+            ensure!(mos.is_nan() || (mos.is_finite() && mos >= 0.0), "slot {s}: minOrderSize {mos}");
+            let (side, neg) = (lo(w[S_LAST_TRADE_SIDE / 8]), hi(w[S_NEG_RISK / 8]));
+            ensure!((SIDE_UNKNOWN..=SIDE_SELL).contains(&side), "slot {s}: lastTradeSide {side}");
+            ensure!((NEG_RISK_UNKNOWN..=NEG_RISK_YES).contains(&neg), "slot {s}: negRisk {neg}");
+            // A bound token's trade details only come with its price.
+            ensure!(
+                flags & F_SUBSCRIBED == 0 || !ltp.is_nan() || (lts.is_nan() && ltt.is_nan() && side == SIDE_UNKNOWN),
+                "slot {s}: trade details without a price"
+            );
+            let mlen = hi(w[S_MARKET_LENGTH / 8]);
+            ensure!((0..=MARKET_BYTES as i32).contains(&mlen), "slot {s}: market length {mlen}");
+            let text: Vec<u8> =
+                (S_MARKET..S_MARKET + MARKET_BYTES).map(|i| (w[i / 8] >> (8 * (i % 8))) as u8).collect();
+            ensure!(
+                text[..mlen as usize].iter().all(|b| (0x20..=0x7e).contains(b))
+                    && text[mlen as usize..].iter().all(|&b| b == 0),
+                "slot {s}: market field {text:?} (length {mlen})"
+            );
             ensure!(
                 sq >= 0.0 && sq.fract() == 0.0 && upd >= 0.0 && upd.fract() == 0.0,
                 "slot {s}: sequence {sq} updates {upd}"

@@ -264,6 +264,9 @@ fn other_fixtures_counters() {
     t.bind(ltp["asset_id"].as_str().unwrap(), 1, 0).unwrap();
     t.ingest(&fixture("last_trade_price_2024-08.json"), 5.0);
     assert_eq!(f64_at(&t, 1, S_LAST_TRADE), 0.491);
+    assert_eq!(f64_at(&t, 1, S_LAST_TRADE_SIZE), 85.36);
+    assert_eq!(f64_at(&t, 1, S_LAST_TRADE_TS), 1724564136087.0);
+    assert_eq!(t.read_i32(t.slot_offset(1) + S_LAST_TRADE_SIDE), SIDE_SELL);
 
     // market_resolved settles both named tokens.
     let res: Value = json("market_resolved_2026-10-04.json");
@@ -800,4 +803,66 @@ fn settle_marks_a_bound_token_settled_and_publishes() {
     // A settled token is never marked for resync.
     t.invalidate(0, 4.0).unwrap();
     assert!(t.take_resync().is_empty());
+}
+
+/// The market text of a slot as a reader sees it: `S_MARKET_LENGTH` bytes of `S_MARKET`.
+fn market_at(t: &OwnedTable, slot: usize) -> (i32, Vec<u8>) {
+    let b = t.slot_offset(slot);
+    let n = t.read_i32(b + S_MARKET_LENGTH);
+    let words: Vec<u8> =
+        (0..MARKET_BYTES / 8).flat_map(|k| t.read_f64(b + S_MARKET + 8 * k).to_bits().to_le_bytes()).collect();
+    (t.read_i32(b + S_MARKET_VERSION), words[..n.clamp(0, MARKET_BYTES as i32) as usize].to_vec())
+}
+
+#[test]
+fn market_text_meta_and_trade_are_published() {
+    let mut t = table();
+    let open: Value = json("book_opening_snapshot_2026-10-04.json");
+    let id = open["asset_id"].as_str().unwrap();
+    t.bind(id, 2, 1).unwrap();
+    t.ingest(&fixture("book_opening_snapshot_2026-10-04.json"), 1.0);
+    let (v1, text) = market_at(&t, 2);
+    assert_eq!(text, open["market"].as_str().unwrap().as_bytes());
+    assert_eq!(f64_at(&t, 2, S_LAST_TRADE), 0.064);
+    assert!(f64_at(&t, 2, S_LAST_TRADE_SIZE).is_nan() && f64_at(&t, 2, S_LAST_TRADE_TS).is_nan());
+    assert!(f64_at(&t, 2, S_MIN_ORDER_SIZE).is_nan());
+    assert_eq!(t.read_i32(t.slot_offset(2) + S_NEG_RISK), NEG_RISK_UNKNOWN);
+
+    // The same market again: no new version.
+    t.ingest(&fixture("book_opening_snapshot_2026-10-04.json"), 2.0);
+    assert_eq!(market_at(&t, 2).0, v1);
+
+    // setMeta publishes (without a book change) the minimum order size and neg risk.
+    let (seq, sequence) = (t.read_i32(t.slot_offset(2) + S_SEQ), f64_at(&t, 2, S_SEQUENCE));
+    t.set_meta(2, "15", true).unwrap();
+    assert_eq!(f64_at(&t, 2, S_MIN_ORDER_SIZE), 15.0);
+    assert_eq!(t.read_i32(t.slot_offset(2) + S_NEG_RISK), NEG_RISK_YES);
+    assert_eq!(t.read_i32(t.slot_offset(2) + S_SEQ), seq + 2);
+    assert_eq!(f64_at(&t, 2, S_SEQUENCE), sequence);
+    t.set_meta(2, "15", true).unwrap();
+    assert_eq!(t.read_i32(t.slot_offset(2) + S_SEQ), seq + 2, "unchanged meta: no publish");
+
+    // A market text that cannot be a condition id is not kept; the field is zeros after the text.
+    let frame = |m: &str| {
+        format!(
+            r#"{{"event_type":"book","market":"{m}","asset_id":"{id}","timestamp":"5","bids":[{{"price":"0.4","size":"1"}}],"asks":[{{"price":"0.6","size":"1"}}]}}"#
+        )
+    };
+    t.ingest(frame(&"x".repeat(MARKET_BYTES + 1)).as_bytes(), 3.0);
+    let (v2, text) = market_at(&t, 2);
+    assert!(text.is_empty() && v2 == v1 + 1);
+    t.ingest(frame("0x1").as_bytes(), 4.0);
+    let (v3, text) = market_at(&t, 2);
+    assert_eq!((v3, &text[..]), (v1 + 2, &b"0x1"[..]));
+    let b = t.slot_offset(2);
+    assert_eq!(t.read_f64(b + S_MARKET).to_bits() >> 24, 0, "zeros after the text");
+
+    // The book named no last trade price: the trade stays. Unbinding forgets everything.
+    assert_eq!(f64_at(&t, 2, S_LAST_TRADE), 0.064);
+    t.unbind(2).unwrap();
+    t.bind("other", 2, 1).unwrap();
+    let (v4, text) = market_at(&t, 2);
+    assert!(text.is_empty() && v4 == v3 + 1);
+    assert!(f64_at(&t, 2, S_MIN_ORDER_SIZE).is_nan() && f64_at(&t, 2, S_LAST_TRADE).is_nan());
+    assert_eq!(t.read_i32(t.slot_offset(2) + S_NEG_RISK), NEG_RISK_UNKNOWN);
 }

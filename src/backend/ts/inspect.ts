@@ -8,8 +8,21 @@ import {
   H_CONFIRMED,
   H_COUNTERS,
   HEADER_BYTES,
+  MARKET_BYTES,
   MAX_CONNECTIONS,
+  S_ASK_LEVELS,
+  S_BID_LEVELS,
+  S_LAST_TRADE,
+  S_LAST_TRADE_SIDE,
+  S_LAST_TRADE_SIZE,
+  S_LAST_TRADE_TS,
   S_LEVELS,
+  S_MARKET,
+  S_MARKET_LENGTH,
+  S_MARKET_VERSION,
+  S_MIN_ORDER_SIZE,
+  S_NEG_RISK,
+  S_TICK_SIZE,
   slotBytes,
   tableGeometry,
   type CounterName,
@@ -28,6 +41,14 @@ export interface SlotSnapshot {
   updates: number;
   tickSize: number;
   lastTrade: number;
+  lastTradeSize: number;
+  lastTradeTs: number;
+  lastTradeSide: number;
+  minOrderSize: number;
+  negRisk: number;
+  marketVersion: number;
+  /** The market text ('' = none). */
+  market: string;
   bidLevels: number;
   askLevels: number;
   /** Published levels, best first, `[price, size]`. */
@@ -42,7 +63,7 @@ function geometry(sab: SharedArrayBuffer, slot: number) {
 
 export function readSlot(sab: SharedArrayBuffer, slot: number): SlotSnapshot {
   const { depth, base } = geometry(sab, slot);
-  const i = new Int32Array(sab, base, 6);
+  const i = new Int32Array(sab, base, S_LEVELS >> 2);
   const f = new Float64Array(sab, base, (S_LEVELS >> 3) + depth * 4);
   const nBids = Math.min(Math.max(i[2], 0), depth);
   const nAsks = Math.min(Math.max(i[3], 0), depth);
@@ -62,17 +83,26 @@ export function readSlot(sab: SharedArrayBuffer, slot: number): SlotSnapshot {
     exchTs: f[4],
     sequence: f[5],
     updates: f[6],
-    tickSize: f[7],
-    lastTrade: f[8],
-    bidLevels: f[9],
-    askLevels: f[10],
+    tickSize: f[S_TICK_SIZE >> 3],
+    lastTrade: f[S_LAST_TRADE >> 3],
+    lastTradeSize: f[S_LAST_TRADE_SIZE >> 3],
+    lastTradeTs: f[S_LAST_TRADE_TS >> 3],
+    lastTradeSide: i[S_LAST_TRADE_SIDE >> 2],
+    minOrderSize: f[S_MIN_ORDER_SIZE >> 3],
+    negRisk: i[S_NEG_RISK >> 2],
+    marketVersion: i[S_MARKET_VERSION >> 2],
+    market: String.fromCharCode(
+      ...new Uint8Array(sab, base + S_MARKET, Math.min(Math.max(i[S_MARKET_LENGTH >> 2], 0), MARKET_BYTES)),
+    ),
+    bidLevels: f[S_BID_LEVELS >> 3],
+    askLevels: f[S_ASK_LEVELS >> 3],
     bids: lv(S_LEVELS >> 3, nBids),
     asks: lv((S_LEVELS >> 3) + depth * 2, nAsks),
   };
 }
 
 /**
- * The bytes a reader may read from a slot: the 96-byte slot header, then the published bid
+ * The bytes a reader may read from a slot: the slot header (S_LEVELS bytes), then the published bid
  * levels and the published ask levels (unused level entries are not part of it).
  */
 export function publishedBytes(sab: SharedArrayBuffer, slot: number): Uint8Array {

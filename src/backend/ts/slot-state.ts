@@ -3,6 +3,8 @@
  * full-depth book with its exact texts, and the bookkeeping of the ingest rules.
  */
 import { Side } from './side.js';
+import { decValue, scanDecimal } from './decimal.js';
+import { MARKET_BYTES, NEG_RISK_NO, NEG_RISK_UNKNOWN, NEG_RISK_YES, SIDE_UNKNOWN } from '../../table/layout.js';
 
 /** Key of an empty side (server `""`, or our book without levels). */
 export const NO_LEVEL = -1;
@@ -22,6 +24,12 @@ export class SlotState {
   updates = 0;
   tickSize = 0;
   lastTrade = 0;
+  lastTradeSize = 0;
+  lastTradeTs = 0;
+  lastTradeSide = SIDE_UNKNOWN;
+  /** The published market text ('' = none) and its version (docs/DESIGN.md section 2). */
+  marketText = '';
+  marketVersion = 0;
 
   bids = new Side();
   asks = new Side();
@@ -35,6 +43,9 @@ export class SlotState {
   hasMeta = false;
   minOrderSize = '';
   negRisk = false;
+  /** The published meta: the minimum order size's value (NaN: none, or not a decimal) and `NEG_RISK_*`. */
+  minOrderValue = NaN;
+  negRiskValue = NEG_RISK_UNKNOWN;
   /** Server hash to verify at the next tick, and the exchange timestamp text it goes with. */
   pendingHash: string | null = null;
   pendingTs = '';
@@ -59,6 +70,12 @@ export class SlotState {
   private updates0 = 0;
   private tickSize0 = 0;
   private lastTrade0 = 0;
+  private lastTradeSize0 = 0;
+  private lastTradeTs0 = 0;
+  private lastTradeSide0 = 0;
+  private minOrder0 = 0;
+  private negRisk0 = 0;
+  private marketVersion0 = 0;
 
   constructor(readonly slot: number) {}
 
@@ -70,6 +87,12 @@ export class SlotState {
     this.updates0 = this.updates;
     this.tickSize0 = this.tickSize;
     this.lastTrade0 = this.lastTrade;
+    this.lastTradeSize0 = this.lastTradeSize;
+    this.lastTradeTs0 = this.lastTradeTs;
+    this.lastTradeSide0 = this.lastTradeSide;
+    this.minOrder0 = this.minOrderValue;
+    this.negRisk0 = this.negRiskValue;
+    this.marketVersion0 = this.marketVersion;
   }
 
   /** Whether a published field or level differs from the snapshot (bit for bit: NaN = NaN, 0 != -0). */
@@ -82,24 +105,69 @@ export class SlotState {
       !Object.is(this.exchTs, this.exchTs0) ||
       !Object.is(this.updates, this.updates0) ||
       !Object.is(this.tickSize, this.tickSize0) ||
-      !Object.is(this.lastTrade, this.lastTrade0)
+      !Object.is(this.lastTrade, this.lastTrade0) ||
+      !Object.is(this.lastTradeSize, this.lastTradeSize0) ||
+      !Object.is(this.lastTradeTs, this.lastTradeTs0) ||
+      this.lastTradeSide !== this.lastTradeSide0 ||
+      !Object.is(this.minOrderValue, this.minOrder0) ||
+      this.negRiskValue !== this.negRisk0 ||
+      this.marketVersion !== this.marketVersion0
     );
+  }
+
+  /** Stores the meta of the hash check and publishes the minimum order size and the neg-risk flag. */
+  setMeta(minOrderSize: string, negRisk: boolean): void {
+    this.hasMeta = true;
+    this.minOrderSize = minOrderSize;
+    this.minOrderValue = scanDecimal(minOrderSize) ? decValue() : NaN;
+    this.negRisk = negRisk;
+    this.negRiskValue = negRisk ? NEG_RISK_YES : NEG_RISK_NO;
+  }
+
+  /** Sets the market text of the hash and the published one (version + 1 when the published text changes). */
+  setMarket(text: string): void {
+    this.market = text;
+    const t = publishableMarket(text);
+    if (t !== this.marketText) {
+      this.marketText = t;
+      this.marketVersion = (this.marketVersion + 1) | 0;
+    }
+  }
+
+  /** Clears the last trade (price, size, side, time). */
+  clearLastTrade(): void {
+    this.lastTrade = NaN;
+    this.lastTradeSize = NaN;
+    this.lastTradeTs = NaN;
+    this.lastTradeSide = SIDE_UNKNOWN;
   }
 
   /** Clears the per-binding state (book, texts, meta, pending checks). */
   clearBinding(): void {
     this.bids.clear();
     this.asks.clear();
-    this.market = '';
+    this.setMarket('');
     this.tickText = '';
     this.ltpText = '';
     this.hasMeta = false;
     this.minOrderSize = '';
     this.negRisk = false;
+    this.minOrderValue = NaN;
+    this.negRiskValue = NEG_RISK_UNKNOWN;
     this.pendingHash = null;
     this.pendingTs = '';
     this.deadline = 0;
     this.touched = 0;
     this.bboFrame = 0;
   }
+}
+
+/** The market text as the slot keeps it: up to MARKET_BYTES printable ASCII characters, else '' (none). */
+export function publishableMarket(text: string): string {
+  if (text.length > MARKET_BYTES) return '';
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0x20 || c > 0x7e) return '';
+  }
+  return text;
 }

@@ -7,6 +7,7 @@ import {
   H_CONFIRMED,
   H_COUNTERS,
   HEADER_BYTES,
+  MARKET_BYTES,
   MAX_CONNECTIONS,
   S_ASK_LEVELS,
   S_BID_LEVELS,
@@ -15,8 +16,16 @@ import {
   S_FLAGS,
   S_GEN,
   S_LAST_TRADE,
+  S_LAST_TRADE_SIDE,
+  S_LAST_TRADE_SIZE,
+  S_LAST_TRADE_TS,
   S_LAST_UPDATE,
   S_LEVELS,
+  S_MARKET,
+  S_MARKET_LENGTH,
+  S_MARKET_VERSION,
+  S_MIN_ORDER_SIZE,
+  S_NEG_RISK,
   S_NASKS,
   S_NBIDS,
   S_SEQ,
@@ -44,12 +53,20 @@ const D_LAST_TRADE = S_LAST_TRADE / 8;
 const D_BID_LEVELS = S_BID_LEVELS / 8;
 const D_ASK_LEVELS = S_ASK_LEVELS / 8;
 const D_LEVELS = S_LEVELS / 8;
+const D_LAST_TRADE_SIZE = S_LAST_TRADE_SIZE / 8;
+const D_LAST_TRADE_TS = S_LAST_TRADE_TS / 8;
+const D_MIN_ORDER_SIZE = S_MIN_ORDER_SIZE / 8;
+const I_LAST_TRADE_SIDE = S_LAST_TRADE_SIDE / 4;
+const I_NEG_RISK = S_NEG_RISK / 4;
+const I_MARKET_VERSION = S_MARKET_VERSION / 4;
+const I_MARKET_LENGTH = S_MARKET_LENGTH / 4;
 
 export class TableWriter {
   readonly capacity: number;
   readonly depth: number;
   readonly i32: Int32Array;
   readonly f64: Float64Array;
+  private readonly u8: Uint8Array;
   /** Header counters (section 6), written in place. */
   readonly counters: Float64Array;
   /** Per-connection confirmation times. */
@@ -65,6 +82,7 @@ export class TableWriter {
     this.stride = slotBytes(depth);
     this.i32 = new Int32Array(sab);
     this.f64 = new Float64Array(sab);
+    this.u8 = new Uint8Array(sab);
     this.counters = new Float64Array(sab, H_COUNTERS, COUNTER_COUNT);
     this.confirmed = new Float64Array(sab, H_CONFIRMED, MAX_CONNECTIONS);
   }
@@ -90,6 +108,15 @@ export class TableWriter {
     st.updates = f[b8 + D_UPDATES];
     st.tickSize = f[b8 + D_TICK_SIZE];
     st.lastTrade = f[b8 + D_LAST_TRADE];
+    st.lastTradeSize = f[b8 + D_LAST_TRADE_SIZE];
+    st.lastTradeTs = f[b8 + D_LAST_TRADE_TS];
+    st.lastTradeSide = this.i32[b4 + I_LAST_TRADE_SIDE];
+    st.minOrderValue = f[b8 + D_MIN_ORDER_SIZE];
+    st.negRiskValue = this.i32[b4 + I_NEG_RISK];
+    st.marketVersion = this.i32[b4 + I_MARKET_VERSION];
+    const base = this.base(st.slot) + S_MARKET;
+    const n = Math.min(Math.max(this.i32[b4 + I_MARKET_LENGTH], 0), MARKET_BYTES);
+    st.marketText = String.fromCharCode(...this.u8.subarray(base, base + n));
   }
 
   /** Publishes the whole slot from its mirror: seq odd, plain stores, seq even. */
@@ -120,6 +147,20 @@ export class TableWriter {
     f[b8 + D_LAST_TRADE] = st.lastTrade;
     f[b8 + D_BID_LEVELS] = bids.n;
     f[b8 + D_ASK_LEVELS] = asks.n;
+    f[b8 + D_LAST_TRADE_SIZE] = st.lastTradeSize;
+    f[b8 + D_LAST_TRADE_TS] = st.lastTradeTs;
+    f[b8 + D_MIN_ORDER_SIZE] = st.minOrderValue;
+    i32[b4 + I_LAST_TRADE_SIDE] = st.lastTradeSide;
+    i32[b4 + I_NEG_RISK] = st.negRiskValue;
+    if (i32[b4 + I_MARKET_VERSION] !== st.marketVersion) {
+      // The text changes rarely (a slot's first book): written only then.
+      const text = st.marketText;
+      const m = this.base(st.slot) + S_MARKET;
+      // The whole field, zeros after the text: the published bytes are the same on both writers.
+      for (let k = 0; k < MARKET_BYTES; k++) this.u8[m + k] = k < text.length ? text.charCodeAt(k) : 0;
+      i32[b4 + I_MARKET_LENGTH] = text.length;
+      i32[b4 + I_MARKET_VERSION] = st.marketVersion;
+    }
 
     // Best first: wire index n-1 downwards, from the shallowest changed position (positions
     // above it hold what the last publish wrote). Prices are |key| / 1e9 (see side.ts).

@@ -16,6 +16,9 @@ import {
   F_SETTLED,
   F_SUBSCRIBED,
   MAX_CONNECTIONS,
+  SIDE_BUY,
+  SIDE_SELL,
+  SIDE_UNKNOWN,
 } from '../../table/layout.js';
 import { decValue, scanDecimal, scanPrice } from './decimal.js';
 import { Status, type FullBook, type Writer } from '../../table/writer.js';
@@ -135,7 +138,7 @@ export class JsWriter implements Writer {
     st.sequence = 0;
     st.updates = 0;
     st.tickSize = NaN;
-    st.lastTrade = NaN;
+    st.clearLastTrade();
     this.t.publish(st);
   }
 
@@ -173,9 +176,10 @@ export class JsWriter implements Writer {
   setMeta(slot: number, minOrderSize: string, negRisk: boolean): void {
     const st = this.bound(slot);
     if (st === null) return;
-    st.hasMeta = true;
-    st.minOrderSize = String(minOrderSize);
-    st.negRisk = negRisk === true;
+    st.snapshot();
+    st.setMeta(String(minOrderSize), negRisk === true);
+    // A token command, not a book change: published without `sequence` + 1 (section 5.8 rule 6).
+    if (st.changed()) this.t.publish(st);
   }
 
   invalidate(slot: number, _nowMs: number): void {
@@ -294,11 +298,13 @@ export class JsWriter implements Writer {
       st.tickText = f.tickText;
     }
     if (f.ltpOk) {
+      // A book names the last trade's price only: size, side and time are another trade's when it moved.
+      if (f.ltp !== st.lastTrade) st.clearLastTrade();
       st.lastTrade = f.ltp;
       st.ltpText = f.ltpText;
     }
     st.exchTs = f.ts;
-    st.market = f.market;
+    st.setMarket(f.market);
     st.updates += 1;
     st.lastUpdate = nowMs;
   }
@@ -554,6 +560,11 @@ export class JsWriter implements Writer {
     this.touch(st);
     st.lastTrade = price;
     st.ltpText = text as string;
+    // Optional fields (section 5.8 rule 4): absent or invalid is unknown.
+    st.lastTradeSize = scanDecimal(ev.size) ? decValue() : NaN;
+    st.lastTradeTs = scanDecimal(ev.timestamp) ? decValue() : NaN;
+    const side = ev.side;
+    st.lastTradeSide = side === 'BUY' ? SIDE_BUY : side === 'SELL' ? SIDE_SELL : SIDE_UNKNOWN;
     this.c[C.lastTrades] += 1;
     if (st.flags & F_READY) st.lastUpdate = nowMs;
   }
@@ -649,6 +660,13 @@ export class JsWriter implements Writer {
         updates: st.updates,
         tickSize: st.tickSize,
         lastTrade: st.lastTrade,
+        lastTradeSize: st.lastTradeSize,
+        lastTradeTs: st.lastTradeTs,
+        lastTradeSide: st.lastTradeSide,
+        minOrderSize: st.minOrderValue,
+        negRisk: st.negRiskValue,
+        marketVersion: st.marketVersion,
+        market: st.marketText,
         bidLevels: st.bids.n,
         askLevels: st.asks.n,
         bids: top(st.bids, 1),
@@ -693,16 +711,14 @@ export class JsWriter implements Writer {
       return;
     }
     const st = this.slots[slot]!;
-    if (f.minOrderSize !== null && f.negRisk !== null) {
-      st.hasMeta = true;
-      st.minOrderSize = f.minOrderSize;
-      st.negRisk = f.negRisk;
-    }
+    st.snapshot();
+    if (f.minOrderSize !== null && f.negRisk !== null) st.setMeta(f.minOrderSize, f.negRisk);
     if ((st.flags & F_READY) !== 0 && !(f.ts > st.exchTs)) {
       c[C.restSkipped] += 1;
+      // The meta may still have changed what a read returns.
+      this.commit(st);
       return;
     }
-    st.snapshot();
     this.installBook(st, f, nowMs);
     st.pendingHash = null;
     c[C.restApplied] += 1;
