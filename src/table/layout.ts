@@ -85,6 +85,8 @@ export const F_DISABLED = 16;
 export const F_SETTLED = 32;
 /** Flag: the top of book disagrees with the server's, grace period running. */
 export const F_MISMATCH = 64;
+/** Flag: the last reset was an audit's: the book was behind or different from the exchange's REST book. */
+export const F_DIVERGED = 128;
 
 /** Counter names in header order (docs/DESIGN.md section 6). */
 export const COUNTERS = [

@@ -80,6 +80,8 @@ pub const F_DISABLED: i32 = 16;
 pub const F_SETTLED: i32 = 32;
 /// Flag: the top of book disagrees with the server's, grace period running.
 pub const F_MISMATCH: i32 = 64;
+/// Flag: the last reset was an audit's: the book was behind or different from the exchange's REST book.
+pub const F_DIVERGED: i32 = 128;
 
 /// Counter names in header order (docs/DESIGN.md section 6).
 pub const COUNTERS: [&str; 28] = [
