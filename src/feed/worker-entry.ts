@@ -100,6 +100,9 @@ function run(port: MessagePort, init: WorkerInit): void {
       case 'remove':
         if (!stopping) manager.remove(o.tokenIds);
         return;
+      case 'reconnect':
+        if (!stopping) manager.reconnect(o.conn, o.reason);
+        return;
       case 'request':
         switch (o.kind) {
           case 'stats':

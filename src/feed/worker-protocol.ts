@@ -59,6 +59,7 @@ export type RequestKind = keyof Requests;
 export type FeedOp =
   | { op: 'add'; entries: UniverseEntry[] }
   | { op: 'remove'; tokenIds: string[] }
+  | { op: 'reconnect'; conn: number; reason: string }
   | { [K in RequestKind]: { op: 'request'; id: number; kind: K } & Requests[K]['ask'] }[RequestKind];
 
 /** One operation from the main thread: a writer command, or a feed operation. */

@@ -264,6 +264,15 @@ export class WorkerFeed extends EventEmitter<FeedEvents> {
   }
 
   /**
+   * Reconnects connection `conn` in the worker (see `SubscriptionManager.reconnect`): applied in
+   * order after the operations posted before it; nothing happens when it has no open socket then.
+   */
+  reconnect(conn: number, reason: string): void {
+    this.checkAlive();
+    this.ops.post({ op: 'reconnect', conn, reason });
+  }
+
+  /**
    * The worker's feed counters as last published (the worker refreshes them every health
    * interval, 100 ms by default). Synchronous and cheap; see {@link WorkerFeed.fetchStats}.
    */
