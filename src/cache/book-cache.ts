@@ -33,10 +33,13 @@ import { CacheMetrics } from './metrics.js';
 import { cacheHealth, type CacheHealth } from './health.js';
 import { startMetricsServer, type MetricsServer, type MetricsServerOptions } from './metrics-server.js';
 import { HttpClient, type HttpOptions } from '../rest/http.js';
-import { restUrlsFor } from '../rest/urls.js';
+import { isPolymarketFeed, restUrlsFor } from '../rest/urls.js';
 import type { DiscoveredMarket } from '../discovery/normalize.js';
 import { checkBooks } from '../discovery/hydration.js';
 import { startWorkerFeed, type WorkerFeed } from '../feed/worker.js';
+import { Auditor } from '../audit/auditor.js';
+import { resolveAudit } from '../audit/options.js';
+import { checkHttpUrl } from '../config.js';
 
 /** Options of {@link BookCache.start}. Every setting of `fromEnv()` is accepted too. */
 export interface BookCacheOptions extends Partial<CacheEnvOptions> {
@@ -67,7 +70,10 @@ export interface BookCacheOptions extends Partial<CacheEnvOptions> {
   clock?: ClockOption;
   /** Top-of-book mismatch grace before a reset, ms. Default 1000. */
   graceMs?: number;
-  /** One-time REST `POST /books` during the initial warmup; `true` = defaults. Default off. */
+  /**
+   * One-time REST `POST /books` during the initial warmup; `true` = defaults. Default off. Its `url`
+   * is also the auditor's (`audit`), else `clobUrl`.
+   */
   rest?:
     | boolean
     | (RestOptions & {
@@ -149,6 +155,8 @@ export interface CacheEvents {
 interface FeedLike {
   add(entries: Iterable<string | MarketGroup>): void;
   remove(ids: Iterable<string>): void;
+  /** Reconnects one connection, its tokens invalidated first (the auditor's quarantine). */
+  reconnect(conn: number, reason: string): unknown;
   /** In worker mode: the stats the worker last published (every health interval). */
   stats(): FeedStats;
   /** Worker mode: fresh stats by message. */
@@ -254,6 +262,8 @@ export class BookCache extends EventEmitter<CacheEvents> {
   private warmupPromise: Promise<WarmupResult> | null = null;
   private warmupResult: WarmupResult | null = null;
   private rest: RestWarmupClient | null = null;
+  /** The background auditor (null when off); it starts once the initial warmup completed. */
+  private auditor: Auditor | null = null;
   private readonly restStats: RestStats = {
     restCalls: 0,
     restRefused: 0,
@@ -331,12 +341,16 @@ export class BookCache extends EventEmitter<CacheEvents> {
       ...(options.followNewMarkets ? { customFeatures: true } : {}),
     };
     // REST follows the feed's URL (its option, else POLYBOOK_WS_URL, else Polymarket's).
-    const urls = restUrlsFor(resolveFeedOptions(feedOptions).url);
+    const feedUrl = resolveFeedOptions(feedOptions).url;
+    const urls = restUrlsFor(feedUrl);
     const gammaUrl = settings.gammaUrl ?? readEnv('gammaUrl') ?? urls.gammaUrl;
     const clobUrl = settings.clobUrl ?? readEnv('clobUrl') ?? urls.clobUrl;
     const http = new HttpClient(options.http);
     const hydration = checkHydration(options.hydration);
     const restOptions = options.rest === true ? {} : options.rest || null;
+    // The auditor: on by default with Polymarket's own feed only; its REST base URL is warmup's.
+    const audit = resolveAudit(options.audit, readEnv('audit'), isPolymarketFeed(feedUrl));
+    const auditUrl = restOptions?.url !== undefined ? checkHttpUrl('rest.url', restOptions.url) : clobUrl;
     // The cache's HTTP client is shared (one budget per host) unless the REST options bring their own.
     const ownHttp = restOptions && (restOptions.http || restOptions.fetch || restOptions.now || restOptions.sleep);
     const rest = restOptions
@@ -374,6 +388,14 @@ export class BookCache extends EventEmitter<CacheEvents> {
     cache.rest = rest;
     cache.http = http;
     cache.clobUrl = clobUrl;
+    if (audit) {
+      cache.auditor = new Auditor(
+        { store, reconnect: (conn, reason) => feed.reconnect(conn, reason), log: cache.log },
+        http,
+        auditUrl,
+        audit,
+      );
+    }
     // Listen only when following: the feed scans frames for new_market only while someone listens.
     if (options.followNewMarkets) feed.on('newMarket', (ev) => cache.onNewMarket(ev));
     feed.on('disconnected', (ev) => {
@@ -535,7 +557,10 @@ export class BookCache extends EventEmitter<CacheEvents> {
     });
     const run = wm.run().then((r) => {
       this.warmupResult = r;
-      if (!this.stopped) this.gate = OPEN;
+      if (!this.stopped) {
+        this.gate = OPEN;
+        this.auditor?.start();
+      }
       this.emit('warmup', r);
       return r;
     });
@@ -780,6 +805,7 @@ export class BookCache extends EventEmitter<CacheEvents> {
       this.enabled,
       this.tradingEnabled,
       this.http ? this.http.stats() : {},
+      this.auditor?.stats(),
     );
   }
 
@@ -863,6 +889,7 @@ export class BookCache extends EventEmitter<CacheEvents> {
     this.lifetime.abort();
     this.pending = [];
     this.rest?.close();
+    this.auditor?.stop();
     this.hub.close();
     const f = this.feed;
     if (f) await f.stop();
