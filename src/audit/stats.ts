@@ -1,8 +1,10 @@
 /**
  * The auditor's statistics: one table defines every field of {@link AuditStats} and the metric it is
- * exported as (docs/METRICS.md), as src/feed/stats.ts does for the feed.
+ * exported as (docs/METRICS.md), as src/feed/stats.ts does for the feed, and its word in the shared
+ * block through which an auditor in the feed worker publishes them (worker mode).
  */
 import { counterField, gaugeField, type FieldDef } from '../table/metric-defs.js';
+import type { PurposeStats } from '../rest/http.js';
 
 /** Every numeric field of {@link AuditStats}. Fields in ms are exported in seconds. */
 export const AUDIT_STATS = {
@@ -93,4 +95,49 @@ export function auditOff(): AuditStats {
     lastPassMs: NaN,
     connections: [],
   };
+}
+
+/** The counters of the HTTP client's `audit` purpose, in the shared block. */
+const HTTP_KEYS = [
+  'requests',
+  'retries',
+  'errors',
+  'rateLimited',
+  'throttledMs',
+] as const satisfies readonly (keyof PurposeStats)[];
+/** The numeric fields of {@link AuditStats}, in the order of the shared block. */
+const STAT_KEYS = Object.keys(AUDIT_STATS) as (keyof typeof AUDIT_STATS)[];
+const HTTP0 = STAT_KEYS.length;
+const CONN0 = HTTP0 + HTTP_KEYS.length;
+
+/**
+ * f64 words of the shared block through which an auditor in the feed worker publishes to the main
+ * thread: the counters, the HTTP counters of its requests, then per connection index (0..255) the
+ * time its clean age counts from (NaN: not audited) and its recent freezes. @internal
+ */
+export const AUDIT_BLOCK_WORDS = CONN0 + 2 * 256;
+
+/** Worker side: publishes `s` (taken at `now`) and the `audit` purpose's HTTP counters. @internal */
+export function writeAuditBlock(f64: Float64Array, s: AuditStats, http: PurposeStats | undefined, now: number): void {
+  for (let i = 0; i < STAT_KEYS.length; i++) f64[i] = s[STAT_KEYS[i]];
+  for (let i = 0; i < HTTP_KEYS.length; i++) f64[HTTP0 + i] = http ? http[HTTP_KEYS[i]] : NaN;
+  f64.fill(NaN, CONN0);
+  for (const c of s.connections) {
+    f64[CONN0 + 2 * c.conn] = now - c.cleanAgeMs;
+    f64[CONN0 + 2 * c.conn + 1] = c.recentFreezes;
+  }
+}
+
+/** Main side: the last published statistics, clean ages as of `now`. @internal */
+export function readAuditBlock(f64: Float64Array, now: number): { stats: AuditStats; http: PurposeStats | undefined } {
+  const s = auditOff();
+  for (let i = 0; i < STAT_KEYS.length; i++) s[STAT_KEYS[i]] = f64[i];
+  for (let conn = 0; conn < 256; conn++) {
+    const at = f64[CONN0 + 2 * conn];
+    if (!Number.isNaN(at)) s.connections.push({ conn, cleanAgeMs: now - at, recentFreezes: f64[CONN0 + 2 * conn + 1] });
+  }
+  if (Number.isNaN(f64[HTTP0])) return { stats: s, http: undefined };
+  const http = {} as PurposeStats;
+  for (let i = 0; i < HTTP_KEYS.length; i++) http[HTTP_KEYS[i]] = f64[HTTP0 + i];
+  return { stats: s, http };
 }

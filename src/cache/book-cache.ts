@@ -37,8 +37,10 @@ import { isPolymarketFeed, restUrlsFor } from '../rest/urls.js';
 import type { DiscoveredMarket } from '../discovery/normalize.js';
 import { checkBooks } from '../discovery/hydration.js';
 import { startWorkerFeed, type WorkerFeed } from '../feed/worker.js';
-import { Auditor } from '../audit/auditor.js';
+import { AUDIT_PURPOSE, Auditor } from '../audit/auditor.js';
 import { resolveAudit } from '../audit/options.js';
+import type { AuditStats } from '../audit/stats.js';
+import type { PurposeStats } from '../rest/http.js';
 import { checkHttpUrl } from '../config.js';
 
 /** Options of {@link BookCache.start}. Every setting of `fromEnv()` is accepted too. */
@@ -155,8 +157,6 @@ export interface CacheEvents {
 interface FeedLike {
   add(entries: Iterable<string | MarketGroup>): void;
   remove(ids: Iterable<string>): void;
-  /** Reconnects one connection, its tokens invalidated first (the auditor's quarantine). */
-  reconnect(conn: number, reason: string): unknown;
   /** In worker mode: the stats the worker last published (every health interval). */
   stats(): FeedStats;
   /** Worker mode: fresh stats by message. */
@@ -167,6 +167,17 @@ interface FeedLike {
 }
 
 const OPEN = -1;
+
+/**
+ * The auditor as the cache drives it: on this thread next to an in-thread feed, or in the feed
+ * worker next to the writer (its REST parsing then stays off this thread).
+ */
+interface AuditRun {
+  start(): void;
+  stop(): void;
+  /** Its counters, and the HTTP counters of its requests when its client is not the cache's (worker). */
+  read(): { stats: AuditStats; http: PurposeStats | undefined };
+}
 
 /**
  * A pre-resolved read handle through the cache: same fields as {@link BookHandle}, plus the
@@ -263,7 +274,7 @@ export class BookCache extends EventEmitter<CacheEvents> {
   private warmupResult: WarmupResult | null = null;
   private rest: RestWarmupClient | null = null;
   /** The background auditor (null when off); it starts once the initial warmup completed. */
-  private auditor: Auditor | null = null;
+  private auditor: AuditRun | null = null;
   private readonly restStats: RestStats = {
     restCalls: 0,
     restRefused: 0,
@@ -374,28 +385,45 @@ export class BookCache extends EventEmitter<CacheEvents> {
     };
     let store: BookTable;
     let feed: FeedLike;
+    let auditor: AuditRun | null = null;
     if (options.worker) {
-      const wf: WorkerFeed = await startWorkerFeed({ ...feedOptions, ...storeOptions, signal });
+      const wf: WorkerFeed = await startWorkerFeed({
+        ...feedOptions,
+        ...storeOptions,
+        signal,
+        ...(audit ? { audit: { options: audit, url: auditUrl, http: options.http } } : {}),
+      });
       store = wf.store;
       feed = wf;
+      if (audit) {
+        auditor = {
+          start: () => wf.startAudit(),
+          // The worker stops it with the feed.
+          stop: () => {},
+          read: () => wf.auditStats()!,
+        };
+      }
     } else {
       const local = new BookStore(storeOptions);
+      const manager = new SubscriptionManager(local, feedOptions);
       store = local;
-      feed = new SubscriptionManager(local, feedOptions);
+      feed = manager;
+      if (audit) {
+        const a = new Auditor(
+          { store: local, reconnect: (conn, reason) => manager.reconnect(conn, reason), log },
+          http,
+          auditUrl,
+          audit,
+        );
+        auditor = { start: () => a.start(), stop: () => a.stop(), read: () => ({ stats: a.stats(), http: undefined }) };
+      }
     }
     const cache = new BookCache(options, settings, store);
     cache.feed = feed;
     cache.rest = rest;
     cache.http = http;
     cache.clobUrl = clobUrl;
-    if (audit) {
-      cache.auditor = new Auditor(
-        { store, reconnect: (conn, reason) => feed.reconnect(conn, reason), log: cache.log },
-        http,
-        auditUrl,
-        audit,
-      );
-    }
+    cache.auditor = auditor;
     // Listen only when following: the feed scans frames for new_market only while someone listens.
     if (options.followNewMarkets) feed.on('newMarket', (ev) => cache.onNewMarket(ev));
     feed.on('disconnected', (ev) => {
@@ -787,6 +815,9 @@ export class BookCache extends EventEmitter<CacheEvents> {
 
   private metricsWith(feed: FeedStats | null): CacheMetrics {
     const rest = this.rest ? this.rest.stats : this.restStats;
+    const audit = this.auditor?.read();
+    const http = this.http ? this.http.stats() : {};
+    if (audit?.http) http[AUDIT_PURPOSE] = audit.http;
     return new CacheMetrics(
       this.store.metrics(),
       feed,
@@ -804,8 +835,8 @@ export class BookCache extends EventEmitter<CacheEvents> {
       this.warmupResult,
       this.enabled,
       this.tradingEnabled,
-      this.http ? this.http.stats() : {},
-      this.auditor?.stats(),
+      http,
+      audit?.stats,
     );
   }
 
