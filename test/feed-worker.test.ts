@@ -58,7 +58,7 @@ describe.each(BACKENDS)('worker feed (%s backend)', (backend) => {
   });
 
   it('reconnect(conn, reason) drops one connection (its tokens invalidated first), in this thread and in the worker', async () => {
-    const { sim, feed, store } = await workerRig(backend, {
+    const { feed, store } = await workerRig(backend, {
       sim: { markets: 4, rate: 0 },
       feed: { maxTokensPerConnection: 4 },
     });
