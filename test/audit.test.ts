@@ -13,6 +13,7 @@ import { restAudit } from '../src/audit/compare.js';
 import { DEFAULT_WS_URL } from '../src/feed/options.js';
 import { isPolymarketFeed } from '../src/rest/urls.js';
 import { BookStore } from '../src/table/store.js';
+import { renderDashboard } from '../src/tools/dashboard.js';
 import type { Simulator } from '../src/simulator/index.js';
 import { BACKENDS, bookFrame, matchesSim, waitFor } from './helpers.js';
 import { afterTest, expectAllMatch, groupsOf, simulator, startCache } from './rig.js';
@@ -153,6 +154,9 @@ describe.each(BACKENDS)('the auditor (%s)', (backend) => {
       expect(sim.stats().restRequests).toBeLessThanOrEqual(m.http.audit!.requests);
       expect(m.audit.connections).toEqual([{ conn: 1, cleanAgeMs: expect.any(Number), recentFreezes: 1 }]);
       expect(cache.prometheus()).toMatch(/polybook_audit_freezes_total 1\n/);
+      expect(renderDashboard(cache, 'sim', 0, 1000, [])).toMatch(
+        /\nHealth .* audit [\d,]+ checked, 1 frozen, 0 diverged, 0 quarantined, 0 failed; pass [\d.]+ s, oldest clean [\d.]+ s\n/,
+      );
       expect(cache.prometheus()).toMatch(/polybook_http_requests_total\{purpose="audit"\} [1-9]/);
     });
 
@@ -224,6 +228,7 @@ describe.each(BACKENDS)('the auditor (%s)', (backend) => {
       expect(m.audit).toMatchObject({ enabled: 0, audits: 0, tokensAudited: 0 });
       expect(m.http.audit).toBeUndefined();
       expect(c.prometheus()).toContain('polybook_audit_enabled 0\n');
+      expect(renderDashboard(c, 'sim', 0, 1000, [])).toMatch(/\nHealth .* audit off\n/);
     }
     expect(sim.stats().restRequests).toBeLessThanOrEqual(onByEnv.metrics().http.audit!.requests);
   });

@@ -161,7 +161,7 @@ export function renderDashboard(
 export function auditText(a: AuditStats): string {
   if (!a.enabled) return 'audit off';
   const oldest = a.connections.reduce((x, c) => Math.max(x, c.cleanAgeMs), 0);
-  const secs = (ms: number): string => (Number.isNaN(ms) ? '–' : `${(ms / 1000).toFixed(0)} s`);
+  const secs = (ms: number): string => (Number.isNaN(ms) ? '–' : `${(ms / 1000).toFixed(ms < 10_000 ? 1 : 0)} s`);
   return (
     `audit ${num(a.tokensAudited)} checked, ${a.freezes} frozen, ${a.divergences} diverged, ${a.quarantines} quarantined, ` +
     `${a.failures} failed; pass ${secs(a.coveragePeriodMs)}, oldest clean ${secs(a.connections.length ? oldest : NaN)}`
