@@ -32,7 +32,7 @@ import { renderCachePrometheus } from './prometheus.js';
 import { CacheMetrics } from './metrics.js';
 import { cacheHealth, type CacheHealth } from './health.js';
 import { startMetricsServer, type MetricsServer, type MetricsServerOptions } from './metrics-server.js';
-import { HttpClient, type HttpOptions } from '../rest/http.js';
+import { HttpClient, type HttpOptions, type PurposeStats } from '../rest/http.js';
 import { isPolymarketFeed, restUrlsFor } from '../rest/urls.js';
 import type { DiscoveredMarket } from '../discovery/normalize.js';
 import { checkBooks } from '../discovery/hydration.js';
@@ -40,7 +40,6 @@ import { startWorkerFeed, type WorkerFeed } from '../feed/worker.js';
 import { AUDIT_PURPOSE, Auditor } from '../audit/auditor.js';
 import { resolveAudit } from '../audit/options.js';
 import type { AuditStats } from '../audit/stats.js';
-import type { PurposeStats } from '../rest/http.js';
 import { checkHttpUrl } from '../config.js';
 
 /** Options of {@link BookCache.start}. Every setting of `fromEnv()` is accepted too. */
