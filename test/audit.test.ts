@@ -185,6 +185,32 @@ describe.each(BACKENDS)('the auditor (%s)', (backend) => {
     });
   });
 
+  it('catches one frozen token on a busy connection whose other tokens keep flowing', async () => {
+    const sim = await simulator({ markets: 3, seed: 6, rate: 150 });
+    const found: string[] = [];
+    const logger = {
+      warn: (_m: string, ctx?: { event?: string; tokenId?: string }) => {
+        if (ctx?.event === 'audit.freeze' && ctx.tokenId) found.push(ctx.tokenId);
+      },
+    };
+    // A longer grace: on a busy stream every REST answer is a little ahead of the book held.
+    const cache = await auditedCache(sim, {
+      backend,
+      audit: { ...QUICK, graceMs: 1000 },
+      feed: { ...FEED, stallFactor: 10, logger },
+    });
+    const frozen = sim.markets[1]!.no;
+    sim.inject('freeze', { tokenId: frozen });
+    await waitFor(() => found.includes(frozen), 'the frozen token found');
+    await waitFor(() => cache.get(frozen) !== null, 'served again after its refetch');
+    const m = cache.metrics();
+    expect(m.audit.freezes).toBeGreaterThanOrEqual(1);
+    expect(m.feed!.stalls).toBe(0);
+    expect(m.feed!.reconnects).toBe(0);
+    sim.setRate(0);
+    await expectAllMatch(cache.store, sim);
+  });
+
   it('never resets a book for a REST answer older than it; a newer equal one is clean; a different one at the same timestamp diverges', async () => {
     const sim = await simulator({ markets: 2, seed: 3, rate: 0 });
     const rest = await restStandIn(sim);
