@@ -39,6 +39,8 @@ export declare class NativeWriter {
   ingestString(frame: string, nowMs: number): number
   /** Resets the token (not ready until a fresh book), e.g. after a disconnect. */
   invalidate(slot: number, nowMs: number): void
+  /** Resets the token because an audit found its book behind or different from the exchange's: DIVERGED (reads miss `diverged`) until a fresh book makes it ready; marked for resync. */
+  diverge(slot: number, nowMs: number): void
   /** Marks the token settled (never served again), as a `market_resolved` event does. */
   settle(slot: number, nowMs: number): void
   /** Sets or clears DISABLED. */

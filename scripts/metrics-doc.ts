@@ -16,7 +16,10 @@ const cell = (s: string): string => s.replace(/\|/g, '\\|');
 export function metricsTable(): string {
   const rows = ['| metric | type | unit | labels | meaning |', '|---|---|---|---|---|'];
   for (const f of METRIC_FAMILIES) {
-    const labels = Object.entries(f.labels).map(([k, v]) => `\`${k}\`: ${v.map((x) => `\`${x}\``).join(', ')}`);
+    // A long run of values (connection indexes) is shown by its ends.
+    const values = (v: readonly string[]): string =>
+      v.length > 12 ? `\`${v[0]}\` to \`${v[v.length - 1]}\`` : v.map((x) => `\`${x}\``).join(', ');
+    const labels = Object.entries(f.labels).map(([k, v]) => `\`${k}\`: ${values(v)}`);
     if (f.kind === 'histogram') labels.push(`\`le\`: ${f.bounds.join(', ')}, +Inf`);
     rows.push(
       `| \`${f.name}\` | ${f.kind} | ${f.unit ?? ''} | ${cell(labels.join('; '))} | ${cell(f.help.replace(/\n/g, ' '))} |`,

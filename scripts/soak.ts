@@ -1,13 +1,15 @@
 /**
  * Fault-injection soak (docs/RELIABILITY.md "Soak"): `npm run soak` (about 3 minutes of faults,
- * both backends) or `npm run soak -- --minutes 30 --backend native`.
+ * both backends, feed in this thread and in a worker) or `npm run soak -- --minutes 30 --backend native --mode worker`.
  *
- * One run per backend, each in its own process (clean memory figures): the built-in simulator with
- * hundreds of markets at a high change rate, a BookCache on it (feed in this thread), and
+ * One run per backend and feed mode, each in its own process (clean memory figures): the built-in
+ * simulator with hundreds of markets at a high change rate, a BookCache on it (feed in this thread or
+ * in a worker) with its auditor on (docs/FEED.md "Audits"), and
  *
  * 1. a fault phase: every `--fault-ms` one fault from the simulator's set (drops, 1013 closes,
  *    stalls, deaf sockets, heals, malformed and oversized frames, crossed books, duplicates,
- *    out-of-order stamps, settlements, bursts) on a random connection;
+ *    out-of-order stamps, settlements, bursts, frozen tokens and frozen connections) on a random
+ *    connection;
  * 2. a quiet phase: no more faults (nothing healed by hand), until every live token is served
  *    again (the recovery time), then a steady period and a final comparison with the exchange.
  *
@@ -16,8 +18,11 @@
  * never a book from before a disconnect of its connection after that disconnect; and its top of
  * book equal to the exchange's at the same version (the exchange reports every version's top of
  * book through the simulator's `onTopOfBook` observer, and stamps every change with a unique time).
- * Memory (RSS, heap after GC) is taken after warmup and at the end. It prints what it injected and
- * what it observed, and exits 1 on any violation, a recovery over the bound, or memory growth.
+ * Memory (RSS, heap after GC) is taken after warmup and at the end. Every frozen token is followed
+ * until its frozen book stops being served (the auditor resets it, or a reconnect or resync does):
+ * the time to detect it is reported and must stay within the bound of the audit budget. It prints what
+ * it injected and what it observed, and exits 1 on any violation, a recovery over the bound, a frozen
+ * token found late (or never), REST calls over the budget, or memory growth.
  */
 import { spawn } from 'node:child_process';
 import { cpus, totalmem } from 'node:os';
@@ -26,7 +31,17 @@ import { parseArgs } from 'node:util';
 import { BookCache } from '../src/cache/book-cache.js';
 import { nativeAvailability, type BackendName } from '../src/backend/index.js';
 import { preciseNow } from '../src/table/clock.js';
-import { H_CONFIRMED, HEADER_BYTES, S_LAST_UPDATE, S_SEQUENCE, slotBytes, F_READY } from '../src/table/layout.js';
+import {
+  H_CONFIRMED,
+  HEADER_BYTES,
+  S_EXCH_TS,
+  S_LAST_UPDATE,
+  S_SEQUENCE,
+  slotBytes,
+  F_DIVERGED,
+  F_READY,
+} from '../src/table/layout.js';
+import { detectionBoundMs, resolveAudit, type ResolvedAudit } from '../src/audit/options.js';
 import { MISS_NAMES, type MissName } from '../src/table/metrics.js';
 import { startSimulator, type MalformedVariant, type Simulator, type TopOfBook } from '../src/simulator/index.js';
 import type { DisconnectedEvent } from '../src/feed/manager.js';
@@ -46,6 +61,10 @@ const { values: args } = parseArgs({
     'max-stale': { type: 'string', default: '1000' },
     'recovery-bound': { type: 'string', default: '60' },
     'stall-factor': { type: 'string', default: '10' },
+    mode: { type: 'string', default: 'both' },
+    'audit-rps': { type: 'string', default: '4' },
+    'audit-ids': { type: 'string', default: '50' },
+    'audit-grace': { type: 'string', default: '1000' },
     seed: { type: 'string', default: '1' },
     json: { type: 'boolean', default: false },
     help: { type: 'boolean', default: false },
@@ -54,17 +73,22 @@ const { values: args } = parseArgs({
 });
 
 if (args.help) {
-  console.log(`npm run soak -- [--minutes M] [--backend native|js|both] [--markets N] [--rate R] [--fault-ms MS]
-                    [--max-stale MS] [--recovery-bound S] [--stall-factor F] [--seed S] [--json]
+  console.log(`npm run soak -- [--minutes M] [--backend native|js|both] [--mode main|worker|both] [--markets N] [--rate R]
+                    [--fault-ms MS] [--max-stale MS] [--recovery-bound S] [--stall-factor F]
+                    [--audit-rps R] [--audit-ids N] [--audit-grace MS] [--seed S] [--json]
 
-  --minutes M          minutes of fault injection in all (split between the backends with 'both'); default 3
+  --minutes M          minutes of fault injection in all (split between the runs); default 3
   --backend B          native, js or both (one process each, one after the other); default both
+  --mode M             feed in this thread (main), in a worker, or both (one process each); default both
   --markets N          simulator markets (2 tokens each); default 500
   --rate R             simulator price changes per second; default 2000
   --fault-ms MS        one fault every MS milliseconds during the fault phase; default 250
   --max-stale MS       staleness limit of every read; default 1000
   --recovery-bound S   every live token must be served again within S seconds after the faults stop; default 60
   --stall-factor F     the feed's stallFactor (busy-connection stall detection); 0 = off, as before it existed; default 10
+  --audit-rps R        the auditor's POST /books requests per second; default 4
+  --audit-ids N        tokens per audit request; default 50
+  --audit-grace MS     the auditor's grace for the stream to catch up with REST; default 1000
   --json               print the result as one JSON object`);
   process.exit(0);
 }
@@ -85,11 +109,22 @@ const MAX_STALE = num('max-stale', args['max-stale'], 50);
 const RECOVERY_BOUND_S = num('recovery-bound', args['recovery-bound'], 1);
 const STALL_FACTOR = num('stall-factor', args['stall-factor'], 0);
 const SEED = num('seed', args.seed, 0);
+const AUDIT: ResolvedAudit = resolveAudit(
+  {
+    requestsPerSecond: num('audit-rps', args['audit-rps'], 0.01),
+    tokensPerRequest: num('audit-ids', args['audit-ids'], 1),
+    graceMs: num('audit-grace', args['audit-grace'], 0),
+  },
+  undefined,
+  false,
+)!;
+type Mode = 'main' | 'worker';
 
 // ------------------------------------------------------------------ both backends: one child each
 
 interface Result {
   backend: BackendName;
+  mode: Mode;
   date: string;
   machine: string;
   settings: Record<string, unknown>;
@@ -116,6 +151,16 @@ interface Result {
     readsBeyondHistory: number;
     recoveryMs: number | null;
     recoveryBoundMs: number;
+    /** Frozen tokens followed until their frozen book stopped being served. */
+    frozen: FrozenReport;
+    /** The auditor's counters at the end. */
+    audit: Record<string, number>;
+    /** Audit requests sent, per minute of the run after warmup, and the most the budget allows. */
+    restCallsPerMinute: number;
+    restBudgetPerMinute: number;
+    /** REST requests the exchange answered, and those of the auditor (reads make none). */
+    restAnswered: number;
+    restByAuditor: number;
     maxRealAgeOverLimitMs: number;
     disconnects: number;
     disconnectsByReason: Record<string, number>;
@@ -195,17 +240,21 @@ function sameTop(served: number | null, text: string, emptyText: string): boolea
   return served === Number(text);
 }
 
-/** One soak on `backend`: setup, baseline, fault phase, quiet phase, final comparison, result. */
-async function soak(backend: BackendName): Promise<Result> {
+/** One soak on `backend` with the feed in `mode`: setup, baseline, fault phase, quiet phase, final comparison, result. */
+async function soak(backend: BackendName, mode: Mode): Promise<Result> {
   const failures: string[] = [];
   const faultMs = MINUTES * 60_000;
+  const run = `${backend}/${mode}`;
   progress(
-    `${backend}: ${MARKETS} markets (${2 * MARKETS} tokens), ${RATE} changes/s, a fault every ${FAULT_MS} ms for ${(faultMs / 1000).toFixed(0)} s, maxStale ${MAX_STALE} ms`,
+    `${run}: ${MARKETS} markets (${2 * MARKETS} tokens), ${RATE} changes/s, a fault every ${FAULT_MS} ms for ${(faultMs / 1000).toFixed(0)} s, maxStale ${MAX_STALE} ms`,
   );
   const { sim, truth } = await startExchange();
-  const cache = await startCache(backend, sim, failures);
-  const checks = new ReadChecks(cache.store, truth, sim.tokens);
-  const reader = new Reader(cache, sim, checks);
+  const cache = await startCache(backend, mode, sim, failures);
+  // The auditor starts with the trading gate, once warmup completed.
+  const auditFrom = preciseNow();
+  const checks = new ReadChecks(cache.store, truth, sim.tokens, mode);
+  const frozen = new FrozenTokens(cache.store, sim.tokens);
+  const reader = new Reader(cache, sim, checks, frozen);
 
   // ---- start the flow, let it settle, take the memory baseline
   sim.setRate(RATE);
@@ -215,25 +264,40 @@ async function soak(backend: BackendName): Promise<Result> {
   const msg0 = cache.metrics().feed?.messages ?? 0;
   const changes0 = sim.stats().changes;
   const t0 = preciseNow();
-  progress(`${backend}: baseline: rss ${mb(memBefore.rss)}, heap ${mb(memBefore.heapUsed)}; faults start`);
+  progress(`${run}: baseline: rss ${mb(memBefore.rss)}, heap ${mb(memBefore.heapUsed)}; faults start`);
 
   // ---- fault phase
-  const faults = new FaultSchedule(sim);
+  const faults = new FaultSchedule(sim, cache.store, frozen);
   faults.start();
   const rss = new RssSampler(memBefore.rss);
-  await reader.readWithProgress(backend, t0, t0 + faultMs);
+  await reader.readWithProgress(run, t0, t0 + faultMs);
   faults.stop();
   const faultPhaseEnd = preciseNow();
   const messages = (cache.metrics().feed?.messages ?? 0) - msg0;
   const changes = sim.stats().changes - changes0;
-  progress(`${backend}: faults stop (${faults.total} injected); waiting for every live token`);
+  progress(`${run}: faults stop (${faults.total} injected); waiting for every live token`);
 
   // ---- quiet phase: recovery of every live token, then a steady period
   const recoveryMs = await reader.readUntilRecovered(faultPhaseEnd, faultPhaseEnd + RECOVERY_BOUND_S * 1000);
   if (recoveryMs === null) failures.push(`not every live token was served again within ${RECOVERY_BOUND_S} s`);
-  progress(`${backend}: recovered in ${fmtMs(recoveryMs)}; steady period`);
+  progress(`${run}: recovered in ${fmtMs(recoveryMs)}; steady period`);
   await reader.readFor(10_000);
   const summary = cache.metrics().summary();
+  // REST: the auditor's calls against its budget; every request the exchange answered is the auditor's.
+  const auditMetrics = await cache.metricsAsync();
+  const auditSeconds = (preciseNow() - auditFrom) / 1000;
+  const restByAuditor = auditMetrics.http.audit?.requests ?? 0;
+  const restAnswered = sim.stats().restRequests;
+  if (restByAuditor > Math.floor(AUDIT.requestsPerSecond * auditSeconds) + 1)
+    failures.push(`${restByAuditor} audit requests in ${auditSeconds.toFixed(0)} s: over the budget`);
+  if (restAnswered > restByAuditor)
+    failures.push(`${restAnswered - restByAuditor} REST requests not made by the auditor`);
+  const boundMs = detectionBoundMs(sim.tokens.length, AUDIT);
+  const frozenReport = frozen.report(boundMs);
+  if (frozenReport.undetected > 0) failures.push(`${frozenReport.undetected} frozen tokens never detected`);
+  if (frozenReport.late > 0)
+    failures.push(`${frozenReport.late} frozen tokens detected after the bound (${boundMs} ms)`);
+  const { connections: _conns, ...auditNumbers } = auditMetrics.audit;
 
   // ---- final: stop the flow; every live book must equal the exchange's (top maxDepth levels)
   sim.setRate(0);
@@ -253,6 +317,12 @@ async function soak(backend: BackendName): Promise<Result> {
   failures.push(...final.topFailures);
   return report({
     backend,
+    mode,
+    frozen: frozenReport,
+    audit: auditNumbers,
+    restCallsPerMinute: (restByAuditor * 60) / auditSeconds,
+    restAnswered,
+    restByAuditor,
     tokens: sim.tokens.length,
     maxDepth: cache.store.maxDepth,
     faultMs,
@@ -379,12 +449,14 @@ async function startExchange(): Promise<{ sim: Simulator; truth: ExchangeTruth }
   return { sim, truth };
 }
 
-/** The cache on the simulator (feed in this thread), warm, with hash checks on. */
-async function startCache(backend: BackendName, sim: Simulator, failures: string[]): Promise<BookCache> {
+/** The cache on the simulator (feed in this thread or in a worker), warm, with hash checks and the auditor on. */
+async function startCache(backend: BackendName, mode: Mode, sim: Simulator, failures: string[]): Promise<BookCache> {
   const warns = new Map<string, number>();
   const cache = await BookCache.start({
     url: sim.url,
     backend,
+    worker: mode === 'worker',
+    audit: AUDIT,
     universe: sim.markets.map((m) => ({ market: m.conditionId, tokens: [...m.tokens] })),
     warmupMinReadyFraction: 1,
     warmupTimeoutMs: 120_000,
@@ -401,7 +473,7 @@ async function startCache(backend: BackendName, sim: Simulator, failures: string
     },
   });
   const warm = await cache.warmup();
-  progress(`${backend}: warm: ${warm.ready}/${warm.total} ready in ${warm.elapsedMs.toFixed(0)} ms`);
+  progress(`${backend}/${mode}: warm: ${warm.ready}/${warm.total} ready in ${warm.elapsedMs.toFixed(0)} ms`);
   if (warm.ready !== warm.total) failures.push(`warmup: ${warm.ready}/${warm.total} ready`);
   // Hash checks on (the store then verifies the exchange's hashes of every book it holds).
   for (const m of sim.markets) for (const t of m.tokens) cache.store.setMeta(t, m.minOrderSize, m.negRisk);
@@ -423,17 +495,27 @@ const FAULTS: [string, number][] = [
   ['oversized', 3],
   ['settle', 2],
   ['burst', 5],
+  ['freeze', 8],
+  ['freezeConn', 2],
 ];
 const FAULT_WEIGHT = FAULTS.reduce((a, [, w]) => a + w, 0);
 
-/** Every FAULT_MS one fault, drawn by weight from FAULTS (a seeded xorshift), on a random open connection. */
+/**
+ * Every FAULT_MS one fault, drawn by weight from FAULTS (a seeded xorshift), on a random open
+ * connection. `freeze` freezes one ready token, `freezeConn` every token of one feed connection
+ * (each followed by {@link FrozenTokens}); `heal` never ends a freeze (the feed must find it).
+ */
 class FaultSchedule {
   /** Faults injected, by kind. */
   readonly injected: Record<string, number> = {};
   private rngState = (SEED * 2654435761) >>> 0 || 1;
   private timer: NodeJS.Timeout | undefined;
 
-  constructor(private readonly sim: Simulator) {}
+  constructor(
+    private readonly sim: Simulator,
+    private readonly store: BookView,
+    private readonly frozen: FrozenTokens,
+  ) {}
 
   start(): void {
     this.timer = setInterval(() => this.injectOne(), FAULT_MS);
@@ -478,10 +560,28 @@ class FaultSchedule {
     if (open.length === 0) return;
     const conn = this.pick(open).id;
     switch (kind) {
-      case 'heal':
-        sim.heal(conn);
+      case 'heal': {
+        const unfrozen = open.filter((c) => c.frozen === 0);
+        if (unfrozen.length === 0) return;
+        sim.heal(this.pick(unfrozen).id);
         this.count('heal');
         return;
+      }
+      case 'freeze':
+      case 'freezeConn': {
+        const t = this.pick(sim.tokens);
+        const st = this.store.state(t);
+        if (!st?.ready || sim.token(t)!.settled) return;
+        const tokens =
+          kind === 'freeze' ? [t] : sim.tokens.filter((x) => this.store.state(x)?.conn === st.conn && st.conn > 0);
+        let n = 0;
+        for (const x of tokens) {
+          if (sim.token(x)!.settled || !this.store.state(x)?.ready) continue;
+          if (sim.inject('freeze', { tokenId: x }) > 0 && this.frozen.freeze(x)) n++;
+        }
+        if (n > 0) this.count(kind);
+        return;
+      }
       case 'burst':
         sim.step(Math.max(100, Math.round(RATE / 2))); // half a second of changes at once
         this.count('burst');
@@ -502,6 +602,101 @@ class FaultSchedule {
       default:
         if (sim.inject(kind as Parameters<Simulator['inject']>[0], { connection: conn }) > 0) this.count(kind);
     }
+  }
+}
+
+/** What became of the frozen tokens. */
+interface FrozenReport {
+  /** Tokens frozen (each followed once at a time). */
+  injected: number;
+  /** Found: their frozen book stopped being served, by the auditor (`diverged`) or by a reset (reconnect, resync). */
+  byAudit: number;
+  byReset: number;
+  /** Still served from their frozen feed at the end. */
+  undetected: number;
+  /** Time from the freeze to the end of the frozen book, ms (NaN when none). */
+  p50Ms: number;
+  p99Ms: number;
+  maxMs: number;
+  /** The same, of those the auditor found. */
+  auditP50Ms: number;
+  auditMaxMs: number;
+  /** The bound of the audit budget (detectionBoundMs), and the detections past it. */
+  boundMs: number;
+  late: number;
+}
+
+/**
+ * Tokens the schedule froze, each followed (on every round of reads) until its frozen book is no
+ * longer served: READY cleared (DIVERGED set: the auditor; else a reconnect or a resync), or another
+ * book in its place (a new exchange timestamp).
+ */
+class FrozenTokens {
+  private readonly index: Map<string, number>;
+  /** Per token: when it was frozen (NaN: not followed) and its exchange timestamp then. */
+  private readonly since: Float64Array;
+  private readonly ts: Float64Array;
+  private readonly i32: Int32Array;
+  private readonly f64: Float64Array;
+  private readonly detections: { ms: number; audit: boolean }[] = [];
+  private injected = 0;
+
+  constructor(
+    private readonly store: BookView,
+    tokens: readonly string[],
+  ) {
+    this.index = new Map(tokens.map((t, i) => [t, i]));
+    this.since = new Float64Array(tokens.length).fill(NaN);
+    this.ts = new Float64Array(tokens.length);
+    this.i32 = new Int32Array(store.table);
+    this.f64 = new Float64Array(store.table);
+  }
+
+  /** Follows token `t` from now (false when it is followed already). */
+  freeze(t: string): boolean {
+    const i = this.index.get(t)!;
+    if (!Number.isNaN(this.since[i])) return false;
+    this.since[i] = preciseNow();
+    this.ts[i] = this.store.state(t)?.exchangeTimestamp ?? NaN;
+    this.injected++;
+    return true;
+  }
+
+  /** One round's check of token `i` (slot at byte offset `base`, -1 when it has none). */
+  check(i: number, base: number): void {
+    const since = this.since[i];
+    if (Number.isNaN(since)) return;
+    const flags = base < 0 ? 0 : this.i32[(base >> 2) + 1];
+    const ts = base < 0 ? NaN : this.f64[(base + S_EXCH_TS) >> 3];
+    if ((flags & F_READY) !== 0 && ts === this.ts[i]) return;
+    this.detections.push({ ms: preciseNow() - since, audit: (flags & F_DIVERGED) !== 0 });
+    this.since[i] = NaN;
+  }
+
+  report(boundMs: number): FrozenReport {
+    const ms = this.detections.map((d) => d.ms).sort((a, b) => a - b);
+    const audit = this.detections
+      .filter((d) => d.audit)
+      .map((d) => d.ms)
+      .sort((a, b) => a - b);
+    const quantile = (xs: number[], p: number) =>
+      xs.length === 0 ? NaN : xs[Math.min(xs.length - 1, Math.ceil(p * xs.length) - 1)];
+    const q = (p: number) => quantile(ms, p);
+    let undetected = 0;
+    for (const s of this.since) if (!Number.isNaN(s)) undetected++;
+    return {
+      injected: this.injected,
+      byAudit: this.detections.filter((d) => d.audit).length,
+      byReset: this.detections.filter((d) => !d.audit).length,
+      undetected,
+      p50Ms: q(0.5),
+      p99Ms: q(0.99),
+      maxMs: quantile(ms, 1),
+      auditP50Ms: quantile(audit, 0.5),
+      auditMaxMs: quantile(audit, 1),
+      boundMs,
+      late: ms.filter((x) => x > boundMs).length,
+    };
   }
 }
 
@@ -556,11 +751,15 @@ class ReadChecks {
   private readonly confirmed: Float64Array;
   private readonly stride: number;
 
-  /** @param tokens the simulator's tokens, in the truth's order. */
+  /**
+   * @param tokens the simulator's tokens, in the truth's order.
+   * @param mode with the feed in a worker, disconnects arrive after the fact: they are counted, not checked.
+   */
   constructor(
     private readonly store: BookView,
     private readonly truth: ExchangeTruth,
     tokens: readonly string[],
+    private readonly mode: Mode,
   ) {
     const n = tokens.length;
     this.lastConn = new Int32Array(n);
@@ -589,13 +788,15 @@ class ReadChecks {
   }
 
   /**
-   * A disconnect, synchronous with it (the feed runs in this thread): every token of the connection
-   * must already be unservable, and any later served book must be a newer one.
+   * A disconnect, synchronous with it when the feed runs in this thread: every token of the
+   * connection must already be unservable, and any later served book must be a newer one. (In
+   * worker mode the event comes by message, when fresh books may already be in: only counted.)
    */
   onDisconnect(e: DisconnectedEvent, tokens: readonly string[]): void {
     this.disconnects++;
     const why = `${e.code} ${e.reason || '(no reason)'}`;
     this.disconnectsByReason[why] = (this.disconnectsByReason[why] ?? 0) + 1;
+    if (this.mode === 'worker') return;
     for (let i = 0; i < tokens.length; i++) {
       const b = this.slotBase(tokens[i]);
       if (b < 0 || (this.lastConn[i] !== e.conn && this.connOf(b) !== e.conn)) continue;
@@ -714,6 +915,7 @@ class Reader {
     private readonly cache: BookCache,
     private readonly sim: Simulator,
     private readonly checks: ReadChecks,
+    private readonly frozen: FrozenTokens,
   ) {
     this.tokens = [...sim.tokens];
     cache.on('disconnected', (e: DisconnectedEvent) => checks.onDisconnect(e, this.tokens));
@@ -730,6 +932,7 @@ class Reader {
       const t = tokens[i];
       const base = checks.slotBase(t);
       if (base >= 0) checks.lastConn[i] = checks.connOf(base);
+      this.frozen.check(i, base);
       const before = preciseNow();
       const b = this.cache.get(t, MAX_STALE);
       this.reads++;
@@ -749,7 +952,7 @@ class Reader {
   }
 
   /** Rounds from `t0` until `end`, with a progress line every 15 s (the fault phase). */
-  async readWithProgress(backend: BackendName, t0: number, end: number): Promise<void> {
+  async readWithProgress(run: string, t0: number, end: number): Promise<void> {
     let lastReport = t0;
     while (preciseNow() < end) {
       this.round();
@@ -758,7 +961,7 @@ class Reader {
         const s = this.cache.metrics().summary();
         const c = this.checks;
         progress(
-          `${backend}: ${((lastReport - t0) / 1000).toFixed(0)} s: reads ${this.reads}, served ${c.served}, violations ${c.violations}, disconnects ${c.disconnects}, connections ${s.feed?.connections}, ${s.feed?.messagesPerSec.toFixed(0)} msg/s`,
+          `${run}: ${((lastReport - t0) / 1000).toFixed(0)} s: reads ${this.reads}, served ${c.served}, violations ${c.violations}, disconnects ${c.disconnects}, connections ${s.feed?.connections}, ${s.feed?.messagesPerSec.toFixed(0)} msg/s`,
         );
       }
       await yieldTurn();
@@ -786,6 +989,12 @@ type CacheMetrics = ReturnType<BookCache['metrics']>;
 /** What one soak collected, for {@link report}. */
 interface Collected {
   backend: BackendName;
+  mode: Mode;
+  frozen: FrozenReport;
+  audit: Record<string, number>;
+  restCallsPerMinute: number;
+  restAnswered: number;
+  restByAuditor: number;
   tokens: number;
   maxDepth: number;
   faultMs: number;
@@ -813,6 +1022,7 @@ function report(c: Collected): Result {
   if (c.feedStats) for (const [k, v] of Object.entries(c.feedStats)) if (typeof v === 'number') feedNumbers[k] = v;
   return {
     backend: c.backend,
+    mode: c.mode,
     date: new Date().toISOString(),
     machine,
     settings: {
@@ -825,7 +1035,8 @@ function report(c: Collected): Result {
       recoveryBoundS: RECOVERY_BOUND_S,
       seed: SEED,
       maxDepth: c.maxDepth,
-      feed: `in-thread; pongTimeoutMs 5000, silenceTimeoutMs 5000, hardStaleMs 5000, confirmIntervalMs 100, stallFactor ${STALL_FACTOR}, stallMinMs 1000`,
+      audit: `${AUDIT.requestsPerSecond} requests/s x ${AUDIT.tokensPerRequest} tokens, graceMs ${AUDIT.graceMs}, quarantine after ${AUDIT.quarantineAfter} in ${AUDIT.quarantineWindowMs} ms`,
+      feed: `${c.mode === 'worker' ? 'worker' : 'in-thread'}; pongTimeoutMs 5000, silenceTimeoutMs 5000, hardStaleMs 5000, confirmIntervalMs 100, stallFactor ${STALL_FACTOR}, stallMinMs 1000`,
       gc: typeof (globalThis as { gc?: unknown }).gc === 'function',
     },
     injected: Object.fromEntries(Object.entries(c.injected).sort()),
@@ -846,6 +1057,12 @@ function report(c: Collected): Result {
       readsBeyondHistory: checks.beyondHistory,
       recoveryMs: c.recoveryMs,
       recoveryBoundMs: RECOVERY_BOUND_S * 1000,
+      frozen: c.frozen,
+      audit: c.audit,
+      restCallsPerMinute: c.restCallsPerMinute,
+      restBudgetPerMinute: AUDIT.requestsPerSecond * 60,
+      restAnswered: c.restAnswered,
+      restByAuditor: c.restByAuditor,
       maxRealAgeOverLimitMs: checks.maxRealOver,
       disconnects: checks.disconnects,
       disconnectsByReason: checks.disconnectsByReason,
@@ -877,7 +1094,10 @@ function fmtMs(ms: number | null): string {
 function print(r: Result): void {
   const o = r.observed;
   const L: string[] = [];
-  L.push('', `== soak, ${r.backend} backend: ${r.ok ? 'PASS' : 'FAIL'} (${r.date}, ${r.machine})`);
+  L.push(
+    '',
+    `== soak, ${r.backend} backend, feed ${r.mode === 'worker' ? 'in a worker' : 'in this thread'}: ${r.ok ? 'PASS' : 'FAIL'} (${r.date}, ${r.machine})`,
+  );
   L.push(`settings   ${JSON.stringify(r.settings)}`);
   const total = Object.values(r.injected).reduce((a, b) => a + b, 0);
   L.push(
@@ -909,6 +1129,16 @@ function print(r: Result): void {
     `exchange   served versions behind the exchange: max ${(o.maxExchangeLagMs / 1000).toFixed(2)} s, p99 ${o.exchangeLagP99Ms} ms, p99.9 ${o.exchangeLagP999Ms} ms (1 ms bins); ` +
       `${o.readsBehindExchange} reads (${((100 * o.readsBehindExchange) / Math.max(1, o.served)).toFixed(3)}% of served) more than maxStale behind; ${o.readsBeyondHistory} older than the kept history`,
   );
+  const f = o.frozen;
+  const ms = (v: number) => (Number.isNaN(v) ? '–' : `${(v / 1000).toFixed(2)} s`);
+  L.push(
+    `frozen     ${f.injected} tokens frozen: ${f.byAudit} found by the auditor, ${f.byReset} by a reset (reconnect, resync), ${f.undetected} never; ` +
+      `time to detect p50 ${ms(f.p50Ms)}, p99 ${ms(f.p99Ms)}, max ${ms(f.maxMs)} (by the auditor: p50 ${ms(f.auditP50Ms)}, max ${ms(f.auditMaxMs)}; bound ${ms(f.boundMs)}, ${f.late} later)`,
+  );
+  L.push(
+    `audit      ${['audits', 'tokensAudited', 'freezes', 'divergences', 'restBehind', 'quarantines', 'failures'].map((k) => `${k} ${o.audit[k] ?? 0}`).join(', ')}; ` +
+      `REST ${o.restCallsPerMinute.toFixed(1)} calls/min (budget ${o.restBudgetPerMinute}); the exchange answered ${o.restAnswered}, the auditor sent ${o.restByAuditor}`,
+  );
   L.push(
     `disconnects ${o.disconnects}: ${Object.entries(o.disconnectsByReason)
       .map(([k, v]) => `${k} x${v}`)
@@ -936,50 +1166,47 @@ function print(r: Result): void {
 
 // ------------------------------------------------------------------ main (after every declaration it uses)
 
-if (args.backend === 'both') {
-  const backends: BackendName[] = nativeAvailability().available ? ['native', 'js'] : ['js'];
-  if (backends.length === 1) console.log('soak: the native backend does not load here; running js only');
+const backendArg = args.backend;
+const modeArg = args.mode;
+if (!['native', 'js', 'both'].includes(backendArg)) {
+  console.error(`soak: --backend must be native, js or both, got ${backendArg}`);
+  process.exit(2);
+}
+if (!['main', 'worker', 'both'].includes(modeArg)) {
+  console.error(`soak: --mode must be main, worker or both, got ${modeArg}`);
+  process.exit(2);
+}
+if (backendArg === 'both' || modeArg === 'both') {
+  // One child process per backend and mode, the minutes split between them.
+  let backends: BackendName[] = backendArg === 'both' ? ['native', 'js'] : [backendArg as BackendName];
+  if (backends.includes('native') && !nativeAvailability().available) {
+    console.log('soak: the native backend does not load here; running js only');
+    backends = ['js'];
+  }
+  const modes: Mode[] = modeArg === 'both' ? ['main', 'worker'] : [modeArg as Mode];
+  const runs = backends.flatMap((b) => modes.map((m) => [b, m] as const));
   const results: Result[] = [];
-  for (const b of backends) {
+  for (const [b, m] of runs) {
     const childArgs = [
       ...process.execArgv,
       fileURLToPath(import.meta.url),
-      ...[
-        '--backend',
-        b,
-        '--minutes',
-        String(MINUTES / backends.length),
-        '--markets',
-        String(MARKETS),
-        '--rate',
-        String(RATE),
-      ],
-      ...[
-        '--fault-ms',
-        String(FAULT_MS),
-        '--max-stale',
-        String(MAX_STALE),
-        '--recovery-bound',
-        String(RECOVERY_BOUND_S),
-        '--stall-factor',
-        String(STALL_FACTOR),
-      ],
-      ...['--seed', String(SEED), '--json'],
+      ...['--backend', b, '--mode', m, '--minutes', String(MINUTES / runs.length)],
+      ...['--markets', String(MARKETS), '--rate', String(RATE), '--fault-ms', String(FAULT_MS)],
+      ...['--max-stale', String(MAX_STALE), '--recovery-bound', String(RECOVERY_BOUND_S)],
+      ...['--stall-factor', String(STALL_FACTOR), '--seed', String(SEED), '--json'],
+      ...['--audit-rps', String(AUDIT.requestsPerSecond), '--audit-ids', String(AUDIT.tokensPerRequest)],
+      ...['--audit-grace', String(AUDIT.graceMs)],
     ];
     results.push(await runChild(childArgs));
   }
   if (args.json) console.log(JSON.stringify(results));
   const ok = results.every((r) => r.ok);
   console.log(
-    `\nsoak: ${ok ? 'PASS' : 'FAIL'} (${results.map((r) => `${r.backend}: ${r.observed.violations} violations, recovery ${fmtMs(r.observed.recoveryMs)}`).join('; ')})`,
+    `\nsoak: ${ok ? 'PASS' : 'FAIL'} (${results.map((r) => `${r.backend}/${r.mode}: ${r.observed.violations} violations, recovery ${fmtMs(r.observed.recoveryMs)}, frozen found in at most ${fmtMs(r.observed.frozen.maxMs)}`).join('; ')})`,
   );
   process.exit(ok ? 0 : 1);
 } else {
-  if (args.backend !== 'native' && args.backend !== 'js') {
-    console.error(`soak: --backend must be native, js or both, got ${args.backend}`);
-    process.exit(2);
-  }
-  const r = await soak(args.backend);
+  const r = await soak(backendArg as BackendName, modeArg as Mode);
   if (args.json) console.log(JSON.stringify(r));
   else print(r);
   process.exit(r.ok ? 0 : 1);

@@ -141,6 +141,15 @@ export const VARIABLES = {
     defaultText: "Polymarket's with Polymarket's feed, else the feed URL's origin",
     meaning: 'CLOB REST base URL (discovery fallback, REST books)',
   },
+  audit: {
+    name: 'POLYBOOK_AUDIT',
+    alias: null,
+    kind: { type: 'bool' },
+    default: null,
+    defaultText: "on with Polymarket's feed, else off",
+    meaning:
+      'background audit of the books against REST `POST /books` (docs/FEED.md "Audits"); the `audit` option also takes a budget',
+  },
   backend: {
     name: 'POLYBOOK_BACKEND',
     alias: null,

@@ -78,6 +78,15 @@ export {
 } from './cache/otel.js';
 export { Staleness, LATENCY_ARB_MIN_MS, LATENCY_ARB_MAX_MS } from './cache/staleness.js';
 export { fromEnv, ENV_VARS, CACHE_DEFAULTS, type CacheEnvOptions } from './cache/env.js';
+export {
+  AUDIT_DEFAULTS,
+  type AuditOptions,
+  type AuditSetting,
+  type ResolvedAudit,
+  coveragePeriodMs,
+  detectionBoundMs,
+} from './audit/options.js';
+export { AUDIT_STATS, type AuditStats, type AuditConnection } from './audit/stats.js';
 export type { WarmupResult, WarmupProgress } from './cache/warmup.js';
 export type { BookChange, WatchCallback, ChangesOptions } from './cache/watch.js';
 export { DEFAULT_TRADE_QUEUE, type TradeCallback, type TradesOptions } from './cache/trades.js';

@@ -164,6 +164,9 @@ describe.each(BACKENDS)('BookStore conformance (%s)', (backend) => {
     expect(store.get(T, 5000)).toBeNull();
     store.ingest(bookFrame(U, [['0.6', '1']], [['0.5', '1']]), clock.t);
     expect(store.get(U, 5000)).toBeNull();
+    store.ingest(bookFrame(T, [['0.5', '1']], [['0.6', '1']]), clock.t);
+    store.diverge([T], clock.t);
+    expect(store.get(T, 5000)).toBeNull();
     const m = store.metrics();
     expect(m.misses).toEqual({
       not_subscribed: 1,
@@ -174,10 +177,11 @@ describe.each(BACKENDS)('BookStore conformance (%s)', (backend) => {
       crossed: 1,
       settled: 0,
       mismatch: 0,
+      diverged: 1,
     });
     expect(m.hits).toBe(1);
     const s = m.summary();
-    expect(s.hitRate).toBeCloseTo(1 / 7);
+    expect(s.hitRate).toBeCloseTo(1 / 8);
     expect(s.meanAgeMs).toBe(2000);
     expect(s.crossedResets).toBe(1);
     expect(m.ageHistogram.find((b) => b.le === 2500)!.count).toBe(1);

@@ -276,6 +276,7 @@ type Op =
   | { op: 'assign'; slot: number; conn: number }
   | { op: 'confirm'; conn: number; back: number }
   | { op: 'invalidate'; slot: number; dt: number }
+  | { op: 'diverge'; slot: number; dt: number }
   | { op: 'settle'; slot: number; dt: number }
   | { op: 'setDisabled'; slot: number; disabled: boolean }
   | { op: 'setMeta'; slot: number; mos: string; negRisk: boolean }
@@ -310,6 +311,7 @@ const op: fc.Arbitrary<Op> = fc.oneof(
     }),
   },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('invalidate' as const), slot: slotArb, dt }) },
+  { weight: 1, arbitrary: fc.record({ op: fc.constant('diverge' as const), slot: slotArb, dt }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('settle' as const), slot: slotArb, dt }) },
   {
     weight: 1,
@@ -647,7 +649,12 @@ function checkPublishes(
     }
     if (changed !== dSeq > 0) throw new Divergence(`${where}: visible change ${changed} but seq +${dSeq}`);
     const bookCall =
-      kind === 'ingest' || kind === 'tick' || kind === 'invalidate' || kind === 'settle' || kind === 'restBook';
+      kind === 'ingest' ||
+      kind === 'tick' ||
+      kind === 'invalidate' ||
+      kind === 'diverge' ||
+      kind === 'settle' ||
+      kind === 'restBook';
     if (bookCall ? dSeq !== 2 * dSequence : dSequence !== 0 || dSeq > 2) {
       throw new Divergence(`${where}: seq +${dSeq} but sequence +${dSequence}`);
     }
@@ -727,6 +734,10 @@ function run(factories: Factory[], ops: Op[], graceMs: number): void {
         if (!tokenAt.has(o.slot)) return;
         now += o.dt;
         return call((w) => w.invalidate(o.slot, now), i, `invalidate(${o.slot}, ${now})`, o.op);
+      case 'diverge':
+        if (!tokenAt.has(o.slot)) return;
+        now += o.dt;
+        return call((w) => w.diverge(o.slot, now), i, `diverge(${o.slot}, ${now})`, o.op);
       case 'settle':
         if (!tokenAt.has(o.slot)) return;
         now += o.dt;

@@ -3,9 +3,9 @@
  * Both backends, real loopback sockets against the simulator.
  */
 import { describe, expect, it, vi } from 'vitest';
-import type { ConnectedEvent } from '../src/feed/manager.js';
+import type { ConnectedEvent, DisconnectedEvent } from '../src/feed/manager.js';
 import { BACKENDS, matchesSim, waitFor } from './helpers.js';
-import { remoteSimulator, workerFeed, workerRig } from './rig.js';
+import { feedRig, nextDisconnect, remoteSimulator, workerFeed, workerRig } from './rig.js';
 
 vi.setConfig({ testTimeout: 30_000, hookTimeout: 15_000 });
 
@@ -55,6 +55,32 @@ describe.each(BACKENDS)('worker feed (%s backend)', (backend) => {
     await feed.stop();
     expect(store.get(sim.tokens[0], 1e12)).toBeNull(); // invalidated on stop
     await expect(feed.fetchStats()).rejects.toThrow();
+  });
+
+  it('reconnect(conn, reason) drops one connection (its tokens invalidated first), in this thread and in the worker', async () => {
+    const { feed, store } = await workerRig(backend, {
+      sim: { markets: 4, rate: 0 },
+      feed: { maxTokensPerConnection: 4 },
+    });
+    await waitFor(() => store.readyCount() === 8, '8 tokens ready');
+    const gone: DisconnectedEvent[] = [];
+    feed.on('disconnected', (e) => gone.push(e));
+    feed.reconnect(2, 'by hand');
+    await waitFor(() => gone.length === 1, 'the disconnect');
+    expect(gone[0]).toMatchObject({ conn: 2, reason: 'by hand', tokens: 4 });
+    await waitFor(() => store.readyCount() === 8, 'ready again');
+    const { feed: local } = await feedRig(backend, {
+      sim: { markets: 2, rate: 0 },
+      feed: { maxTokensPerConnection: 2 },
+      ready: true,
+    });
+    expect(local.reconnect(9, 'no such connection')).toBe(false);
+    const ev = nextDisconnect(local);
+    expect(local.reconnect(1, 'by hand')).toBe(true);
+    // Synchronous in this thread: the tokens were invalidated before the event.
+    expect(local.store.state(local.tokensOf(1)[0])!.ready).toBe(false);
+    expect(await ev).toMatchObject({ conn: 1, reason: 'by hand', tokens: 2 });
+    expect(local.liveness(2)!.open).toBe(true);
   });
 
   it('a busy main-thread reader never sees a torn book (get, top, depth reads) while the worker ingests', async () => {

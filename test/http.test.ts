@@ -149,6 +149,18 @@ describe('HttpClient', () => {
     expect(client.stats().discovery).toMatchObject({ requests: 4, retries: 3, errors: 1 });
   });
 
+  it("a request's own retries override the client's: 0 fails on the first 5xx", async () => {
+    const s = await scripted([reply(503, '{"error":"busy"}')]);
+    cleanups.push(() => s.close());
+    const { client, slept } = recordingClient({ retries: 3, limits: false });
+    const err = await client
+      .request(`${s.url}/books`, { purpose: 'audit', api: 'clob', json: [], retries: 0 })
+      .catch((e) => e);
+    expect(err).toMatchObject({ code: 'POLYBOOK_HTTP', status: 503, attempts: 1 });
+    expect(slept).toEqual([]);
+    expect(client.stats().audit).toMatchObject({ requests: 1, retries: 0, errors: 1 });
+  });
+
   it('does not retry a 4xx, and returns an accepted status as an answer', async () => {
     const s = await scripted([reply(404, '{"error":"market not found"}')]);
     cleanups.push(() => s.close());

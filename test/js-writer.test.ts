@@ -14,6 +14,7 @@ import {
   COUNTERS,
   F_CROSSED,
   F_DISABLED,
+  F_DIVERGED,
   F_HAS_BOOK,
   F_MISMATCH,
   F_READY,
@@ -718,6 +719,41 @@ describe('JsWriter: lifecycle calls', () => {
     expect(w.takeResync()).toEqual([]);
     w.invalidate(5, 3); // unbound slot: nothing
     expect(counters().invalidations).toBe(3);
+  });
+
+  it('diverge resets with DIVERGED until a book (WS or REST) makes the token ready; never counted, never a settled token', () => {
+    const { w, slot, counters } = mk();
+    w.bind(T, 0, 0);
+    w.bind(U, 1, 0);
+    w.ingest(book(T, [['0.5', '1']], [['0.6', '1']]), 1);
+    const before = counters();
+    const seq = slot(0).seq;
+    w.diverge(0, 2);
+    expect(slot(0)).toMatchObject({ flags: F_SUBSCRIBED | F_HAS_BOOK | F_DIVERGED, nBids: 0, nAsks: 0, sequence: 2 });
+    expect(slot(0).seq).toBe(seq + 2);
+    w.diverge(0, 3); // nothing changes: not published again
+    expect(slot(0).seq).toBe(seq + 2);
+    expect(w.takeResync()).toEqual([T]);
+    expect(delta(before, counters())).toEqual({});
+    // Another reset keeps DIVERGED (as CROSSED is kept); the next book clears it.
+    w.invalidate(0, 4);
+    expect(slot(0).flags & F_DIVERGED).toBe(F_DIVERGED);
+    w.ingest(book(T, [['0.5', '2']], [['0.6', '1']]), 5);
+    expect(slot(0)).toMatchObject({ flags: READY, bids: [[0.5, 2]] });
+    // A REST book clears it too.
+    w.diverge(0, 6);
+    w.restBook(
+      JSON.stringify({ market: '0xm', asset_id: T, timestamp: '1', bids: [], asks: [{ price: '0.7', size: '3' }] }),
+      7,
+    );
+    expect(slot(0)).toMatchObject({ flags: READY, asks: [[0.7, 3]] });
+    // A settled token, an unbound slot: nothing.
+    w.settle(1, 8);
+    const settled = slot(1);
+    w.diverge(1, 9);
+    w.diverge(5, 9);
+    expect(slot(1)).toEqual(settled);
+    expect(w.takeResync()).toEqual([T]);
   });
 
   it('restBook never overwrites a newer book, and stores the meta', () => {

@@ -607,6 +607,45 @@ describe('simulator: faults', () => {
     expect(await c.drain()).toEqual([]);
   });
 
+  it('freeze (one token): its updates stop while its book changes (REST shows it), other tokens and PONG go on; a resubscription ends it', async () => {
+    const { s, c } = await subscribed({ markets: 2 });
+    const [a, b] = s.markets;
+    const frozen = a!.yes;
+    expect(s.inject('freeze', { tokenId: frozen })).toBe(1);
+    expect(s.connections().connections[0]!.frozen).toBe(1);
+    const before = s.book(frozen).timestamp;
+    s.step(60);
+    const msgs = (await c.drain()).map((m) => JSON.parse(m));
+    const named = (e: any): string[] =>
+      e.event_type === 'price_change' ? e.price_changes.map((x: any) => x.asset_id) : [e.asset_id];
+    const ids = msgs.flatMap((e) => (Array.isArray(e) ? e.flatMap(named) : named(e)));
+    expect(ids).not.toContain(frozen);
+    // Its complement (same market, same frames) and the other market keep flowing.
+    expect(ids).toContain(a!.no);
+    expect(ids).toContain(b!.yes);
+    expect(s.book(frozen).timestamp).not.toBe(before);
+    const rest = (await (await fetch(`${s.httpUrl}/book?token_id=${frozen}`)).json()) as { timestamp: string };
+    expect(rest.timestamp).toBe(s.book(frozen).timestamp);
+    // Subscribed afresh: its current book comes, and its updates flow again.
+    c.send({ operation: 'unsubscribe', assets_ids: [frozen] });
+    c.send({ operation: 'subscribe', assets_ids: [frozen] });
+    const snap = (await c.until((m) => m.startsWith('['))).at(-1)!;
+    expect(JSON.parse(snap).map((x: any) => x.timestamp)).toEqual([s.book(frozen).timestamp]);
+    expect(s.connections().connections[0]!.frozen).toBe(0);
+    expect(s.stats().faultsInjected.freeze).toBe(1);
+  });
+
+  it('freeze (a quiet connection): nothing but PONG until heal(); a new subscription on it is not frozen', async () => {
+    const { s, c } = await subscribed({ markets: 2 });
+    expect(s.inject('freeze', { connection: 1 })).toBe(1);
+    expect(s.connections().connections[0]!.frozen).toBe(4);
+    s.step(40);
+    expect(await c.drain()).toEqual([]);
+    s.heal(1);
+    s.step(40);
+    expect((await c.drain()).length).toBeGreaterThan(0);
+  });
+
   it('malformed: garbage text, broken JSON and bad decimals', async () => {
     const { s, c, snap } = await subscribed();
     const token = snap[0].asset_id;

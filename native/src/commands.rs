@@ -56,6 +56,12 @@ impl NativeWriter {
         self.guarded("invalidate", |t| t.invalidate(slot, now_ms))?.map_err(js_err)
     }
 
+    /// Resets the token because an audit found its book behind or different from the exchange's: DIVERGED (reads miss `diverged`) until a fresh book makes it ready; marked for resync.
+    #[napi(catch_unwind)]
+    pub fn diverge(&mut self, slot: u32, now_ms: f64) -> Result<()> {
+        self.guarded("diverge", |t| t.diverge(slot, now_ms))?.map_err(js_err)
+    }
+
     /// Marks the token settled (never served again), as a `market_resolved` event does.
     #[napi(catch_unwind)]
     pub fn settle(&mut self, slot: u32, now_ms: f64) -> Result<()> {

@@ -35,11 +35,15 @@ import { renderCachePrometheus } from './prometheus.js';
 import { CacheMetrics } from './metrics.js';
 import { cacheHealth, type CacheHealth } from './health.js';
 import { startMetricsServer, type MetricsServer, type MetricsServerOptions } from './metrics-server.js';
-import { HttpClient, type HttpOptions } from '../rest/http.js';
-import { restUrlsFor } from '../rest/urls.js';
+import { HttpClient, type HttpOptions, type PurposeStats } from '../rest/http.js';
+import { isPolymarketFeed, restUrlsFor } from '../rest/urls.js';
 import type { DiscoveredMarket } from '../discovery/normalize.js';
 import { checkBooks } from '../discovery/hydration.js';
 import { startWorkerFeed, type WorkerFeed } from '../feed/worker.js';
+import { AUDIT_PURPOSE, Auditor } from '../audit/auditor.js';
+import { resolveAudit } from '../audit/options.js';
+import type { AuditStats } from '../audit/stats.js';
+import { checkHttpUrl } from '../config.js';
 
 /** Options of {@link BookCache.start}. Every setting of `fromEnv()` is accepted too. */
 export interface BookCacheOptions extends Partial<CacheEnvOptions> {
@@ -70,7 +74,10 @@ export interface BookCacheOptions extends Partial<CacheEnvOptions> {
   clock?: ClockOption;
   /** Top-of-book mismatch grace before a reset, ms. Default 1000. */
   graceMs?: number;
-  /** One-time REST `POST /books` during the initial warmup; `true` = defaults. Default off. */
+  /**
+   * One-time REST `POST /books` during the initial warmup; `true` = defaults. Default off. Its `url`
+   * is also the auditor's (`audit`), else `clobUrl`.
+   */
   rest?:
     | boolean
     | (RestOptions & {
@@ -169,6 +176,17 @@ interface FeedLike {
 }
 
 const OPEN = -1;
+
+/**
+ * The auditor as the cache drives it: on this thread next to an in-thread feed, or in the feed
+ * worker next to the writer (its REST parsing then stays off this thread).
+ */
+interface AuditRun {
+  start(): void;
+  stop(): void;
+  /** Its counters, and the HTTP counters of its requests when its client is not the cache's (worker). */
+  read(): { stats: AuditStats; http: PurposeStats | undefined };
+}
 
 /**
  * A pre-resolved read handle through the cache: the fields and reads of {@link BookHandle} (top of
@@ -352,6 +370,8 @@ export class BookCache extends EventEmitter<CacheEvents> {
   private warmupPromise: Promise<WarmupResult> | null = null;
   private warmupResult: WarmupResult | null = null;
   private rest: RestWarmupClient | null = null;
+  /** The background auditor (null when off); it starts once the initial warmup completed. */
+  private auditor: AuditRun | null = null;
   private readonly restStats: RestStats = {
     restCalls: 0,
     restRefused: 0,
@@ -433,12 +453,16 @@ export class BookCache extends EventEmitter<CacheEvents> {
       ...(options.followNewMarkets ? { customFeatures: true } : {}),
     };
     // REST follows the feed's URL (its option, else POLYBOOK_WS_URL, else Polymarket's).
-    const urls = restUrlsFor(resolveFeedOptions(feedOptions).url);
+    const feedUrl = resolveFeedOptions(feedOptions).url;
+    const urls = restUrlsFor(feedUrl);
     const gammaUrl = settings.gammaUrl ?? readEnv('gammaUrl') ?? urls.gammaUrl;
     const clobUrl = settings.clobUrl ?? readEnv('clobUrl') ?? urls.clobUrl;
     const http = new HttpClient(options.http);
     const hydration = checkHydration(options.hydration);
     const restOptions = options.rest === true ? {} : options.rest || null;
+    // The auditor: on by default with Polymarket's own feed only; its REST base URL is warmup's.
+    const audit = resolveAudit(options.audit, readEnv('audit'), isPolymarketFeed(feedUrl));
+    const auditUrl = restOptions?.url !== undefined ? checkHttpUrl('rest.url', restOptions.url) : clobUrl;
     // The cache's HTTP client is shared (one budget per host) unless the REST options bring their own.
     const ownHttp = restOptions && (restOptions.http || restOptions.fetch || restOptions.now || restOptions.sleep);
     const rest = restOptions
@@ -462,20 +486,45 @@ export class BookCache extends EventEmitter<CacheEvents> {
     };
     let store: BookTable;
     let feed: FeedLike;
+    let auditor: AuditRun | null = null;
     if (options.worker) {
-      const wf: WorkerFeed = await startWorkerFeed({ ...feedOptions, ...storeOptions, signal });
+      const wf: WorkerFeed = await startWorkerFeed({
+        ...feedOptions,
+        ...storeOptions,
+        signal,
+        ...(audit ? { audit: { options: audit, url: auditUrl, http: options.http } } : {}),
+      });
       store = wf.store;
       feed = wf;
+      if (audit) {
+        auditor = {
+          start: () => wf.startAudit(),
+          // The worker stops it with the feed.
+          stop: () => {},
+          read: () => wf.auditStats()!,
+        };
+      }
     } else {
       const local = new BookStore(storeOptions);
+      const manager = new SubscriptionManager(local, feedOptions);
       store = local;
-      feed = new SubscriptionManager(local, feedOptions);
+      feed = manager;
+      if (audit) {
+        const a = new Auditor(
+          { store: local, reconnect: (conn, reason) => manager.reconnect(conn, reason), log },
+          http,
+          auditUrl,
+          audit,
+        );
+        auditor = { start: () => a.start(), stop: () => a.stop(), read: () => ({ stats: a.stats(), http: undefined }) };
+      }
     }
     const cache = new BookCache(options, settings, store);
     cache.feed = feed;
     cache.rest = rest;
     cache.http = http;
     cache.clobUrl = clobUrl;
+    cache.auditor = auditor;
     // Listen only when following: the feed scans frames for new_market only while someone listens.
     if (options.followNewMarkets) feed.on('newMarket', (ev) => cache.onNewMarket(ev));
     feed.on('disconnected', (ev) => {
@@ -642,7 +691,10 @@ export class BookCache extends EventEmitter<CacheEvents> {
     });
     const run = wm.run().then((r) => {
       this.warmupResult = r;
-      if (!this.stopped) this.gate = OPEN;
+      if (!this.stopped) {
+        this.gate = OPEN;
+        this.auditor?.start();
+      }
       this.emit('warmup', r);
       return r;
     });
@@ -896,6 +948,9 @@ export class BookCache extends EventEmitter<CacheEvents> {
 
   private metricsWith(feed: FeedStats | null): CacheMetrics {
     const rest = this.rest ? this.rest.stats : this.restStats;
+    const audit = this.auditor?.read();
+    const http = this.http ? this.http.stats() : {};
+    if (audit?.http) http[AUDIT_PURPOSE] = audit.http;
     return new CacheMetrics(
       this.store.metrics(),
       feed,
@@ -915,7 +970,8 @@ export class BookCache extends EventEmitter<CacheEvents> {
       this.warmupResult,
       this.enabled,
       this.tradingEnabled,
-      this.http ? this.http.stats() : {},
+      http,
+      audit?.stats,
     );
   }
 
@@ -999,6 +1055,7 @@ export class BookCache extends EventEmitter<CacheEvents> {
     this.lifetime.abort();
     this.pending = [];
     this.rest?.close();
+    this.auditor?.stop();
     this.hub.close();
     this.tradeHub.close();
     const f = this.feed;

@@ -16,6 +16,7 @@ import {
 } from '../config.js';
 import { ConfigError } from '../errors.js';
 import type { BackendName } from '../backend/index.js';
+import type { AuditSetting } from '../audit/options.js';
 
 const BACKENDS: readonly string[] = BACKEND_NAMES;
 
@@ -41,10 +42,16 @@ export interface CacheEnvOptions {
   gammaUrl?: string;
   /** `POLYBOOK_CLOB_URL`: CLOB REST base URL (books, markets). Default: as `gammaUrl`. */
   clobUrl?: string;
+  /**
+   * `POLYBOOK_AUDIT`: compare the books held with REST `POST /books` in the background and reset
+   * those that missed updates (docs/FEED.md "Audits"); in code also
+   * `{ requestsPerSecond, tokensPerRequest, graceMs, ... }`. Default: on with Polymarket's feed, else off.
+   */
+  audit?: AuditSetting;
 }
 
 /** The defaults of the settings `fromEnv` reads (from the table of variables). */
-export const CACHE_DEFAULTS: Readonly<Omit<CacheEnvOptions, 'url' | 'backend' | 'gammaUrl' | 'clobUrl'>> = {
+export const CACHE_DEFAULTS: Readonly<Omit<CacheEnvOptions, 'url' | 'backend' | 'gammaUrl' | 'clobUrl' | 'audit'>> = {
   enabled: VARIABLES.enabled.default,
   defaultMaxStaleMs: VARIABLES.defaultMaxStaleMs.default,
   hardStaleMs: VARIABLES.hardStaleMs.default,
@@ -84,6 +91,8 @@ export function fromEnv(env: Record<string, string | undefined> = process.env): 
   if (gammaUrl !== undefined) o.gammaUrl = gammaUrl;
   const clobUrl = readEnv('clobUrl', env);
   if (clobUrl !== undefined) o.clobUrl = clobUrl;
+  const audit = readEnv('audit', env);
+  if (audit !== undefined) o.audit = audit;
   if (o.defaultMaxStaleMs > o.hardStaleMs) {
     throw new ConfigError(
       ENV_VARS.defaultMaxStaleMs,

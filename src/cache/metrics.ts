@@ -19,6 +19,7 @@ import { FEED_STATS, type FeedStats } from '../feed/stats.js';
 import type { RestStats } from './rest.js';
 import { HTTP_PURPOSES, type HttpStats, type PurposeStats } from '../rest/http.js';
 import type { WarmupResult } from './warmup.js';
+import { AUDIT_STATS, auditOff, type AuditStats } from '../audit/stats.js';
 
 /** Every field of {@link CacheCounters} and the metric it is exported as. */
 export const CACHE_COUNTERS = {
@@ -101,8 +102,10 @@ export class CacheMetrics {
     readonly enabled: boolean,
     /** Whether warmup completed and reads are served (see `BookCache.tradingEnabled`). */
     readonly tradingEnabled: boolean,
-    /** REST requests by purpose (`discovery`, `warmup`): requests, retries, errors, 429s, time throttled. */
+    /** REST requests by purpose (`discovery`, `warmup`, `audit`): requests, retries, errors, 429s, time throttled. */
     readonly http: HttpStats = {},
+    /** The auditor's counters (all 0, `enabled` 0, when it does not run). */
+    readonly audit: AuditStats = auditOff(),
   ) {}
 
   /** Store summary plus feed stats and cache counters. */
@@ -114,6 +117,7 @@ export class CacheMetrics {
       feed: this.feed,
       ...this.cache,
       http: this.http,
+      audit: this.audit,
       warmup: this.warmup,
     };
   }
@@ -129,6 +133,8 @@ export interface CacheMetricsSource {
 export interface CacheSummary extends MetricsSummary, CacheCounters {
   /** REST requests by purpose. */
   http: HttpStats;
+  /** The auditor's counters, and each connection's time since its last clean audit. */
+  audit: AuditStats;
   /** Whether the cache is enabled; a disabled cache serves no book. */
   enabled: boolean;
   /** Whether warmup completed and reads are served. */
@@ -221,6 +227,23 @@ const HTTP_FAMILIES: readonly MetricFamily<CacheMetrics>[] = [
   ),
 ];
 
+/** Connection indexes as label values. */
+const CONNECTION_LABELS: readonly string[] = Array.from({ length: 255 }, (_, i) => String(i + 1));
+
+/** The auditor's counters, and its per-connection gauge. */
+const AUDIT_FAMILIES: readonly MetricFamily<CacheMetrics>[] = [
+  ...fieldFamilies(AUDIT_STATS).map((f) => liftFamily(f, (m: CacheMetrics) => m.audit)),
+  {
+    name: 'polybook_audit_clean_age_seconds',
+    kind: 'gauge',
+    unit: 'seconds',
+    help: "Time since each connection's last clean audit (every book of it compared in one request equal to REST, or newer), or since the auditor first saw it.",
+    labels: { conn: CONNECTION_LABELS },
+    read: (m: CacheMetrics) =>
+      m.audit.connections.map((c) => ({ labels: { conn: String(c.conn) }, value: c.cleanAgeMs / 1000 })),
+  },
+];
+
 /**
  * Every metric polybook exports, in exposition order, each read from a {@link CacheMetrics}.
  * Families of the feed have no samples while the cache is disabled; those of the warmup none
@@ -231,5 +254,6 @@ export const METRIC_FAMILIES: readonly MetricFamily<CacheMetrics>[] = [
   ...STATE_FAMILIES,
   ...fieldFamilies(CACHE_COUNTERS).map((f) => liftFamily(f, (m: CacheMetrics) => m.cache)),
   ...HTTP_FAMILIES,
+  ...AUDIT_FAMILIES,
   ...fieldFamilies(FEED_STATS).map((f) => liftFamily(f, (m: CacheMetrics) => m.feed)),
 ];

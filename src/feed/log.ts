@@ -94,6 +94,14 @@ export const LOG_EVENTS = {
   'cache.discovery_warning': 'warn',
   /** Discovered markets still had no book when the hydration timeout passed: not followed. Context: markets, timeoutMs. */
   'cache.hydration_timeout': 'warn',
+  /** The auditor found a book that missed updates: reset and refetched. Context: tokenId, conn, bookTimestamp, restTimestamp. */
+  'audit.freeze': 'warn',
+  /** The auditor found a book different from REST at the same timestamp: reset and refetched. Context: tokenId, conn, timestamp. */
+  'audit.divergence': 'warn',
+  /** The auditor found several frozen tokens on one connection: it is reconnected. Context: conn, frozen, windowMs. */
+  'audit.quarantine': 'warn',
+  /** An audit request failed (the first of a run of failures; the auditor backs off). Context: url, error. */
+  'audit.failed': 'warn',
 } as const satisfies Record<string, LogLevel>;
 
 /** A stable event name of the feed's log lines (see {@link LOG_EVENTS}). */

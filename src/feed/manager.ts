@@ -46,7 +46,8 @@ export interface DisconnectedEvent {
   code: number;
   /**
    * Close reason, or why the feed dropped the socket (`pong timeout`, `stall`, `silence`, `unconfirmed`,
-   * `frame too large` with code 1009, `protocol error` with code 1002).
+   * `frame too large` with code 1009, `protocol error` with code 1002), or the reason given to
+   * {@link SubscriptionManager.reconnect} (`quarantine` from the cache's auditor).
    */
   reason: string;
   /** Tokens on the connection. */
@@ -275,6 +276,21 @@ export class SubscriptionManager extends EventEmitter<FeedEvents> {
       else conn.sendOp('unsubscribe', list);
     }
     this.store.unsubscribe(ids);
+  }
+
+  /**
+   * Drops connection `conn`'s socket now and reconnects it (with its backoff, as after any
+   * disconnect). Its tokens are invalidated first, synchronously, and come back with fresh books;
+   * the other connections are left alone. The `disconnected` event and the `feed.disconnected` log
+   * line carry `reason`. Returns false (and does nothing) when the connection has no open socket.
+   * @throws PolybookError `POLYBOOK_INVALID_STATE` before `start()`, `POLYBOOK_STOPPED` after `stop()`.
+   */
+  reconnect(conn: number, reason: string): boolean {
+    this.checkRunning();
+    const c = Number.isInteger(conn) ? this.conns[conn] : undefined;
+    if (!c || c.retired || c.state !== 'open') return false;
+    c.kill(reason);
+    return true;
   }
 
   /** Connection index (1..255) that carries `tokenId`, or undefined when the token is not managed. */

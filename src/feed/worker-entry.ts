@@ -8,7 +8,11 @@ import { BookStore } from '../table/store.js';
 import { isCommandName, type Command } from '../table/writer.js';
 import { SubscriptionManager } from './manager.js';
 import type { Trade } from './trades.js';
-import { lineLogger } from './log.js';
+import { FeedLog, lineLogger } from './log.js';
+import { AUDIT_PURPOSE, Auditor } from '../audit/auditor.js';
+import { AUDIT_BLOCK_WORDS, writeAuditBlock } from '../audit/stats.js';
+import { HttpClient } from '../rest/http.js';
+import { preciseNow } from '../table/clock.js';
 import { PolybookError } from '../errors.js';
 import { writeStats, STATS_WORDS } from './stats.js';
 import {
@@ -51,25 +55,46 @@ class Outbox {
   }
 }
 
-/** Creates the writer-side store and the feed, or reports why not. */
-function start(init: WorkerInit, out: Outbox): { store: BookStore; manager: SubscriptionManager } | null {
+/** The auditor of the table, with its HTTP client and shared block. */
+interface WorkerAuditor {
+  auditor: Auditor;
+  http: HttpClient;
+  block: Float64Array;
+}
+
+/** Creates the writer-side store, the feed and the auditor, or reports why not. */
+function start(
+  init: WorkerInit,
+  out: Outbox,
+): { store: BookStore; manager: SubscriptionManager; audit: WorkerAuditor | null } | null {
   let store: BookStore | undefined;
   try {
     // Reads on this side are diagnostics only: no coarse-clock ticker needed.
     store = new BookStore({ table: init.table, backend: init.backend, graceMs: init.graceMs, clock: 'precise' });
     // Log lines (event name included) go to the main thread, which writes them to the user's logger.
-    const manager = new SubscriptionManager(store, {
-      ...init.feed,
-      logger: init.log ? lineLogger((line) => out.notify({ type: 'log', ...line })) : undefined,
-      logStyle: 'object',
-    });
+    const logger = init.log ? lineLogger((line) => out.notify({ type: 'log', ...line })) : undefined;
+    const manager = new SubscriptionManager(store, { ...init.feed, logger, logStyle: 'object' });
     manager.on('connected', (e) => out.notify({ type: 'event', name: 'connected', payload: e }));
     manager.on('disconnected', (e) => out.notify({ type: 'event', name: 'disconnected', payload: e }));
     if (init.feed.customFeatures) {
       manager.on('newMarket', (e) => out.post({ type: 'event', name: 'newMarket', payload: e }));
     }
     manager.start([]);
-    return { store, manager };
+    let audit: WorkerAuditor | null = null;
+    if (init.audit) {
+      const http = new HttpClient(init.audit.http);
+      const host = {
+        store,
+        reconnect: (conn: number, reason: string) => void manager.reconnect(conn, reason),
+        log: new FeedLog(logger, 'object'),
+      };
+      audit = {
+        auditor: new Auditor(host, http, init.audit.url, init.audit.options),
+        http,
+        block: new Float64Array(init.audit.block, 0, AUDIT_BLOCK_WORDS),
+      };
+    }
+    return { store, manager, audit };
   } catch (e) {
     store?.close();
     out.post({ type: 'fatal', message: (e as Error).message });
@@ -84,10 +109,13 @@ function run(port: MessagePort, init: WorkerInit): void {
     port.close();
     return;
   }
-  const { store, manager } = started;
+  const { store, manager, audit } = started;
   const statsBlock = new Float64Array(init.stats, 0, STATS_WORDS);
   const stats = () => ({ ...manager.stats(), workerDropped: out.dropped });
-  const publish = (): void => writeStats(statsBlock, stats());
+  const publish = (): void => {
+    writeStats(statsBlock, stats());
+    if (audit) writeAuditBlock(audit.block, audit.auditor.stats(), audit.http.stats()[AUDIT_PURPOSE], preciseNow());
+  };
   publish();
   const statsTimer = setInterval(publish, manager.options.healthIntervalMs);
   const queue = new Int32Array(init.queue, 0, QUEUE_WORDS);
@@ -116,9 +144,17 @@ function run(port: MessagePort, init: WorkerInit): void {
         manager.off('trade', onTrade);
         if (o.on) manager.on('trade', onTrade);
         return;
+      case 'reconnect':
+        if (!stopping) manager.reconnect(o.conn, o.reason);
+        return;
+      case 'startAudit':
+        if (!stopping) audit?.auditor.start();
+        return;
       case 'request':
         switch (o.kind) {
           case 'stats':
+            // The audit block too is current when the reply arrives.
+            publish();
             out.post({ type: 'reply', id: o.id, value: stats() });
             return;
           case 'fullBook':
@@ -126,6 +162,7 @@ function run(port: MessagePort, init: WorkerInit): void {
             return;
           case 'stop':
             stopping = true;
+            audit?.auditor.stop();
             clearInterval(statsTimer);
             void manager.stop().then(() => {
               publish();

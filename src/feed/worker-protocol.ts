@@ -10,6 +10,8 @@ import type { FeedStats, UniverseEntry } from './manager.js';
 import type { ResolvedFeedOptions } from './options.js';
 import type { LogLine } from './log.js';
 import type { Trade } from './trades.js';
+import type { ResolvedAudit } from '../audit/options.js';
+import type { HttpOptions } from '../rest/http.js';
 
 /**
  * Feed options that cross the thread boundary: all of them but the logger (a function, called on
@@ -28,6 +30,19 @@ export interface WorkerInit {
   log: boolean;
   /** Shared queue counters (Int32Array of QUEUE_WORDS, indexes Q_*), see {@link WORKER_QUEUE_LIMIT}. */
   queue: SharedArrayBuffer;
+  /** The table's auditor, run next to the writer (it starts with a `startAudit` operation). */
+  audit?: WorkerAudit;
+}
+
+/** What the feed worker needs to run the cache's auditor. */
+export interface WorkerAudit {
+  options: ResolvedAudit;
+  /** CLOB REST base URL. */
+  url: string;
+  /** The options of its HTTP client that cross the thread boundary (no functions). */
+  http: HttpOptions;
+  /** Shared block (AUDIT_BLOCK_WORDS f64, src/audit/stats.ts), refreshed every health interval and before a stats reply. */
+  block: SharedArrayBuffer;
 }
 
 /**
@@ -62,6 +77,8 @@ export type FeedOp =
   | { op: 'remove'; tokenIds: string[] }
   /** Someone on the main thread listens to trades (the worker then looks for them in frames), or no longer. */
   | { op: 'trades'; on: boolean }
+  | { op: 'reconnect'; conn: number; reason: string }
+  | { op: 'startAudit' }
   | { [K in RequestKind]: { op: 'request'; id: number; kind: K } & Requests[K]['ask'] }[RequestKind];
 
 /** One operation from the main thread: a writer command, or a feed operation. */

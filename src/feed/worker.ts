@@ -15,6 +15,10 @@ import { FeedLog } from './log.js';
 import type { FeedEvents, FeedStats, UniverseEntry } from './manager.js';
 import { resolveFeedOptions, type FeedOptions } from './options.js';
 import { queueGauges, readStats, STATS_WORDS } from './stats.js';
+import { AUDIT_BLOCK_WORDS, readAuditBlock, type AuditStats } from '../audit/stats.js';
+import type { ResolvedAudit } from '../audit/options.js';
+import type { HttpOptions, PurposeStats } from '../rest/http.js';
+import { preciseNow } from '../table/clock.js';
 import {
   Q_HANDLED,
   Q_OPS_POSTED,
@@ -40,6 +44,14 @@ export interface WorkerFeedOptions
    * signal's reason once the worker has exited. No effect once started (use {@link WorkerFeed.stop}).
    */
   signal?: AbortSignal;
+  /** @internal the cache's auditor, run in the worker next to the writer (started by `startAudit`). */
+  audit?: { options: ResolvedAudit; url: string; http?: HttpOptions };
+}
+
+/** The HTTP options that can cross to the worker (the test hooks are functions, and stay behind). */
+function cloneableHttp(o: HttpOptions = {}): HttpOptions {
+  const { userAgent, timeoutMs, retries, backoff, maxRetryAfterMs, limits } = o;
+  return { userAgent, timeoutMs, retries, backoff, maxRetryAfterMs, limits };
 }
 
 /**
@@ -121,6 +133,7 @@ export class WorkerFeed extends EventEmitter<FeedEvents> {
   private readonly worker: Worker;
   private readonly ops: OpQueue;
   private readonly statsBlock: Float64Array;
+  private readonly auditBlock: Float64Array | null;
   private readonly queueCounters: Int32Array;
   private exited = false;
   private stopping: Promise<void> | undefined;
@@ -136,6 +149,7 @@ export class WorkerFeed extends EventEmitter<FeedEvents> {
     const table = storeTable(options);
     this.queueCounters = new Int32Array(new SharedArrayBuffer(QUEUE_WORDS * 4));
     this.statsBlock = new Float64Array(new SharedArrayBuffer(STATS_WORDS * 8));
+    this.auditBlock = options.audit ? new Float64Array(new SharedArrayBuffer(AUDIT_BLOCK_WORDS * 8)).fill(NaN) : null;
     const init: WorkerInit = {
       table,
       backend: this.backend,
@@ -144,6 +158,16 @@ export class WorkerFeed extends EventEmitter<FeedEvents> {
       stats: this.statsBlock.buffer as SharedArrayBuffer,
       log: logger !== undefined,
       queue: this.queueCounters.buffer as SharedArrayBuffer,
+      ...(options.audit && this.auditBlock
+        ? {
+            audit: {
+              options: options.audit.options,
+              url: options.audit.url,
+              http: cloneableHttp(options.audit.http),
+              block: this.auditBlock.buffer as SharedArrayBuffer,
+            },
+          }
+        : {}),
     };
     // The forwarding writer is called only after the constructor returned (when `ops` exists).
     this.store = new BookTable(
@@ -278,6 +302,29 @@ export class WorkerFeed extends EventEmitter<FeedEvents> {
     const ids = [...tokenIds];
     this.ops.post({ op: 'remove', tokenIds: ids });
     this.store.unsubscribe(ids);
+  }
+
+  /**
+   * Reconnects connection `conn` in the worker (see `SubscriptionManager.reconnect`): applied in
+   * order after the operations posted before it; nothing happens when it has no open socket then.
+   */
+  reconnect(conn: number, reason: string): void {
+    this.checkAlive();
+    this.ops.post({ op: 'reconnect', conn, reason });
+  }
+
+  /** Starts the auditor in the worker (the cache does, once its warmup completed). @internal */
+  startAudit(): void {
+    this.checkAlive();
+    this.ops.post({ op: 'startAudit' });
+  }
+
+  /**
+   * The auditor's statistics as the worker last published them, and the HTTP counters of its
+   * requests; null without an auditor. @internal
+   */
+  auditStats(): { stats: AuditStats; http: PurposeStats | undefined } | null {
+    return this.auditBlock ? readAuditBlock(this.auditBlock, preciseNow()) : null;
   }
 
   /**

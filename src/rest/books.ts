@@ -23,6 +23,8 @@ export interface BooksRequestOptions {
   signal?: AbortSignal;
   /** Overrides the client's timeout per attempt, ms. */
   timeoutMs?: number;
+  /** Further attempts after a 429, a 5xx, a timeout or a dropped connection; default the client's. */
+  retries?: number;
 }
 
 /**
@@ -47,6 +49,7 @@ export async function postBooks(
     json: tokenIds.map((token_id) => ({ token_id })),
     signal: o.signal,
     timeoutMs: o.timeoutMs,
+    retries: o.retries,
   });
   if (!Array.isArray(body)) {
     client.purpose(o.purpose).errors++;

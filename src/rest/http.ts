@@ -62,6 +62,8 @@ export interface RequestOptions {
   signal?: AbortSignal;
   /** Statuses that are answers rather than errors (e.g. 404 for "no such market"). */
   accept?: readonly number[];
+  /** Further attempts for this request (0 to 20); default the client's `retries`. */
+  retries?: number;
 }
 
 /** An answer {@link HttpClient.request} resolves with: a 2xx, or a status the request `accept`s. */
@@ -219,6 +221,7 @@ export class HttpClient {
     const headers: Record<string, string> = { accept: 'application/json', 'user-agent': this.userAgent };
     if (o.json !== undefined) headers['content-type'] = 'application/json';
     const body = o.json === undefined ? undefined : JSON.stringify(o.json);
+    const retries = o.retries === undefined ? this.retries : checkInt('retries', o.retries, 0, 20);
     for (let attempt = 1; ; attempt++) {
       if (this.budget) st.throttledMs += await this.budget.take(url, o.api, o.signal);
       o.signal?.throwIfAborted();
@@ -240,7 +243,7 @@ export class HttpClient {
         if (o.signal?.aborted) throw o.signal.reason;
         const failure = timedOut ? 'timeout' : networkFailure(e);
         // A name that does not resolve or a port that refuses rarely changes within seconds: one retry.
-        const max = failure === 'timeout' || failure === 'reset' ? this.retries : Math.min(this.retries, 1);
+        const max = failure === 'timeout' || failure === 'reset' ? retries : Math.min(retries, 1);
         if (attempt <= max) {
           st.retries++;
           await this.wait(this.backoffMs(attempt), o.signal, st);
@@ -256,7 +259,7 @@ export class HttpClient {
       if (res.status === 429) st.rateLimited++;
       if (res.status === 429 || res.status >= 500) {
         const asked = retryAfterMs(res.headers.get('retry-after'), text);
-        if (attempt <= this.retries && (asked === null || asked <= this.maxRetryAfterMs)) {
+        if (attempt <= retries && (asked === null || asked <= this.maxRetryAfterMs)) {
           st.retries++;
           const delay = asked ?? this.backoffMs(attempt);
           // A 429 slows every request to this API on this host, not just this one.

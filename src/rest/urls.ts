@@ -9,6 +9,16 @@ export const DEFAULT_GAMMA_URL = 'https://gamma-api.polymarket.com';
 /** Polymarket's CLOB REST API (books, markets). */
 export const DEFAULT_CLOB_URL = 'https://clob.polymarket.com';
 
+/** Whether a market-channel URL is Polymarket's own (live mode), not a simulator or a relay. */
+export function isPolymarketFeed(feedUrl: string): boolean {
+  try {
+    const host = new URL(feedUrl).hostname;
+    return host === 'polymarket.com' || host.endsWith('.polymarket.com');
+  } catch {
+    return false;
+  }
+}
+
 /**
  * The Gamma and CLOB base URLs that go with a market-channel URL: Polymarket's for Polymarket's
  * feed (or none given), else the feed's own origin over http(s).
@@ -26,9 +36,7 @@ export function restUrlsFor(feedUrl: string | undefined): {
   } catch {
     return { gammaUrl: DEFAULT_GAMMA_URL, clobUrl: DEFAULT_CLOB_URL };
   }
-  if (u.hostname === 'polymarket.com' || u.hostname.endsWith('.polymarket.com')) {
-    return { gammaUrl: DEFAULT_GAMMA_URL, clobUrl: DEFAULT_CLOB_URL };
-  }
+  if (isPolymarketFeed(feedUrl)) return { gammaUrl: DEFAULT_GAMMA_URL, clobUrl: DEFAULT_CLOB_URL };
   const origin = `${u.protocol === 'wss:' ? 'https:' : 'http:'}//${u.host}`;
   return { gammaUrl: origin, clobUrl: origin };
 }

@@ -28,6 +28,8 @@ export class Conn {
 
   stalled = false;
   deaf = false;
+  /** Tokens whose updates a `freeze` fault holds back on this connection. */
+  readonly frozen = new Set<Token>();
   outOfOrder = false;
   duplicateNext = false;
   lastData: Buffer | null = null;

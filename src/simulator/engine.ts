@@ -147,7 +147,10 @@ export class Exchange {
     }
   };
 
-  /** Sends one frame to every connection routed to any of `tokens` (each connection once). */
+  /**
+   * Sends one frame to every connection routed to any of `tokens` (each connection once), except
+   * those on which every one of `tokens` it carries is frozen.
+   */
   private fanOut(tokens: readonly Token[], text: string, ts: number, customOnly = false): void {
     let buf: Buffer | null = null;
     const stamp = ++this.stamp;
@@ -155,10 +158,17 @@ export class Exchange {
       for (const c of this.routes.get(t)!) {
         if (c.mark === stamp || (customOnly && !c.custom)) continue;
         c.mark = stamp;
+        if (c.frozen.size > 0 && this.allFrozen(c, tokens)) continue;
         buf ??= Buffer.from(text);
         c.data(buf, ts);
       }
     }
+  }
+
+  /** Whether every one of `tokens` that `c` carries is frozen on it (a `freeze` fault). */
+  private allFrozen(c: Conn, tokens: readonly Token[]): boolean {
+    for (const t of tokens) if (c.live.has(t) && !c.frozen.has(t)) return false;
+    return true;
   }
 
   private subscribed(m: Market): boolean {
@@ -176,7 +186,10 @@ export class Exchange {
     });
   }
 
-  /** Sends a price_change (plus the outOfOrder variant to connections that have that fault pending). */
+  /**
+   * Sends a price_change (plus the outOfOrder variant to connections that have that fault pending);
+   * a connection with frozen tokens gets the other entries only.
+   */
   private emitPriceChange(m: Market, entries: Entry[], ts: number): void {
     const text = priceChangeText(m, entries, ts);
     let buf: Buffer | null = null;
@@ -185,6 +198,8 @@ export class Exchange {
       for (const c of this.routes.get(t)!) {
         if (c.mark === stamp) continue;
         c.mark = stamp;
+        const kept = c.frozen.size > 0 ? entries.filter((e) => !c.frozen.has(e.token)) : entries;
+        if (kept.length === 0) continue;
         if (c.outOfOrder && !c.stalled) {
           c.outOfOrder = false;
           const back = (Number.isFinite(c.lastTs) ? Math.min(ts, c.lastTs) : ts) - 1 - this.faultRng.int(500);
@@ -192,7 +207,11 @@ export class Exchange {
             this.top(m.yes, back, true);
             this.top(m.no, back, true);
           }
-          c.data(Buffer.from(priceChangeText(m, entries, back)));
+          c.data(Buffer.from(priceChangeText(m, kept, back)));
+          continue;
+        }
+        if (kept !== entries) {
+          c.data(Buffer.from(priceChangeText(m, kept, ts)), ts);
           continue;
         }
         buf ??= Buffer.from(text);
@@ -385,6 +404,8 @@ export class Exchange {
           if (!t) continue;
           c.tokens.delete(t);
           c.live.delete(t);
+          // A later subscription is a fresh one: a freeze does not survive it.
+          c.frozen.delete(t);
           this.routes.get(t)!.delete(c);
         }
         return;
@@ -434,7 +455,7 @@ export class Exchange {
       if (!c.tokens.has(t) || t.market.settled) continue;
       c.live.add(t);
       this.routes.get(t)!.add(c);
-      if (snap[i]) {
+      if (snap[i] && !c.frozen.has(t)) {
         if (this.o.onTopOfBook) this.top(t, t.ts);
         books.push(t.openingText());
         if (t.ts > newest) newest = t.ts;
@@ -514,6 +535,14 @@ export class Exchange {
       case 'deaf':
         c.deaf = true;
         return true;
+      case 'freeze':
+        if (token) {
+          if (!c.tokens.has(token)) return false;
+          c.frozen.add(token);
+          return true;
+        }
+        for (const t of c.tokens) c.frozen.add(t);
+        return c.tokens.size > 0;
       case 'duplicate':
         if (c.lastData && !c.stalled) c.write(c.lastData);
         else c.duplicateNext = true;
@@ -556,6 +585,7 @@ export class Exchange {
       if (connection !== undefined && c.id !== connection) continue;
       c.stalled = false;
       c.deaf = false;
+      c.frozen.clear();
     }
   }
 
@@ -589,6 +619,7 @@ export class Exchange {
         customFeatureEnabled: c.custom,
         stalled: c.stalled,
         deaf: c.deaf,
+        frozen: c.frozen.size,
         framesSent: c.framesSent,
         bufferedBytes: c.bufferedBytes,
       });

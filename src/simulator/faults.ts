@@ -15,6 +15,13 @@
  * - settle:     the token's market settles (see Exchange.settle).
  * - oversized:  one text frame of `bytes` bytes (default 16 MiB + 1: over the feed's default frame
  *               limit), whitespace inside `[` `]`. The true book is unchanged.
+ * - freeze:     the subscriptions the connection holds now (every token of it, or only `tokenId`) stop
+ *               delivering: no `book`, `price_change` entry, trade, tick size or best bid/ask for those
+ *               tokens reaches it, while their books keep changing (REST shows it), PING is answered
+ *               and its other tokens' data flows (a `price_change` loses only the frozen tokens'
+ *               entries). A token subscribed afresh (unsubscribe, subscribe), or a new socket, is not
+ *               frozen; heal() ends it. What clients report: connections frozen for hours while
+ *               PING/PONG works (docs/PROTOCOL.md 4.1.1).
  */
 import type { EntryView } from './events.js';
 import { priceChangeText } from './events.js';

@@ -14,7 +14,8 @@ export type FaultName =
   | 'duplicate'
   | 'outOfOrder'
   | 'settle'
-  | 'oversized';
+  | 'oversized'
+  | 'freeze';
 
 /** Every fault name, in documentation order. */
 export const FAULT_NAMES: readonly FaultName[] = [
@@ -28,6 +29,7 @@ export const FAULT_NAMES: readonly FaultName[] = [
   'outOfOrder',
   'settle',
   'oversized',
+  'freeze',
 ];
 
 /** Size of the `oversized` fault's frame by default: one byte over the feed's default `maxFrameBytes` (16 MiB). */
@@ -203,6 +205,8 @@ export interface ConnectionInfo {
   stalled: boolean;
   /** A `deaf` fault makes it ignore the client (no PONG, no reply). */
   deaf: boolean;
+  /** Tokens a `freeze` fault holds the updates of on this connection (their books keep changing at the exchange). */
+  frozen: number;
   /** WebSocket messages sent to it. */
   framesSent: number;
   /** Bytes queued and not yet sent. */
@@ -241,7 +245,10 @@ export interface SimulatorStats {
 export interface InjectTarget {
   /** Connection id; default every open connection (token faults: every connection subscribed to `tokenId`). */
   connection?: number;
-  /** Token for crossed / malformed / settle; default a (seeded) random token of each target connection. */
+  /**
+   * Token for crossed / malformed / settle; default a (seeded) random token of each target connection.
+   * For `freeze`: the one token frozen; default every token of the connection.
+   */
   tokenId?: string;
   /** For `malformed`: which kind of garbage; default a seeded choice. */
   variant?: MalformedVariant;
@@ -284,7 +291,7 @@ export interface Simulator {
   setTickSize(conditionId: string, tickSize: string): void;
   /** Injects a fault; returns the number of connections it was applied to. */
   inject(fault: FaultName, target?: InjectTarget): number;
-  /** Ends `stall` / `deaf` on one or every connection. */
+  /** Ends `stall`, `deaf` and `freeze` on one or every connection. */
   heal(connection?: number): void;
   /**
    * The next REST request(s) fail: by default one 429 with `Retry-After: 1` and

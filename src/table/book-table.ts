@@ -77,6 +77,14 @@ export class BookTable extends BookView {
   }
 
   /**
+   * Resets tokens an audit found behind or different from the exchange's book: reads miss
+   * `diverged` until their fresh book arrives (they are resubscribed). @internal
+   */
+  diverge(tokenIds: Iterable<string>, nowMs: number = preciseNow()): void {
+    this.each(tokenIds, (slot) => this.writer.diverge(slot, nowMs));
+  }
+
+  /**
    * Marks tokens settled (never served again), e.g. after a `1000 all subscribed assets resolved`
    * close: the same state as a `market_resolved` event gives them.
    */

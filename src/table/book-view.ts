@@ -8,6 +8,7 @@ import {
   COUNTER_COUNT,
   F_CROSSED,
   F_DISABLED,
+  F_DIVERGED,
   F_HAS_BOOK,
   F_MISMATCH,
   F_READY,
@@ -39,6 +40,8 @@ export interface TokenState {
   settled: boolean;
   /** Its best bid/ask disagree with the server's last report (within the grace period). */
   mismatch: boolean;
+  /** An audit found its book behind or different from the exchange's; not served until a fresh book. */
+  diverged: boolean;
   /** Exchange timestamp of the last applied event, ms, or null. */
   exchangeTimestamp: number | null;
   /** Local receive time of the last frame that touched the book (ms of the host's monotonic clock). */
@@ -168,6 +171,7 @@ export class BookView {
       disabled: (flags & F_DISABLED) !== 0,
       settled: (flags & F_SETTLED) !== 0,
       mismatch: (flags & F_MISMATCH) !== 0,
+      diverged: (flags & F_DIVERGED) !== 0,
       exchangeTimestamp: Number.isNaN(h.exchTs) ? null : h.exchTs,
       lastUpdate: h.lastUpdate,
       sequence: h.sequence,

@@ -103,6 +103,8 @@ export const F_DISABLED = 16;
 export const F_SETTLED = 32;
 /** Flag: the top of book disagrees with the server's, grace period running. */
 export const F_MISMATCH = 64;
+/** Flag: the last reset was an audit's: the book was behind or different from the exchange's REST book. */
+export const F_DIVERGED = 128;
 
 /** `S_LAST_TRADE_SIDE`: no trade, or the trade did not say. */
 export const SIDE_UNKNOWN = 0;

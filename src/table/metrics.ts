@@ -15,6 +15,7 @@ export const Miss = {
   disabled: 5,
   settled: 6,
   mismatch: 7,
+  diverged: 8,
 } as const;
 export type Miss = (typeof Miss)[keyof typeof Miss];
 /** Why a read returned null, by name: the values of `missReason` and the keys of `misses`. */
@@ -27,8 +28,12 @@ export const MISS_NAMES = [
   'disabled',
   'settled',
   'mismatch',
+  'diverged',
 ] as const;
-/** A miss reason: `not_subscribed`, `never_seen`, `not_ready`, `stale`, `crossed`, `disabled`, `settled` or `mismatch`. */
+/**
+ * A miss reason: `not_subscribed`, `never_seen`, `not_ready`, `stale`, `crossed`, `disabled`, `settled`,
+ * `mismatch` or `diverged`.
+ */
 export type MissName = (typeof MISS_NAMES)[number];
 
 /** Upper bounds (ms, inclusive) of the served-age histogram buckets; the last bucket is open. */

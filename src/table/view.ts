@@ -6,6 +6,7 @@
 import {
   F_CROSSED,
   F_DISABLED,
+  F_DIVERGED,
   F_HAS_BOOK,
   F_MISMATCH,
   F_READY,
@@ -176,6 +177,7 @@ export function missReason(flags: number): Miss {
   if (flags & F_DISABLED) return Miss.disabled;
   if (flags & F_SETTLED) return Miss.settled;
   if ((flags & F_CROSSED) !== 0 && (flags & F_READY) === 0) return Miss.crossed;
+  if ((flags & F_DIVERGED) !== 0 && (flags & F_READY) === 0) return Miss.diverged;
   if ((flags & F_HAS_BOOK) === 0) return Miss.neverSeen;
   if ((flags & F_READY) === 0) return Miss.notReady;
   return Miss.mismatch;

@@ -122,6 +122,13 @@ export const COMMANDS = {
     publishes: true,
     recorded: true,
   },
+  diverge: {
+    doc: "Resets the token because an audit found its book behind or different from the exchange's: DIVERGED (reads miss `diverged`) until a fresh book makes it ready; marked for resync.",
+    args: ['slot', 'time'],
+    result: 'none',
+    publishes: true,
+    recorded: true,
+  },
   settle: {
     doc: 'Marks the token settled (never served again), as a `market_resolved` event does.',
     args: ['slot', 'time'],

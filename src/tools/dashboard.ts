@@ -4,6 +4,7 @@
  */
 import type { BookCache } from '../cache/book-cache.js';
 import { AGE_BUCKETS_MS } from '../table/metrics.js';
+import type { AuditStats } from '../audit/stats.js';
 
 /** What `watch --json` prints each second. */
 export interface WatchSnapshot {
@@ -137,7 +138,7 @@ export function renderDashboard(
         `pong ${Number.isNaN(f.lastPongLatencyMs) ? '–' : `${f.lastPongLatencyMs.toFixed(1)} ms`}`,
     );
     lines.push(
-      `Health     reconnects ${f.reconnects}  stalls ${f.stalls}  desyncs ${s.desyncs}  crossed resets ${s.crossedResets}  resubscriptions ${f.resubscriptions}  gaps ${s.gaps}  malformed ${s.malformed}`,
+      `Health     reconnects ${f.reconnects}  stalls ${f.stalls}  desyncs ${s.desyncs}  crossed resets ${s.crossedResets}  resubscriptions ${f.resubscriptions}  gaps ${s.gaps}  malformed ${s.malformed}  ${auditText(m.audit)}`,
     );
   }
   lines.push('');
@@ -163,6 +164,17 @@ export function renderDashboard(
     );
   }
   return lines.join('\n');
+}
+
+/** The auditor's part of the Health line. */
+export function auditText(a: AuditStats): string {
+  if (!a.enabled) return 'audit off';
+  const oldest = a.connections.reduce((x, c) => Math.max(x, c.cleanAgeMs), 0);
+  const secs = (ms: number): string => (Number.isNaN(ms) ? '–' : `${(ms / 1000).toFixed(ms < 10_000 ? 1 : 0)} s`);
+  return (
+    `audit ${num(a.tokensAudited)} checked, ${a.freezes} frozen, ${a.divergences} diverged, ${a.quarantines} quarantined, ` +
+    `${a.failures} failed; pass ${secs(a.coveragePeriodMs)}, oldest clean ${secs(a.connections.length ? oldest : NaN)}`
+  );
 }
 
 /** The `n` tokens with the most applied updates. */

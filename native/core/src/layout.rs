@@ -98,6 +98,8 @@ pub const F_DISABLED: i32 = 16;
 pub const F_SETTLED: i32 = 32;
 /// Flag: the top of book disagrees with the server's, grace period running.
 pub const F_MISMATCH: i32 = 64;
+/// Flag: the last reset was an audit's: the book was behind or different from the exchange's REST book.
+pub const F_DIVERGED: i32 = 128;
 /// `S_LAST_TRADE_SIDE`: no trade, or the trade did not say.
 pub const SIDE_UNKNOWN: i32 = 0;
 /// `S_LAST_TRADE_SIDE`: the taker bought.

@@ -710,6 +710,21 @@ impl Table {
         Ok(())
     }
 
+    /// An audit found the book behind or different from the exchange's: reset (DESIGN 5.3) with
+    /// DIVERGED set until a book makes the token ready again; publishes when that changes the slot.
+    /// No-op on an unbound, unsubscribed or SETTLED slot (a settled token has no book to get back).
+    pub fn diverge(&mut self, slot: u32, _now_ms: f64) -> Result<(), TableError> {
+        let slot = self.check_slot(slot)?;
+        let s = &self.slots[slot];
+        if !s.bound || s.flags & (F_SUBSCRIBED | F_SETTLED) != F_SUBSCRIBED {
+            return Ok(());
+        }
+        self.reset(slot, false);
+        self.slots[slot].flags |= F_DIVERGED;
+        self.commit(slot);
+        Ok(())
+    }
+
     /// Marks the bound token settled, as a `market_resolved` event naming it does; publishes when
     /// that changes the slot. No-op on an unbound slot.
     pub fn settle(&mut self, slot: u32, _now_ms: f64) -> Result<(), TableError> {
@@ -965,7 +980,7 @@ impl Table {
         let s = &mut self.slots[slot];
         s.bids.replace(lv(&ev.bids));
         s.asks.replace(lv(&ev.asks));
-        s.flags = (s.flags | F_READY | F_HAS_BOOK) & !(F_CROSSED | F_MISMATCH);
+        s.flags = (s.flags | F_READY | F_HAS_BOOK) & !(F_CROSSED | F_MISMATCH | F_DIVERGED);
         // The book replaces what earlier entries of this frame said about the top of book.
         s.bbo = None;
         if let Some(d) = str_of(p, src, ev.tick_size).and_then(Dec::parse) {

@@ -866,3 +866,44 @@ fn market_text_meta_and_trade_are_published() {
     assert!(f64_at(&t, 2, S_MIN_ORDER_SIZE).is_nan() && f64_at(&t, 2, S_LAST_TRADE).is_nan());
     assert_eq!(t.read_i32(t.slot_offset(2) + S_NEG_RISK), NEG_RISK_UNKNOWN);
 }
+
+#[test]
+fn diverge_resets_with_diverged_until_a_book_makes_the_token_ready() {
+    let mut t = table();
+    t.bind(A, 0, 1).unwrap();
+    t.bind(B, 1, 1).unwrap();
+    t.ingest(book(A, &[("0.40", "10")], &[("0.60", "7")], "100").as_bytes(), 1.0);
+    let seq = t.read_i32(t.slot_offset(0) + S_SEQ);
+    let invalidations = cnt(&t, "invalidations");
+    t.diverge(0, 2.0).unwrap();
+    assert_eq!(flags(&t, 0), F_SUBSCRIBED | F_HAS_BOOK | F_DIVERGED);
+    assert_eq!(best(&t, 0), (None, None));
+    assert_eq!(t.read_i32(t.slot_offset(0) + S_SEQ), seq + 2);
+    // Nothing changes the second time: not published; no counter moves.
+    t.diverge(0, 3.0).unwrap();
+    assert_eq!(t.read_i32(t.slot_offset(0) + S_SEQ), seq + 2);
+    assert_eq!(cnt(&t, "invalidations"), invalidations);
+    assert_eq!(t.take_resync(), [A]);
+    // Another reset keeps DIVERGED; the next book clears it.
+    t.invalidate(0, 4.0).unwrap();
+    assert_eq!(flags(&t, 0) & F_DIVERGED, F_DIVERGED);
+    t.ingest(book(A, &[("0.40", "11")], &[("0.60", "7")], "101").as_bytes(), 5.0);
+    assert_eq!(flags(&t, 0), F_SUBSCRIBED | F_READY | F_HAS_BOOK);
+    // A REST book clears it too.
+    t.diverge(0, 6.0).unwrap();
+    let rest = format!(
+        r#"{{"market":"0xm","asset_id":"{A}","timestamp":"1","bids":[],"asks":[{{"price":"0.7","size":"3"}}]}}"#
+    );
+    t.rest_book(&rest, 7.0).unwrap();
+    assert_eq!(flags(&t, 0), F_SUBSCRIBED | F_READY | F_HAS_BOOK);
+    assert_eq!(best(&t, 0), (None, Some((0.7, 3.0))));
+    // A settled token and an unbound slot are left alone; a slot outside the table is an error.
+    t.settle(1, 8.0).unwrap();
+    let settled = flags(&t, 1);
+    t.diverge(1, 9.0).unwrap();
+    t.diverge(5, 9.0).unwrap();
+    assert_eq!(flags(&t, 1), settled);
+    assert_eq!(flags(&t, 5), 0);
+    assert!(t.diverge(99, 9.0).is_err());
+    assert_eq!(t.take_resync(), [A]);
+}

@@ -10,6 +10,7 @@ import {
   C,
   F_CROSSED,
   F_DISABLED,
+  F_DIVERGED,
   F_HAS_BOOK,
   F_MISMATCH,
   F_READY,
@@ -195,6 +196,16 @@ export class JsWriter implements Writer {
     }
   }
 
+  diverge(slot: number, _nowMs: number): void {
+    const st = this.bound(slot);
+    // A settled token has no book to get back; an unsubscribed one is not served anyway.
+    if (st === null || (st.flags & (F_SUBSCRIBED | F_SETTLED)) !== F_SUBSCRIBED) return;
+    st.snapshot();
+    this.reset(st, false);
+    st.flags |= F_DIVERGED;
+    this.commit(st);
+  }
+
   takeResync(): string[] {
     if (this.resync.size === 0) return [];
     const out = [...this.resync];
@@ -290,7 +301,7 @@ export class JsWriter implements Writer {
     st.asks = this.spareAsks;
     this.spareAsks = a;
     this.untrack(st);
-    st.flags = (st.flags | F_READY | F_HAS_BOOK) & ~(F_CROSSED | F_MISMATCH);
+    st.flags = (st.flags | F_READY | F_HAS_BOOK) & ~(F_CROSSED | F_MISMATCH | F_DIVERGED);
     // A book replaces what earlier entries of this frame said about the top of book.
     st.bboFrame = -1;
     if (f.tickOk) {
