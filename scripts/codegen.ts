@@ -37,9 +37,11 @@ function docsOf(path: string): Map<string, string> {
   return docs;
 }
 
-/** The Rust type of a layout constant: flags and header words are i32, offsets and sizes usize. */
+/** The Rust type of a layout constant: flags, states and header words are i32, offsets and sizes usize. */
 function rustType(name: string): string {
-  return name === 'MAGIC' || name === 'LAYOUT_VERSION' || name.startsWith('F_') ? 'i32' : 'usize';
+  return name === 'MAGIC' || name === 'LAYOUT_VERSION' || name.startsWith('F_') || name.startsWith('SERVER_')
+    ? 'i32'
+    : 'usize';
 }
 
 export function renderLayout(): string {

@@ -43,8 +43,11 @@ export {
   type CacheHandle,
   type AcquireOptions,
   type BookCacheOptions,
+  type ConnectOptions,
   type CacheEvents,
 } from './cache/book-cache.js';
+export { BookServer, type BookServerOptions, type ServerClient } from './server/server.js';
+export type { AttachedStore, AttachOptions } from './server/attached.js';
 export {
   type CacheMetrics,
   METRIC_FAMILIES,

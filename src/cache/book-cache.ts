@@ -11,7 +11,7 @@
  */
 import { EventEmitter, setMaxListeners } from 'node:events';
 import { BookStore } from '../table/store.js';
-import type { BookTable } from '../table/book-table.js';
+import type { BindingDirectory, BookTable } from '../table/book-table.js';
 import type { BookHandle, Book } from '../table/view.js';
 import { Miss, MISS_NAMES, type MissName } from '../table/metrics.js';
 import type { ReadCounters } from '../table/metrics.js';
@@ -37,6 +37,8 @@ import { restUrlsFor } from '../rest/urls.js';
 import type { DiscoveredMarket } from '../discovery/normalize.js';
 import { checkBooks } from '../discovery/hydration.js';
 import { startWorkerFeed, type WorkerFeed } from '../feed/worker.js';
+import { AttachedStore } from '../server/attached.js';
+import { ControlClient, RemoteFeed } from '../server/client.js';
 
 /** Options of {@link BookCache.start}. Every setting of `fromEnv()` is accepted too. */
 export interface BookCacheOptions extends Partial<CacheEnvOptions> {
@@ -100,6 +102,32 @@ export interface BookCacheOptions extends Partial<CacheEnvOptions> {
    * stops what it had started (discovery requests, the worker). No effect once `start` resolved:
    * stop the cache with {@link BookCache.stop} (or `await using`).
    */
+  signal?: AbortSignal;
+  /**
+   * @internal A book server's table (src/server/server.ts): the store writes the server's mapped
+   * file (in worker mode the worker maps it by name) and lists its tokens in the directory.
+   */
+  serverTable?: { memory: ArrayBufferLike; name: string; directory: BindingDirectory };
+}
+
+/** Options of {@link BookCache.connect}. Every setting of `fromEnv()` is accepted too. */
+export interface ConnectOptions extends Partial<CacheEnvOptions> {
+  /**
+   * Tokens or `{market, tokens}` groups this process needs: the server holds them for it (and
+   * subscribes those it did not have). Default none: every token the server holds is readable anyway.
+   */
+  universe?: readonly (string | MarketGroup)[];
+  /** Clock of reads: `'coarse'` (default: the server's clock word), `'precise'`, or a function (tests). */
+  clock?: ClockOption;
+  /** How long to wait for the server's control socket (a server starting), ms. Default 5000. */
+  connectTimeoutMs?: number;
+  /** Called on warmup progress (also the `warmupProgress` event). */
+  onWarmupProgress?: (p: WarmupProgress) => void;
+  /** Release settled tokens this cache holds. Default true. */
+  evictSettled?: boolean;
+  /** Period of the settled-token sweep, ms. Default 1000. */
+  sweepIntervalMs?: number;
+  /** Cancels the connect: it rejects with the signal's reason and closes what it opened. */
   signal?: AbortSignal;
 }
 
@@ -279,7 +307,13 @@ export class BookCache extends EventEmitter<CacheEvents> {
   private readonly log: FeedLog;
   private readonly servers = new Set<MetricsServer>();
 
-  private constructor(options: BookCacheOptions, settings: CacheEnvOptions, store: BookTable) {
+  /** @param attached the store of a cache connected to a book server (`connect`). */
+  private constructor(
+    options: BookCacheOptions,
+    settings: CacheEnvOptions,
+    store: BookTable,
+    attached: AttachedStore | null = null,
+  ) {
     super();
     this.options = options;
     this.log = new FeedLog(options.feed?.logger, logStyle(options.feed?.logger, options.feed?.logStyle));
@@ -292,9 +326,104 @@ export class BookCache extends EventEmitter<CacheEvents> {
     this.worker = options.worker === true && settings.enabled;
     this.gate = settings.enabled ? Miss.notReady : Miss.disabled;
     this.readCounters = store.reader.counters;
-    this.hub = new WatchHub({ table: store.table, slotOf: (id) => this.slotOf(id) }, (e) => this.emitError(e));
+    const slotOf = (id: string) => this.slotOf(id);
+    this.hub = new WatchHub(
+      attached
+        ? {
+            // The server's table changes when it restarts.
+            get table() {
+              return store.table;
+            },
+            slotOf,
+            sync: () => attached.follow(),
+          }
+        : { table: store.table, slotOf },
+      (e) => this.emitError(e),
+      attached !== null,
+    );
+    if (attached) {
+      // Tokens another process added, or a restarted server: handles and watches resolve again.
+      attached.onDirectory = attached.onRestart = () => {
+        this.universeEpoch++;
+        this.hub.refresh();
+      };
+    }
     // One listener per warmup still running: any number of acquires may run at once.
     setMaxListeners(0, this.lifetime.signal);
+  }
+
+  /**
+   * Connects to the book server `name` running in another process (docs/SERVER.md): the same
+   * cache API (`get`, `handle`, `watch`, `changes`, `acquire`, `release`, `metrics`, `health`)
+   * over the server's shared memory. The server holds what this cache acquires (reference-counted
+   * per client, released when this process closes the cache or dies) and owns the feed: no socket
+   * to Polymarket, no warmup here for books the server already has. Reads miss `server_down`
+   * while the server is down; a restarted server is followed and given this cache's tokens again.
+   *
+   * Resolves once the server holds the initial universe; reads are served once its books are
+   * ready (at once from a warm server: {@link BookCache.warmup}).
+   * @throws PolybookError `POLYBOOK_SERVER_NOT_FOUND`, `POLYBOOK_LAYOUT_MISMATCH`,
+   *   `POLYBOOK_SERVER_UNSAFE`, `POLYBOOK_SHARED_MEMORY_UNSUPPORTED` (not Linux, or the
+   *   pure-TypeScript backend: only the native addon maps shared memory), `POLYBOOK_CONTROL`
+   *   (the server refused the universe); ConfigError on an option.
+   */
+  static async connect(name: string, options: ConnectOptions = {}): Promise<BookCache> {
+    const signal = options.signal;
+    signal?.throwIfAborted();
+    const settings = resolveCacheSettings(options);
+    const connectTimeoutMs = options.connectTimeoutMs ?? 5000;
+    if (!Number.isInteger(connectTimeoutMs) || connectTimeoutMs < 0 || connectTimeoutMs > 3_600_000) {
+      throw new ConfigError('connectTimeoutMs', connectTimeoutMs, 'an integer from 0 to 3600000 (ms)');
+    }
+    const groups = normalizeGroups(options.universe ?? []);
+    const store = AttachedStore.open(name, {
+      clock: options.clock,
+      serverTimeoutMs: options.serverTimeoutMs,
+      backend: settings.backend,
+    });
+    const client = new ControlClient(name);
+    let feed: RemoteFeed;
+    try {
+      await client.connect(connectTimeoutMs, signal);
+      feed = new RemoteFeed(client, store);
+      await feed.acquire(groups);
+      signal?.throwIfAborted();
+    } catch (e) {
+      client.close();
+      store.close();
+      throw e;
+    }
+    const { universe: _, ...rest } = options;
+    const cache = new BookCache({ ...rest, worker: false }, settings, store, store);
+    cache.feed = feed;
+    feed.on('error', (e) => cache.emitError(e));
+    for (const g of groups) for (const t of g.tokens) cache.hold(t, g);
+    cache.universeEpoch++;
+    cache.hub.refresh();
+    cache.sweepTimer = setInterval(() => cache.sweep(), options.sweepIntervalMs ?? 1000);
+    cache.sweepTimer.unref();
+    const tokens = groups.flatMap((g) => g.tokens);
+    const run = new WarmupManager(store, cache.hub, tokens, {
+      minReadyFraction: cache.warmupMinReadyFraction,
+      timeoutMs: cache.warmupTimeoutMs,
+      // The server decides what is disabled: a client never disables another client's tokens.
+      disableNotReady: false,
+      onProgress: (p) => {
+        options.onWarmupProgress?.(p);
+        cache.emit('warmupProgress', p);
+      },
+      signal: cache.lifetime.signal,
+    })
+      .run()
+      .then((r) => {
+        cache.warmupResult = r;
+        if (!cache.stopped) cache.gate = OPEN;
+        cache.emit('warmup', r);
+        return r;
+      });
+    run.catch(() => {});
+    cache.warmupPromise = run;
+    return cache;
   }
 
   /**
@@ -358,17 +487,24 @@ export class BookCache extends EventEmitter<CacheEvents> {
       clock: options.clock,
       graceMs: options.graceMs,
     };
+    const server = options.serverTable;
     let store: BookTable;
     let feed: FeedLike;
     if (options.worker) {
-      const wf: WorkerFeed = await startWorkerFeed({ ...feedOptions, ...storeOptions, signal });
+      const wf: WorkerFeed = await startWorkerFeed({
+        ...feedOptions,
+        ...storeOptions,
+        ...(server ? { serverTable: { memory: server.memory, name: server.name } } : {}),
+        signal,
+      });
       store = wf.store;
       feed = wf;
     } else {
-      const local = new BookStore(storeOptions);
+      const local = new BookStore({ ...storeOptions, ...(server ? { table: server.memory } : {}) });
       store = local;
       feed = new SubscriptionManager(local, feedOptions);
     }
+    if (server) store.directory = server.directory;
     const cache = new BookCache(options, settings, store);
     cache.feed = feed;
     cache.rest = rest;
@@ -463,6 +599,33 @@ export class BookCache extends EventEmitter<CacheEvents> {
     }
     if (fresh.length > 0) this.subscribe(fresh);
     this.describe(markets);
+  }
+
+  /** @internal Describes held tokens with markets known from elsewhere (a book server's state file). */
+  describeMarkets(markets: readonly DiscoveredMarket[]): void {
+    this.describe(markets);
+  }
+
+  /** @internal The held tokens grouped by the market they were added with (a book server's universe). */
+  marketGroups(tokens: Iterable<string> = this.refs.keys()): MarketGroup[] {
+    const byMarket = new Map<string, string[]>();
+    const lone: MarketGroup[] = [];
+    for (const t of tokens) {
+      const market = this.groupOf.get(t)?.market;
+      if (market === undefined) {
+        lone.push({ tokens: [t] });
+        continue;
+      }
+      const list = byMarket.get(market);
+      if (list) list.push(t);
+      else byMarket.set(market, [t]);
+    }
+    return [...[...byMarket].map(([market, ts]) => ({ market, tokens: ts })), ...lone];
+  }
+
+  /** @internal The feed stats now (a book server publishes them into its table). */
+  feedStatsNow(): FeedStats | null {
+    return this.currentFeedStats();
   }
 
   /**

@@ -41,10 +41,17 @@ export interface CacheEnvOptions {
   gammaUrl?: string;
   /** `POLYBOOK_CLOB_URL`: CLOB REST base URL (books, markets). Default: as `gammaUrl`. */
   clobUrl?: string;
+  /**
+   * `POLYBOOK_SERVER_TIMEOUT_MS`: a cache connected to a book server (`BookCache.connect`) misses
+   * `server_down` once the server's heartbeat is older than this, ms. Default 200.
+   */
+  serverTimeoutMs?: number;
 }
 
 /** The defaults of the settings `fromEnv` reads (from the table of variables). */
-export const CACHE_DEFAULTS: Readonly<Omit<CacheEnvOptions, 'url' | 'backend' | 'gammaUrl' | 'clobUrl'>> = {
+export const CACHE_DEFAULTS: Readonly<
+  Omit<CacheEnvOptions, 'url' | 'backend' | 'gammaUrl' | 'clobUrl' | 'serverTimeoutMs'>
+> = {
   enabled: VARIABLES.enabled.default,
   defaultMaxStaleMs: VARIABLES.defaultMaxStaleMs.default,
   hardStaleMs: VARIABLES.hardStaleMs.default,
@@ -84,6 +91,8 @@ export function fromEnv(env: Record<string, string | undefined> = process.env): 
   if (gammaUrl !== undefined) o.gammaUrl = gammaUrl;
   const clobUrl = readEnv('clobUrl', env);
   if (clobUrl !== undefined) o.clobUrl = clobUrl;
+  const serverTimeoutMs = readEnv('serverTimeoutMs', env);
+  if (serverTimeoutMs !== undefined) o.serverTimeoutMs = serverTimeoutMs;
   if (o.defaultMaxStaleMs > o.hardStaleMs) {
     throw new ConfigError(
       ENV_VARS.defaultMaxStaleMs,

@@ -86,6 +86,10 @@ export const LOG_EVENTS = {
   'cache.discovery_warning': 'warn',
   /** Discovered markets still had no book when the hydration timeout passed: not followed. Context: markets, timeoutMs. */
   'cache.hydration_timeout': 'warn',
+  /** A book server could not save its state file. Context: error. */
+  'server.state_error': 'error',
+  /** A book server started: where it listens. Context: name, table, socket, generation, restored. */
+  'server.started': 'info',
 } as const satisfies Record<string, LogLevel>;
 
 /** A stable event name of the feed's log lines (see {@link LOG_EVENTS}). */

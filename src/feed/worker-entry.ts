@@ -10,6 +10,7 @@ import { SubscriptionManager } from './manager.js';
 import { lineLogger } from './log.js';
 import { PolybookError } from '../errors.js';
 import { writeStats, STATS_WORDS } from './stats.js';
+import { ServerMemory } from '../server/memory.js';
 import {
   Q_HANDLED,
   Q_OPS_APPLIED,
@@ -54,8 +55,10 @@ class Outbox {
 function start(init: WorkerInit, out: Outbox): { store: BookStore; manager: SubscriptionManager } | null {
   let store: BookStore | undefined;
   try {
+    // A book server's table: this thread maps the server's file itself.
+    const table = init.table ?? ServerMemory.open(init.server ?? '', 'worker').buffer;
     // Reads on this side are diagnostics only: no coarse-clock ticker needed.
-    store = new BookStore({ table: init.table, backend: init.backend, graceMs: init.graceMs, clock: 'precise' });
+    store = new BookStore({ table, backend: init.backend, graceMs: init.graceMs, clock: 'precise' });
     // Log lines (event name included) go to the main thread, which writes them to the user's logger.
     const manager = new SubscriptionManager(store, {
       ...init.feed,

@@ -15,6 +15,7 @@ export const Miss = {
   disabled: 5,
   settled: 6,
   mismatch: 7,
+  serverDown: 8,
 } as const;
 export type Miss = (typeof Miss)[keyof typeof Miss];
 /** Why a read returned null, by name: the values of `missReason` and the keys of `misses`. */
@@ -27,8 +28,13 @@ export const MISS_NAMES = [
   'disabled',
   'settled',
   'mismatch',
+  'server_down',
 ] as const;
-/** A miss reason: `not_subscribed`, `never_seen`, `not_ready`, `stale`, `crossed`, `disabled`, `settled` or `mismatch`. */
+/**
+ * A miss reason: `not_subscribed`, `never_seen`, `not_ready`, `stale`, `crossed`, `disabled`,
+ * `settled`, `mismatch`, or `server_down` (a reader attached to a book server whose heartbeat is
+ * older than its bound: docs/SERVER.md).
+ */
 export type MissName = (typeof MISS_NAMES)[number];
 
 /** Upper bounds (ms, inclusive) of the served-age histogram buckets; the last bucket is open. */
@@ -120,7 +126,7 @@ export class Metrics implements MetricsSnapshot {
   writer: Record<CounterName, number>;
 
   /** @internal */
-  constructor(read: ReadCounters, table: SharedArrayBuffer) {
+  constructor(read: ReadCounters, table: ArrayBufferLike) {
     const v = read.v;
     this.hits = read.hits;
     this.ageSumMs = v[AGE_SUM];

@@ -88,9 +88,24 @@ export function missReason(flags: number): Miss {
   return Miss.mismatch;
 }
 
+/** Where a token lives in the table of a restarted server (see {@link TableReader.relocate}). */
+export interface Relocation {
+  /** The reader of the new table. */
+  readonly reader: TableReader;
+  /** The token's slot there, -1 when it is not in it. */
+  readonly slot: number;
+  /** The slot's binding generation. */
+  readonly gen: number;
+}
+
 /**
  * Reader over one table. Keeps, per slot, the version of the last validated read and what it
  * read, so an unchanged book costs one atomic load and a comparison.
+ *
+ * A table attached from a book server (docs/SERVER.md): its clock word is the server's heartbeat,
+ * NaN once the server is known to be down. A NaN clock makes every staleness check fail (the
+ * checks are written `!(age <= maxStaleMs)`), and a miss while the table's clock is NaN is counted
+ * as `server_down`. In a table of one process the clock is never NaN.
  */
 export class TableReader {
   readonly i32: Int32Array;
@@ -108,9 +123,20 @@ export class TableReader {
   private readonly books: (Book | undefined)[];
   private readonly bookLastUpdate: Float64Array;
   private readonly bookConfIdx: Int32Array;
-  readonly counters = new ReadCounters();
+  readonly counters: ReadCounters;
+  /**
+   * Attached tables only: where a token lives now, once the server that wrote this table was
+   * replaced by a restarted one; null while it was not (or for a table of one process). Called
+   * on misses while the clock is NaN. @internal
+   */
+  relocate: ((tokenId: string) => Relocation | null) | null = null;
 
-  constructor(readonly sab: SharedArrayBuffer) {
+  /** @param counters the read counters to count into (an attached store keeps its own across server restarts). */
+  constructor(
+    readonly sab: ArrayBufferLike,
+    counters: ReadCounters = new ReadCounters(),
+  ) {
+    this.counters = counters;
     const { capacity, depth } = tableGeometry(sab);
     this.capacity = capacity;
     this.depth = depth;
@@ -148,6 +174,11 @@ export class TableReader {
     return this.f64[CONFIRMED_F64 + conn];
   }
 
+  /** The miss to count for `reason` at clock value `now`: `server_down` while the table's heartbeat is down (NaN). */
+  private down(reason: number, now: number): Miss {
+    return (Number.isNaN(now) || Number.isNaN(this.f64[CLOCK_F64]) ? Miss.serverDown : reason) as Miss;
+  }
+
   /**
    * Reads the book in `slot` if it may be served under `maxStaleMs` at time `now`; else counts the
    * miss and returns null.
@@ -165,14 +196,15 @@ export class TableReader {
         let age = now - (conf > lu ? conf : lu);
         // Clamp to +0 computed as a double (see BookHandle.top).
         if (age < 0) age = now - now;
-        if (age > maxStaleMs) return this.counters.miss(Miss.stale);
+        // Negated: a NaN age (the clock of a server known to be down) is a miss too.
+        if (!(age <= maxStaleMs)) return this.counters.miss(this.down(Miss.stale, now));
         const book = this.books[slot] as Book;
         book.ageMs = age;
         this.counters.hit(age);
         return book;
       }
       const miss = this.refresh(slot, gen, tokenId, v1);
-      if (miss >= 0) return this.counters.miss(miss as Miss);
+      if (miss >= 0) return this.counters.miss(this.down(miss, now));
     }
   }
 
@@ -283,21 +315,21 @@ export class BookHandle {
   /** f64 index of `confirmed[conn]` of the last validated read. */
   private confIdx = CONFIRMED_F64;
   /** Slot base in i32 words (0 when unsubscribed: never read on the fast path, version stays -1). */
-  private readonly b: number;
-  private readonly i32: Int32Array;
-  private readonly f64: Float64Array;
+  private b: number;
+  private i32: Int32Array;
+  private f64: Float64Array;
   private readonly counters: ReadCounters;
   /** The clock to call, or null for the table's coarse clock (read inline: no call). */
   private readonly clockFn: (() => number) | null;
 
   /** @internal */
   constructor(
-    private readonly reader: TableReader,
+    private reader: TableReader,
     /** The token this handle reads. */
     readonly tokenId: string,
     /** @internal Its slot in the table (-1 when it was not subscribed). */
-    readonly slot: number,
-    private readonly gen: number,
+    public slot: number,
+    private gen: number,
     clock: (() => number) | 'coarse',
   ) {
     this.b = slot < 0 ? 0 : reader.base32(slot);
@@ -329,15 +361,42 @@ export class BookHandle {
         // that ages are small integers (right after a write, while the clock trails), and the
         // first fractional age would then deoptimise the read (and its callers' loops).
         if (age < 0) age = now - now;
-        if (age > maxStaleMs) return this.fail(this.counters.missReason(Miss.stale));
+        // Negated: a NaN age (the clock of a server known to be down) is a miss too.
+        if (!(age <= maxStaleMs)) {
+          const down = Number.isNaN(now);
+          if (down && this.relocated()) continue;
+          return this.fail(this.counters.missReason(down ? Miss.serverDown : Miss.stale));
+        }
         this.ageMs = age;
         this.missReason = null;
         this.counters.hit(age);
         return true;
       }
       const miss = this.refresh(v1);
-      if (miss >= 0) return this.fail(this.counters.missReason(miss as Miss));
+      if (miss >= 0) {
+        const down = Number.isNaN(this.f64[CLOCK_F64]);
+        if (down && this.relocated()) continue;
+        return this.fail(this.counters.missReason(down ? Miss.serverDown : (miss as Miss)));
+      }
     }
+  }
+
+  /**
+   * Attached tables, while the server is down: moves the handle to the table of the restarted
+   * server when there is one (the token's slot there, read from the beginning). Returns whether it moved.
+   */
+  private relocated(): boolean {
+    const to = this.reader.relocate?.(this.tokenId);
+    if (!to || to.reader === this.reader) return false;
+    this.reader = to.reader;
+    this.slot = to.slot;
+    this.gen = to.gen;
+    this.b = to.slot < 0 ? 0 : to.reader.base32(to.slot);
+    this.i32 = to.reader.i32;
+    this.f64 = to.reader.f64;
+    this.version = -1;
+    this.confIdx = CONFIRMED_F64;
+    return true;
   }
 
   /**
