@@ -10,7 +10,7 @@ import { BookStore } from '../src/table/store.js';
 import { preciseNow } from '../src/table/clock.js';
 import type { Book } from '../src/table/view.js';
 import type { BackendName } from '../src/backend/index.js';
-import type { MarketGroup } from '../src/cache/universe.js';
+import type { MarketGroup, UniverseSpec } from '../src/cache/universe.js';
 import type { AttachedStore } from '../src/server/attached.js';
 
 /** FNV-1a over the prices and sizes of a book's published levels: the same on both sides. */
@@ -37,7 +37,9 @@ export interface ServerConfig {
   role: 'server';
   name: string;
   url: string;
-  universe?: MarketGroup[];
+  /** Groups, or a discovery query (then `restUrl` serves Gamma and the CLOB). */
+  universe?: UniverseSpec;
+  restUrl?: string;
   backend: BackendName;
   worker?: boolean;
   stateFile: string | false;
@@ -74,6 +76,7 @@ async function runServer(c: ServerConfig): Promise<void> {
     name: c.name,
     url: c.url,
     universe: c.universe,
+    ...(c.restUrl ? { gammaUrl: c.restUrl, clobUrl: c.restUrl } : {}),
     backend: c.backend,
     worker: c.worker === true,
     stateFile: c.stateFile,

@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { afterTest } from './rig.js';
 import type { ReaderConfig, ServerConfig } from './server-child.js';
 import { socketPath, tablePath } from '../src/server/memory.js';
+import { BookServer, type BookServerOptions } from '../src/server/server.js';
 
 const CHILD = fileURLToPath(new URL('./server-child.ts', import.meta.url));
 const TSX = import.meta.resolve('tsx');
@@ -97,4 +98,14 @@ export async function eventually(cond: () => Promise<boolean>, what: string, tim
     if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 20));
   }
+}
+
+/** A BookServer in this process (stopped after the test), with no state file unless asked. */
+export async function localServer(options: BookServerOptions): Promise<BookServer> {
+  const server = await BookServer.start({ stateFile: false, ...options });
+  afterTest(async () => {
+    await server.stop();
+    removeServerFiles(options.name);
+  });
+  return server;
 }

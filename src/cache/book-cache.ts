@@ -370,7 +370,9 @@ export class BookCache extends EventEmitter<CacheEvents> {
   static async connect(name: string, options: ConnectOptions = {}): Promise<BookCache> {
     const signal = options.signal;
     signal?.throwIfAborted();
+    const { universe: _, ...rest } = options;
     const settings = resolveCacheSettings(options);
+    if (!settings.enabled) return BookCache.switchedOff(rest, settings);
     const connectTimeoutMs = options.connectTimeoutMs ?? 5000;
     if (!Number.isInteger(connectTimeoutMs) || connectTimeoutMs < 0 || connectTimeoutMs > 3_600_000) {
       throw new ConfigError('connectTimeoutMs', connectTimeoutMs, 'an integer from 0 to 3600000 (ms)');
@@ -393,7 +395,6 @@ export class BookCache extends EventEmitter<CacheEvents> {
       store.close();
       throw e;
     }
-    const { universe: _, ...rest } = options;
     const cache = new BookCache({ ...rest, worker: false }, settings, store, store);
     cache.feed = feed;
     feed.on('error', (e) => cache.emitError(e));
@@ -403,7 +404,7 @@ export class BookCache extends EventEmitter<CacheEvents> {
     cache.sweepTimer = setInterval(() => cache.sweep(), options.sweepIntervalMs ?? 1000);
     cache.sweepTimer.unref();
     const tokens = groups.flatMap((g) => g.tokens);
-    const run = new WarmupManager(store, cache.hub, tokens, {
+    const warmup = new WarmupManager(store, cache.hub, tokens, {
       minReadyFraction: cache.warmupMinReadyFraction,
       timeoutMs: cache.warmupTimeoutMs,
       // The server decides what is disabled: a client never disables another client's tokens.
@@ -413,16 +414,30 @@ export class BookCache extends EventEmitter<CacheEvents> {
         cache.emit('warmupProgress', p);
       },
       signal: cache.lifetime.signal,
-    })
-      .run()
-      .then((r) => {
-        cache.warmupResult = r;
-        if (!cache.stopped) cache.gate = OPEN;
-        cache.emit('warmup', r);
-        return r;
-      });
+    });
+    const run = warmup.run().then((r) => {
+      cache.warmupResult = r;
+      if (!cache.stopped) cache.gate = OPEN;
+      cache.emit('warmup', r);
+      return r;
+    });
     run.catch(() => {});
     cache.warmupPromise = run;
+    if (warmup.result) {
+      // A warm server: the books were ready when the warmup looked; the first read is served.
+      cache.warmupResult = warmup.result;
+      cache.gate = OPEN;
+    }
+    return cache;
+  }
+
+  /** Shipped switched off: a minimal table only to count the misses; no socket, no worker, no server. */
+  private static switchedOff(options: BookCacheOptions, settings: CacheEnvOptions): BookCache {
+    const store = new BookStore({ backend: 'js', capacity: 1, maxDepth: settings.maxDepth, clock: 'precise' });
+    const cache = new BookCache(options, settings, store);
+    const r: WarmupResult = { ready: 0, total: 0, fraction: 0, timedOut: false, disabled: [], elapsedMs: 0 };
+    cache.warmupResult = r;
+    cache.warmupPromise = Promise.resolve(r);
     return cache;
   }
 
@@ -440,15 +455,7 @@ export class BookCache extends EventEmitter<CacheEvents> {
     if (options.followNewMarkets !== undefined && typeof options.followNewMarkets !== 'function') {
       throw new ConfigError('followNewMarkets', options.followNewMarkets, 'a function (event) => boolean');
     }
-    if (!settings.enabled) {
-      // Shipped switched off: a minimal table only to count the misses; no socket, no worker.
-      const store = new BookStore({ backend: 'js', capacity: 1, maxDepth: settings.maxDepth, clock: 'precise' });
-      const cache = new BookCache(options, settings, store);
-      const r: WarmupResult = { ready: 0, total: 0, fraction: 0, timedOut: false, disabled: [], elapsedMs: 0 };
-      cache.warmupResult = r;
-      cache.warmupPromise = Promise.resolve(r);
-      return cache;
-    }
+    if (!settings.enabled) return BookCache.switchedOff(options, settings);
     // Everything that can be rejected is checked before a socket, a worker or a request exists.
     const feedOptions: FeedOptions = {
       // Custom features on by default: `market_resolved` is how settled tokens are found (and

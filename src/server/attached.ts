@@ -240,11 +240,13 @@ export class AttachedStore extends BookTable {
     return this.hub;
   }
 
-  override subscribe(): void {
+  /** Refused: the store is read-only (ask the server with `BookCache.connect`'s `acquire`). */
+  override subscribe(_tokenIds?: Iterable<string>): void {
     readOnly('subscribe');
   }
 
-  override unsubscribe(): void {
+  /** Refused: the store is read-only (`BookCache.connect`'s `release`). */
+  override unsubscribe(_tokenIds?: Iterable<string>): void {
     readOnly('unsubscribe');
   }
 
