@@ -7,7 +7,6 @@ import { describe, expect, it } from 'vitest';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { preciseNow } from '../src/table/clock.js';
 import { BACKENDS } from './helpers.js';
 import { remoteSimulator, simulator, groupsOf } from './rig.js';
 import { eventually, serverName, startChild } from './server-rig.js';
