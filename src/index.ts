@@ -48,6 +48,8 @@ export {
 } from './cache/book-cache.js';
 export { BookServer, type BookServerOptions, type ServerClient } from './server/server.js';
 export type { AttachedStore, AttachOptions } from './server/attached.js';
+export type { ServerLink } from './server/client.js';
+export type { ServerUniverse, ServerMetrics, ServerWarmup } from './server/protocol.js';
 export {
   type CacheMetrics,
   METRIC_FAMILIES,

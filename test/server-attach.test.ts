@@ -98,7 +98,12 @@ describe('files and errors', () => {
     );
     const store = BookStore.attach(name);
     afterTest(() => store.close());
+    const connected = await BookCache.connect(name);
+    afterTest(() => connected.stop());
+    // The server's feed stats reach this process through the table (published every 100 ms).
+    await waitFor(() => connected.health().ok, 'a healthy connected cache');
     await first.stop();
+    expect(connected.health()).toMatchObject({ ok: false, reason: 'server_down' });
     expect(() => statSync(tablePath(name))).toThrow();
     expect(() => statSync(socketPath(name))).toThrow();
     // A reader attached at the stop misses `server_down` at once.

@@ -38,7 +38,7 @@ import type { DiscoveredMarket } from '../discovery/normalize.js';
 import { checkBooks } from '../discovery/hydration.js';
 import { startWorkerFeed, type WorkerFeed } from '../feed/worker.js';
 import { AttachedStore } from '../server/attached.js';
-import { ControlClient, RemoteFeed } from '../server/client.js';
+import { ControlClient, RemoteFeed, ServerLink } from '../server/client.js';
 
 /** Options of {@link BookCache.start}. Every setting of `fromEnv()` is accepted too. */
 export interface BookCacheOptions extends Partial<CacheEnvOptions> {
@@ -274,6 +274,8 @@ export class BookCache extends EventEmitter<CacheEvents> {
   /** @internal */
   readonly readCounters: ReadCounters;
   private feed: FeedLike | null = null;
+  /** The book server of a connected cache. */
+  private link: ServerLink | null = null;
   /** Last feed stats (the worker answers asynchronously). */
   private feedStats: FeedStats | null = null;
   private readonly hub: WatchHub;
@@ -397,6 +399,7 @@ export class BookCache extends EventEmitter<CacheEvents> {
     }
     const cache = new BookCache({ ...rest, worker: false }, settings, store, store);
     cache.feed = feed;
+    cache.link = new ServerLink(client, store);
     feed.on('error', (e) => cache.emitError(e));
     for (const g of groups) for (const t of g.tokens) cache.hold(t, g);
     cache.universeEpoch++;
@@ -545,6 +548,11 @@ export class BookCache extends EventEmitter<CacheEvents> {
   private describe(markets: readonly DiscoveredMarket[]): void {
     for (const m of markets) {
       for (const o of m.outcomes) {
+        if (this.link) {
+          // Connected: the server's tokens (its writer has their metadata already).
+          if (this.store.has(o.tokenId)) this.marketOf.set(o.tokenId, { market: m, outcome: o.label });
+          continue;
+        }
         if (!this.refs.has(o.tokenId)) continue;
         this.marketOf.set(o.tokenId, { market: m, outcome: o.label });
         this.store.setMeta(o.tokenId, m.minOrderSizeText, m.negRisk);
@@ -740,6 +748,14 @@ export class BookCache extends EventEmitter<CacheEvents> {
    */
   get restClient(): RestWarmupClient | null {
     return this.rest;
+  }
+
+  /**
+   * The book server this cache is connected to (`BookCache.connect`): its universe, metrics and
+   * warmup over the control channel; null for a cache with its own feed.
+   */
+  get server(): ServerLink | null {
+    return this.link;
   }
 
   /** True once warmup completed (and the cache is enabled and running): reads are served. */
@@ -986,11 +1002,11 @@ export class BookCache extends EventEmitter<CacheEvents> {
 
   /**
    * Whether the cache can serve books now: trading enabled and every feed connection in use open.
-   * Otherwise `reason` says why (`disabled`, `stopped`, `warming_up`, `no_open_connection`,
-   * `connection_down`). The body of `GET /healthz`.
+   * Otherwise `reason` says why (`disabled`, `stopped`, `server_down` for a connected cache,
+   * `warming_up`, `no_open_connection`, `connection_down`). The body of `GET /healthz`.
    */
   health(): CacheHealth {
-    return cacheHealth(this.metrics(), this.stopped);
+    return cacheHealth(this.metrics(), this.stopped, this.link !== null && !this.link.up);
   }
 
   /**

@@ -9,6 +9,8 @@ import type { CacheMetrics } from './metrics.js';
 export const HEALTH_REASONS = {
   disabled: 'the cache is switched off (HFT_BOOK_CACHE_ENABLED=0): no feed, every read misses',
   stopped: 'the cache was stopped',
+  server_down:
+    "a connected cache's book server is down (its heartbeat is older than the bound): every read misses until it is back",
   warming_up: 'warmup has not completed: reads are not served yet',
   no_open_connection: 'no market-channel connection is open: no book is confirmed current',
   connection_down: 'some market-channel connections are not open: their tokens are not served until they reconnect',
@@ -35,12 +37,13 @@ export interface CacheHealth {
 }
 
 /** The health of a cache from its metrics. */
-export function cacheHealth(m: CacheMetrics, stopped: boolean): CacheHealth {
+export function cacheHealth(m: CacheMetrics, stopped: boolean, serverDown = false): CacheHealth {
   const connections = m.feed?.connections ?? 0;
   const openConnections = m.feed?.open ?? 0;
   let reason: HealthReason | null = null;
   if (!m.enabled) reason = 'disabled';
   else if (stopped) reason = 'stopped';
+  else if (serverDown) reason = 'server_down';
   else if (!m.tradingEnabled) reason = 'warming_up';
   // Tokens without an open connection (in worker mode also before the worker's first stats).
   else if (openConnections === 0 && (connections > 0 || m.cache.tokens > 0)) reason = 'no_open_connection';

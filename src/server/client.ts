@@ -14,7 +14,16 @@ import { readStats, STATS_WORDS, type FeedStats } from '../feed/stats.js';
 import { LAYOUT_VERSION } from '../table/layout.js';
 import type { AttachedStore } from './attached.js';
 import { socketPath } from './memory.js';
-import { LineReader, MAX_REPLY_BYTES, PROTOCOL_VERSION, type OpName, type Operations } from './protocol.js';
+import {
+  LineReader,
+  MAX_REPLY_BYTES,
+  PROTOCOL_VERSION,
+  type OpName,
+  type Operations,
+  type ServerMetrics,
+  type ServerUniverse,
+  type ServerWarmup,
+} from './protocol.js';
 
 /** Reconnect delays after the server went away, ms: the first, doubled up to the last. */
 const RECONNECT_MS = [50, 1000] as const;
@@ -279,5 +288,47 @@ export class RemoteFeed extends EventEmitter<FeedEvents & { synced: []; error: [
       else groups.push({ market, tokens });
     }
     this.add(groups);
+  }
+}
+
+/**
+ * The book server a cache is connected to (`cache.server` of `BookCache.connect`): what it holds,
+ * its metrics and its warmup, asked over its control channel.
+ */
+export class ServerLink {
+  /** @internal */
+  constructor(
+    private readonly client: ControlClient,
+    private readonly store: AttachedStore,
+  ) {}
+
+  /** The server's name. */
+  get name(): string {
+    return this.client.name;
+  }
+
+  /** The generation of the server read now: 1 on its first start under the name, +1 per restart. */
+  get generation(): number {
+    return this.store.generation;
+  }
+
+  /** Whether its heartbeat is current (reads may be served); false once it is older than the bound. */
+  get up(): boolean {
+    return this.store.serverUp;
+  }
+
+  /** Every token the server holds, by market, and what discovery described. @throws PolybookError `POLYBOOK_CONTROL` while it is unreachable. */
+  universe(): Promise<ServerUniverse> {
+    return this.client.request('universe', {});
+  }
+
+  /** The server's metrics summary, feed stats and number of clients. @throws PolybookError `POLYBOOK_CONTROL` while it is unreachable. */
+  metrics(): Promise<ServerMetrics> {
+    return this.client.request('metrics', {});
+  }
+
+  /** The server's initial warmup (progress, then result). @throws PolybookError `POLYBOOK_CONTROL` while it is unreachable. */
+  warmup(): Promise<ServerWarmup> {
+    return this.client.request('warmup', {});
   }
 }

@@ -28,6 +28,38 @@ export const MAX_TOKENS_PER_REQUEST = 100_000;
 /** Longest market id accepted, characters. */
 export const MAX_MARKET_CHARS = 200;
 
+/** The server's universe: every token it holds, by market, and what discovery described of them. */
+export interface ServerUniverse {
+  /** The held tokens, by the market they were added with. */
+  groups: MarketGroup[];
+  /** The markets discovery (or the state file) described. */
+  markets: DiscoveredMarket[];
+  /** Tokens held. */
+  tokens: number;
+}
+
+/** The server's metrics: its cache's summary, its feed stats and its clients. */
+export interface ServerMetrics {
+  /** The server cache's `metrics().summary()` (its reads are the server's own, not this process's). */
+  summary: CacheSummary;
+  /** The server's feed stats. */
+  feed: FeedStats | null;
+  /** Clients connected to the control channel. */
+  clients: number;
+  /** Whether the server's initial warmup completed. */
+  tradingEnabled: boolean;
+}
+
+/** The server's initial warmup: its progress while it runs, then its result. */
+export interface ServerWarmup {
+  /** The last progress reported, null before the first. */
+  progress: WarmupProgress | null;
+  /** The result once the warmup completed, else null. */
+  result: WarmupResult | null;
+  /** Whether it completed. */
+  tradingEnabled: boolean;
+}
+
 /** What each operation takes and answers. */
 export interface Operations {
   /** First request of a connection: versions must match. */
@@ -48,20 +80,11 @@ export interface Operations {
   /** Drops references this client holds (tokens it does not hold are ignored). */
   release: { ask: { tokens: string[] }; answer: { released: number; held: number } };
   /** The server's universe: every token it holds, by market, and what discovery described. */
-  universe: {
-    ask: Record<string, never>;
-    answer: { groups: MarketGroup[]; markets: DiscoveredMarket[]; tokens: number };
-  };
+  universe: { ask: Record<string, never>; answer: ServerUniverse };
   /** The server's metrics summary, feed stats and clients. */
-  metrics: {
-    ask: Record<string, never>;
-    answer: { summary: CacheSummary; feed: FeedStats | null; clients: number; tradingEnabled: boolean };
-  };
+  metrics: { ask: Record<string, never>; answer: ServerMetrics };
   /** The server's initial warmup: progress while it runs, then its result. */
-  warmup: {
-    ask: Record<string, never>;
-    answer: { progress: WarmupProgress | null; result: WarmupResult | null; tradingEnabled: boolean };
-  };
+  warmup: { ask: Record<string, never>; answer: ServerWarmup };
 }
 
 /** An operation name. */
