@@ -80,7 +80,9 @@ export function analysis(r: Results): string {
     const name =
       e.backend === 'floor'
         ? 'floor: bare ws client, no parse, no table'
-        : `feed, ${e.backend === 'js' ? 'pure TS' : 'native'} writer`;
+        : e.backend.startsWith('server-')
+          ? `book server in another process (${e.backend === 'server-js' ? 'pure TS' : 'native'} writer), read attached`
+          : `feed, ${e.backend === 'js' ? 'pure TS' : 'native'} writer`;
     L.push(
       `| ${name} | ${e.seen} / ${e.sent} | ${e.framesPerSec.toFixed(0)} | ${us(e.p50Us)} / ${us(e.p90Us)} / ${us(e.p99Us)} / ${us(e.p999Us)} / ${us(e.maxUs)} | ${(e.roundP99Us ?? []).map(us).join(', ')} | ${gapCells(e.pause)} | ${gapCells(e.pauseIdle)} |`,
     );
@@ -99,10 +101,38 @@ export function analysis(r: Results): string {
   for (const m of r.memory) {
     const levels = m.tokens * m.levelsPerBook;
     L.push(
-      `| ${m.kind === 'js' ? 'pure TS' : m.kind} (${m.tokens.toLocaleString('en-US')} x ${m.levelsPerBook} levels) | ${mb(m.rssBytes)} | ${mb(m.baseRssBytes)} | ${mb(m.rssBytes - m.baseRssBytes)} | ${mb(m.tableBytes)} | ${mb(m.heapUsedBytes)} | ${mb(m.externalBytes)} | ${mb(m.arrayBuffersBytes)} | ${((m.rssBytes - m.baseRssBytes - m.tableBytes) / levels).toFixed(1)} B | ${mb(m.rssAfterReadsBytes)} |`,
+      `| ${m.kind === 'js' ? 'pure TS' : m.kind === 'server' ? 'book server (native)' : m.kind} (${m.tokens.toLocaleString('en-US')} x ${m.levelsPerBook} levels) | ${mb(m.rssBytes)} | ${mb(m.baseRssBytes)} | ${mb(m.rssBytes - m.baseRssBytes)} | ${mb(m.tableBytes)} | ${mb(m.heapUsedBytes)} | ${mb(m.externalBytes)} | ${mb(m.arrayBuffersBytes)} | ${((m.rssBytes - m.baseRssBytes - m.tableBytes) / levels).toFixed(1)} B | ${mb(m.rssAfterReadsBytes)} |`,
     );
   }
   L.push('');
+
+  if (r.server) {
+    L.push('### Book server', '');
+    L.push(
+      'Attached reads (src/bench/reads-child.ts): a process attached to a table that this process writes, against a store in its own process, each in fresh processes, alternated.',
+      '',
+      '| read | where | median (per run) | p99 | samples |',
+      '| --- | --- | --- | --- | --- |',
+    );
+    for (const a of r.server.reads) {
+      L.push(
+        `| ${a.task} | ${a.mode === 'attached' ? 'attached' : 'in-process'} | ${fmtNs(a.medianNs)} (${a.runMediansNs.map(fmtNs).join(', ')}) | ${fmtNs(a.p99Ns)} | ${a.samples} x ${a.batch} |`,
+      );
+    }
+    L.push(
+      '',
+      'Restart (src/bench/restart-child.ts): a strategy process reading every token of its universe until one is served.',
+      '',
+      '| start | tokens | first served read, from process start | from the call | served by the first sweep |',
+      '| --- | --- | --- | --- | --- |',
+    );
+    for (const x of r.server.restart) {
+      L.push(
+        `| ${x.mode === 'connect' ? '`BookCache.connect` to a warm server' : '`BookCache.start`, own feed (cold)'} | ${x.tokens} | ${(x.sinceProcessMs / 1000).toFixed(2)} s | ${(x.sinceCallMs / 1000).toFixed(2)} s | ${x.servedFirstSweep} |`,
+      );
+    }
+    L.push('');
+  }
 
   L.push('### Warmup', '');
   L.push(

@@ -12,6 +12,9 @@
  * The same loop measures main-thread pauses: the gap between the starts of consecutive sweeps,
  * under load and, as a control, with the feed connected but no traffic.
  *
+ * Book server (src/bench/server.ts): the same sender and rate, the feed in a book server in another
+ * process (its main thread ingests), and this process attached to its table, sweeping the same reads.
+ *
  * Transport floor: the same sender, rate and spinning main thread with a bare `ws` client in the
  * worker (src/bench/floor-worker.ts: no JSON parsing, no table). What it measures is this machine's
  * loopback, wake-up and scheduling latency, which any worker-based design pays.
@@ -21,6 +24,7 @@
  */
 import type { Worker } from 'node:worker_threads';
 import { startWorkerFeed, type WorkerFeed } from '../feed/worker.js';
+import type { BookView } from '../table/book-view.js';
 import type { BackendName } from '../backend/index.js';
 import type { MarketGroup } from '../cache/universe.js';
 import { benchWorker, pct, waitFor, wallNow } from './harness.js';
@@ -65,8 +69,11 @@ export interface LatencyStats {
   maxUs: number;
 }
 
+/** What an e2e row measures: the transport floor, worker mode of a backend, or a book server of a backend read from this process. */
+export type E2eConfig = BackendName | 'floor' | `server-${BackendName}`;
+
 export interface E2eRow extends LatencyStats {
-  backend: BackendName | 'floor';
+  backend: E2eConfig;
   tokens: number;
   rate: number;
   rounds: number;
@@ -216,7 +223,7 @@ export async function startSim(quick: boolean): Promise<Sim> {
 }
 
 /** One configuration's consumer: sweeps reads until `stop()`, noting first sightings in `seen`. */
-interface Consumer {
+export interface Consumer {
   spin(seen: Float64Array | null, gaps: GapHistogram, stop: () => boolean): void;
   close(): Promise<void>;
 }
@@ -236,6 +243,18 @@ async function feedConsumer(sim: Sim, backend: BackendName): Promise<Consumer> {
     throw new Error(`e2e (${backend}): only ${feed.store.readyCount()} of ${tokens.length} books ready after 20 s`);
   }
   const store = feed.store;
+  return storeConsumer(sim, store, async () => {
+    const m = store.metrics().writer;
+    await feed.stop();
+    if (m.desyncs || m.crossedResets || m.badJson || m.badEvent || m.bboMismatches) {
+      throw new Error(`e2e (${backend}): the feed left its happy path: ${JSON.stringify(m)}`);
+    }
+  });
+}
+
+/** Sweeps `get()` over every token of the universe of `store` (a worker feed's, or an attached server's). */
+export function storeConsumer(sim: Sim, store: BookView, close: () => Promise<void>): Consumer {
+  const tokens = sim.groups.flatMap((g) => g.tokens);
   const n = tokens.length;
   const marketOfToken = Int32Array.from(tokens, (_, i) => i >> 1);
   const market = sim.market;
@@ -269,13 +288,7 @@ async function feedConsumer(sim: Sim, backend: BackendName): Promise<Consumer> {
         if (stop()) break;
       }
     },
-    close: async () => {
-      const m = store.metrics().writer;
-      await feed.stop();
-      if (m.desyncs || m.crossedResets || m.badJson || m.badEvent || m.bboMismatches) {
-        throw new Error(`e2e (${backend}): the feed left its happy path: ${JSON.stringify(m)}`);
-      }
-    },
+    close,
   };
 }
 
@@ -393,9 +406,16 @@ export async function runE2e(
   quick: boolean,
   log: (s: string) => void,
   rate = E2E_RATE,
+  servers: { backend: BackendName; consumer: (sim: Sim) => Promise<Consumer> }[] = [],
 ): Promise<E2eRow[]> {
   const p = phases(quick);
-  const configs: (BackendName | 'floor')[] = ['floor', ...backends];
+  const configs: E2eConfig[] = ['floor', ...backends, ...servers.map((s) => `server-${s.backend}` as const)];
+  const consumerOf = (c: E2eConfig): (() => Promise<Consumer>) => {
+    if (c === 'floor') return () => floorConsumer(sim);
+    const server = servers.find((s) => `server-${s.backend}` === c);
+    if (server) return () => server.consumer(sim);
+    return () => feedConsumer(sim, c as BackendName);
+  };
   const pools = new Map(
     configs.map((c) => [
       c,
@@ -414,7 +434,7 @@ export async function runE2e(
   );
   for (let r = 0; r < p.rounds; r++) {
     for (const c of configs) {
-      await segment(sim, c === 'floor' ? () => floorConsumer(sim) : () => feedConsumer(sim, c), p, rate, pools.get(c)!);
+      await segment(sim, consumerOf(c), p, rate, pools.get(c)!);
     }
   }
   const rows: E2eRow[] = [];

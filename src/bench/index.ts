@@ -9,6 +9,8 @@
  *   (sender in its own worker thread, 20,000 frames/s over loopback), plus the transport floor.
  * - src/bench/memory.ts: resident memory for 50,000 tokens with real-depth books (child processes).
  * - src/bench/warmup.ts: `BookCache.start` against the simulator, 10,000 tokens.
+ * - src/bench/server.ts: the book server: attached reads, frame to visible in another process,
+ *   a strategy's restart to its first read, the server's memory.
  *
  * Run: `npm run bench` or `polybook bench [--quick]`.
  */
@@ -25,6 +27,7 @@ import { runWarmup, type WarmupRow } from './warmup.js';
 import { renderMarkdown, type Results } from './report.js';
 import { runProfiles, type ProfileRow } from './profile.js';
 import { analysis } from './analysis.js';
+import { attachedConsumer, runAttachedReads, runRestart, type ServerBench } from './server.js';
 
 export async function runBenchmarks({
   quick = false,
@@ -43,6 +46,13 @@ export async function runBenchmarks({
 
   log('reads and ingest\n');
   const micro = runMicro(backends, quick, log);
+  // The book server needs the native addon and Linux (docs/SERVER.md).
+  const serverOk = native.available && platform() === 'linux';
+  let server: ServerBench | undefined;
+  if (serverOk) {
+    log('reads attached to a book server (fresh processes)\n');
+    server = { reads: await runAttachedReads(quick, log), restart: [] };
+  }
 
   log('allocations on the read path\n');
   const alloc = await runAlloc(backends, quick);
@@ -55,14 +65,21 @@ export async function runBenchmarks({
   const sim = await startSim(quick);
   let e2e: E2eRow[];
   try {
-    e2e = await runE2e(sim, backends, quick, log);
+    e2e = await runE2e(
+      sim,
+      backends,
+      quick,
+      log,
+      undefined,
+      serverOk ? [{ backend: 'native', consumer: attachedConsumer('native') }] : [],
+    );
   } finally {
     await sim.close();
   }
 
   const memTokens = quick ? 10_000 : 50_000;
   log(`memory, ${memTokens} tokens (child process each)\n`);
-  const memory = await runMemory([...backends, 'naive'], memTokens);
+  const memory = await runMemory([...backends, 'naive', ...(serverOk ? (['server'] as const) : [])], memTokens);
   for (const m of memory)
     log(
       `  ${m.kind.padEnd(6)} RSS ${(m.rssBytes / 2 ** 20).toFixed(0)} MB (base ${(m.baseRssBytes / 2 ** 20).toFixed(0)} MB, table ${(m.tableBytes / 2 ** 20).toFixed(0)} MB), ingest ${m.ingestMs.toFixed(0)} ms\n`,
@@ -72,6 +89,11 @@ export async function runBenchmarks({
   const warmup: WarmupRow[] = [];
   for (const b of backends) warmup.push(await runWarmup(b, false, 5000, log));
   if (!quick) for (const b of backends) warmup.push(await runWarmup(b, true, 5000, log));
+
+  if (server) {
+    log(`book server: strategy restart against a warm server, ${quick ? '2,000' : '10,000'} tokens\n`);
+    server.restart = await runRestart(quick ? 1000 : 5000, log);
+  }
 
   let profiles: ProfileRow[] | undefined;
   if (!quick) {
@@ -98,6 +120,7 @@ export async function runBenchmarks({
     memory,
     warmup,
     profiles,
+    server,
   };
   const md = renderMarkdown(results, analysis(results));
   log(`\n${md}`);

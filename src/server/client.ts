@@ -246,6 +246,7 @@ export class RemoteFeed extends EventEmitter<FeedEvents & { synced: []; error: [
     if (groups.length === 0) return;
     await this.client.request('acquire', { universe: groups });
     this.store.follow();
+    this.store.adopt(groups.flatMap((g) => g.tokens));
     this.emit('synced');
   }
 

@@ -28,6 +28,18 @@ const TSO = process.arch === 'x64' || process.arch === 'ia32';
 /** Token ids a directory holds: printable ASCII without spaces, up to DIR_TOKEN_BYTES. */
 const TOKEN_RE = new RegExp(`^[\\x21-\\x7e]{1,${DIR_TOKEN_BYTES}}$`);
 
+/**
+ * The same string, internalized (V8 keeps one copy of each property-key string). A reader's token
+ * map is keyed by the directory's strings; a lookup with an internalized key (a literal, a key
+ * read from JSON) then compares pointers instead of 78 characters, as a store of the process
+ * does with the very string it subscribed.
+ */
+function intern(s: string): string {
+  const o: Record<string, true> = { [s]: true };
+  for (const k in o) return k;
+  return s;
+}
+
 /** The directory of a mapped table (`offset`: its first entry, from `serverRegion`). */
 export class TokenDirectory implements BindingDirectory {
   private readonly i32: Int32Array;
@@ -96,7 +108,7 @@ export class TokenDirectory implements BindingDirectory {
     }
     const again = TSO ? Atomics.load(this.i32, w + D_SEQ / 4) : Atomics.or(this.i32, w + D_SEQ / 4, 0);
     if (again !== v) return undefined;
-    return len === 0 ? null : { tokenId, gen };
+    return len === 0 ? null : { tokenId: intern(tokenId), gen };
   }
 
   private write(slot: number, tokenId: string, gen: number): void {
