@@ -838,4 +838,3 @@ module.exports = nativeBinding
 module.exports.EpochWatch = nativeBinding.EpochWatch
 module.exports.NativeWriter = nativeBinding.NativeWriter
 module.exports.SharedTable = nativeBinding.SharedTable
-module.exports.monotonicMs = nativeBinding.monotonicMs

@@ -113,6 +113,3 @@ export interface FullBook {
   bids: Array<Array<string>>
   asks: Array<Array<string>>
 }
-
-/** The host's monotonic clock in ms, as the server's ticker writes it (tests compare it with `preciseNow()`). */
-export declare function monotonicMs(): number

@@ -223,7 +223,7 @@ impl SharedTable {
 impl SharedTable {
     fn waiters(&self, offset: u32) -> Result<WaiterTable> {
         let t = WaiterTable { offset: offset as usize, entries: polybook_core::layout::WAITER_ENTRIES };
-        if t.offset % 4 != 0 || t.offset + 4 * t.entries > self.region.len() {
+        if !t.offset.is_multiple_of(4) || t.offset + 4 * t.entries > self.region.len() {
             return Err(Error::new(
                 Status::InvalidArg,
                 format!("polybook: waiter table at {offset} is outside the table"),
@@ -246,10 +246,4 @@ impl EpochWatch {
     pub fn stop(&mut self) {
         self.waiter = None;
     }
-}
-
-/// The host's monotonic clock in ms, as the server's ticker writes it (tests compare it with `preciseNow()`).
-#[napi(catch_unwind)]
-pub fn monotonic_ms() -> f64 {
-    shm::monotonic_ms()
 }

@@ -9,6 +9,7 @@ import type { CacheMetrics } from './metrics.js';
 export const HEALTH_REASONS = {
   disabled: 'the cache is switched off (HFT_BOOK_CACHE_ENABLED=0): no feed, every read misses',
   stopped: 'the cache was stopped',
+  /** `BookCache.connect`: its server's heartbeat is older than `serverTimeoutMs`. */
   server_down:
     "a connected cache's book server is down (its heartbeat is older than the bound): every read misses until it is back",
   warming_up: 'warmup has not completed: reads are not served yet',

@@ -34,8 +34,8 @@ export interface AttachOptions {
    */
   clock?: ClockOption;
   /**
-   * Reads miss `server_down` once the server's heartbeat is older than this, ms (then at most
-   * {@link WATCHDOG_SLACK_MS} later). Default `POLYBOOK_SERVER_TIMEOUT_MS`, else 200.
+   * Reads miss `server_down` once the server's heartbeat is older than this, ms (then at most one
+   * watchdog period, 20 ms, later). Default `POLYBOOK_SERVER_TIMEOUT_MS`, else 200.
    */
   serverTimeoutMs?: number;
   /** `'js'` is refused: only the native addon maps shared memory. Default `POLYBOOK_BACKEND`. */

@@ -167,7 +167,7 @@ impl Region {
     /// # Panics
     /// When `off` is not 4-aligned or not inside the mapping (a caller's bug, never input).
     pub fn i32_at(&self, off: usize) -> &AtomicI32 {
-        assert!(off % 4 == 0 && off + 4 <= self.len, "polybook: i32 word {off} outside the table");
+        assert!(off.is_multiple_of(4) && off + 4 <= self.len, "polybook: i32 word {off} outside the table");
         // SAFETY: in bounds and aligned (checked; the mapping is page-aligned); the memory lives as
         // long as `self`, and every access to it is atomic.
         unsafe { AtomicI32::from_ptr(self.ptr.add(off).cast()) }
@@ -177,7 +177,7 @@ impl Region {
     /// # Panics
     /// When `off` is not 8-aligned or not inside the mapping.
     pub fn f64_at(&self, off: usize) -> &AtomicU64 {
-        assert!(off % 8 == 0 && off + 8 <= self.len, "polybook: f64 word {off} outside the table");
+        assert!(off.is_multiple_of(8) && off + 8 <= self.len, "polybook: f64 word {off} outside the table");
         // SAFETY: as in `i32_at`.
         unsafe { AtomicU64::from_ptr(self.ptr.add(off).cast()) }
     }

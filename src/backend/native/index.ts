@@ -44,8 +44,6 @@ export interface NativeSharedTable {
 export interface NativeBinding {
   NativeWriter: new (table: Uint8Array, graceMs?: number | null) => NativeWriterInstance;
   SharedTable: { create(path: string, bytes: number): NativeSharedTable; open(path: string): NativeSharedTable };
-  /** The host's monotonic clock, ms, as the server's ticker writes it. */
-  monotonicMs(): number;
 }
 
 /** Loads the native binding; never throws. */
