@@ -44,6 +44,12 @@ pub const H_SERVER_PID: usize = 2608;
 pub const H_DIRECTORY_EPOCH: usize = 2612;
 /// Header offset of the server's start time (f64, ms since 1970, wall clock: for display).
 pub const H_SERVER_STARTED: usize = 2616;
+/// Header offset of the server's writer backend (i32): `SERVER_NATIVE` or `SERVER_JS`.
+pub const H_SERVER_BACKEND: usize = 2624;
+/// Server writer backend: native.
+pub const SERVER_NATIVE: i32 = 1;
+/// Server writer backend: pure TypeScript.
+pub const SERVER_JS: i32 = 2;
 /// Server state: running (its ticker writes the heartbeat, the clock word).
 pub const SERVER_RUNNING: i32 = 1;
 /// Server state: stopped cleanly (the heartbeat is NaN and the file's name is removed).
