@@ -378,10 +378,16 @@ export class BookServer {
         this.warn(e);
       }
       await this.cache.stop();
+      // The socket goes first, while this server still holds the name's lock: once the table's
+      // name is removed, a new server may take the name and listen on the same path.
+      try {
+        removeSocket(this.socketPath);
+      } catch {
+        // Not ours any more: leave it.
+      }
       this.releaseTicker();
       this.memory.retire();
       this.memory.close();
-      removeSocket(this.socketPath);
     })();
     return this.stopping;
   }
