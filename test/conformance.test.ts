@@ -174,6 +174,7 @@ describe.each(BACKENDS)('BookStore conformance (%s)', (backend) => {
       crossed: 1,
       settled: 0,
       mismatch: 0,
+      server_down: 0,
     });
     expect(m.hits).toBe(1);
     const s = m.summary();
