@@ -111,7 +111,7 @@ export function analysis(r: Results): string {
     L.push(
       'Attached reads (src/bench/reads-child.ts): a process attached to a table that this process writes, against a store in its own process, each in fresh processes, alternated.',
       '',
-      '| read | where | median (per run) | p99 | samples |',
+      '| read | where | least disturbed run: median (every run) | its p99 | samples |',
       '| --- | --- | --- | --- | --- |',
     );
     for (const a of r.server.reads) {

@@ -228,7 +228,7 @@ function serverRows(r: Results, rows: TargetRow[]): void {
     const a = s.reads.find((x) => x.task === task && x.mode === 'attached');
     const l = s.reads.find((x) => x.task === task && x.mode === 'local');
     if (!a || !l) return;
-    const ratio = a.medianNs / l.medianNs;
+    const ratio = a.ratio ?? a.medianNs / l.medianNs;
     const ok = a.medianNs < limitNs && ratio <= 1.1;
     rows.push({
       what: `book server: attached \`${task === 'top' ? 'handle.top()' : 'get()'}\`, table written by another process`,
@@ -245,7 +245,7 @@ function serverRows(r: Results, rows: TargetRow[]): void {
           ]
             .filter(Boolean)
             .join('; '),
-      notes: `In-process in the same run: ${cell(l)}. Fresh child processes, alternated ${a.runMediansNs.length} times (medians per run: attached ${a.runMediansNs.map(fmtNs).join(', ')}; in-process ${l.runMediansNs.map(fmtNs).join(', ')}); the same micro harness as above.`,
+      notes: `In-process in the same run: ${cell(l)}. Fresh child processes, alternated ${a.runMediansNs.length} times, same micro harness as above; figures of the least disturbed run, ratio the median over the alternated pairs (medians per run: attached ${a.runMediansNs.map(fmtNs).join(', ')}; in-process ${l.runMediansNs.map(fmtNs).join(', ')}).`,
     });
   };
   read('top', 20);
