@@ -86,10 +86,10 @@ describe.each(BACKENDS)('three reader processes, simulator at 20,000 frames/s (%
   }, 120_000);
 });
 
-describe('a server killed with kill -9, then restarted', () => {
+describe.each(BACKENDS)('a server killed with kill -9, then restarted (%s writer; native in a worker)', (backend) => {
   it('readers miss server_down within the bound, then follow the restarted server, which resubscribes from its state file', async () => {
     const sim = await simulator({ markets: 10, rate: 300, seed: 5 });
-    const name = serverName('kill');
+    const name = serverName(`kill-${backend}`);
     const stateFile = join(stateDir, `${name}.json`);
     const config = {
       role: 'server' as const,
@@ -98,8 +98,8 @@ describe('a server killed with kill -9, then restarted', () => {
       // Discovery at the first start; none at the restart (the state file has the universe).
       universe: { top: 10 },
       restUrl: sim.httpUrl,
-      backend: 'native' as const,
-      worker: true,
+      backend,
+      worker: backend === 'native',
       stateFile,
     };
     const server = await startChild(config);
