@@ -79,13 +79,20 @@ function nativeTables(what: string, backend?: BackendName): NativeBinding['Share
   );
 }
 
-/** A native error `[kind] message` as the typed error of its kind. */
-function nativeError(e: unknown, name: string, path: string): Error {
+/** A native error `[kind] message` as the typed error of its kind (`creating`: a server making its file). */
+function nativeError(e: unknown, name: string, path: string, creating = false): Error {
   const msg = e instanceof Error ? e.message : String(e);
   const m = /^\[(\w+)\] (.*)$/s.exec(msg);
   const [kind, text] = m ? [m[1], m[2]] : ['io', msg];
   switch (kind) {
     case 'not_found':
+      if (creating) {
+        return new PolybookError(
+          'POLYBOOK_SHARED_MEMORY',
+          `polybook: cannot create the book server file ${path}: ${text} (is ${SHM_DIR} mounted?)`,
+          { cause: e },
+        );
+      }
       return notFound(name, `${path} does not exist`);
     case 'in_use':
       return new PolybookError(
@@ -175,7 +182,7 @@ export class ServerMemory implements MappedTable {
     try {
       native = tables.create(path, bytes);
     } catch (e) {
-      throw nativeError(e, name, path);
+      throw nativeError(e, name, path, true);
     }
     return new ServerMemory(native, native.buffer() as ArrayBuffer, name, 'server', { capacity, depth });
   }
@@ -251,7 +258,7 @@ export class ServerMemory implements MappedTable {
     try {
       this.native.publish();
     } catch (e) {
-      throw nativeError(e, this.name, tablePath(this.name));
+      throw nativeError(e, this.name, tablePath(this.name), true);
     }
   }
 
