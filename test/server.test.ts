@@ -134,6 +134,10 @@ describe.each(BACKENDS)('a server killed with kill -9, then restarted (%s writer
       expect(r.serverUp).toBe(false);
     }
 
+    // A strategy starting now, against the dead server's file: nothing served.
+    const late = await startChild<{ firstServed: number }>({ role: 'reader', name, mode: 'attach', tokens });
+    expect(late.ready.firstServed).toBe(0);
+
     const restarted = await startChild(config);
     expect(restarted.ready).toMatchObject({ generation: 2, restored: true });
     await restarted.request('warm');

@@ -336,22 +336,30 @@ impl Watchdog {
     pub fn start(region: Arc<Region>, bound_ms: f64, period: Duration) -> Result<Watchdog, ShmError> {
         let superseded = Arc::new(AtomicBool::new(false));
         let flag = superseded.clone();
+        // Once now, on the caller's thread: a reader attaching to a dead server's file must not
+        // serve its books until the first period has passed.
+        Self::check(&region, bound_ms, &flag);
         let thread = Stoppable::spawn("polybook-watchdog", move |stop| {
-            let clock = region.f64_at(H_CLOCK);
             while !stop.load(Ordering::Relaxed) {
                 std::thread::sleep(period);
-                let bits = clock.load(Ordering::Acquire);
-                let beat = f64::from_bits(bits);
-                if beat.is_nan() {
-                    if !flag.load(Ordering::Relaxed) && region.superseded() {
-                        flag.store(true, Ordering::Release);
-                    }
-                } else if monotonic_ms() - beat > bound_ms {
-                    let _ = clock.compare_exchange(bits, DOWN, Ordering::AcqRel, Ordering::Relaxed);
-                }
+                Self::check(&region, bound_ms, &flag);
             }
         })?;
         Ok(Watchdog { thread, superseded })
+    }
+
+    /// One look at the heartbeat: NaN it when too old; while it is NaN, look for a successor file.
+    fn check(region: &Region, bound_ms: f64, superseded: &AtomicBool) {
+        let clock = region.f64_at(H_CLOCK);
+        let bits = clock.load(Ordering::Acquire);
+        let beat = f64::from_bits(bits);
+        if beat.is_nan() {
+            if !superseded.load(Ordering::Relaxed) && region.superseded() {
+                superseded.store(true, Ordering::Release);
+            }
+        } else if monotonic_ms() - beat > bound_ms {
+            let _ = clock.compare_exchange(bits, DOWN, Ordering::AcqRel, Ordering::Relaxed);
+        }
     }
 
     /// Whether the file was removed or replaced while its heartbeat was down (cheap: one load).

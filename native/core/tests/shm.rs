@@ -137,3 +137,16 @@ fn the_heartbeat_ticks_and_a_watchdog_marks_it_down_once_old() {
     std::fs::remove_file(&p).unwrap();
     wait_until("superseded", || dog.superseded());
 }
+
+#[test]
+fn a_watchdog_started_on_a_dead_servers_file_marks_it_down_before_returning() {
+    let p = path("dead");
+    let _c = Cleanup(p.clone());
+    let server = Region::create(&p, BYTES).unwrap();
+    server.publish().unwrap();
+    server.f64_at(H_CLOCK).store((shm::monotonic_ms() - 1000.0).to_bits(), Ordering::Release);
+    drop(server);
+    let reader = Arc::new(Region::open(&p).unwrap());
+    let _dog = Watchdog::start(reader.clone(), 200.0, Duration::from_secs(3600)).unwrap();
+    assert!(f64::from_bits(reader.f64_at(H_CLOCK).load(Ordering::Acquire)).is_nan());
+}
