@@ -4,7 +4,7 @@
  * mode, owner-only files, and the errors that say what to do.
  */
 import { describe, expect, it, vi } from 'vitest';
-import { statSync, writeFileSync, chmodSync, mkdtempSync, readFileSync } from 'node:fs';
+import { statSync, writeFileSync, chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BookStore } from '../src/table/store.js';
@@ -167,7 +167,9 @@ describe('the state file', () => {
     const sim = await simulator({ markets: 3, rate: 50, seed: 8 });
     const [own, theirs, dead] = groupsOf(sim);
     const name = serverName('state');
-    const stateFile = join(mkdtempSync(join(tmpdir(), 'polybook-state-')), 'state.json');
+    const dir = mkdtempSync(join(tmpdir(), 'polybook-state-'));
+    afterTest(() => rmSync(dir, { recursive: true, force: true }));
+    const stateFile = join(dir, 'state.json');
     const first = await localServer({ name, url: sim.url, universe: [own, dead], stateFile });
     await first.cache.warmup();
     first.cache.store.setDisabled(dead.tokens);

@@ -3,8 +3,8 @@
  * others, over loopback only. Both writer backends for the server; attaching is native only (the
  * pure-TypeScript backend cannot map memory: a typed error).
  */
-import { describe, expect, it } from 'vitest';
-import { mkdtempSync } from 'node:fs';
+import { afterAll, describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BACKENDS } from './helpers.js';
@@ -12,6 +12,7 @@ import { remoteSimulator, simulator, groupsOf } from './rig.js';
 import { eventually, serverName, startChild } from './server-rig.js';
 
 const stateDir = mkdtempSync(join(tmpdir(), 'polybook-server-'));
+afterAll(() => rmSync(stateDir, { recursive: true, force: true }));
 
 interface ReaderReport {
   firstServed: number;

@@ -7,7 +7,7 @@ import { Worker } from 'node:worker_threads';
 import { Bench } from 'tinybench';
 import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import type { Readable } from 'node:stream';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -119,11 +119,19 @@ export function benchChild(name: string, args: string[], nodeFlags: string[] = [
  * returns `@path`, which {@link readArg} reads back.
  */
 export function fileArg(value: unknown): string {
-  const dir = mkdtempSync(join(tmpdir(), 'polybook-bench-'));
-  const path = join(dir, 'arg.json');
+  if (!argDir) {
+    const dir = mkdtempSync(join(tmpdir(), 'polybook-bench-'));
+    argDir = dir;
+    process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+  }
+  const path = join(argDir, `arg-${++argFiles}.json`);
   writeFileSync(path, JSON.stringify(value));
   return `@${path}`;
 }
+
+/** The directory of this process's {@link fileArg} files (removed when the process exits). */
+let argDir: string | undefined;
+let argFiles = 0;
 
 /** A JSON argument, inline or `@path` (see {@link fileArg}). */
 export function readArg<T>(arg: string | undefined): T {
