@@ -63,6 +63,15 @@ describe('polybook serve', () => {
     expect(existsSync(socketPath(name))).toBe(false);
   }, 60_000);
 
+  it('--help says how to serve and attach', async () => {
+    const serve = command(['serve', '--help']);
+    expect(await serve.done).toBe(0);
+    expect(serve.out()).toMatch(/Usage: polybook serve --name NAME/);
+    const watch = command(['watch', '--help']);
+    expect(await watch.done).toBe(0);
+    expect(watch.out()).toMatch(/--attach NAME/);
+  });
+
   it('refuses bad usage with exit code 2', async () => {
     const none = command(['serve']);
     expect(await none.done).toBe(2);
