@@ -15,7 +15,9 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use crate::layout::{HEADER_BYTES, H_CLOCK, H_EPOCH, H_WATCHERS};
+#[cfg(target_os = "linux")]
+use crate::layout::HEADER_BYTES;
+use crate::layout::{H_CLOCK, H_EPOCH, H_WATCHERS};
 
 /// Why a shared-memory call failed. [`ShmError::kind`] is a stable name for the binding.
 #[derive(Debug)]
@@ -95,6 +97,7 @@ pub struct Region {
 }
 
 /// See [`Region::publish`].
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 struct Pending {
     temp: PathBuf,
     previous: Option<std::fs::File>,
@@ -438,6 +441,7 @@ impl Drop for EpochWaiter {
 }
 
 /// Smallest file that can hold a table header.
+#[cfg(target_os = "linux")]
 const MIN_BYTES: u64 = HEADER_BYTES as u64;
 
 #[cfg(target_os = "linux")]
