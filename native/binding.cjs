@@ -835,4 +835,6 @@ function __napiStampBindingTarget(exportsObject, target) {
 // linked import resolves to `undefined`.
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
+module.exports.EpochWatch = nativeBinding.EpochWatch
 module.exports.NativeWriter = nativeBinding.NativeWriter
+module.exports.SharedTable = nativeBinding.SharedTable

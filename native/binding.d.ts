@@ -9,6 +9,12 @@
  */
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
+/** A running watch of the change epoch (see `SharedTable.watch`). */
+export declare class EpochWatch {
+  /** Stops the watch (idempotent). */
+  stop(): void
+}
+
 /** The native writer of one book table (docs/DESIGN.md section 5). One per table. */
 export declare class NativeWriter {
   /**
@@ -55,6 +61,53 @@ export declare class NativeWriter {
   takeResync(): Array<string>
   /** The full-depth book of a slot with READY set, else null. */
   fullBook(slot: number): FullBook | null
+}
+
+/** A table in a named shared-memory file: created by a server, opened by readers. */
+export declare class SharedTable {
+  /**
+   * Creates a server's table file of `bytes` zeros next to `path` (owner-only, locked), not yet
+   * under its name: write the header, then `publish()`.
+   */
+  static create(path: string, bytes: number): SharedTable
+  /** Opens and maps an existing table file (it must be this user's, mode 0600). */
+  static open(path: string): SharedTable
+  /** Gives a created file its name (atomically replacing a dead server's file). */
+  publish(): void
+  /**
+   * The mapped memory as an ArrayBuffer (once per table: keep it). It keeps the mapping alive
+   * until it is collected.
+   */
+  buffer(): unknown
+  /** Wakes every process waiting for the change epoch. Returns how many threads were woken. */
+  wake(): number
+  /**
+   * Starts the server's clock ticker (the heartbeat), which also frees the waiter entries of
+   * dead processes (the table at `waiterOffset`).
+   */
+  startTicker(periodMs: number, waiterOffset: number): void
+  /** Stops the ticker (the heartbeat then ages: readers see the server down). */
+  stopTicker(): void
+  /** Starts a reader's liveness watchdog: the heartbeat becomes NaN once older than `boundMs`. */
+  startWatchdog(boundMs: number, periodMs: number): void
+  /**
+   * Whether the file's name now names another file or none (a restarted or stopped server).
+   * With a watchdog: its flag, set while the heartbeat is down (one load); else a `stat`.
+   */
+  superseded(): boolean
+  /**
+   * Calls `callback` (on this thread, without arguments) whenever the change epoch moved,
+   * coalescing moves while a call is pending. Stop it with `stop()`.
+   */
+  watch(waiterOffset: number, callback: () => void): EpochWatch
+  /** Removes the file's name if it still names this file (a server stopping). Returns whether it did. */
+  unlink(): boolean
+  /** Stops the ticker and the watchdog. The memory stays mapped while buffers or writers use it. */
+  close(): void
+  /** The file's name. */
+  get path(): string
+  /** Bytes mapped. */
+  get bytes(): number
 }
 
 /** A full-depth book with exact texts, wire order (worst first): `[price, size]` pairs. */

@@ -37,9 +37,9 @@ function docsOf(path: string): Map<string, string> {
   return docs;
 }
 
-/** The Rust type of a layout constant: flags, enumerated slot values and header words are i32, offsets and sizes usize. */
+/** The Rust type of a layout constant: flags, enumerated slot values, server states and header words are i32, offsets and sizes usize. */
 function rustType(name: string): string {
-  return name === 'MAGIC' || name === 'LAYOUT_VERSION' || /^(F|SIDE|NEG_RISK)_/.test(name) ? 'i32' : 'usize';
+  return name === 'MAGIC' || name === 'LAYOUT_VERSION' || /^(F|SIDE|NEG_RISK|SERVER)_/.test(name) ? 'i32' : 'usize';
 }
 
 export function renderLayout(): string {

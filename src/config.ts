@@ -158,6 +158,15 @@ export const VARIABLES = {
     defaultText: 'native when it loads, else js',
     meaning: 'forces a backend; forcing `native` where it cannot load is an error',
   },
+  serverTimeoutMs: {
+    name: 'POLYBOOK_SERVER_TIMEOUT_MS',
+    alias: null,
+    kind: { type: 'int', min: 20, max: 60_000 },
+    default: null,
+    defaultText: '200',
+    meaning:
+      'reads of a process attached to a book server miss `server_down` once its heartbeat is older than this (docs/SERVER.md)',
+  },
 } as const satisfies Record<string, EnvVariable>;
 
 /** The table with its keys exact and its rows as {@link EnvVariable}s. */

@@ -47,6 +47,20 @@ export const ERROR_CODES = table({
   POLYBOOK_REST_REFUSED: 'The warmup REST client was used after warmup ended; REST is for warmup only.',
   POLYBOOK_RECORDING:
     'A recording could not be read: missing, not gzip-compressed, not a polybook recording, or corrupt.',
+  POLYBOOK_SERVER_NOT_FOUND:
+    'No book server runs under that name (no shared-memory file, or the server stopped); start one with `polybook serve --name NAME` or `BookServer.start({ name })`.',
+  POLYBOOK_SERVER_IN_USE:
+    "A live book server already holds that name (its file's lock is taken); stop it or choose another name.",
+  POLYBOOK_SERVER_UNSAFE:
+    "A book server's file or socket is not this user's, is not owner-only (mode 0600), or is not a regular file or socket; it is refused, never read: remove it.",
+  POLYBOOK_LAYOUT_MISMATCH:
+    "A book server's table was written by a polybook of another layout version (or is not a polybook table); run the same polybook version in the server and its readers.",
+  POLYBOOK_SHARED_MEMORY_UNSUPPORTED:
+    'Shared-memory books (BookServer, BookStore.attach, BookCache.connect) need Linux and the native addon; this platform, the pure-TypeScript backend or this JavaScript runtime cannot map them.',
+  POLYBOOK_SHARED_MEMORY:
+    "A system call on a book server's shared-memory file failed (no space left in /dev/shm, too many open files, ...); the message has the call and the system's error.",
+  POLYBOOK_CONTROL:
+    'A book server refused a control-channel request (malformed, oversized, unknown, over a limit) or the channel closed before it answered; the message says which.',
   POLYBOOK_INTERNAL: 'An internal consistency check failed: a bug in polybook; please report it with the message.',
 });
 

@@ -44,8 +44,13 @@ export {
   type CacheHandle,
   type AcquireOptions,
   type BookCacheOptions,
+  type ConnectOptions,
   type CacheEvents,
 } from './cache/book-cache.js';
+export { BookServer, type BookServerOptions, type ServerClient } from './server/server.js';
+export type { AttachedStore, AttachOptions } from './server/attached.js';
+export type { ServerLink } from './server/client.js';
+export type { ServerUniverse, ServerMetrics, ServerWarmup } from './server/protocol.js';
 export {
   type CacheMetrics,
   METRIC_FAMILIES,

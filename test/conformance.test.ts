@@ -178,6 +178,7 @@ describe.each(BACKENDS)('BookStore conformance (%s)', (backend) => {
       settled: 0,
       mismatch: 0,
       diverged: 1,
+      server_down: 0,
     });
     expect(m.hits).toBe(1);
     const s = m.summary();

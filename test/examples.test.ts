@@ -49,6 +49,20 @@ describe('examples', () => {
     60_000,
   );
 
+  it('many-processes.ts serves two strategy processes from one book server and releases their tokens', async () => {
+    const r = await runExample('many-processes.ts', [], { EXAMPLE_MS: '1500' });
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const held = /server "[^"]+": (\d+) tokens/.exec(r.stdout);
+    const during = /server: (\d+) tokens while 2 strategies run/.exec(r.stdout);
+    const after = /server: (\d+) tokens once they exited/.exec(r.stdout);
+    expect(held && during && after).toBeTruthy();
+    // Each strategy's markets are added while it runs and released when it exits.
+    expect(Number(during![1])).toBeGreaterThan(Number(held![1]));
+    expect(Number(after![1])).toBe(Number(held![1]));
+    for (const n of [1, 2]) expect(r.stdout).toMatch(new RegExp(`strategy ${n}: \\d+ tokens, [1-9]\\d* quotes`));
+  }, 60_000);
+
   it('quote.ts prints signed orders on the tick, with the tick size and neg risk of the book', async () => {
     const sim = await simulator({ markets: 6, seed: 3, rate: 50 });
     // Markets of both kinds: neg risk or not, tick 0.01 or 0.001.

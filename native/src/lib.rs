@@ -68,6 +68,8 @@ impl From<polybook_core::table::TextBook> for FullBook {
 // The writer commands (one `#[napi]` method each), generated from src/table/writer.ts.
 #[rustfmt::skip]
 mod commands;
+// Shared-memory tables of the book server (docs/SERVER.md).
+mod shm;
 
 /// The native writer of one book table (docs/DESIGN.md section 5). One per table.
 #[napi]
@@ -77,6 +79,9 @@ pub struct NativeWriter {
     /// Holds a napi reference to the table's Uint8Array, which keeps its SharedArrayBuffer (and so
     /// the memory `table` writes to) alive for as long as this writer lives.
     _memory: Uint8Array,
+    /// A server's table (a mapped file, see `shm`): the mapping itself, so that it stays mapped even
+    /// if JavaScript detaches the ArrayBuffer the view is over.
+    _region: Option<std::sync::Arc<polybook_core::shm::Region>>,
     /// The handle shared with this writer's bound fast `ingest`/`ingestString` (see [`fast`]);
     /// null until the first call installs them.
     fast: std::cell::Cell<*mut fast::Handle>,
@@ -105,10 +110,12 @@ impl NativeWriter {
     pub fn new(table: Uint8Array, grace_ms: Option<f64>) -> Result<Self> {
         let len = table.len();
         let ptr = table.as_ptr() as *mut u8;
-        // SAFETY: `ptr`/`len` describe the typed array's bytes (napi_get_typedarray_info). The
-        // buffer is a SharedArrayBuffer, which can be neither detached nor shrunk, and `_memory`
-        // keeps it referenced until `table` is dropped, so the memory outlives the `Table`. This is
-        // the only writer of the table by contract (DESIGN section 1); JS readers only read it.
+        let region = shm::region_containing(ptr, len);
+        // SAFETY: `ptr`/`len` describe the typed array's bytes (napi_get_typedarray_info). Either
+        // the buffer is a SharedArrayBuffer, which can be neither detached nor shrunk, and `_memory`
+        // keeps it referenced until `table` is dropped; or the bytes are in a mapped region, which
+        // `_region` keeps mapped until then. So the memory outlives the `Table`. This is the only
+        // writer of the table by contract (DESIGN section 1); JS readers only read it.
         let table_w = guard_read("the NativeWriter constructor", || unsafe {
             Table::new(ptr, len, grace_ms.unwrap_or(DEFAULT_GRACE_MS))
         })?
@@ -116,6 +123,7 @@ impl NativeWriter {
         Ok(NativeWriter {
             table: table_w,
             _memory: table,
+            _region: region,
             fast: std::cell::Cell::new(std::ptr::null_mut()),
             mem: ptr,
             poisoned: None,

@@ -8,7 +8,7 @@
  */
 import type { Writer } from '../table/writer.js';
 import { JsWriter } from './ts/writer.js';
-import { createNativeWriter, loadNativeBinding } from './native/index.js';
+import { createNativeWriter, loadNativeBinding, type NativeBinding } from './native/index.js';
 import { BACKEND_NAMES, readEnv } from '../config.js';
 import { ConfigError, PolybookError } from '../errors.js';
 
@@ -32,6 +32,12 @@ export function nativeAvailability():
     } {
   nativeLoad ??= loadNativeBinding();
   return 'binding' in nativeLoad ? { available: true } : { available: false, error: nativeLoad.error };
+}
+
+/** The native binding, or why it does not load (cached). @internal */
+export function loadedNative(): { binding: NativeBinding } | { error: Error } {
+  nativeLoad ??= loadNativeBinding();
+  return nativeLoad;
 }
 
 /** The backend that `backend` (or the environment) asks for, checked. */
@@ -78,7 +84,7 @@ function noticeFallback(error: Error): void {
 
 /** Creates the writer of a table. */
 export function createWriter(
-  sab: SharedArrayBuffer,
+  sab: ArrayBufferLike,
   opts: { backend?: BackendName; graceMs?: number },
 ): { writer: Writer; backend: BackendName } {
   const backend = resolveBackend(opts.backend);

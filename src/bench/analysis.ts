@@ -86,11 +86,13 @@ export function analysis(r: Results): string {
     '| consumer in the worker | changes seen / sent | frames/s | latency p50 / p90 / p99 / p99.9 / max | p99 of each round | loop gap p50 / p99 / p99.9 / p99.99 / max | time in gaps > 100 µs | idle: loop gap p50 / p99 / p99.9 / p99.99 / max | idle: time in gaps > 100 µs |',
     '| --- | --- | --- | --- | --- | --- | --- | --- | --- |',
   );
-  for (const e of r.e2e.filter((x) => x.kind === 'floor' || x.kind === 'feed')) {
+  for (const e of r.e2e.filter((x) => x.kind === 'floor' || x.kind === 'feed' || x.kind === 'server')) {
     const name =
       e.backend === 'floor'
         ? 'floor: bare ws client, no parse, no table'
-        : `feed, ${e.backend === 'js' ? 'pure TS' : 'native'} writer`;
+        : e.kind === 'server'
+          ? `book server in another process (${e.backend === 'js' ? 'pure TS' : 'native'} writer), read attached`
+          : `feed, ${e.backend === 'js' ? 'pure TS' : 'native'} writer`;
     L.push(
       `| ${name} | ${e.seen} / ${e.sent} | ${e.framesPerSec.toFixed(0)} | ${us(e.p50Us)} / ${us(e.p90Us)} / ${us(e.p99Us)} / ${us(e.p999Us)} / ${us(e.maxUs)} | ${(e.roundP99Us ?? []).map(us).join(', ')} | ${gapCells(e.pause)} | ${gapCells(e.pauseIdle)} |`,
     );
@@ -155,10 +157,38 @@ export function analysis(r: Results): string {
   for (const m of r.memory) {
     const levels = m.tokens * m.levelsPerBook;
     L.push(
-      `| ${m.kind === 'js' ? 'pure TS' : m.kind} (${m.tokens.toLocaleString('en-US')} x ${m.levelsPerBook} levels) | ${mb(m.rssBytes)} | ${mb(m.baseRssBytes)} | ${mb(m.rssBytes - m.baseRssBytes)} | ${mb(m.tableBytes)} | ${mb(m.heapUsedBytes)} | ${mb(m.externalBytes)} | ${mb(m.arrayBuffersBytes)} | ${((m.rssBytes - m.baseRssBytes - m.tableBytes) / levels).toFixed(1)} B | ${mb(m.rssWithHandlesBytes ?? null)} | ${mb(m.rssAfterDepthReadsBytes ?? null)} | ${mb(m.rssAfterReadsBytes)} |`,
+      `| ${m.kind === 'js' ? 'pure TS' : m.kind === 'server' ? 'book server (native)' : m.kind} (${m.tokens.toLocaleString('en-US')} x ${m.levelsPerBook} levels) | ${mb(m.rssBytes)} | ${mb(m.baseRssBytes)} | ${mb(m.rssBytes - m.baseRssBytes)} | ${mb(m.tableBytes)} | ${mb(m.heapUsedBytes)} | ${mb(m.externalBytes)} | ${mb(m.arrayBuffersBytes)} | ${((m.rssBytes - m.baseRssBytes - m.tableBytes) / levels).toFixed(1)} B | ${mb(m.rssWithHandlesBytes ?? null)} | ${mb(m.rssAfterDepthReadsBytes ?? null)} | ${mb(m.rssAfterReadsBytes)} |`,
     );
   }
   L.push('');
+
+  if (r.server) {
+    L.push('### Book server', '');
+    L.push(
+      'Attached reads (src/bench/reads-child.ts): a process attached to a table that this process writes, against a store in its own process, each in fresh processes, alternated.',
+      '',
+      '| read | where | least disturbed run: median (every run) | its p99 | samples |',
+      '| --- | --- | --- | --- | --- |',
+    );
+    for (const a of r.server.reads) {
+      L.push(
+        `| ${a.task} | ${a.mode === 'attached' ? 'attached' : 'in-process'} | ${fmtNs(a.medianNs)} (${a.runMediansNs.map(fmtNs).join(', ')}) | ${fmtNs(a.p99Ns)} | ${a.samples} x ${a.batch} |`,
+      );
+    }
+    L.push(
+      '',
+      'Restart (src/bench/restart-child.ts): a strategy process reading every token of its universe until one is served.',
+      '',
+      '| start | tokens | first served read, from process start | from the call | served by the first sweep |',
+      '| --- | --- | --- | --- | --- |',
+    );
+    for (const x of r.server.restart) {
+      L.push(
+        `| ${x.mode === 'connect' ? '`BookCache.connect` to a warm server' : '`BookCache.start`, own feed (cold)'} | ${x.tokens} | ${(x.sinceProcessMs / 1000).toFixed(2)} s | ${(x.sinceCallMs / 1000).toFixed(2)} s | ${x.servedFirstSweep} |`,
+      );
+    }
+    L.push('');
+  }
 
   L.push('### Warmup', '');
   L.push(
@@ -306,7 +336,7 @@ export function analysis(r: Results): string {
       );
     } else if (t.what.startsWith('frame arrival')) {
       const fl = r.e2e.find((e) => e.backend === 'floor');
-      const en = r.e2e.find((e) => e.backend === 'native');
+      const en = r.e2e.find((e) => e.kind === 'feed' && e.backend === 'native');
       L.push(
         `The transport floor in the same run (a bare \`ws\` client in the worker, publishing the change number with one atomic store: no parse, no table) has p50 ${fl ? us(fl.p50Us) : '–'}, p99 ${fl ? us(fl.p99Us) : '–'}; ` +
           `the native feed p50 ${en ? us(en.p50Us) : '–'}, p99 ${en ? us(en.p99Us) : '–'}. ` +
@@ -340,7 +370,7 @@ export function analysis(r: Results): string {
         '',
       );
     } else if (t.what.startsWith('main-thread pause')) {
-      const en = r.e2e.find((e) => e.backend === 'native');
+      const en = r.e2e.find((e) => e.kind === 'feed' && e.backend === 'native');
       L.push(
         `Loop gaps under load: ${en ? `p99.9 ${us(en.pause.p999Us)}` : '–'}; idle control ${en ? `p99.9 ${us(en.pauseIdle.p999Us)}` : '–'}. The worker's ingestion does not stop the main thread (separate isolate and heap, no locks); a long gap is the main thread descheduled while the other threads and tenants run on a 2-vCPU machine.`,
         '',

@@ -20,6 +20,8 @@
  * - `strategy-get`, `strategy-handle`: a strategy reading depth 20 of every changed book, with
  *   `get()` (every level of the new Book) or with a handle's `book()` and level getters;
  *   main-thread GCs per second, loop pauses and reads per second, against the same loop idle.
+ * - `server`: the `feed` loop over a table attached from a book server in another process (its
+ *   main thread ingests the same sender's frames; src/bench/server.ts).
  *
  * Every configuration measures main-thread pauses: the gap between the starts of consecutive
  * sweeps, under load and, as a control, with the feed connected but no traffic. A sweep reads the
@@ -32,6 +34,7 @@ import { startWorkerFeed, type WorkerFeed } from '../feed/worker.js';
 import type { BackendName } from '../backend/index.js';
 import type { MarketGroup } from '../cache/universe.js';
 import { BookTable } from '../table/book-table.js';
+import type { BookView } from '../table/book-view.js';
 import { createTable } from '../table/layout.js';
 import { SlotHeader } from '../table/view.js';
 import { forwardingWriter } from '../table/writer.js';
@@ -57,7 +60,7 @@ const MARKETS = 25;
 const DEPTH = 20;
 
 /** What a configuration's main thread does; see the module comment. */
-export type E2eKind = 'floor' | 'feed' | 'split' | 'strategy-get' | 'strategy-handle';
+export type E2eKind = 'floor' | 'feed' | 'split' | 'strategy-get' | 'strategy-handle' | 'server';
 
 export interface GapStats {
   /** Loop iterations (sweeps) measured. */
@@ -288,7 +291,7 @@ interface Counts {
 }
 
 /** One configuration's consumer: sweeps reads until `stop()`, noting first sightings in `seen`. */
-interface Consumer {
+export interface Consumer {
   /** Whether it notes first sightings (latency); strategy consumers only read. */
   readonly latency: boolean;
   spin(seen: Float64Array | null, gaps: GapHistogram, stop: () => boolean, counts: Counts): void;
@@ -338,8 +341,6 @@ async function feedConsumer(
   }
   const store = feed.store;
   const n = tokens.length;
-  const marketOfToken = Int32Array.from(tokens, (_, i) => i >> 1);
-  const market = sim.market;
   const close = async () => {
     const m = store.metrics().writer;
     await feed.stop();
@@ -414,6 +415,18 @@ async function feedConsumer(
       close,
     };
   }
+  return storeConsumer(sim, store, close);
+}
+
+/**
+ * The `feed` read loop over `store` (a worker feed's, or a table attached from a book server):
+ * sweeps `get()` over every token of the universe and notes first sightings.
+ */
+export function storeConsumer(sim: Sim, store: BookView, close: () => Promise<void>): Consumer {
+  const tokens = sim.groups.flatMap((g) => g.tokens);
+  const n = tokens.length;
+  const marketOfToken = Int32Array.from(tokens, (_, i) => i >> 1);
+  const market = sim.market;
   return {
     latency: true,
     spin(seen, gaps, stop, counts) {
@@ -726,17 +739,24 @@ interface Config {
 
 /**
  * The configurations of a run: the floor, then for every backend the feed, its latency split, and
- * both strategies. The strategies' idle control is as long as their measured phase: their GC
- * counts are compared per sweep.
+ * both strategies, then each book server. The strategies' idle control is as long as their
+ * measured phase: their GC counts are compared per sweep.
  */
-function configurations(sim: Sim, backends: BackendName[], p: Phases): Config[] {
+function configurations(sim: Sim, backends: BackendName[], p: Phases, servers: E2eServer[]): Config[] {
   const out: Config[] = [{ kind: 'floor', backend: 'floor', make: () => floorConsumer(sim) }];
   for (const b of backends) out.push({ kind: 'feed', backend: b, make: () => feedConsumer(sim, b, 'feed') });
   for (const b of backends) out.push({ kind: 'split', backend: b, make: () => splitConsumer(sim, b) });
   for (const kind of ['strategy-get', 'strategy-handle'] as const)
     for (const b of backends)
       out.push({ kind, backend: b, make: () => feedConsumer(sim, b, kind), idleMs: p.measureS * 1000 });
+  for (const s of servers) out.push({ kind: 'server', backend: s.backend, make: () => s.consumer(sim) });
   return out;
+}
+
+/** A book server of a backend, its feed in another process, read from this one (src/bench/server.ts). */
+export interface E2eServer {
+  backend: BackendName;
+  consumer: (sim: Sim) => Promise<Consumer>;
 }
 
 /** Runs every configuration, interleaved in rounds; one row each, samples pooled over rounds. */
@@ -746,9 +766,10 @@ export async function runE2e(
   quick: boolean,
   log: (s: string) => void,
   rate = E2E_RATE,
+  servers: E2eServer[] = [],
 ): Promise<E2eRow[]> {
   const p = phases(quick);
-  const configs = configurations(sim, backends, p);
+  const configs = configurations(sim, backends, p, servers);
   const pools = configs.map(() => newPool());
   for (let r = 0; r < p.rounds; r++) {
     for (let i = 0; i < configs.length; i++) await segment(sim, configs[i].make, p, rate, pools[i], configs[i].idleMs);

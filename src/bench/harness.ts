@@ -5,7 +5,11 @@
  */
 import { Worker } from 'node:worker_threads';
 import { Bench } from 'tinybench';
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcessByStdio } from 'node:child_process';
+import type { Readable } from 'node:stream';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { preciseNow } from '../table/clock.js';
 
@@ -75,14 +79,21 @@ export function benchWorker(name: string, workerData: unknown): Worker {
   return new Worker(new URL('../feed/ts-worker-bootstrap.mjs', HERE), { workerData, argv: [entry.href] });
 }
 
-/** Runs `src/bench/<name>` in a child process (own heap and RSS); resolves with its last stdout line parsed as JSON. */
-export function benchChild(name: string, args: string[], nodeFlags: string[] = []): Promise<unknown> {
+/** Starts `src/bench/<name>` in a child process (through tsx when running from sources), stdout and stderr piped. */
+export function benchSpawn(
+  name: string,
+  args: string[],
+  nodeFlags: string[] = [],
+): ChildProcessByStdio<null, Readable, Readable> {
   const file = fileURLToPath(sibling(name));
   const loader = FROM_TS ? ['--import', import.meta.resolve('tsx')] : [];
+  return spawn(process.execPath, [...nodeFlags, ...loader, file, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+/** Runs `src/bench/<name>` in a child process (own heap and RSS); resolves with its last stdout line parsed as JSON. */
+export function benchChild(name: string, args: string[], nodeFlags: string[] = []): Promise<unknown> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...nodeFlags, ...loader, file, ...args], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = benchSpawn(name, args, nodeFlags);
     let out = '';
     let err = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
@@ -101,6 +112,31 @@ export function benchChild(name: string, args: string[], nodeFlags: string[] = [
       }
     });
   });
+}
+
+/**
+ * Passes a large JSON argument to a child process through a temporary file (argv is limited):
+ * returns `@path`, which {@link readArg} reads back.
+ */
+export function fileArg(value: unknown): string {
+  if (!argDir) {
+    const dir = mkdtempSync(join(tmpdir(), 'polybook-bench-'));
+    argDir = dir;
+    process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+  }
+  const path = join(argDir, `arg-${++argFiles}.json`);
+  writeFileSync(path, JSON.stringify(value));
+  return `@${path}`;
+}
+
+/** The directory of this process's {@link fileArg} files (removed when the process exits). */
+let argDir: string | undefined;
+let argFiles = 0;
+
+/** A JSON argument, inline or `@path` (see {@link fileArg}). */
+export function readArg<T>(arg: string | undefined): T {
+  if (arg === undefined) throw new Error('bench child: missing argument');
+  return JSON.parse(arg.startsWith('@') ? readFileSync(arg.slice(1), 'utf8') : arg) as T;
 }
 
 /** Sleeps without blocking the event loop. */

@@ -15,6 +15,8 @@
  *   processes), before and after reading every book once (handles' depth reads, then `get()`).
  * - src/bench/warmup.ts: `BookCache.start` against the simulator, 10,000 tokens.
  * - src/bench/json.ts: the writer's frame scanner against sonic-rs and serde_json (Rust, a checkout only).
+ * - src/bench/server.ts: the book server: attached reads, frame to visible in another process,
+ *   a strategy's restart to its first read, the server's memory.
  *
  * Run: `npm run bench` or `polybook bench [--quick]`.
  */
@@ -32,6 +34,7 @@ import { renderMarkdown, updateReadme, type Results } from './report.js';
 import { runProfiles, type ProfileRow } from './profile.js';
 import { analysis } from './analysis.js';
 import { runJsonCompare } from './json.js';
+import { attachedConsumer, runAttachedReads, runRestart, type ServerBench } from './server.js';
 
 export async function runBenchmarks({
   quick = false,
@@ -50,6 +53,13 @@ export async function runBenchmarks({
 
   log('reads and ingest\n');
   const micro = runMicro(backends, quick, log);
+  // The book server needs the native addon and Linux (docs/SERVER.md).
+  const serverOk = native.available && platform() === 'linux';
+  let server: ServerBench | undefined;
+  if (serverOk) {
+    log('reads attached to a book server (fresh processes)\n');
+    server = { reads: await runAttachedReads(quick, log), restart: [] };
+  }
 
   log('allocations on the read path\n');
   const alloc = await runAlloc(backends, quick);
@@ -64,14 +74,21 @@ export async function runBenchmarks({
   const sim = await startSim(quick);
   let e2e: E2eRow[];
   try {
-    e2e = await runE2e(sim, backends, quick, log);
+    e2e = await runE2e(
+      sim,
+      backends,
+      quick,
+      log,
+      undefined,
+      serverOk ? [{ backend: 'native', consumer: attachedConsumer('native') }] : [],
+    );
   } finally {
     await sim.close();
   }
 
   const memTokens = quick ? 10_000 : 50_000;
   log(`memory, ${memTokens} tokens (child process each)\n`);
-  const memory = await runMemory([...backends, 'naive'], memTokens);
+  const memory = await runMemory([...backends, 'naive', ...(serverOk ? (['server'] as const) : [])], memTokens);
   for (const m of memory)
     log(
       `  ${m.kind.padEnd(6)} RSS ${(m.rssBytes / 2 ** 20).toFixed(0)} MB (base ${(m.baseRssBytes / 2 ** 20).toFixed(0)} MB, table ${(m.tableBytes / 2 ** 20).toFixed(0)} MB), ingest ${m.ingestMs.toFixed(0)} ms` +
@@ -84,6 +101,11 @@ export async function runBenchmarks({
   const warmup: WarmupRow[] = [];
   for (const b of backends) warmup.push(await runWarmup(b, false, 5000, log));
   if (!quick) for (const b of backends) warmup.push(await runWarmup(b, true, 5000, log));
+
+  if (server) {
+    log(`book server: strategy restart against a warm server, ${quick ? '2,000' : '10,000'} tokens\n`);
+    server.restart = await runRestart(quick ? 1000 : 5000, log);
+  }
 
   let profiles: ProfileRow[] | undefined;
   if (!quick) {
@@ -120,6 +142,7 @@ export async function runBenchmarks({
     warmup,
     json,
     profiles,
+    server,
   };
   const md = renderMarkdown(results, analysis(results));
   log(`\n${md}`);

@@ -1,6 +1,7 @@
 /**
  * Memory benchmark child process (one per backend, so resident memory is not mixed):
- * `memory-child <native|js|naive> <tokens>`. Subscribes `tokens` tokens and ingests for each the
+ * `memory-child <native|js|naive|server> <tokens>` (`server`: the native writer over a book
+ * server's table, a shared-memory file with its token directory, docs/SERVER.md). Subscribes `tokens` tokens and ingests for each the
  * real 186-level opening snapshot (fixtures/polymarket/book_opening_snapshot_2026-10-04.json) under
  * its own asset id, as the Buffer `ws` would deliver, then collects garbage and prints one JSON
  * line: resident set size, V8 heap, external memory and the table's size; then the same after
@@ -8,6 +9,9 @@
  */
 import { BookStore } from '../table/store.js';
 import type { BookHandle } from '../table/view.js';
+import { initTable } from '../table/layout.js';
+import { ServerMemory } from '../server/memory.js';
+import { TokenDirectory } from '../server/directory.js';
 import type { BackendName } from '../backend/index.js';
 import { NaiveCache } from './fixtures.js';
 import { OPENING } from './fixtures.js';
@@ -58,6 +62,19 @@ if (kind === 'naive') {
   naive = new NaiveCache();
   for (let i = 0; i < count; i++) naive.ingest(frame(i));
   ready = naive.books.size;
+} else if (kind === 'server') {
+  // The table of a book server: its file mapped shared (pages count in the resident set once written).
+  const memory = ServerMemory.create(`bench-memory-${process.pid}`, count, 20);
+  initTable(memory.buffer, count, 20);
+  memory.stamp(1);
+  memory.publish();
+  process.on('exit', () => memory.retire());
+  store = new BookStore({ table: memory.buffer, backend: 'native', clock: 'precise' });
+  store.directory = new TokenDirectory(memory.buffer, memory.region.directory, count);
+  tableBytes = memory.bytes;
+  store.subscribe(ids);
+  for (let i = 0; i < count; i++) store.ingest(frame(i));
+  ready = store.readyCount();
 } else {
   store = new BookStore({ backend: kind as BackendName, capacity: count, maxDepth: 20, clock: 'precise' });
   tableBytes = store.table.byteLength;

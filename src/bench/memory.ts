@@ -6,7 +6,8 @@ import type { BackendName } from '../backend/index.js';
 import { benchChild } from './harness.js';
 
 export interface MemoryRow {
-  kind: BackendName | 'naive';
+  /** `server`: the native writer over a book server's shared-memory table. */
+  kind: BackendName | 'naive' | 'server';
   tokens: number;
   levelsPerBook: number;
   /** Resident set after ingest and GC, bytes. */
@@ -16,7 +17,7 @@ export interface MemoryRow {
   heapUsedBytes: number;
   externalBytes: number;
   arrayBuffersBytes: number;
-  /** The shared table (SharedArrayBuffer). */
+  /** The shared table (SharedArrayBuffer, or a server's file with its token directory). */
   tableBytes: number;
   /** With a handle made for every token (each with its level storage), before any read. Null for naive. */
   rssWithHandlesBytes: number | null;
@@ -28,7 +29,7 @@ export interface MemoryRow {
   ingestMs: number;
 }
 
-export async function runMemory(kinds: (BackendName | 'naive')[], tokens: number): Promise<MemoryRow[]> {
+export async function runMemory(kinds: MemoryRow['kind'][], tokens: number): Promise<MemoryRow[]> {
   const rows: MemoryRow[] = [];
   for (const kind of kinds) {
     rows.push(

@@ -4,12 +4,14 @@
  * copy of the target table (without the notes).
  */
 import type { MicroRow, MicroTask } from './micro.js';
+import type { Sampled } from './harness.js';
 import type { AllocRow } from './alloc.js';
 import type { E2eRow, GapStats } from './e2e.js';
 import type { MemoryRow } from './memory.js';
 import type { WarmupRow } from './warmup.js';
 import type { ProfileRow } from './profile.js';
 import type { JsonResult, JsonRow } from './json.js';
+import type { ServerBench } from './server.js';
 
 export interface Results {
   machine: string;
@@ -28,6 +30,8 @@ export interface Results {
   json: JsonResult;
   /** CPU profiles of the ingest loops (full runs only). */
   profiles?: ProfileRow[];
+  /** The book server's figures (native addon on Linux only). */
+  server?: ServerBench;
 }
 
 export function fmtNs(ns: number): string {
@@ -58,7 +62,7 @@ export function micro(r: Results, task: MicroTask, backend: string): MicroRow | 
   return r.micro.find((x) => x.task === task && x.backend === backend);
 }
 
-function cell(row: MicroRow | undefined): string {
+function cell(row: Sampled | undefined): string {
   return row ? `${fmtNs(row.medianNs)} (p99 ${fmtNs(row.p99Ns)})` : '–';
 }
 
@@ -353,6 +357,7 @@ export function targetRows(r: Results): TargetRow[] {
     status: an ? (an.depth.gcs === 0 && an.depth.bytesPerRead < 0.01 ? 'met' : 'missed') : 'n/a',
     notes: `${an ? (an.depth.reads / 1e6).toFixed(0) : '?'}M x (a change, \`book()\`, every level's price and size through the getters), alternating a one-level change and an insert at the top; \`get()\` after the same changes allocates ${an ? `${an.getChangedBytesPerRead.size.toFixed(0)} B and ${an.getChangedBytesPerRead.shift.toFixed(0)} B` : '–'} per read (a new Book by design).`,
   });
+  serverRows(r, rows);
 
   rows.push({
     what: 'main-thread pause caused by ingestion in a worker',
@@ -416,6 +421,83 @@ export function updateReadme(readme: string, r: Results): string {
   const b = readme.indexOf(README_END);
   if (a < 0 || b < a) return readme;
   return `${readme.slice(0, a + README_START.length)}\n${renderReadmeTable(r)}\n${readme.slice(b)}`;
+}
+
+/** The book server's rows (docs/SERVER.md): each beside the in-process figure of the same run. */
+function serverRows(r: Results, rows: TargetRow[]): void {
+  const s = r.server;
+  if (!s) return;
+  const read = (task: 'top' | 'get', limitNs: number) => {
+    const a = s.reads.find((x) => x.task === task && x.mode === 'attached');
+    const l = s.reads.find((x) => x.task === task && x.mode === 'local');
+    if (!a || !l) return;
+    const ratio = a.ratio ?? a.medianNs / l.medianNs;
+    const ok = a.medianNs < limitNs && ratio <= 1.1;
+    rows.push({
+      what: `book server: attached \`${task === 'top' ? 'handle.top()' : 'get()'}\`, table written by another process`,
+      target: `< ${limitNs} ns, within 10% of in-process`,
+      native: `${cell(a)}; ${(ratio * 100).toFixed(0)}% of in-process`,
+      js: 'n/a (only the native addon maps shared memory)',
+      naive: 'n/a',
+      status: ok ? 'met' : 'missed',
+      by: ok
+        ? undefined
+        : [
+            a.medianNs >= limitNs ? `${fmtNs(a.medianNs - limitNs)} over ${limitNs} ns` : '',
+            ratio > 1.1 ? `${((ratio - 1) * 100).toFixed(0)}% slower than in-process` : '',
+          ]
+            .filter(Boolean)
+            .join('; '),
+      notes: `In-process in the same run: ${cell(l)}. Fresh child processes, alternated ${a.runMediansNs.length} times, same micro harness as above; figures of the least disturbed run, ratio the median over the alternated pairs (medians per run: attached ${a.runMediansNs.map(fmtNs).join(', ')}; in-process ${l.runMediansNs.map(fmtNs).join(', ')}).`,
+    });
+  };
+  read('top', 20);
+  read('get', 50);
+
+  const es = e2eRow(r, 'server', 'native');
+  const en = e2eRow(r, 'feed', 'native');
+  if (es) {
+    rows.push({
+      what: 'book server: frame arrival in the server to visible in an attached reader (another process), 20,000 frames/s',
+      target: 'beside worker mode',
+      native: `p99 ${fmtUs(es.p99Us)} (p50 ${fmtUs(es.p50Us)}, p99.9 ${fmtUs(es.p999Us)})`,
+      js: 'n/a',
+      naive: 'n/a',
+      status: 'n/a',
+      notes: `Worker mode in the same run (feed in a worker of the reading process): ${en ? `p50 ${fmtUs(en.p50Us)}, p99 ${fmtUs(en.p99Us)}` : '–'}. Server: native writer, feed on its main thread; ${es.seen}/${es.sent} changes timed, ${(es.framesPerSec / 1000).toFixed(1)}k frames/s written.`,
+    });
+  }
+
+  const rc = s.restart.find((x) => x.mode === 'connect');
+  const cold = s.restart.find((x) => x.mode === 'cold');
+  if (rc) {
+    const ok = rc.servedFirstSweep === rc.tokens && cold !== undefined && rc.sinceProcessMs < cold.sinceProcessMs;
+    rows.push({
+      what: `book server: strategy restart to first served read, ${rc.tokens.toLocaleString('en-US')} tokens`,
+      target: 'no warmup wait',
+      native: `${ms(rc.sinceProcessMs)} from process start (${ms(rc.sinceCallMs)} from \`BookCache.connect\`); ${rc.servedFirstSweep}/${rc.tokens} served by the first sweep`,
+      js: 'n/a',
+      naive: 'n/a',
+      status: cold ? (ok ? 'met' : 'missed') : 'n/a',
+      notes: cold
+        ? `Cold start in the same run (own feed, \`BookCache.start\`, first read once its warmup opened the gate): ${ms(cold.sinceProcessMs)} from process start (${ms(cold.sinceCallMs)} from the call). Both in fresh processes, Node's own start-up included.`
+        : '',
+    });
+  }
+
+  const ms_ = r.memory.find((x) => x.kind === 'server');
+  const mn = r.memory.find((x) => x.kind === 'native');
+  if (ms_) {
+    rows.push({
+      what: `book server: server memory for ${ms_.tokens.toLocaleString('en-US')} tokens with full real-depth books`,
+      target: 'beside in-process',
+      native: `${mb(ms_.rssBytes)} RSS (table file ${mb(ms_.tableBytes)})`,
+      js: 'n/a',
+      naive: 'n/a',
+      status: 'n/a',
+      notes: `In-process native in the same run: ${mn ? `${mb(mn.rssBytes)} RSS (table ${mb(mn.tableBytes)})` : '–'}. The server's file adds the token directory (128 B per slot); readers map the same pages (they count once on the machine).`,
+    });
+  }
 }
 
 export function renderMarkdown(r: Results, analysis: string): string {

@@ -11,7 +11,7 @@
  */
 import { EventEmitter, setMaxListeners } from 'node:events';
 import { BookStore } from '../table/store.js';
-import type { BookTable } from '../table/book-table.js';
+import type { BindingDirectory, BookTable } from '../table/book-table.js';
 import type { BookHandle, Book, TradeSide } from '../table/view.js';
 import type { TickSize } from '../protocol/tick.js';
 import { Miss, MISS_NAMES, type MissName } from '../table/metrics.js';
@@ -44,6 +44,8 @@ import { AUDIT_PURPOSE, Auditor } from '../audit/auditor.js';
 import { resolveAudit } from '../audit/options.js';
 import type { AuditStats } from '../audit/stats.js';
 import { checkHttpUrl } from '../config.js';
+import { AttachedStore } from '../server/attached.js';
+import { ControlClient, RemoteFeed, ServerLink } from '../server/client.js';
 
 /** Options of {@link BookCache.start}. Every setting of `fromEnv()` is accepted too. */
 export interface BookCacheOptions extends Partial<CacheEnvOptions> {
@@ -115,6 +117,32 @@ export interface BookCacheOptions extends Partial<CacheEnvOptions> {
    * stops what it had started (discovery requests, the worker). No effect once `start` resolved:
    * stop the cache with {@link BookCache.stop} (or `await using`).
    */
+  signal?: AbortSignal;
+  /**
+   * @internal A book server's table (src/server/server.ts): the store writes the server's mapped
+   * file (in worker mode the worker maps it by name) and lists its tokens in the directory.
+   */
+  serverTable?: { memory: ArrayBufferLike; name: string; directory: BindingDirectory };
+}
+
+/** Options of {@link BookCache.connect}. Every setting of `fromEnv()` is accepted too. */
+export interface ConnectOptions extends Partial<CacheEnvOptions> {
+  /**
+   * Tokens or `{market, tokens}` groups this process needs: the server holds them for it (and
+   * subscribes those it did not have). Default none: every token the server holds is readable anyway.
+   */
+  universe?: readonly (string | MarketGroup)[];
+  /** Clock of reads: `'coarse'` (default: the server's clock word), `'precise'`, or a function (tests). */
+  clock?: ClockOption;
+  /** How long to wait for the server's control socket (a server starting), ms. Default 5000. */
+  connectTimeoutMs?: number;
+  /** Called on warmup progress (also the `warmupProgress` event). */
+  onWarmupProgress?: (p: WarmupProgress) => void;
+  /** Release settled tokens this cache holds. Default true. */
+  evictSettled?: boolean;
+  /** Period of the settled-token sweep, ms. Default 1000. */
+  sweepIntervalMs?: number;
+  /** Cancels the connect: it rejects with the signal's reason and closes what it opened. */
   signal?: AbortSignal;
 }
 
@@ -361,6 +389,8 @@ export class BookCache extends EventEmitter<CacheEvents> {
   /** @internal */
   readonly readCounters: ReadCounters;
   private feed: FeedLike | null = null;
+  /** The book server of a connected cache. */
+  private link: ServerLink | null = null;
   /** Last feed stats (the worker answers asynchronously). */
   private feedStats: FeedStats | null = null;
   private readonly hub: WatchHub;
@@ -397,7 +427,13 @@ export class BookCache extends EventEmitter<CacheEvents> {
   private readonly log: FeedLog;
   private readonly servers = new Set<MetricsServer>();
 
-  private constructor(options: BookCacheOptions, settings: CacheEnvOptions, store: BookTable) {
+  /** @param attached the store of a cache connected to a book server (`connect`). */
+  private constructor(
+    options: BookCacheOptions,
+    settings: CacheEnvOptions,
+    store: BookTable,
+    attached: AttachedStore | null = null,
+  ) {
     super();
     this.options = options;
     this.log = new FeedLog(options.feed?.logger, logStyle(options.feed?.logger, options.feed?.logStyle));
@@ -410,13 +446,124 @@ export class BookCache extends EventEmitter<CacheEvents> {
     this.worker = options.worker === true && settings.enabled;
     this.gate = settings.enabled ? Miss.notReady : Miss.disabled;
     this.readCounters = store.reader.counters;
-    this.hub = new WatchHub({ table: store.table, slotOf: (id) => this.slotOf(id) }, (e) => this.emitError(e));
+    const slotOf = (id: string) => this.slotOf(id);
+    this.hub = new WatchHub(
+      attached
+        ? {
+            // The server's table changes when it restarts.
+            get table() {
+              return store.table;
+            },
+            slotOf,
+            sync: () => attached.follow(),
+          }
+        : { table: store.table, slotOf },
+      (e) => this.emitError(e),
+      attached !== null,
+    );
+    if (attached) {
+      // Tokens another process added, or a restarted server: handles and watches resolve again.
+      attached.onDirectory = attached.onRestart = () => {
+        this.universeEpoch++;
+        this.hub.refresh();
+      };
+    }
     this.tradeHub = new TradeHub(
       () => this.feed,
       (e) => this.emitError(e),
     );
     // One listener per warmup still running: any number of acquires may run at once.
     setMaxListeners(0, this.lifetime.signal);
+  }
+
+  /**
+   * Connects to the book server `name` running in another process (docs/SERVER.md): the same
+   * cache API (`get`, `handle`, `watch`, `changes`, `acquire`, `release`, `metrics`, `health`)
+   * over the server's shared memory. The server holds what this cache acquires (reference-counted
+   * per client, released when this process closes the cache or dies) and owns the feed: no socket
+   * to Polymarket, no warmup here for books the server already has. Reads miss `server_down`
+   * while the server is down; a restarted server is followed and given this cache's tokens again.
+   *
+   * Resolves once the server holds the initial universe; reads are served once its books are
+   * ready (at once from a warm server: {@link BookCache.warmup}).
+   * @throws PolybookError `POLYBOOK_SERVER_NOT_FOUND`, `POLYBOOK_LAYOUT_MISMATCH`,
+   *   `POLYBOOK_SERVER_UNSAFE`, `POLYBOOK_SHARED_MEMORY_UNSUPPORTED` (not Linux, or the
+   *   pure-TypeScript backend: only the native addon maps shared memory), `POLYBOOK_CONTROL`
+   *   (the server refused the universe); ConfigError on an option.
+   */
+  static async connect(name: string, options: ConnectOptions = {}): Promise<BookCache> {
+    const signal = options.signal;
+    signal?.throwIfAborted();
+    const { universe: _, ...rest } = options;
+    const settings = resolveCacheSettings(options);
+    if (!settings.enabled) return BookCache.switchedOff(rest, settings);
+    const connectTimeoutMs = options.connectTimeoutMs ?? 5000;
+    if (!Number.isInteger(connectTimeoutMs) || connectTimeoutMs < 0 || connectTimeoutMs > 3_600_000) {
+      throw new ConfigError('connectTimeoutMs', connectTimeoutMs, 'an integer from 0 to 3600000 (ms)');
+    }
+    const groups = normalizeGroups(options.universe ?? []);
+    const store = AttachedStore.open(name, {
+      clock: options.clock,
+      serverTimeoutMs: options.serverTimeoutMs,
+      backend: settings.backend,
+    });
+    const client = new ControlClient(name);
+    let feed: RemoteFeed;
+    try {
+      await client.connect(connectTimeoutMs, signal);
+      feed = new RemoteFeed(client, store);
+      await feed.acquire(groups);
+      signal?.throwIfAborted();
+    } catch (e) {
+      client.close();
+      store.close();
+      throw e;
+    }
+    const cache = new BookCache({ ...rest, worker: false }, settings, store, store);
+    cache.feed = feed;
+    cache.link = new ServerLink(client, store);
+    feed.on('error', (e) => cache.emitError(e));
+    for (const g of groups) for (const t of g.tokens) cache.hold(t, g);
+    cache.universeEpoch++;
+    cache.hub.refresh();
+    cache.sweepTimer = setInterval(() => cache.sweep(), options.sweepIntervalMs ?? 1000);
+    cache.sweepTimer.unref();
+    const tokens = groups.flatMap((g) => g.tokens);
+    const warmup = new WarmupManager(store, cache.hub, tokens, {
+      minReadyFraction: cache.warmupMinReadyFraction,
+      timeoutMs: cache.warmupTimeoutMs,
+      // The server decides what is disabled: a client never disables another client's tokens.
+      disableNotReady: false,
+      onProgress: (p) => {
+        options.onWarmupProgress?.(p);
+        cache.emit('warmupProgress', p);
+      },
+      signal: cache.lifetime.signal,
+    });
+    const run = warmup.run().then((r) => {
+      cache.warmupResult = r;
+      if (!cache.stopped) cache.gate = OPEN;
+      cache.emit('warmup', r);
+      return r;
+    });
+    run.catch(() => {});
+    cache.warmupPromise = run;
+    if (warmup.result) {
+      // A warm server: the books were ready when the warmup looked; the first read is served.
+      cache.warmupResult = warmup.result;
+      cache.gate = OPEN;
+    }
+    return cache;
+  }
+
+  /** Shipped switched off: a minimal table only to count the misses; no socket, no worker, no server. */
+  private static switchedOff(options: BookCacheOptions, settings: CacheEnvOptions): BookCache {
+    const store = new BookStore({ backend: 'js', capacity: 1, maxDepth: settings.maxDepth, clock: 'precise' });
+    const cache = new BookCache(options, settings, store);
+    const r: WarmupResult = { ready: 0, total: 0, fraction: 0, timedOut: false, disabled: [], elapsedMs: 0 };
+    cache.warmupResult = r;
+    cache.warmupPromise = Promise.resolve(r);
+    return cache;
   }
 
   /**
@@ -433,15 +580,7 @@ export class BookCache extends EventEmitter<CacheEvents> {
     if (options.followNewMarkets !== undefined && typeof options.followNewMarkets !== 'function') {
       throw new ConfigError('followNewMarkets', options.followNewMarkets, 'a function (event) => boolean');
     }
-    if (!settings.enabled) {
-      // Shipped switched off: a minimal table only to count the misses; no socket, no worker.
-      const store = new BookStore({ backend: 'js', capacity: 1, maxDepth: settings.maxDepth, clock: 'precise' });
-      const cache = new BookCache(options, settings, store);
-      const r: WarmupResult = { ready: 0, total: 0, fraction: 0, timedOut: false, disabled: [], elapsedMs: 0 };
-      cache.warmupResult = r;
-      cache.warmupPromise = Promise.resolve(r);
-      return cache;
-    }
+    if (!settings.enabled) return BookCache.switchedOff(options, settings);
     // Everything that can be rejected is checked before a socket, a worker or a request exists.
     const feedOptions: FeedOptions = {
       // Custom features on by default: `market_resolved` is how settled tokens are found (and
@@ -484,6 +623,7 @@ export class BookCache extends EventEmitter<CacheEvents> {
       clock: options.clock,
       graceMs: options.graceMs,
     };
+    const server = options.serverTable;
     let store: BookTable;
     let feed: FeedLike;
     let auditor: AuditRun | null = null;
@@ -491,6 +631,7 @@ export class BookCache extends EventEmitter<CacheEvents> {
       const wf: WorkerFeed = await startWorkerFeed({
         ...feedOptions,
         ...storeOptions,
+        ...(server ? { serverTable: { memory: server.memory, name: server.name } } : {}),
         signal,
         ...(audit ? { audit: { options: audit, url: auditUrl, http: options.http } } : {}),
       });
@@ -505,7 +646,7 @@ export class BookCache extends EventEmitter<CacheEvents> {
         };
       }
     } else {
-      const local = new BookStore(storeOptions);
+      const local = new BookStore({ ...storeOptions, ...(server ? { table: server.memory } : {}) });
       const manager = new SubscriptionManager(local, feedOptions);
       store = local;
       feed = manager;
@@ -519,6 +660,7 @@ export class BookCache extends EventEmitter<CacheEvents> {
         auditor = { start: () => a.start(), stop: () => a.stop(), read: () => ({ stats: a.stats(), http: undefined }) };
       }
     }
+    if (server) store.directory = server.directory;
     const cache = new BookCache(options, settings, store);
     cache.feed = feed;
     cache.rest = rest;
@@ -553,6 +695,11 @@ export class BookCache extends EventEmitter<CacheEvents> {
   private describe(markets: readonly DiscoveredMarket[]): void {
     for (const m of markets) {
       for (const o of m.outcomes) {
+        if (this.link) {
+          // Connected: the server's tokens (its writer has their metadata already).
+          if (this.store.has(o.tokenId)) this.marketOf.set(o.tokenId, { market: m, outcome: o.label });
+          continue;
+        }
         if (!this.refs.has(o.tokenId)) continue;
         this.marketOf.set(o.tokenId, { market: m, outcome: o.label });
         this.store.setMeta(o.tokenId, m.minOrderSizeText, m.negRisk);
@@ -614,6 +761,33 @@ export class BookCache extends EventEmitter<CacheEvents> {
     }
     if (fresh.length > 0) this.subscribe(fresh);
     this.describe(markets);
+  }
+
+  /** @internal Describes held tokens with markets known from elsewhere (a book server's state file). */
+  describeMarkets(markets: readonly DiscoveredMarket[]): void {
+    this.describe(markets);
+  }
+
+  /** @internal The held tokens grouped by the market they were added with (a book server's universe). */
+  marketGroups(tokens: Iterable<string> = this.refs.keys()): MarketGroup[] {
+    const byMarket = new Map<string, string[]>();
+    const lone: MarketGroup[] = [];
+    for (const t of tokens) {
+      const market = this.groupOf.get(t)?.market;
+      if (market === undefined) {
+        lone.push({ tokens: [t] });
+        continue;
+      }
+      const list = byMarket.get(market);
+      if (list) list.push(t);
+      else byMarket.set(market, [t]);
+    }
+    return [...[...byMarket].map(([market, ts]) => ({ market, tokens: ts })), ...lone];
+  }
+
+  /** @internal The feed stats now (a book server publishes them into its table). */
+  feedStatsNow(): FeedStats | null {
+    return this.currentFeedStats();
   }
 
   /**
@@ -729,6 +903,14 @@ export class BookCache extends EventEmitter<CacheEvents> {
    */
   get restClient(): RestWarmupClient | null {
     return this.rest;
+  }
+
+  /**
+   * The book server this cache is connected to (`BookCache.connect`): its universe, metrics and
+   * warmup over the control channel; null for a cache with its own feed.
+   */
+  get server(): ServerLink | null {
+    return this.link;
   }
 
   /** True once warmup completed (and the cache is enabled and running): reads are served. */
@@ -1008,11 +1190,11 @@ export class BookCache extends EventEmitter<CacheEvents> {
 
   /**
    * Whether the cache can serve books now: trading enabled and every feed connection in use open.
-   * Otherwise `reason` says why (`disabled`, `stopped`, `warming_up`, `no_open_connection`,
-   * `connection_down`). The body of `GET /healthz`.
+   * Otherwise `reason` says why (`disabled`, `stopped`, `server_down` for a connected cache,
+   * `warming_up`, `no_open_connection`, `connection_down`). The body of `GET /healthz`.
    */
   health(): CacheHealth {
-    return cacheHealth(this.metrics(), this.stopped);
+    return cacheHealth(this.metrics(), this.stopped, this.link !== null && !this.link.up);
   }
 
   /**

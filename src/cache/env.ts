@@ -48,10 +48,17 @@ export interface CacheEnvOptions {
    * `{ requestsPerSecond, tokensPerRequest, graceMs, ... }`. Default: on with Polymarket's feed, else off.
    */
   audit?: AuditSetting;
+  /**
+   * `POLYBOOK_SERVER_TIMEOUT_MS`: a cache connected to a book server (`BookCache.connect`) misses
+   * `server_down` once the server's heartbeat is older than this, ms. Default 200.
+   */
+  serverTimeoutMs?: number;
 }
 
 /** The defaults of the settings `fromEnv` reads (from the table of variables). */
-export const CACHE_DEFAULTS: Readonly<Omit<CacheEnvOptions, 'url' | 'backend' | 'gammaUrl' | 'clobUrl' | 'audit'>> = {
+export const CACHE_DEFAULTS: Readonly<
+  Omit<CacheEnvOptions, 'url' | 'backend' | 'gammaUrl' | 'clobUrl' | 'audit' | 'serverTimeoutMs'>
+> = {
   enabled: VARIABLES.enabled.default,
   defaultMaxStaleMs: VARIABLES.defaultMaxStaleMs.default,
   hardStaleMs: VARIABLES.hardStaleMs.default,
@@ -93,6 +100,8 @@ export function fromEnv(env: Record<string, string | undefined> = process.env): 
   if (clobUrl !== undefined) o.clobUrl = clobUrl;
   const audit = readEnv('audit', env);
   if (audit !== undefined) o.audit = audit;
+  const serverTimeoutMs = readEnv('serverTimeoutMs', env);
+  if (serverTimeoutMs !== undefined) o.serverTimeoutMs = serverTimeoutMs;
   if (o.defaultMaxStaleMs > o.hardStaleMs) {
     throw new ConfigError(
       ENV_VARS.defaultMaxStaleMs,

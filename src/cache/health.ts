@@ -11,6 +11,9 @@ export const HEALTH_REASONS = {
   disabled: 'the cache is switched off (HFT_BOOK_CACHE_ENABLED=0): no feed, every read misses',
   /** `stop()` was called: the feed is closed and reads miss. */
   stopped: 'the cache was stopped',
+  /** `BookCache.connect`: its server's heartbeat is older than `serverTimeoutMs`. */
+  server_down:
+    "a connected cache's book server is down (its heartbeat is older than the bound): every read misses until it is back",
   /** Enabled and running, but the initial warmup has not completed: reads miss with `not_ready`. */
   warming_up: 'warmup has not completed: reads are not served yet',
   /** The table holds tokens (or the feed has connections) but no connection is open: no book can be confirmed current. */
@@ -43,12 +46,13 @@ export interface CacheHealth {
 }
 
 /** The health of a cache from its metrics. */
-export function cacheHealth(m: CacheMetrics, stopped: boolean): CacheHealth {
+export function cacheHealth(m: CacheMetrics, stopped: boolean, serverDown = false): CacheHealth {
   const connections = m.feed?.connections ?? 0;
   const openConnections = m.feed?.open ?? 0;
   let reason: HealthReason | null = null;
   if (!m.enabled) reason = 'disabled';
   else if (stopped) reason = 'stopped';
+  else if (serverDown) reason = 'server_down';
   else if (!m.tradingEnabled) reason = 'warming_up';
   // Tokens without an open connection (in worker mode also before the worker's first stats).
   else if (openConnections === 0 && (connections > 0 || m.cache.tokens > 0)) reason = 'no_open_connection';

@@ -11,9 +11,15 @@
  * one wake-up (the usual case); versions published between two wake-ups (e.g. several frames
  * ingested back to back) are coalesced into one notification whose `versions` says how many.
  * The book itself is read with `cache.get` / a handle: only the latest version exists.
+ *
+ * A table in a book server's mapped file (docs/SERVER.md) cannot be waited on with
+ * `Atomics.waitAsync` (it is not a SharedArrayBuffer): the hub waits through a native waiter
+ * thread instead (a futex on the same epoch word, src/table/mapped.ts), which counts in `watchers`
+ * while it runs and calls back on this thread; the scan and its coalescing are the same.
  */
 import { H_EPOCH, H_WATCHERS, F_READY, F_SUBSCRIBED, F_DISABLED, F_SETTLED } from '../table/layout.js';
 import { SlotHeader, SlotReader } from '../table/view.js';
+import { mappedTable, type MappedTable } from '../table/mapped.js';
 import { invalidArgument } from '../errors.js';
 
 /** One change of a watched token's book (or of its state: ready, reset, settled, disabled). */
@@ -35,9 +41,12 @@ export type WatchCallback = (change: BookChange) => void;
 
 /** What the hub needs from a store: the shared table and a token-to-slot lookup. */
 export interface WatchSource {
-  readonly table: SharedArrayBuffer;
+  /** The table; an attached store's changes when its server restarts (then call {@link WatchHub.refresh}). */
+  readonly table: ArrayBufferLike;
   /** Slot of a token, or -1 when it is not in the table. */
   slotOf(tokenId: string): number;
+  /** Called before each scan: an attached store follows its server's directory and restarts (it calls `refresh`). */
+  sync?(): void;
 }
 
 interface Entry {
@@ -69,10 +78,15 @@ const WATCHERS = H_WATCHERS / 4;
 
 /** The per-store hub: one `waitAsync` loop however many watches. */
 export class WatchHub {
-  private readonly i32: Int32Array;
-  private readonly reader: SlotReader;
+  private table!: ArrayBufferLike;
+  private i32!: Int32Array;
+  private reader!: SlotReader;
   /** Reused by every scan (no allocation per watched token). */
   private readonly header = new SlotHeader();
+  /** The table's mapped-file hooks (a server's table), else undefined. */
+  private mapped: MappedTable | undefined;
+  /** Stops the native waiter of a mapped table while the hub is active. */
+  private stopWaiter: () => void = () => {};
   private readonly entries = new Map<string, Entry>();
   private readonly subs = new Set<Sub>();
   private run = 0;
@@ -90,12 +104,23 @@ export class WatchHub {
    */
   coalesced = 0;
 
+  /**
+   * @param reportResolved report a watched token as changed when it appears in the table (an
+   *   attached store: a token another process added arrives with its book already there).
+   */
   constructor(
     private readonly source: WatchSource,
     private readonly onError: (e: unknown) => void = (e) => console.error('polybook: watch callback threw', e),
+    private readonly reportResolved = false,
   ) {
-    this.reader = new SlotReader(source.table);
+    this.bind(source.table);
+  }
+
+  private bind(table: ArrayBufferLike): void {
+    this.table = table;
+    this.reader = new SlotReader(table);
     this.i32 = this.reader.i32;
+    this.mapped = mappedTable(table);
   }
 
   /** Number of active watches. */
@@ -142,10 +167,33 @@ export class WatchHub {
    * to or removed from the table). Tokens that appear are reported on their next change.
    */
   refresh(): void {
+    if (this.source.table !== this.table) {
+      // An attached store's server restarted: the same watches over the new table.
+      const active = this.active;
+      if (active) this.stop();
+      this.bind(this.source.table);
+      for (const e of this.entries.values()) this.resolve(e);
+      if (active) this.start();
+      if (this.reportResolved) this.reportAll();
+      return;
+    }
+    let appeared = false;
     for (const e of this.entries.values()) {
       const slot = this.source.slotOf(e.tokenId);
-      if (slot !== e.slot) this.resolve(e);
+      if (slot === e.slot) continue;
+      this.resolve(e);
+      if (this.reportResolved && e.slot >= 0) {
+        e.seq = -1;
+        appeared = true;
+      }
     }
+    if (appeared) queueMicrotask(() => this.active && this.scan());
+  }
+
+  /** Reports every watched token present in the table once, with its current state. */
+  private reportAll(): void {
+    for (const e of this.entries.values()) if (e.slot >= 0) e.seq = -1;
+    queueMicrotask(() => this.active && this.scan());
   }
 
   /** Stops every watch. */
@@ -169,6 +217,17 @@ export class WatchHub {
   private start(): void {
     this.active = true;
     const run = ++this.run;
+    const mapped = this.mapped;
+    if (mapped) {
+      // The waiter is registered (and counts in `watchers`) before the versions below are loaded.
+      this.stopWaiter = mapped.watch(() => {
+        if (this.run !== run) return;
+        this.wakeups++;
+        this.scan();
+      });
+      for (const e of this.entries.values()) this.resolve(e);
+      return;
+    }
     Atomics.add(this.i32, WATCHERS, 1);
     // Load the epoch before the slot versions: a change published after our snapshot bumps the
     // epoch after this load, so the wait below cannot miss it.
@@ -181,6 +240,11 @@ export class WatchHub {
     if (!this.active) return;
     this.active = false;
     this.run++;
+    if (this.mapped) {
+      this.stopWaiter();
+      this.stopWaiter = () => {};
+      return;
+    }
     Atomics.sub(this.i32, WATCHERS, 1);
     // Release our pending wait (other waiters on this epoch just re-check and sleep again).
     Atomics.notify(this.i32, EPOCH);
@@ -206,6 +270,7 @@ export class WatchHub {
   }
 
   private scan(): void {
+    this.source.sync?.();
     const r = this.reader;
     let changes: [Entry, BookChange][] | undefined;
     for (const e of this.entries.values()) {
@@ -221,7 +286,8 @@ export class WatchHub {
         this.resolve(e);
         if (e.slot !== prev || e.slot < 0) continue;
       }
-      const versions = Math.max(1, ((v1 - e.seq) | 0) >> 1);
+      // seq -1: the token just appeared in the table (reportResolved), one notification.
+      const versions = e.seq < 0 ? 1 : Math.max(1, ((v1 - e.seq) | 0) >> 1);
       this.coalesced += versions - 1;
       e.seq = v1;
       e.gen = h.gen;

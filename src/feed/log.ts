@@ -102,6 +102,10 @@ export const LOG_EVENTS = {
   'audit.quarantine': 'warn',
   /** An audit request failed (the first of a run of failures; the auditor backs off). Context: url, error. */
   'audit.failed': 'warn',
+  /** A book server could not save its state file. Context: error. */
+  'server.state_error': 'error',
+  /** A book server started: where it listens. Context: name, table, socket, generation, restored. */
+  'server.started': 'info',
 } as const satisfies Record<string, LogLevel>;
 
 /** A stable event name of the feed's log lines (see {@link LOG_EVENTS}). */

@@ -15,6 +15,7 @@ import { HttpClient } from '../rest/http.js';
 import { preciseNow } from '../table/clock.js';
 import { PolybookError } from '../errors.js';
 import { writeStats, STATS_WORDS } from './stats.js';
+import { ServerMemory } from '../server/memory.js';
 import {
   Q_HANDLED,
   Q_OPS_APPLIED,
@@ -69,8 +70,10 @@ function start(
 ): { store: BookStore; manager: SubscriptionManager; audit: WorkerAuditor | null } | null {
   let store: BookStore | undefined;
   try {
+    // A book server's table: this thread maps the server's file itself.
+    const table = init.table ?? ServerMemory.open(init.server ?? '', 'worker').buffer;
     // Reads on this side are diagnostics only: no coarse-clock ticker needed.
-    store = new BookStore({ table: init.table, backend: init.backend, graceMs: init.graceMs, clock: 'precise' });
+    store = new BookStore({ table, backend: init.backend, graceMs: init.graceMs, clock: 'precise' });
     // Log lines (event name included) go to the main thread, which writes them to the user's logger.
     const logger = init.log ? lineLogger((line) => out.notify({ type: 'log', ...line })) : undefined;
     const manager = new SubscriptionManager(store, { ...init.feed, logger, logStyle: 'object' });

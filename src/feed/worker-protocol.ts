@@ -20,7 +20,10 @@ import type { HttpOptions } from '../rest/http.js';
 export type WorkerFeedSettings = Omit<ResolvedFeedOptions, 'logger' | 'logStyle'>;
 
 export interface WorkerInit {
-  table: SharedArrayBuffer;
+  /** The table, or null for a book server's table: the worker then maps the file of `server` itself. */
+  table: SharedArrayBuffer | null;
+  /** The book server whose mapped table the worker writes (src/server/memory.ts). */
+  server?: string;
   backend: BackendName;
   graceMs: number | undefined;
   feed: WorkerFeedSettings;

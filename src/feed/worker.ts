@@ -40,6 +40,11 @@ export interface WorkerFeedOptions
   /** How long to wait for the worker to start, ms. Default 30000. */
   startTimeoutMs?: number;
   /**
+   * @internal A book server's table (its mapped file, docs/SERVER.md): the worker maps the same
+   * file by the server's name (a mapped ArrayBuffer cannot be posted to a worker).
+   */
+  serverTable?: { memory: ArrayBufferLike; name: string };
+  /**
    * Cancels the start: aborting before {@link startWorkerFeed} resolves rejects it with the
    * signal's reason once the worker has exited. No effect once started (use {@link WorkerFeed.stop}).
    */
@@ -146,12 +151,13 @@ export class WorkerFeed extends EventEmitter<FeedEvents> {
     const { logger, logStyle, ...settings } = resolveFeedOptions(options);
     this.log = new FeedLog(logger, logStyle);
     this.backend = resolveBackend(options.backend);
-    const table = storeTable(options);
+    const table = options.serverTable?.memory ?? storeTable(options);
     this.queueCounters = new Int32Array(new SharedArrayBuffer(QUEUE_WORDS * 4));
     this.statsBlock = new Float64Array(new SharedArrayBuffer(STATS_WORDS * 8));
     this.auditBlock = options.audit ? new Float64Array(new SharedArrayBuffer(AUDIT_BLOCK_WORDS * 8)).fill(NaN) : null;
     const init: WorkerInit = {
-      table,
+      table: options.serverTable ? null : (table as SharedArrayBuffer),
+      ...(options.serverTable ? { server: options.serverTable.name } : {}),
       backend: this.backend,
       graceMs: options.graceMs,
       feed: settings,

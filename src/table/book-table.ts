@@ -9,15 +9,30 @@ import type { WriterCommands } from './writer.js';
 import type { BackendName } from '../backend/index.js';
 import { PolybookError, invalidArgument } from '../errors.js';
 
+/**
+ * Told of every bind and unbind a table makes, in order: a book server's token directory
+ * (src/server/directory.ts), which readers in other processes resolve tokens with.
+ */
+export interface BindingDirectory {
+  /** Why the token cannot be listed (then it is not subscribed), or null. */
+  refuse(tokenId: string): string | null;
+  bind(slot: number, tokenId: string, gen: number): void;
+  unbind(slot: number, gen: number): void;
+  /** After a batch of binds and unbinds: readers may look again. */
+  commit(): void;
+}
+
 /** The books of a table written by a feed: reads, subscriptions and token commands. */
 export class BookTable extends BookView {
   /** Which backend applies updates. Reads are the same code on both. */
   readonly backend: BackendName;
   /** @internal */
   readonly writer: WriterCommands;
+  /** @internal A book server's token directory, told of every bind and unbind. */
+  directory: BindingDirectory | null = null;
 
   /** @internal use {@link BookStore}, or a feed's store. */
-  constructor(table: SharedArrayBuffer, writer: WriterCommands, backend: BackendName, clock: ClockOption = 'coarse') {
+  constructor(table: ArrayBufferLike, writer: WriterCommands, backend: BackendName, clock: ClockOption = 'coarse') {
     super(table, clock);
     this.writer = writer;
     this.backend = backend;
@@ -28,31 +43,45 @@ export class BookTable extends BookView {
    * @throws PolybookError `POLYBOOK_CAPACITY` when the table is full; TypeError (`POLYBOOK_INVALID_ARGUMENT`) for a token id that is not a non-empty string.
    */
   subscribe(tokenIds: Iterable<string>, conn = 0): void {
-    for (const id of tokenIds) {
-      if (typeof id !== 'string' || id.length === 0) {
-        throw invalidArgument('type', `polybook: token ids are non-empty strings, got ${JSON.stringify(id)}`);
+    const dir = this.directory;
+    try {
+      for (const id of tokenIds) {
+        if (typeof id !== 'string' || id.length === 0) {
+          throw invalidArgument('type', `polybook: token ids are non-empty strings, got ${JSON.stringify(id)}`);
+        }
+        if (this.slots.map.has(id)) continue;
+        const refused = dir?.refuse(id);
+        if (refused) throw invalidArgument('type', refused);
+        const slot = this.slots.acquire(id);
+        if (slot < 0) {
+          throw new PolybookError(
+            'POLYBOOK_CAPACITY',
+            `polybook: the table is full (${this.capacity} tokens); create the store with a larger capacity`,
+          );
+        }
+        this.gens[slot]++;
+        dir?.bind(slot, id, this.gens[slot]);
+        this.writer.bind(id, slot, conn);
       }
-      if (this.slots.map.has(id)) continue;
-      const slot = this.slots.acquire(id);
-      if (slot < 0) {
-        throw new PolybookError(
-          'POLYBOOK_CAPACITY',
-          `polybook: the table is full (${this.capacity} tokens); create the store with a larger capacity`,
-        );
-      }
-      this.gens[slot]++;
-      this.writer.bind(id, slot, conn);
+    } finally {
+      dir?.commit();
     }
     this.published();
   }
 
   /** Removes tokens; their slots are reused by later subscriptions. */
   unsubscribe(tokenIds: Iterable<string>): void {
-    for (const id of tokenIds) {
-      const slot = this.slots.release(id);
-      if (slot < 0) continue;
-      this.gens[slot]++;
-      this.writer.unbind(slot);
+    const dir = this.directory;
+    try {
+      for (const id of tokenIds) {
+        const slot = this.slots.release(id);
+        if (slot < 0) continue;
+        this.gens[slot]++;
+        dir?.unbind(slot, this.gens[slot]);
+        this.writer.unbind(slot);
+      }
+    } finally {
+      dir?.commit();
     }
     this.published();
   }

@@ -59,35 +59,43 @@ export interface TokenState {
  * only when it may be used, and return null otherwise (skip the tick).
  */
 export class BookView {
-  /** Levels per side a read returns (full depth is always tracked by the writer). */
-  readonly maxDepth: number;
-  /** Number of token slots in the table. */
-  readonly capacity: number;
-  /** @internal The shared table (the worker feed and the watch hub attach to it). */
-  readonly table: SharedArrayBuffer;
+  /**
+   * @internal The shared table (the worker feed and the watch hub attach to it). An attached
+   * store replaces it (and the reader, slots and clock) when its server restarts.
+   */
+  table: ArrayBufferLike;
   /** @internal */
-  readonly reader: TableReader;
+  reader: TableReader;
   /** Token id to slot, as this side bound them. */
-  protected readonly slots: SlotAllocator;
+  protected slots: SlotAllocator;
   /** Generation each slot has once the writer processed the binds and unbinds made here. */
-  protected readonly gens: Int32Array;
-  private readonly readClock: () => number;
+  protected gens: Int32Array;
+  /** The clock of `now()` (ms of the host's monotonic clock); an attached store replaces it with its table. */
+  protected readClock: () => number;
   /** The clock reads call, or null for the table's coarse clock (read inline: no call). */
   private readonly clockFn: (() => number) | null;
   private stopClock: () => void;
 
   /** @internal use {@link BookStore}, or a feed's store. */
-  constructor(table: SharedArrayBuffer, clock: ClockOption = 'coarse') {
+  constructor(table: ArrayBufferLike, clock: ClockOption = 'coarse') {
     this.table = table;
     this.reader = new TableReader(table);
-    this.maxDepth = this.reader.depth;
-    this.capacity = this.reader.capacity;
     this.slots = new SlotAllocator(this.capacity);
     this.gens = new Int32Array(this.capacity);
     const c = makeClock(clock, table);
     this.readClock = c.now;
     this.clockFn = clock === 'coarse' ? null : c.now;
     this.stopClock = c.stop;
+  }
+
+  /** Levels per side a read returns (full depth is always tracked by the writer). */
+  get maxDepth(): number {
+    return this.reader.depth;
+  }
+
+  /** Number of token slots in the table. */
+  get capacity(): number {
+    return this.reader.capacity;
   }
 
   /** Current time on the view's clock (ms of the host's monotonic clock). */

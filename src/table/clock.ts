@@ -11,6 +11,7 @@
 import { existsSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { H_CLOCK } from './layout.js';
+import { mappedTable } from './mapped.js';
 import { ConfigError } from '../errors.js';
 
 /*
@@ -69,8 +70,14 @@ interface Ticker {
 
 const tickers = new WeakMap<SharedArrayBuffer, Ticker>();
 
-/** Starts (or shares) the coarse-clock ticker of a table; returns a function that releases it. */
-export function startTicker(sab: SharedArrayBuffer): () => void {
+/**
+ * Starts (or shares) the coarse-clock ticker of a table; returns a function that releases it. A
+ * table in a server's mapped file ticks from the server's native thread (src/table/mapped.ts).
+ */
+export function startTicker(memory: ArrayBufferLike): () => void {
+  const mapped = mappedTable(memory);
+  if (mapped) return mapped.startTicker();
+  const sab = memory as SharedArrayBuffer;
   let t = tickers.get(sab);
   if (!t) {
     new Float64Array(sab, H_CLOCK, 1)[0] = preciseNow();
@@ -109,7 +116,7 @@ export function startTicker(sab: SharedArrayBuffer): () => void {
 }
 
 /** Resolves a clock option to a `now()` function over a table. */
-export function makeClock(option: ClockOption, sab: SharedArrayBuffer): { now: () => number; stop: () => void } {
+export function makeClock(option: ClockOption, sab: ArrayBufferLike): { now: () => number; stop: () => void } {
   if (typeof option === 'function') return { now: option, stop: () => {} };
   if (option === 'precise') return { now: preciseNow, stop: () => {} };
   if (option !== 'coarse') throw new ConfigError('clock', option, "'coarse', 'precise' or a function");

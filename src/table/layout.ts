@@ -38,6 +38,45 @@ export const H_EPOCH = 2592;
 /** Header offset of the number of waiting watchers (i32); the writer skips the notify when 0. */
 export const H_WATCHERS = 2596;
 
+/*
+ * A server's table (docs/SERVER.md): the header words below (2600..2799), then after the slots the
+ * server region: the waiter table, the feed stats block and the token directory ({@link serverRegion}).
+ */
+/** Header offset of the server state (i32): 0 in a table of one process, else `SERVER_RUNNING` or `SERVER_STOPPED`. */
+export const H_SERVER_STATE = 2600;
+/** Header offset of the server generation (i32): 1 on a first start under a name, +1 on every restart (from its state file). */
+export const H_SERVER_GENERATION = 2604;
+/** Header offset of the server's process id (i32). */
+export const H_SERVER_PID = 2608;
+/** Header offset of the token directory epoch (i32): +1 after every change of the directory. */
+export const H_DIRECTORY_EPOCH = 2612;
+/** Header offset of the server's start time (f64, ms since 1970, wall clock: for display). */
+export const H_SERVER_STARTED = 2616;
+/** Header offset of the server's writer backend (i32): `SERVER_NATIVE` or `SERVER_JS`. */
+export const H_SERVER_BACKEND = 2624;
+/** Server writer backend: native. */
+export const SERVER_NATIVE = 1;
+/** Server writer backend: pure TypeScript. */
+export const SERVER_JS = 2;
+/** Server state: running (its ticker writes the heartbeat, the clock word). */
+export const SERVER_RUNNING = 1;
+/** Server state: stopped cleanly (the heartbeat is NaN and the file's name is removed). */
+export const SERVER_STOPPED = 2;
+/** Entries of a server's waiter table (i32 process id each): processes that wait for changes. */
+export const WAITER_ENTRIES = 256;
+/** Bytes of one token directory entry: seq, gen, length, reserved, then the token id. */
+export const DIR_ENTRY_BYTES = 128;
+/** Directory entry offset of its seqlock version (i32): odd while the server rewrites the entry. */
+export const D_SEQ = 0;
+/** Directory entry offset of the slot generation the entry names (i32; the entry is empty when the length is 0). */
+export const D_GEN = 4;
+/** Directory entry offset of the token id's length in bytes (i32; 0 = no token). */
+export const D_LEN = 8;
+/** Directory entry offset of the token id (ASCII). */
+export const D_TEXT = 16;
+/** Longest token id a server's directory holds, bytes. */
+export const DIR_TOKEN_BYTES = DIR_ENTRY_BYTES - D_TEXT;
+
 /** Slot offset of the seqlock version (i32): odd while the writer writes the slot. */
 export const S_SEQ = 0;
 /** Slot offset of the state flags (i32). */
@@ -171,18 +210,23 @@ export function tableBytes(capacity: number, depth: number): number {
 /** Allocates and initialises the header of a new table. */
 export function createTable(capacity: number, depth: number): SharedArrayBuffer {
   const sab = new SharedArrayBuffer(tableBytes(capacity, depth));
-  const i32 = new Int32Array(sab, 0, HEADER_BYTES / 4);
+  initTable(sab, capacity, depth);
+  return sab;
+}
+
+/** Writes the header of a new table into zeroed memory (a SharedArrayBuffer, or a server's mapped file). */
+export function initTable(memory: ArrayBufferLike, capacity: number, depth: number): void {
+  const i32 = new Int32Array(memory, 0, HEADER_BYTES / 4);
   i32[H_MAGIC / 4] = MAGIC;
   i32[H_VERSION / 4] = LAYOUT_VERSION;
   i32[H_CAPACITY / 4] = capacity;
   i32[H_DEPTH / 4] = depth;
   i32[H_SLOT_BYTES / 4] = slotBytes(depth);
-  return sab;
 }
 
 /** Reads and checks the header of a table, for a thread that attaches to an existing one. */
-export function tableGeometry(sab: SharedArrayBuffer): { capacity: number; depth: number } {
-  const i32 = new Int32Array(sab, 0, HEADER_BYTES / 4);
+export function tableGeometry(memory: ArrayBufferLike): { capacity: number; depth: number } {
+  const i32 = new Int32Array(memory, 0, HEADER_BYTES / 4);
   if (i32[H_MAGIC / 4] !== MAGIC || i32[H_VERSION / 4] !== LAYOUT_VERSION) {
     throw invalidArgument(
       'type',
@@ -190,4 +234,20 @@ export function tableGeometry(sab: SharedArrayBuffer): { capacity: number; depth
     );
   }
   return { capacity: i32[H_CAPACITY / 4], depth: i32[H_DEPTH / 4] };
+}
+
+/**
+ * Where the parts of a server's region start (byte offsets in its file) and the file's size: the
+ * waiter table right after the slots, then `statsWords` f64 of feed stats, then the token directory
+ * (one {@link DIR_ENTRY_BYTES} entry per slot).
+ */
+export function serverRegion(
+  capacity: number,
+  depth: number,
+  statsWords: number,
+): { waiters: number; stats: number; directory: number; bytes: number } {
+  const waiters = tableBytes(capacity, depth);
+  const stats = waiters + WAITER_ENTRIES * 4;
+  const directory = stats + statsWords * 8;
+  return { waiters, stats, directory, bytes: directory + capacity * DIR_ENTRY_BYTES };
 }

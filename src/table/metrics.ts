@@ -16,6 +16,7 @@ export const Miss = {
   settled: 6,
   mismatch: 7,
   diverged: 8,
+  serverDown: 9,
 } as const;
 export type Miss = (typeof Miss)[keyof typeof Miss];
 /** Why a read returned null, by name: the values of `missReason` and the keys of `misses`. */
@@ -29,10 +30,12 @@ export const MISS_NAMES = [
   'settled',
   'mismatch',
   'diverged',
+  'server_down',
 ] as const;
 /**
- * A miss reason: `not_subscribed`, `never_seen`, `not_ready`, `stale`, `crossed`, `disabled`, `settled`,
- * `mismatch` or `diverged`.
+ * A miss reason: `not_subscribed`, `never_seen`, `not_ready`, `stale`, `crossed`, `disabled`,
+ * `settled`, `mismatch`, `diverged`, or `server_down` (a reader attached to a book server whose
+ * heartbeat is older than its bound: docs/SERVER.md).
  */
 export type MissName = (typeof MISS_NAMES)[number];
 
@@ -125,7 +128,7 @@ export class Metrics implements MetricsSnapshot {
   writer: Record<CounterName, number>;
 
   /** @internal */
-  constructor(read: ReadCounters, table: SharedArrayBuffer) {
+  constructor(read: ReadCounters, table: ArrayBufferLike) {
     const v = read.v;
     this.hits = read.hits;
     this.ageSumMs = v[AGE_SUM];

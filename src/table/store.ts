@@ -4,12 +4,14 @@
  * only here, where the writer lives.
  */
 import { createTable, H_EPOCH, H_WATCHERS } from './layout.js';
+import { mappedTable, type MappedTable } from './mapped.js';
 import { BookTable } from './book-table.js';
 import { preciseNow, type ClockOption } from './clock.js';
 import { apply, COMMANDS, observedWriter, Status, type Command, type FullBook, type Writer } from './writer.js';
 import { createWriter, type BackendName } from '../backend/index.js';
 import { VARIABLES, readEnv } from '../config.js';
 import { ConfigError } from '../errors.js';
+import { AttachedStore, type AttachOptions } from '../server/attached.js';
 
 /** Options of `new BookStore()`. */
 export interface BookStoreOptions {
@@ -28,8 +30,8 @@ export interface BookStoreOptions {
    * ms of the host's monotonic clock, as `preciseNow` does (tests).
    */
   clock?: ClockOption;
-  /** @internal write an existing table (the writer side of a feed worker). */
-  table?: SharedArrayBuffer;
+  /** @internal write an existing table (the writer side of a feed worker, a book server's mapped file). */
+  table?: ArrayBufferLike;
   /** @internal called after every writer command with its answer (the recorder). */
   observe?: (command: Command, result: unknown) => void;
 }
@@ -43,8 +45,17 @@ export const DEFAULT_CAPACITY = 16384;
  * The table a store writes: the caller's, or a new one of the checked size (`maxDepth` defaults to
  * `POLYBOOK_MAX_DEPTH`, else 20; `capacity` to 16384). @internal
  */
-export function storeTable(options: Pick<BookStoreOptions, 'table' | 'maxDepth' | 'capacity'>): SharedArrayBuffer {
+export function storeTable(options: Pick<BookStoreOptions, 'table' | 'maxDepth' | 'capacity'>): ArrayBufferLike {
   if (options.table) return options.table;
+  const { capacity, maxDepth } = tableShape(options);
+  return createTable(capacity, maxDepth);
+}
+
+/** The checked size of a new table (`maxDepth` defaults to `POLYBOOK_MAX_DEPTH`, else 20; `capacity` to 16384). @internal */
+export function tableShape(options: Pick<BookStoreOptions, 'maxDepth' | 'capacity'>): {
+  capacity: number;
+  maxDepth: number;
+} {
   const maxDepth = options.maxDepth ?? readEnv('maxDepth') ?? DEFAULT_MAX_DEPTH;
   if (!Number.isInteger(maxDepth) || maxDepth < 1 || maxDepth > 1000) {
     throw new ConfigError('maxDepth', maxDepth, 'an integer from 1 to 1000');
@@ -53,10 +64,10 @@ export function storeTable(options: Pick<BookStoreOptions, 'table' | 'maxDepth' 
   if (!Number.isInteger(capacity) || capacity < 1 || capacity > 4_000_000) {
     throw new ConfigError('capacity', capacity, 'an integer from 1 to 4000000');
   }
-  return createTable(capacity, maxDepth);
+  return { capacity, maxDepth };
 }
 
-function writerOf(table: SharedArrayBuffer, options: BookStoreOptions): { writer: Writer; backend: BackendName } {
+function writerOf(table: ArrayBufferLike, options: BookStoreOptions): { writer: Writer; backend: BackendName } {
   const w = createWriter(table, { backend: options.backend, graceMs: options.graceMs });
   return options.observe ? { writer: observedWriter(w.writer, options.observe), backend: w.backend } : w;
 }
@@ -71,12 +82,34 @@ export class BookStore extends BookTable {
   /** @internal */
   declare readonly writer: Writer;
   private readonly header: Int32Array;
+  /** Set for a table in a server's mapped file: watchers are woken across processes. */
+  private readonly mapped: MappedTable | undefined;
+
+  /**
+   * Attaches to the books of the book server `name` running in another process (docs/SERVER.md):
+   * the same reads (`get`, `handle`, `state`, `metrics`) and watches (`watch`, `changes`) over the
+   * server's shared memory, read-only. Reads miss `server_down` while the server is down, and
+   * follow it when it restarts. Close it (or `using`) to stop its watchdog thread.
+   *
+   * ```ts
+   * using books = BookStore.attach('main');
+   * const h = books.handle(tokenId);
+   * if (h.top(Staleness.latencyArb)) quote(h.bidPrice, h.askPrice);
+   * ```
+   * @throws PolybookError `POLYBOOK_SERVER_NOT_FOUND`, `POLYBOOK_LAYOUT_MISMATCH`, `POLYBOOK_SERVER_UNSAFE`,
+   *   `POLYBOOK_SHARED_MEMORY_UNSUPPORTED` (not Linux, or the pure-TypeScript backend: only the native
+   *   addon maps shared memory); ConfigError on an option.
+   */
+  static attach(name: string, options: AttachOptions = {}): AttachedStore {
+    return AttachedStore.open(name, options);
+  }
 
   constructor(options: BookStoreOptions = {}) {
     const table = storeTable(options);
     const { writer, backend } = writerOf(table, options);
     super(table, writer, backend, options.clock ?? 'coarse');
     this.header = new Int32Array(table, 0, 1024);
+    this.mapped = mappedTable(table);
   }
 
   /**
@@ -157,7 +190,8 @@ export class BookStore extends BookTable {
   protected override published(): void {
     if (this.header[H_WATCHERS / 4] !== 0) {
       Atomics.add(this.header, H_EPOCH / 4, 1);
-      Atomics.notify(this.header, H_EPOCH / 4);
+      if (this.mapped) this.mapped.wake();
+      else Atomics.notify(this.header, H_EPOCH / 4);
     }
   }
 }

@@ -183,6 +183,25 @@ export function missReason(flags: number): Miss {
   return Miss.mismatch;
 }
 
+/** Where a token lives in the table of a restarted server (see {@link TableReader.relocate}). */
+export interface Relocation {
+  /** The reader of the new table. */
+  readonly reader: TableReader;
+  /** The token's slot there, -1 when it is not in it. */
+  readonly slot: number;
+  /** The slot's binding generation. */
+  readonly gen: number;
+}
+
+/**
+ * The miss to count for `reason` given the table's clock word (or its sum with the read's time:
+ * NaN when either is): `server_down` while an attached table's heartbeat is down (NaN;
+ * docs/SERVER.md). In a table of one process the clock is never NaN.
+ */
+function downOr(reason: number, clock: number): Miss {
+  return (Number.isNaN(clock) ? Miss.serverDown : reason) as Miss;
+}
+
 /**
  * A consistent copy of a slot's header fields (docs/DESIGN.md section 2), filled by
  * {@link SlotReader.header} for cold paths (diagnostics, watch, sweeps). @internal
@@ -216,7 +235,7 @@ export class SlotReader {
   /** Slot stride in 32-bit words. */
   protected readonly stride32: number;
 
-  constructor(readonly sab: SharedArrayBuffer) {
+  constructor(readonly sab: ArrayBufferLike) {
     const { capacity, depth } = tableGeometry(sab);
     this.capacity = capacity;
     this.depth = depth;
@@ -280,6 +299,11 @@ export class SlotReader {
 /**
  * Reader over one table. Keeps, per slot, the version of the last validated read and what it
  * read, so an unchanged book costs one atomic load and a comparison.
+ *
+ * A table attached from a book server (docs/SERVER.md): its clock word is the server's heartbeat,
+ * NaN once the server is known to be down. A NaN clock makes every staleness check fail (the
+ * checks are written `!(age <= maxStaleMs)`), and a miss while the table's clock is NaN is counted
+ * as `server_down`.
  */
 export class TableReader extends SlotReader {
   /**
@@ -301,10 +325,18 @@ export class TableReader extends SlotReader {
   private readonly marketText: (string | null)[];
   /** The market version the last `decode` saw. */
   private decodedMarketVersion = 0;
-  readonly counters = new ReadCounters();
+  readonly counters: ReadCounters;
+  /**
+   * Attached tables only: where a token lives now, once the server that wrote this table was
+   * replaced by a restarted one; null while it was not (or for a table of one process). Called
+   * on misses while the clock is NaN. @internal
+   */
+  relocate: ((tokenId: string) => Relocation | null) | null = null;
 
-  constructor(sab: SharedArrayBuffer) {
+  /** @param counters the read counters to count into (an attached store keeps its own across server restarts). */
+  constructor(sab: ArrayBufferLike, counters: ReadCounters = new ReadCounters()) {
     super(sab);
+    this.counters = counters;
     const capacity = this.capacity;
     this.bookVersion = new Int32Array(capacity).fill(-1);
     this.bookGen = new Int32Array(capacity);
@@ -356,14 +388,15 @@ export class TableReader extends SlotReader {
         let age = now - (conf > lu ? conf : lu);
         // Clamp to +0 computed as a double (see BookHandle.top).
         if (age < 0) age = now - now;
-        if (age > maxStaleMs) return this.counters.miss(Miss.stale);
+        // Negated: a NaN age (the clock of a server known to be down) is a miss too.
+        if (!(age <= maxStaleMs)) return this.counters.miss(downOr(Miss.stale, this.f64[CLOCK_F64] + now));
         const book = this.books[slot] as Book;
         book.ageMs = age;
         this.counters.hit(age);
         return book;
       }
       const miss = this.refresh(slot, gen, tokenId, v1);
-      if (miss >= 0) return this.counters.miss(miss as Miss);
+      if (miss >= 0) return this.counters.miss(downOr(miss, this.f64[CLOCK_F64] + now));
     }
   }
 
@@ -587,29 +620,29 @@ export class BookHandle {
    * first. Allocated with the handle (`4 * maxDepth` doubles, 640 bytes at depth 20), so that no
    * read allocates, not even the first `book()`.
    */
-  private readonly lv: Float64Array;
+  private lv: Float64Array;
   /** The slot's level area in the table (TableReader.levelView), the source of the copy. */
-  private readonly src: Float64Array;
-  private readonly askAt: number;
+  private src: Float64Array;
+  private askAt: number;
   private lastUpdate = NaN;
   /** f64 index of `confirmed[conn]` of the last validated read. */
   private confIdx = CONFIRMED_F64;
   /** Slot base in i32 words (0 when unsubscribed: never read on the fast path, version stays -1). */
-  private readonly b: number;
-  private readonly i32: Int32Array;
-  private readonly f64: Float64Array;
+  private b: number;
+  private i32: Int32Array;
+  private f64: Float64Array;
   private readonly counters: ReadCounters;
   /** The clock to call, or null for the table's coarse clock (read inline: no call). */
   private readonly clockFn: (() => number) | null;
 
   /** @internal */
   constructor(
-    private readonly reader: TableReader,
+    private reader: TableReader,
     /** The token this handle reads. */
     readonly tokenId: string,
     /** @internal Its slot in the table (-1 when it was not subscribed). */
-    readonly slot: number,
-    private readonly gen: number,
+    public slot: number,
+    private gen: number,
     clock: (() => number) | 'coarse',
   ) {
     this.b = slot < 0 ? 0 : reader.base32(slot);
@@ -632,9 +665,16 @@ export class BookHandle {
   top(maxStaleMs: number): boolean {
     for (;;) {
       const v1 = Atomics.load(this.i32, this.b);
-      if (v1 === this.version) return this.serve(maxStaleMs);
+      if (v1 === this.version) {
+        if (this.serve(maxStaleMs)) return true;
+        if (this.relocated()) continue;
+        return this.fail(this.counters.missReason(downOr(Miss.stale, this.f64[CLOCK_F64])));
+      }
       const miss = this.refresh(v1);
-      if (miss >= 0) return this.fail(this.counters.missReason(miss as Miss));
+      if (miss >= 0) {
+        if (this.relocated()) continue;
+        return this.fail(this.counters.missReason(downOr(miss, this.f64[CLOCK_F64])));
+      }
     }
   }
 
@@ -654,11 +694,14 @@ export class BookHandle {
       const v1 = Atomics.load(this.i32, this.b);
       if (v1 === this.levelsVersion) {
         if (this.serve(maxStaleMs)) return true;
+        if (this.relocated()) continue;
+        this.fail(this.counters.missReason(downOr(Miss.stale, this.f64[CLOCK_F64])));
         return this.dropLevels();
       }
       const miss = this.refreshLevels(v1);
       if (miss >= 0) {
-        this.fail(this.counters.missReason(miss as Miss));
+        if (this.relocated()) continue;
+        this.fail(this.counters.missReason(downOr(miss, this.f64[CLOCK_F64])));
         return this.dropLevels();
       }
     }
@@ -685,8 +728,9 @@ export class BookHandle {
   }
 
   /**
-   * The staleness check and counters of a validated, unchanged version (the fast path of `top()`
-   * and `book()`): the clock, `confirmed[conn]`, the age arithmetic.
+   * The staleness check and hit counters of a validated, unchanged version (the fast path of
+   * `top()` and `book()`): the clock, `confirmed[conn]`, the age arithmetic. False on a miss,
+   * which the caller counts (it may first move to a restarted server's table).
    */
   private serve(maxStaleMs: number): boolean {
     const f64 = this.f64;
@@ -699,10 +743,36 @@ export class BookHandle {
     // that ages are small integers (right after a write, while the clock trails), and the
     // first fractional age would then deoptimise the read (and its callers' loops).
     if (age < 0) age = now - now;
-    if (age > maxStaleMs) return this.fail(this.counters.missReason(Miss.stale));
+    // Negated: a NaN age (the clock of a server known to be down) is a miss too.
+    if (!(age <= maxStaleMs)) return false;
     this.ageMs = age;
     this.missReason = null;
     this.counters.hit(age);
+    return true;
+  }
+
+  /**
+   * Attached tables, while the server is down: moves the handle to the table of the restarted
+   * server when there is one (the token's slot there, read from the beginning). Returns whether
+   * it moved; false at once while the table's clock is not NaN (every table of one process).
+   */
+  private relocated(): boolean {
+    if (!Number.isNaN(this.f64[CLOCK_F64])) return false;
+    const to = this.reader.relocate?.(this.tokenId);
+    if (!to || to.reader === this.reader) return false;
+    const r = to.reader;
+    this.reader = to.reader;
+    this.slot = to.slot;
+    this.gen = to.gen;
+    this.b = to.slot < 0 ? 0 : r.base32(to.slot);
+    this.i32 = r.i32;
+    this.f64 = r.f64;
+    this.version = -1;
+    this.confIdx = CONFIRMED_F64;
+    this.askAt = 2 * r.depth;
+    this.lv = to.slot < 0 ? NO_LEVELS : new Float64Array(4 * r.depth);
+    this.src = to.slot < 0 ? NO_LEVELS : r.levelView(to.slot);
+    this.dropLevels();
     return true;
   }
 

@@ -4,6 +4,8 @@
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { BookCache } from '../cache/book-cache.js';
+import { BookServer } from '../server/server.js';
+import { checkName } from '../server/memory.js';
 import { startSimulator, FAULT_NAMES, type FaultName, type Simulator } from '../simulator/index.js';
 import { renderDashboard, renderWarmup, snapshot, busiestTokens } from './dashboard.js';
 import { Recorder, RecordingError, readRecording, replay } from './recording.js';
@@ -45,6 +47,7 @@ Usage: polybook [command] [options]
 
 Commands:
   watch      live dashboard (the default command), or one JSON object per second with --json
+  serve      run a book server: one feed whose books other processes read (watch --attach, BookCache.connect)
   simulate   run the built-in Polymarket-compatible exchange on loopback
   record     write every raw frame with its receive time to a compressed file
   replay     feed a recording through the same ingest path; print books and counters
@@ -56,10 +59,13 @@ on the built-in simulator.
 Exit codes: 0 done, 1 runtime failure, 2 usage error.`,
   watch: `Usage: polybook watch [--live | --url URL] [--slug S | --market ID | --top N | --tokens ID,...] [--duration S] [--json]
                      [--metrics-port P [--metrics-host H]]
+       polybook watch --attach NAME [--duration S] [--json] [--metrics-port P]
 
 Runs a cache and shows its health. Without --live or --url it starts the built-in simulator.
+With --attach it opens no feed: it shows the books of the book server NAME ('polybook serve').
 
 Options:
+  --attach NAME     read the books of a running 'polybook serve --name NAME' (no selection options)
   --live            Polymarket's real endpoint (${DEFAULT_WS_URL})
   --url URL         another market-channel endpoint (its origin serves the REST APIs, unless set below)
 ${SELECTION_HELP}
@@ -84,6 +90,38 @@ Examples:
   polybook watch --live                                   # the 20 markets with the most 24-hour volume
   polybook watch --live --slug fed-decision-in-december --top 5
   polybook watch --live --market 0xdd22472e552920b8438158ea7238bfadfa4f736aa4cee91a6b86c39ead110917`,
+  serve: `Usage: polybook serve --name NAME [--live | --url URL] [--slug S | --market ID | --top N | --tokens ID,...]
+                     [--worker] [--backend B] [--capacity N] [--state FILE | --no-state] [--metrics-port P]
+
+Runs a book server: one feed (and warmup) whose books strategies in other processes of this machine
+read from shared memory, at in-process speed: 'polybook watch --attach NAME', BookCache.connect(NAME),
+BookStore.attach(NAME). They ask it for more tokens over its control socket; what a process asked
+for is released when it goes away. Without --live or --url it serves the built-in simulator.
+Ctrl-C (SIGINT) or SIGTERM stops it cleanly: readers miss 'server_down' at once and the names are
+removed. Started again under the same name, it resubscribes from its state file (no discovery) and
+the readers follow it by themselves. Linux only (/dev/shm).
+
+Options:
+  --name NAME       the server's name: /dev/shm/polybook-NAME and /dev/shm/polybook-NAME.sock
+  --live            Polymarket's real endpoint (${DEFAULT_WS_URL})
+  --url URL         another market-channel endpoint
+${SELECTION_HELP}
+  --markets N       simulator markets (default 200, i.e. 400 tokens)
+  --rate R          simulator price changes per second (default 400)
+  --seed S          simulator seed (default 1)
+  --worker          ingest in a worker thread
+  --backend B       writer backend: native or js (reading from other processes needs the native addon)
+  --capacity N      token slots (default 16384)
+  --state FILE      the state file (default ~/.local/state/polybook/NAME.json)
+  --no-state        keep no state file
+  --duration S      stop after S seconds (default: until Ctrl-C)
+  --metrics-port P  serve GET /metrics and GET /healthz of the server on port P
+  --metrics-host H  address for --metrics-port (default ${DEFAULT_METRICS_HOST})
+
+Examples:
+  polybook serve --name main --markets 1000
+  polybook serve --name live --live --top 50 --worker --metrics-port 9464
+  polybook watch --attach live`,
   simulate: `Usage: polybook simulate [--port P] [--markets N] [--rate R] [--faults F,...] [--seed S]
 
 Runs the built-in exchange on 127.0.0.1 until Ctrl-C and prints its URL.
@@ -355,6 +393,7 @@ const SOURCE_OPTIONS: ParseArgsConfig['options'] = {
 async function cmdWatch(args: string[], io: Out): Promise<number> {
   const { values } = parse('watch', args, {
     ...SOURCE_OPTIONS,
+    attach: { type: 'string' },
     'max-stale': { type: 'string' },
     backend: { type: 'string' },
     worker: { type: 'boolean' },
@@ -365,8 +404,8 @@ async function cmdWatch(args: string[], io: Out): Promise<number> {
   if (values.help) return help('watch', io);
   const duration = values.duration === undefined ? undefined : numOpt('duration', values.duration, 0, 0.1, 1e9);
   const backend = backendOpt(values.backend);
-  const maxStaleArg = values['max-stale'];
   const metrics = metricsOpt(values);
+  if (values.attach !== undefined) return watchAttached(String(values.attach), values, duration, metrics, io);
   const src = await sourceFor('watch', values, io);
   const logger = {
     debug: () => {},
@@ -389,23 +428,87 @@ async function cmdWatch(args: string[], io: Out): Promise<number> {
   });
   const tokens = cache.tokens();
   reportUniverse(cache.markets().length, tokens.length, cache.pendingMarkets().length, io);
-  if (metrics) {
+  return watchCache(cache, {
+    label: src.label,
+    tokens: () => tokens,
+    values,
+    duration,
+    metrics,
+    noBook: () =>
+      `no book arrived from ${src.url} (${cache.metrics().summary().feed?.reconnects ?? 0} reconnect attempts)`,
+    close: () => src.sim?.close(),
+    io,
+  });
+}
+
+/** `watch --attach NAME`: the dashboard of a book server's books, read from this process. */
+async function watchAttached(
+  name: string,
+  values: Values,
+  duration: number | undefined,
+  metrics: { port: number; host: string } | null,
+  io: Out,
+): Promise<number> {
+  for (const flag of Object.keys(SOURCE_OPTIONS ?? {})) {
+    if (flag !== 'duration' && values[flag] !== undefined)
+      throw new UsageError(`--attach reads a running server's books: --${flag} belongs to 'polybook serve'`);
+  }
+  if (values.worker)
+    throw new UsageError("--attach reads a running server's books: --worker belongs to 'polybook serve'");
+  const cache = await BookCache.connect(name);
+  const server = cache.server as NonNullable<typeof cache.server>;
+  try {
+    cache.describeMarkets((await server.universe()).markets);
+  } catch {
+    // Market names are a nicety: the dashboard shows token ids without them.
+  }
+  io.err(`polybook: attached to book server "${name}" (generation ${server.generation}, ${cache.store.size} tokens)\n`);
+  return watchCache(cache, {
+    label: `server ${name}`,
+    // The server's tokens now (they change as its clients come and go).
+    tokens: () => cache.store.tokens(),
+    values,
+    duration,
+    metrics,
+    noBook: () => `no book of server "${name}" was ready`,
+    close: async () => {},
+    io,
+  });
+}
+
+/** The dashboard (or `--json` lines) of a cache until stopped; then its summary. */
+async function watchCache(
+  cache: BookCache,
+  o: {
+    label: string;
+    tokens: () => readonly string[];
+    values: Values;
+    duration: number | undefined;
+    metrics: { port: number; host: string } | null;
+    noBook: () => string;
+    close: () => Promise<void> | undefined;
+    io: Out;
+  },
+): Promise<number> {
+  const { values, io } = o;
+  if (o.metrics) {
     try {
-      const server = await cache.serveMetrics(metrics);
+      const server = await cache.serveMetrics(o.metrics);
       io.err(`polybook: metrics on ${server.url}/metrics, health on ${server.url}/healthz\n`);
     } catch (e) {
       await cache.stop();
-      await src.sim?.close();
+      await o.close();
       throw e;
     }
   }
-  const maxStale = numOpt('max-stale', maxStaleArg, cache.defaultMaxStaleMs, 1, 3_600_000);
+  const maxStale = numOpt('max-stale', values['max-stale'], cache.defaultMaxStaleMs, 1, 3_600_000);
   const started = performance.now();
   const dashboard = !values.json && io.isTTY;
   let exit = EXIT_OK;
   let everReady = false;
   const timer = setInterval(
     () => {
+      const tokens = o.tokens();
       if (values.json) {
         const snap = snapshot(cache, tokens, maxStale);
         everReady ||= snap.ready > 0;
@@ -415,10 +518,10 @@ async function cmdWatch(args: string[], io: Out): Promise<number> {
       let screen: string;
       if (!cache.tradingEnabled) {
         const ready = cache.store.readyCount();
-        screen = renderWarmup(src.label, ready, tokens.length, performance.now() - started);
+        screen = renderWarmup(o.label, ready, tokens.length, performance.now() - started);
       } else {
         for (const id of tokens) cache.get(id, maxStale);
-        screen = renderDashboard(cache, src.label, started, maxStale, busiestTokens(cache, tokens, 8));
+        screen = renderDashboard(cache, o.label, started, maxStale, busiestTokens(cache, tokens, 8));
       }
       everReady ||= cache.store.readyCount() > 0;
       if (dashboard) io.out(`\x1b[H\x1b[2J${screen}\n`);
@@ -428,11 +531,11 @@ async function cmdWatch(args: string[], io: Out): Promise<number> {
   );
   // A strategy-like reader so the hit rate means something: every token, every 50 ms.
   const reader = setInterval(() => {
-    if (cache.tradingEnabled) for (const id of tokens) cache.get(id, maxStale);
+    if (cache.tradingEnabled) for (const id of o.tokens()) cache.get(id, maxStale);
   }, 50);
   if (dashboard) io.out('\x1b[?1049h\x1b[?25l');
   try {
-    await untilStopped(duration);
+    await untilStopped(o.duration);
   } finally {
     clearInterval(timer);
     clearInterval(reader);
@@ -443,16 +546,106 @@ async function cmdWatch(args: string[], io: Out): Promise<number> {
         `polybook: ${s.ready}/${s.tokens} ready, hit rate ${(s.hitRate * 100).toFixed(2)}%, mean age ${s.meanAgeMs.toFixed(1)} ms, reconnects ${s.feed?.reconnects ?? 0}, desyncs ${s.desyncs}\n`,
       );
     }
-    if (!everReady && cache.store.readyCount() === 0 && tokens.length > 0) {
-      io.err(
-        `polybook: no book arrived from ${src.url} (${cache.metrics().summary().feed?.reconnects ?? 0} reconnect attempts)\n`,
-      );
+    if (!everReady && cache.store.readyCount() === 0 && o.tokens().length > 0) {
+      io.err(`polybook: ${o.noBook()}\n`);
       exit = EXIT_FAIL;
     }
     await cache.stop();
-    await src.sim?.close();
+    await o.close();
   }
   return exit;
+}
+
+async function cmdServe(args: string[], io: Out): Promise<number> {
+  const { values } = parse('serve', args, {
+    ...SOURCE_OPTIONS,
+    name: { type: 'string' },
+    backend: { type: 'string' },
+    worker: { type: 'boolean' },
+    capacity: { type: 'string' },
+    state: { type: 'string' },
+    'no-state': { type: 'boolean' },
+    'metrics-port': { type: 'string' },
+    'metrics-host': { type: 'string' },
+  });
+  if (values.help) return help('serve', io);
+  if (typeof values.name !== 'string') throw new UsageError(`serve needs --name NAME. See 'polybook serve --help'.`);
+  try {
+    checkName(values.name);
+  } catch {
+    throw new UsageError(
+      `--name must be 1 to 64 letters, digits, dots, dashes or underscores (not first), got "${values.name}"`,
+    );
+  }
+  if (values.state !== undefined && values['no-state'])
+    throw new UsageError('--state and --no-state cannot be used together');
+  const name = values.name;
+  const duration = values.duration === undefined ? undefined : numOpt('duration', values.duration, 0, 0.1, 1e9);
+  const backend = backendOpt(values.backend);
+  const capacity = intOpt('capacity', values.capacity, 16384, 1, 4_000_000);
+  const metrics = metricsOpt(values);
+  const src = await sourceFor('serve', values, io);
+  const logger = {
+    debug: () => {},
+    info: () => {},
+    warn: (msg: string) => io.err(`${msg}`),
+    error: (msg: string) => io.err(`${msg}`),
+  };
+  if (!Array.isArray(src.universe)) io.err(`polybook: finding markets on ${src.gammaUrl}\n`);
+  let server: BookServer;
+  try {
+    server = await BookServer.start({
+      name,
+      universe: src.universe,
+      url: src.url,
+      gammaUrl: src.gammaUrl,
+      clobUrl: src.clobUrl,
+      backend,
+      worker: values.worker === true,
+      capacity,
+      stateFile: values['no-state'] ? false : (values.state as string | undefined),
+      feed: { logger, confirmIntervalMs: 250 },
+    });
+  } catch (e) {
+    await src.sim?.close();
+    throw e;
+  }
+  const cache = server.cache;
+  const out = (s: string) => io.out(`${s}\n`);
+  out(
+    `polybook: serving "${name}": ${cache.tokens().length} tokens from ${src.label}${server.restored ? ' (universe from the state file)' : ''}`,
+  );
+  out(
+    `  books:   ${server.tablePath} (generation ${server.generation}, capacity ${cache.store.capacity}, depth ${cache.store.maxDepth})`,
+  );
+  out(`  control: ${server.socketPath}`);
+  out(`  state:   ${server.stateFile ?? 'none (--no-state)'}`);
+  if (metrics) {
+    try {
+      const m = await cache.serveMetrics(metrics);
+      out(`  metrics: ${m.url}/metrics, health ${m.url}/healthz`);
+    } catch (e) {
+      await server.stop();
+      await src.sim?.close();
+      throw e;
+    }
+  }
+  out(`attach from another process of this machine (same user):`);
+  out(`  polybook watch --attach ${name}`);
+  out(`  const cache = await BookCache.connect('${name}', { universe: [tokenId, ...] })`);
+  out(`  const books = BookStore.attach('${name}')`);
+  out('Ctrl-C stops the server and removes both names; readers then miss server_down.');
+  try {
+    await untilStopped(duration);
+  } finally {
+    const s = cache.metrics().summary();
+    await server.stop();
+    await src.sim?.close();
+    out(
+      `polybook: server "${name}" stopped: ${s.ready}/${s.tokens} ready, ${s.frames} frames, reconnects ${s.feed?.reconnects ?? 0}, desyncs ${s.desyncs}`,
+    );
+  }
+  return EXIT_OK;
 }
 
 async function cmdSimulate(args: string[], io: Out): Promise<number> {
@@ -575,6 +768,8 @@ export async function main(argv: string[], io: Out): Promise<number> {
     switch (first) {
       case 'watch':
         return await cmdWatch(rest, io);
+      case 'serve':
+        return await cmdServe(rest, io);
       case 'simulate':
         return await cmdSimulate(rest, io);
       case 'record':

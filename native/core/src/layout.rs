@@ -34,6 +34,40 @@ pub const H_CONFIRMED: usize = 544;
 pub const H_EPOCH: usize = 2592;
 /// Header offset of the number of waiting watchers (i32); the writer skips the notify when 0.
 pub const H_WATCHERS: usize = 2596;
+/// Header offset of the server state (i32): 0 in a table of one process, else `SERVER_RUNNING` or `SERVER_STOPPED`.
+pub const H_SERVER_STATE: usize = 2600;
+/// Header offset of the server generation (i32): 1 on a first start under a name, +1 on every restart (from its state file).
+pub const H_SERVER_GENERATION: usize = 2604;
+/// Header offset of the server's process id (i32).
+pub const H_SERVER_PID: usize = 2608;
+/// Header offset of the token directory epoch (i32): +1 after every change of the directory.
+pub const H_DIRECTORY_EPOCH: usize = 2612;
+/// Header offset of the server's start time (f64, ms since 1970, wall clock: for display).
+pub const H_SERVER_STARTED: usize = 2616;
+/// Header offset of the server's writer backend (i32): `SERVER_NATIVE` or `SERVER_JS`.
+pub const H_SERVER_BACKEND: usize = 2624;
+/// Server writer backend: native.
+pub const SERVER_NATIVE: i32 = 1;
+/// Server writer backend: pure TypeScript.
+pub const SERVER_JS: i32 = 2;
+/// Server state: running (its ticker writes the heartbeat, the clock word).
+pub const SERVER_RUNNING: i32 = 1;
+/// Server state: stopped cleanly (the heartbeat is NaN and the file's name is removed).
+pub const SERVER_STOPPED: i32 = 2;
+/// Entries of a server's waiter table (i32 process id each): processes that wait for changes.
+pub const WAITER_ENTRIES: usize = 256;
+/// Bytes of one token directory entry: seq, gen, length, reserved, then the token id.
+pub const DIR_ENTRY_BYTES: usize = 128;
+/// Directory entry offset of its seqlock version (i32): odd while the server rewrites the entry.
+pub const D_SEQ: usize = 0;
+/// Directory entry offset of the slot generation the entry names (i32; the entry is empty when the length is 0).
+pub const D_GEN: usize = 4;
+/// Directory entry offset of the token id's length in bytes (i32; 0 = no token).
+pub const D_LEN: usize = 8;
+/// Directory entry offset of the token id (ASCII).
+pub const D_TEXT: usize = 16;
+/// Longest token id a server's directory holds, bytes.
+pub const DIR_TOKEN_BYTES: usize = 112;
 /// Slot offset of the seqlock version (i32): odd while the writer writes the slot.
 pub const S_SEQ: usize = 0;
 /// Slot offset of the state flags (i32).

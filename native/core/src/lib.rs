@@ -7,6 +7,7 @@
 //! - [`hash`]: the server's book hash recipe.
 //! - [`idhash`]: the hasher of the token id map.
 //! - [`table`]: the writer (ingest rules, seqlock publish).
+//! - [`shm`]: named shared-memory tables for the book server (files, futexes, its threads).
 
 pub mod book;
 pub mod decimal;
@@ -16,6 +17,7 @@ pub mod idhash;
 #[rustfmt::skip]
 pub mod layout;
 pub mod parse;
+pub mod shm;
 pub mod table;
 
 pub use table::{OwnedTable, Table, TableError, DEFAULT_GRACE_MS};

@@ -24,8 +24,26 @@ export type NativeWriterInstance = Omit<Writer, 'ingest'> & {
   counter(index: number): number;
 };
 
+/** A book server's table in a shared-memory file (native/src/shm.rs; src/server/memory.ts uses it). */
+export interface NativeSharedTable {
+  publish(): void;
+  /** The mapping as an ArrayBuffer: once per table. */
+  buffer(): unknown;
+  wake(): number;
+  startTicker(periodMs: number, waiterOffset: number): void;
+  stopTicker(): void;
+  startWatchdog(boundMs: number, periodMs: number): void;
+  superseded(): boolean;
+  watch(waiterOffset: number, callback: () => void): { stop(): void };
+  unlink(): boolean;
+  close(): void;
+  readonly path: string;
+  readonly bytes: number;
+}
+
 export interface NativeBinding {
   NativeWriter: new (table: Uint8Array, graceMs?: number | null) => NativeWriterInstance;
+  SharedTable: { create(path: string, bytes: number): NativeSharedTable; open(path: string): NativeSharedTable };
 }
 
 /** Loads the native binding; never throws. */
@@ -71,7 +89,7 @@ function checks(capacity: number): Record<ArgKind, (v: never) => unknown> {
 /** Creates the native writer of a table. @throws ConfigError on a bad `graceMs`. */
 export function createNativeWriter(
   binding: NativeBinding,
-  sab: SharedArrayBuffer,
+  sab: ArrayBufferLike,
   opts: { graceMs?: number } = {},
 ): NativeWriter {
   const g = opts.graceMs ?? 1000;

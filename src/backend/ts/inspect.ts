@@ -56,12 +56,12 @@ export interface SlotSnapshot {
   asks: [number, number][];
 }
 
-function geometry(sab: SharedArrayBuffer, slot: number) {
+function geometry(sab: ArrayBufferLike, slot: number) {
   const { depth } = tableGeometry(sab);
   return { depth, base: HEADER_BYTES + slot * slotBytes(depth) };
 }
 
-export function readSlot(sab: SharedArrayBuffer, slot: number): SlotSnapshot {
+export function readSlot(sab: ArrayBufferLike, slot: number): SlotSnapshot {
   const { depth, base } = geometry(sab, slot);
   const i = new Int32Array(sab, base, S_LEVELS >> 2);
   const f = new Float64Array(sab, base, (S_LEVELS >> 3) + depth * 4);
@@ -105,7 +105,7 @@ export function readSlot(sab: SharedArrayBuffer, slot: number): SlotSnapshot {
  * The bytes a reader may read from a slot: the slot header (S_LEVELS bytes), then the published bid
  * levels and the published ask levels (unused level entries are not part of it).
  */
-export function publishedBytes(sab: SharedArrayBuffer, slot: number): Uint8Array {
+export function publishedBytes(sab: ArrayBufferLike, slot: number): Uint8Array {
   const { depth, base } = geometry(sab, slot);
   const i = new Int32Array(sab, base, 4);
   const nb = Math.min(Math.max(i[2], 0), depth);
@@ -119,12 +119,12 @@ export function publishedBytes(sab: SharedArrayBuffer, slot: number): Uint8Array
   return out;
 }
 
-export function readCounters(sab: SharedArrayBuffer): Record<CounterName, number> {
+export function readCounters(sab: ArrayBufferLike): Record<CounterName, number> {
   const c = new Float64Array(sab, H_COUNTERS, COUNTER_COUNT);
   return Object.fromEntries(COUNTERS.map((n, k) => [n, c[k]])) as Record<CounterName, number>;
 }
 
 /** Counters and confirmations region of the header, as bytes. */
-export function headerStateBytes(sab: SharedArrayBuffer): Uint8Array {
+export function headerStateBytes(sab: ArrayBufferLike): Uint8Array {
   return new Uint8Array(sab, H_COUNTERS, H_CONFIRMED + MAX_CONNECTIONS * 8 - H_COUNTERS).slice();
 }

@@ -75,7 +75,7 @@ export class TableWriter {
   publications = 0;
   private readonly stride: number;
 
-  constructor(sab: SharedArrayBuffer) {
+  constructor(sab: ArrayBufferLike) {
     const { capacity, depth } = tableGeometry(sab);
     this.capacity = capacity;
     this.depth = depth;

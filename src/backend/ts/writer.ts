@@ -89,7 +89,7 @@ export class JsWriter implements Writer {
   private readonly batch = new DeltaBatch();
   private readonly names: string[] = [];
 
-  constructor(sab: SharedArrayBuffer, opts: JsWriterOptions = {}) {
+  constructor(sab: ArrayBufferLike, opts: JsWriterOptions = {}) {
     this.t = new TableWriter(sab);
     this.c = this.t.counters;
     const g = opts.graceMs ?? 1000;
@@ -649,7 +649,7 @@ export class JsWriter implements Writer {
    * writer's own state (an unpublished change), or null when the table is up to date.
    */
   checkPublished(): string | null {
-    const sab = this.t.i32.buffer as SharedArrayBuffer;
+    const sab = this.t.i32.buffer;
     const depth = this.t.depth;
     for (const st of this.slots) {
       if (st === undefined) continue;
