@@ -133,7 +133,11 @@ describe('files and errors', () => {
       }
     })();
     expect(e?.code).toBe('POLYBOOK_LAYOUT_MISMATCH');
-    expect(e?.message).toMatch(new RegExp(`layout version ${LAYOUT_VERSION + 1}, and this polybook reads version ${LAYOUT_VERSION}: run the same polybook version`));
+    expect(e?.message).toMatch(
+      new RegExp(
+        `layout version ${LAYOUT_VERSION + 1}, and this polybook reads version ${LAYOUT_VERSION}: run the same polybook version`,
+      ),
+    );
 
     // Group and others could read it: refused, never mapped.
     chmodSync(tablePath(name), 0o644);
