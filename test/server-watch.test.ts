@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { preciseNow } from '../src/table/clock.js';
 import { DEFAULT_SERVER_TIMEOUT_MS, MAINTAIN_MS, WATCHDOG_SLACK_MS } from '../src/server/attached.js';
 import type { CacheHealth } from '../src/cache/health.js';
+import { BookStore } from '../src/table/store.js';
 import { groupsOf, simulator } from './rig.js';
 import { eventually, serverName, startChild } from './server-rig.js';
 import type { Heard } from './server-child.js';
@@ -28,6 +29,23 @@ interface Watched {
 const BOUND_MS = DEFAULT_SERVER_TIMEOUT_MS + WATCHDOG_SLACK_MS + MAINTAIN_MS;
 /** Scheduling on a loaded shared machine (the bound is not what this test measures finely). */
 const MARGIN_MS = 1500;
+
+/** Rejects when a child does not answer within `ms` (a reader spinning in a read never answers). */
+function answered<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms: ${what}`)), ms);
+  });
+  return Promise.race([p, late]).finally(() => clearTimeout(timer));
+}
+
+interface ReaderReport {
+  served: number;
+  allDownSince: number;
+  lastServedGeneration: number;
+  serverUp: boolean;
+  misses: Record<string, number>;
+}
 
 describe('watchers of a book server that dies and comes back', () => {
   it('hear ready:false once per token within the bound, and ready:true once it is back (stalled, then killed and restarted)', async () => {
@@ -109,5 +127,62 @@ describe('watchers of a book server that dies and comes back', () => {
     await server.request('warm');
     await allHeard(true, restartedAt, 'every watched token heard ready from the restarted server');
     await eventually(async () => (await health()).ok, 'the connected cache healthy with the restarted server');
+  }, 90_000);
+});
+
+describe('a server killed in the middle of a write', () => {
+  it('leaves a slot odd for good: readers miss server_down instead of retrying forever, watchers hear it, and both follow the next server', async () => {
+    const sim = await simulator({ markets: 2, rate: 50, seed: 12 });
+    const name = serverName('torn');
+    const groups = groupsOf(sim);
+    const tokens = groups.flatMap((g) => g.tokens);
+    const config = {
+      role: 'server' as const,
+      name,
+      url: sim.url,
+      universe: groups,
+      backend: 'native' as const,
+      stateFile: join(stateDir, `${name}.json`),
+    };
+    const server = await startChild(config);
+    await server.request('warm');
+    const reading = await startChild({ role: 'reader', name, mode: 'attach', tokens });
+    const watching = await startChild({ role: 'reader', name, mode: 'attach', tokens, watch: true });
+    const report = () => answered(reading.request<ReaderReport>('report'), 5000, 'the reading process');
+    const heard = async () => (await answered(watching.request<Watched>('watched'), 5000, 'the watcher')).heard;
+    await eventually(async () => (await report()).served > 0, 'books served');
+    await eventually(async () => (await heard()).some((h) => h.tokenId === tokens[0] && h.ready), 'heard ready');
+
+    // Freeze the server, leave the first token's slot in the middle of a write (seq odd), kill it.
+    server.process.kill('SIGSTOP');
+    const store = BookStore.attach(name);
+    const slot = store.slotOf(tokens[0]);
+    Atomics.add(new Int32Array(store.table), store.reader.base32(slot), 1);
+    store.close();
+    const killedAt = preciseNow();
+    server.process.kill('SIGKILL');
+    await server.exited;
+
+    // Reads of every token, the torn one included, miss server_down; the process keeps answering.
+    await eventually(async () => (await report()).allDownSince > 0, 'every read missing server_down');
+    expect((await report()).misses.server_down).toBeGreaterThan(0);
+    await eventually(async () => {
+      const list = await heard();
+      return tokens.every((t) => list.some((h) => h.tokenId === t && !h.ready && h.at > killedAt));
+    }, 'every watched token heard not ready');
+
+    const restarted = await startChild(config);
+    await restarted.request('warm');
+    await eventually(
+      async () => (await report()).lastServedGeneration === 2,
+      'the reading process serving the restarted server',
+    );
+    await eventually(async () => {
+      const list = await heard();
+      return tokens.every((t) => {
+        const last = list.filter((h) => h.tokenId === t).at(-1);
+        return last?.ready === true && last.at > killedAt;
+      });
+    }, 'every watched token heard ready from the restarted server');
   }, 90_000);
 });
