@@ -20,8 +20,8 @@
  * The server's liveness: a dead server publishes nothing, so no epoch moves when it dies. The
  * attached store's timer calls {@link WatchHub.checkLive} (every 50 ms); when the source's `live()`
  * answer changed since the last scan, the scan reports every watched token in the table once
- * (`ready: false` while the server is down, its book's state once it is back), and `ready` is
- * false in every notification while it is down.
+ * (`ready: false` while the server is down, its book's state once it is back) unless its last
+ * notification said that already, and `ready` is false in every notification while it is down.
  */
 import { H_EPOCH, H_WATCHERS, F_READY, F_SUBSCRIBED, F_DISABLED, F_SETTLED, S_SEQUENCE } from '../table/layout.js';
 import { SlotHeader, SlotReader } from '../table/view.js';
@@ -74,6 +74,8 @@ interface Entry {
   seq: number;
   /** The book sequence of the version `seq` (reported when only the liveness changed). */
   sequence: number;
+  /** `ready` of the last notification (null before the first): a liveness change that does not change it is not reported. */
+  ready: boolean | null;
   subs: Set<Sub>;
 }
 
@@ -167,7 +169,7 @@ export class WatchHub {
     for (const t of tokens) {
       let e = this.entries.get(t);
       if (!e) {
-        e = { tokenId: t, slot: -1, gen: 0, seq: 0, sequence: 0, subs: new Set() };
+        e = { tokenId: t, slot: -1, gen: 0, seq: 0, sequence: 0, ready: null, subs: new Set() };
         this.resolve(e);
         this.entries.set(t, e);
       }
@@ -308,7 +310,8 @@ export class WatchHub {
   private scan(): void {
     this.source.sync?.();
     const live = this.source.live?.() ?? true;
-    // The server went down or came back: every watched token is reported once.
+    // The server went down or came back: every watched token is reported once (unless its last
+    // notification already said what `ready` says now).
     const flipped = live !== this.live;
     this.live = live;
     const r = this.reader;
@@ -319,9 +322,10 @@ export class WatchHub {
       if (v & 1) {
         // A write in progress: its epoch bump wakes us again. Unless the server died in it: the
         // slot stays odd for good, so the version seen last is reported as not ready.
-        if (!flipped || live) continue;
+        if (!flipped || live || e.ready === false) continue;
         const version = e.seq < 0 ? v - 1 : e.seq;
         e.seq = version;
+        e.ready = false;
         changes ??= [];
         changes.push([e, { tokenId: e.tokenId, version, sequence: e.sequence, versions: 0, ready: false }]);
         continue;
@@ -344,6 +348,10 @@ export class WatchHub {
       e.gen = h.gen;
       e.sequence = h.sequence;
       const ready = live && (h.flags & (F_SUBSCRIBED | F_READY | F_DISABLED | F_SETTLED)) === (F_SUBSCRIBED | F_READY);
+      // Only the liveness changed, and not what the token's last notification said (a clean stop
+      // reported its books invalidated already; a restarted server's book is not ready yet): nothing new.
+      if (versions === 0 && ready === e.ready) continue;
+      e.ready = ready;
       changes ??= [];
       changes.push([e, { tokenId: e.tokenId, version: v1, sequence: h.sequence, versions, ready }]);
     }
