@@ -102,8 +102,22 @@ describe('files and errors', () => {
     afterTest(() => connected.stop());
     // The server's feed stats reach this process through the table (published every 100 ms).
     await waitFor(() => connected.health().ok, 'a healthy connected cache');
+    const heardByStore: BookChange[] = [];
+    const heardByCache: BookChange[] = [];
+    store.watch(sim.tokens, (c) => heardByStore.push(c));
+    connected.watch(sim.tokens, (c) => heardByCache.push(c));
     await first.stop();
     expect(connected.health()).toMatchObject({ ok: false, reason: 'server_down' });
+    // Watches hear the stop (within the attached store's 50 ms timer): every token once, not ready.
+    const down = (heard: BookChange[]) => heard.filter((c) => !c.ready);
+    await waitFor(
+      () => down(heardByStore).length === sim.tokens.length && down(heardByCache).length === sim.tokens.length,
+      'every watched token heard not ready',
+    );
+    // Once each: the stop invalidated the books (a change), and the heartbeat's NaN then said nothing new.
+    for (const heard of [heardByStore, heardByCache]) {
+      expect(new Set(down(heard).map((c) => c.tokenId))).toEqual(new Set(sim.tokens));
+    }
     expect(() => statSync(tablePath(name))).toThrow();
     expect(() => statSync(socketPath(name))).toThrow();
     // A reader attached at the stop misses `server_down` at once.

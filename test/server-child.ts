@@ -12,6 +12,7 @@ import type { Book } from '../src/table/view.js';
 import type { BackendName } from '../src/backend/index.js';
 import type { MarketGroup, UniverseSpec } from '../src/cache/universe.js';
 import type { AttachedStore } from '../src/server/attached.js';
+import type { BookChange } from '../src/cache/watch.js';
 
 /** FNV-1a over the prices and sizes of a book's published levels: the same on both sides. */
 export function digest(b: Book): number {
@@ -56,6 +57,19 @@ export interface ReaderConfig {
   tokens: string[];
   universe?: MarketGroup[];
   maxStaleMs?: number;
+  /**
+   * Watch `tokens` and record every notification: `store.watch` (attach), `cache.watch` and
+   * `cache.changes` (connect), and do not read in a loop. Reported by the `watched` request.
+   */
+  watch?: boolean;
+}
+
+/** A notification a reader's watch received, and when (`preciseNow()`, the host's monotonic clock). */
+export interface Heard {
+  tokenId: string;
+  ready: boolean;
+  versions: number;
+  at: number;
 }
 
 type Handler = (m: Record<string, unknown>) => unknown;
@@ -174,8 +188,23 @@ async function runReader(c: ReaderConfig): Promise<void> {
     }
     setImmediate(loop);
   };
-  setImmediate(loop);
+  // A watching reader only listens: what it hears comes from its watches, not from reads.
+  if (!c.watch) setImmediate(loop);
+  const heard: Heard[] = [];
+  const iterated: Heard[] = [];
+  if (c.watch) {
+    const record = (into: Heard[]) => (ch: BookChange) =>
+      into.push({ tokenId: ch.tokenId, ready: ch.ready, versions: ch.versions, at: preciseNow() });
+    if (cache) {
+      cache.watch(c.tokens, record(heard));
+      const push = record(iterated);
+      void (async () => {
+        for await (const ch of cache.changes(c.tokens)) push(ch);
+      })();
+    } else store.watch(c.tokens, record(heard));
+  }
   serve({
+    watched: () => ({ heard, iterated, health: cache?.health() ?? null }),
     report: (m) => {
       const misses = store.metrics().misses;
       return {

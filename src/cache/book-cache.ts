@@ -456,6 +456,7 @@ export class BookCache extends EventEmitter<CacheEvents> {
             },
             slotOf,
             sync: () => attached.follow(),
+            live: () => attached.serverUp,
           }
         : { table: store.table, slotOf },
       (e) => this.emitError(e),
@@ -467,6 +468,8 @@ export class BookCache extends EventEmitter<CacheEvents> {
         this.universeEpoch++;
         this.hub.refresh();
       };
+      // The server going down or coming back: each watched token is reported once.
+      attached.onMaintain = () => this.hub.checkLive();
     }
     this.tradeHub = new TradeHub(
       () => this.feed,
@@ -937,12 +940,20 @@ export class BookCache extends EventEmitter<CacheEvents> {
     return new CacheHandle(this, tokenId);
   }
 
-  /** Calls `callback` once per change of any of `tokenIds` (see src/cache/watch.ts). Returns the unsubscribe function. */
+  /**
+   * Calls `callback` once per change of any of `tokenIds` (see src/cache/watch.ts). Returns the
+   * unsubscribe function. On a connected cache (`BookCache.connect`), also once per watched token
+   * when the server goes down (`ready: false`, at most `serverTimeoutMs` + 70 ms after its last
+   * heartbeat) and once when it is back (the same server, or a restarted one; `ready` as its book is).
+   */
   watch(tokenIds: Iterable<string>, callback: WatchCallback): () => void {
     return this.hub.watch(tokenIds, callback);
   }
 
-  /** `for await (const change of cache.changes(ids))`; `break` unsubscribes. */
+  /**
+   * `for await (const change of cache.changes(ids))`; `break` unsubscribes. The same changes as
+   * {@link BookCache.watch}, the server's liveness included.
+   */
   changes(tokenIds: Iterable<string>, options?: ChangesOptions): AsyncIterableIterator<BookChange> {
     return changesIterator(this.hub, tokenIds, options);
   }

@@ -16,8 +16,14 @@
  * `Atomics.waitAsync` (it is not a SharedArrayBuffer): the hub waits through a native waiter
  * thread instead (a futex on the same epoch word, src/table/mapped.ts), which counts in `watchers`
  * while it runs and calls back on this thread; the scan and its coalescing are the same.
+ *
+ * The server's liveness: a dead server publishes nothing, so no epoch moves when it dies. The
+ * attached store's timer calls {@link WatchHub.checkLive} (every 50 ms); when the source's `live()`
+ * answer changed since the last scan, the scan reports every watched token in the table once
+ * (`ready: false` while the server is down, its book's state once it is back) unless its last
+ * notification said that already, and `ready` is false in every notification while it is down.
  */
-import { H_EPOCH, H_WATCHERS, F_READY, F_SUBSCRIBED, F_DISABLED, F_SETTLED } from '../table/layout.js';
+import { H_EPOCH, H_WATCHERS, F_READY, F_SUBSCRIBED, F_DISABLED, F_SETTLED, S_SEQUENCE } from '../table/layout.js';
 import { SlotHeader, SlotReader } from '../table/view.js';
 import { mappedTable, type MappedTable } from '../table/mapped.js';
 import { invalidArgument } from '../errors.js';
@@ -30,9 +36,16 @@ export interface BookChange {
   readonly version: number;
   /** The store's book sequence (+1 per frame that changed the book). */
   readonly sequence: number;
-  /** Published versions since the previous notification of this token (1, or more when coalesced). */
+  /**
+   * Published versions since the previous notification of this token (1, or more when coalesced);
+   * 0 when only the book server's liveness changed (it went down or came back).
+   */
   readonly versions: number;
-  /** Whether the book may be served now (ignoring staleness). */
+  /**
+   * Whether the book may be served now (ignoring staleness). False while the book server of an
+   * attached store or connected cache is down (its heartbeat is NaN: every read misses
+   * `server_down`), whatever the book's own state.
+   */
   readonly ready: boolean;
 }
 
@@ -47,6 +60,11 @@ export interface WatchSource {
   slotOf(tokenId: string): number;
   /** Called before each scan: an attached store follows its server's directory and restarts (it calls `refresh`). */
   sync?(): void;
+  /**
+   * Whether the table's writer is alive (an attached store: its server's heartbeat is current).
+   * Absent: always. A change is reported for every watched token (see {@link WatchHub.checkLive}).
+   */
+  live?(): boolean;
 }
 
 interface Entry {
@@ -54,6 +72,10 @@ interface Entry {
   slot: number;
   gen: number;
   seq: number;
+  /** The book sequence of the version `seq` (reported when only the liveness changed). */
+  sequence: number;
+  /** `ready` of the last notification (null before the first): a liveness change that does not change it is not reported. */
+  ready: boolean | null;
   subs: Set<Sub>;
 }
 
@@ -92,6 +114,8 @@ export class WatchHub {
   private run = 0;
   private active = false;
   private seen = 0;
+  /** `source.live()` at the last scan (or when the first watch started). */
+  private live = true;
   /** Wake-ups since creation (diagnostics and tests: proves there is no polling). */
   wakeups = 0;
   /** Notifications delivered. */
@@ -136,12 +160,16 @@ export class WatchHub {
       if (typeof t !== 'string' || t.length === 0)
         throw invalidArgument('type', `polybook: token ids are non-empty strings, got ${JSON.stringify(t)}`);
     const sub: Sub = { tokens, cb };
-    if (!this.active) this.start();
+    if (!this.active) {
+      // Watches started while the server is down hear it come back.
+      this.live = this.source.live?.() ?? true;
+      this.start();
+    }
     this.subs.add(sub);
     for (const t of tokens) {
       let e = this.entries.get(t);
       if (!e) {
-        e = { tokenId: t, slot: -1, gen: 0, seq: 0, subs: new Set() };
+        e = { tokenId: t, slot: -1, gen: 0, seq: 0, sequence: 0, ready: null, subs: new Set() };
         this.resolve(e);
         this.entries.set(t, e);
       }
@@ -190,6 +218,15 @@ export class WatchHub {
     if (appeared) queueMicrotask(() => this.active && this.scan());
   }
 
+  /**
+   * Scans now when the source's liveness changed since the last scan (its server went down or
+   * came back): every watched token in the table is reported once. Costs one call of `live()`
+   * otherwise. An attached store calls it from its timer. @internal
+   */
+  checkLive(): void {
+    if (this.active && (this.source.live?.() ?? true) !== this.live) this.scan();
+  }
+
   /** Reports every watched token present in the table once, with its current state. */
   private reportAll(): void {
     for (const e of this.entries.values()) if (e.slot >= 0) e.seq = -1;
@@ -212,6 +249,7 @@ export class WatchHub {
     if (s & 1) s -= 1;
     e.seq = s;
     e.gen = this.i32[b + 5];
+    e.sequence = this.reader.f64[(b >> 1) + S_SEQUENCE / 8];
   }
 
   private start(): void {
@@ -271,12 +309,28 @@ export class WatchHub {
 
   private scan(): void {
     this.source.sync?.();
+    const live = this.source.live?.() ?? true;
+    // The server went down or came back: every watched token is reported once (unless its last
+    // notification already said what `ready` says now).
+    const flipped = live !== this.live;
+    this.live = live;
     const r = this.reader;
     let changes: [Entry, BookChange][] | undefined;
     for (const e of this.entries.values()) {
       if (e.slot < 0) continue;
       const v = Atomics.load(this.i32, r.base32(e.slot));
-      if (v === e.seq || v & 1) continue; // unchanged, or a write in progress (its epoch bump wakes us again)
+      if (v & 1) {
+        // A write in progress: its epoch bump wakes us again. Unless the server died in it: the
+        // slot stays odd for good, so the version seen last is reported as not ready.
+        if (!flipped || live || e.ready === false) continue;
+        const version = e.seq < 0 ? v - 1 : e.seq;
+        e.seq = version;
+        e.ready = false;
+        changes ??= [];
+        changes.push([e, { tokenId: e.tokenId, version, sequence: e.sequence, versions: 0, ready: false }]);
+        continue;
+      }
+      if (v === e.seq && !flipped) continue;
       // The latest version, consistent (a version published meanwhile is reported now, not twice).
       const h = r.header(e.slot, this.header);
       const v1 = h.version;
@@ -286,12 +340,18 @@ export class WatchHub {
         this.resolve(e);
         if (e.slot !== prev || e.slot < 0) continue;
       }
-      // seq -1: the token just appeared in the table (reportResolved), one notification.
-      const versions = e.seq < 0 ? 1 : Math.max(1, ((v1 - e.seq) | 0) >> 1);
-      this.coalesced += versions - 1;
+      // seq -1: the token just appeared in the table (reportResolved), one notification. 0: only
+      // the server's liveness changed.
+      const versions = e.seq < 0 ? 1 : v1 === e.seq ? 0 : Math.max(1, ((v1 - e.seq) | 0) >> 1);
+      if (versions > 1) this.coalesced += versions - 1;
       e.seq = v1;
       e.gen = h.gen;
-      const ready = (h.flags & (F_SUBSCRIBED | F_READY | F_DISABLED | F_SETTLED)) === (F_SUBSCRIBED | F_READY);
+      e.sequence = h.sequence;
+      const ready = live && (h.flags & (F_SUBSCRIBED | F_READY | F_DISABLED | F_SETTLED)) === (F_SUBSCRIBED | F_READY);
+      // Only the liveness changed, and not what the token's last notification said (a clean stop
+      // reported its books invalidated already; a restarted server's book is not ready yet): nothing new.
+      if (versions === 0 && ready === e.ready) continue;
+      e.ready = ready;
       changes ??= [];
       changes.push([e, { tokenId: e.tokenId, version: v1, sequence: h.sequence, versions, ready }]);
     }

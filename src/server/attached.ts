@@ -108,6 +108,8 @@ export class AttachedStore extends BookTable {
   onRestart: (() => void) | null = null;
   /** Called when the token directory changed. @internal */
   onDirectory: (() => void) | null = null;
+  /** Called every {@link MAINTAIN_MS} by the timer (the connected cache's watches look at the server's liveness). @internal */
+  onMaintain: (() => void) | null = null;
 
   private constructor(name: string, memory: ServerMemory, options: AttachOptions, timeoutMs: number) {
     const heartbeat = { f64: new Float64Array(memory.buffer, H_CLOCK, 1) };
@@ -129,7 +131,7 @@ export class AttachedStore extends BookTable {
     this.bySlot = new Array(memory.capacity);
     this.reader.relocate = this.relocator(this.reader);
     this.sync();
-    this.timer = setInterval(() => this.follow(), MAINTAIN_MS);
+    this.timer = setInterval(() => this.maintain(), MAINTAIN_MS);
     this.timer.unref();
   }
 
@@ -234,12 +236,18 @@ export class AttachedStore extends BookTable {
     return super.state(tokenId);
   }
 
+  /** Tokens whose book is ready (ignoring staleness); 0 while the server is down (every read misses `server_down`). */
   override readyCount(): number {
     this.sync();
-    return super.readyCount();
+    return this.serverUp ? super.readyCount() : 0;
   }
 
-  /** Calls `callback` once per change of any of `tokenIds` (coalesced as `cache.watch`). Returns the unsubscribe function. */
+  /**
+   * Calls `callback` once per change of any of `tokenIds` (coalesced as `cache.watch`), and once
+   * per watched token when the server goes down (`ready: false`, at most `serverTimeoutMs` + 70 ms
+   * after its last heartbeat) and when it is back (the same server, or a restarted one: `ready` as
+   * its book is). Returns the unsubscribe function.
+   */
   watch(tokenIds: Iterable<string>, callback: WatchCallback): () => void {
     return this.watchHub().watch(tokenIds, callback);
   }
@@ -260,6 +268,7 @@ export class AttachedStore extends BookTable {
           },
           slotOf: (id) => self.slotOf(id),
           sync: () => self.follow(),
+          live: () => self.serverUp,
         },
         undefined,
         true,
@@ -304,6 +313,17 @@ export class AttachedStore extends BookTable {
     if (this.closed) return;
     if (!this.serverUp) this.followRestart();
     this.sync();
+  }
+
+  /**
+   * The timer: follows the server without reads, and lets the watches hear the server go down
+   * or come back (each watched token is reported once per transition, within {@link MAINTAIN_MS}
+   * of the heartbeat turning NaN or current again).
+   */
+  private maintain(): void {
+    this.follow();
+    this.hub?.checkLive();
+    this.onMaintain?.();
   }
 
   /** Reads the directory entries whose version moved since the token map was built. */

@@ -258,10 +258,15 @@ export class RemoteFeed extends EventEmitter<FeedEvents & { synced: []; error: [
     });
   }
 
-  /** The server's feed stats as it last published them (every 100 ms). */
+  /**
+   * The server's feed stats as it last published them (every 100 ms); while the server is down,
+   * no connection counts as open (its sockets died or froze with it).
+   */
   stats(): FeedStats {
     const m = this.store.mapped;
-    return readStats(new Float64Array(m.buffer, m.region.stats, STATS_WORDS));
+    const stats = readStats(new Float64Array(m.buffer, m.region.stats, STATS_WORDS));
+    if (!this.store.serverUp) stats.open = 0;
+    return stats;
   }
 
   /** The server's feed stats right now, asked by request. */

@@ -203,6 +203,15 @@ function downOr(reason: number, clock: number): Miss {
 }
 
 /**
+ * What a read of a slot with an odd `seq` (a write in progress) does: retry (-1), unless the
+ * table's clock is NaN (an attached table whose server is down): a server killed in the middle of
+ * a write left the slot odd for good, and a retry would spin forever; it misses `server_down`.
+ */
+function oddSlot(f64: Float64Array): number {
+  return Number.isNaN(f64[CLOCK_F64]) ? Miss.serverDown : -1;
+}
+
+/**
  * A consistent copy of a slot's header fields (docs/DESIGN.md section 2), filled by
  * {@link SlotReader.header} for cold paths (diagnostics, watch, sweeps). @internal
  */
@@ -268,6 +277,8 @@ export class SlotReader {
    * Copies the header fields of `slot` into `out` from one version (the seqlock read of
    * docs/DESIGN.md section 4, retried while the writer is publishing; a publish takes
    * microseconds) and returns `out`. For cold paths: the hot paths keep their own inline copy.
+   * A slot a dead server left in the middle of a write (odd, with the clock NaN) is read as it
+   * is, not ready, with the version before the write.
    */
   header(slot: number, out: SlotHeader): SlotHeader {
     const i32 = this.i32;
@@ -276,7 +287,8 @@ export class SlotReader {
     const f = b >> 1;
     for (;;) {
       const v = Atomics.load(i32, b);
-      if (v & 1) continue;
+      const abandoned = (v & 1) === 1 && Number.isNaN(f64[CLOCK_F64]);
+      if (v & 1 && !abandoned) continue;
       out.flags = i32[b + 1];
       out.nBids = i32[b + 2];
       out.nAsks = i32[b + 3];
@@ -288,6 +300,11 @@ export class SlotReader {
       out.updates = f64[f + S_UPDATES / 8];
       out.tickSize = f64[f + S_TICK_SIZE / 8];
       out.lastTrade = f64[f + S_LAST_TRADE / 8];
+      if (abandoned) {
+        out.flags &= ~F_READY;
+        out.version = v - 1;
+        return out;
+      }
       if (unchanged(i32, b, v)) {
         out.version = v;
         return out;
@@ -405,7 +422,7 @@ export class TableReader extends SlotReader {
    * now holds a validated version (or the slot was being written: try again), else the miss reason.
    */
   private refresh(slot: number, gen: number, tokenId: string, v1: number): number {
-    if (v1 & 1) return -1;
+    if (v1 & 1) return oddSlot(this.f64);
     const i32 = this.i32;
     const b = SLOTS_I32 + slot * this.stride32;
     const flags = i32[b + 1];
@@ -783,7 +800,7 @@ export class BookHandle {
    */
   private refresh(v1: number): number {
     if (this.slot < 0) return Miss.notSubscribed;
-    if (v1 & 1) return -1;
+    if (v1 & 1) return oddSlot(this.f64);
     const i32 = this.i32;
     const f64 = this.f64;
     const b = this.b;
@@ -829,7 +846,7 @@ export class BookHandle {
    */
   private refreshLevels(v1: number): number {
     if (this.slot < 0) return Miss.notSubscribed;
-    if (v1 & 1) return -1;
+    if (v1 & 1) return oddSlot(this.f64);
     const i32 = this.i32;
     const f64 = this.f64;
     const b = this.b;

@@ -530,8 +530,9 @@ async function watchCache(
     values.json ? 1000 : 250,
   );
   // A strategy-like reader so the hit rate means something: every token, every 50 ms.
+  // A book it served was ready, whatever the table says by the end (a connected cache's server may be down by then).
   const reader = setInterval(() => {
-    if (cache.tradingEnabled) for (const id of o.tokens()) cache.get(id, maxStale);
+    if (cache.tradingEnabled) for (const id of o.tokens()) if (cache.get(id, maxStale)) everReady = true;
   }, 50);
   if (dashboard) io.out('\x1b[?1049h\x1b[?25l');
   try {
