@@ -129,7 +129,7 @@ describe('a connected cache on a discovery query', () => {
     expect(server.cache.refCount(late.no)).toBe(0);
     await waitFor(() => a.market(late.yes) === null, 'the released market forgotten');
     for (const t of members.flatMap((m) => m.tokens)) expect(server.cache.refCount(t)).toBe(1);
-    expect(server.cache.refCount(own.yes)).toBe(1);
+    expect(server.cache.refCount(own.yes)).toBe(2); // the server's and the by-id client's
     expect(a.market(own.yes)).not.toBeNull();
   });
 
