@@ -7,11 +7,12 @@
  */
 import { describe, expect, it } from 'vitest';
 import { connect, type Socket } from 'node:net';
+import { createServer, type IncomingMessage } from 'node:http';
 import { once } from 'node:events';
 import { BookCache } from '../src/cache/book-cache.js';
 import { socketPath } from '../src/server/memory.js';
 import { LAYOUT_VERSION } from '../src/table/layout.js';
-import { MAX_QUERY_IDS, PROTOCOL_VERSION } from '../src/server/protocol.js';
+import { MAX_DISCOVERIES, MAX_QUERY_IDS, PROTOCOL_VERSION } from '../src/server/protocol.js';
 import { waitFor } from './helpers.js';
 import { afterTest, groupsOf, simulator, startCache } from './rig.js';
 import { localServer, serverName } from './server-rig.js';
@@ -212,5 +213,53 @@ describe('a connected cache on a discovery query', () => {
     const cache = await connected(name, { universe: { slugs: [m.slug] } });
     expect(cache.tokens().sort()).toEqual([...m.tokens].sort());
     expect(cache.market(m.yes)?.market).toMatchObject({ conditionId: m.conditionId, source: 'clob' });
+  });
+
+  it('a discovery waiting on a Gamma that never answers: others are served, at most a few run at once, a client that leaves stops its own', async () => {
+    const sim = await simulator({ markets: 2, rate: 0, seed: 8 });
+    // A Gamma that accepts every request and never answers it.
+    const open = new Set<IncomingMessage>();
+    let arrived = 0;
+    const gamma = createServer((req) => {
+      arrived++;
+      open.add(req);
+      req.socket.once('close', () => open.delete(req));
+    });
+    await new Promise<void>((resolve) => gamma.listen(0, '127.0.0.1', resolve));
+    afterTest(() => {
+      gamma.closeAllConnections();
+      gamma.close();
+    });
+    const { port } = gamma.address() as { port: number };
+    const name = serverName('gamma-hangs');
+    const server = await localServer({
+      name,
+      url: sim.url,
+      universe: groupsOf(sim).slice(0, 1),
+      gammaUrl: `http://127.0.0.1:${port}`,
+      http: { timeoutMs: 600_000 },
+    });
+    const waiting = [];
+    for (let i = 0; i <= MAX_DISCOVERIES; i++) {
+      const c = await rawClient(name);
+      c.socket.write(`${JSON.stringify({ id: 50, op: 'acquire', universe: { top: 2 } })}\n`);
+      waiting.push(c);
+    }
+    await waitFor(() => arrived === MAX_DISCOVERIES, 'the first discoveries at Gamma');
+    // Meanwhile the server answers everyone else.
+    const other = await rawClient(name);
+    expect(await other.ask({ op: 'metrics' })).toMatchObject({ ok: true, result: { clients: MAX_DISCOVERIES + 2 } });
+    expect(arrived).toBe(MAX_DISCOVERIES);
+    // A client that leaves stops its discovery (its request to Gamma is dropped); the one waiting gets its turn.
+    waiting[0]!.socket.destroy();
+    await waitFor(() => arrived === MAX_DISCOVERIES + 1, 'the waiting discovery started');
+    await waitFor(() => open.size === MAX_DISCOVERIES, "the gone client's request to Gamma dropped");
+    expect(server.clients().every((c) => c.tokens === 0)).toBe(true);
+    expect(server.cache.tokens()).toEqual(groupsOf(sim)[0]!.tokens);
+    // Stopping the server closes the connections and ends the discoveries still running.
+    const closed = once(waiting[1]!.socket, 'close');
+    await server.stop();
+    await closed;
+    await waitFor(() => open.size === 0, 'every request to Gamma dropped');
   });
 });
