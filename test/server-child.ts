@@ -10,7 +10,7 @@ import { BookStore } from '../src/table/store.js';
 import { preciseNow } from '../src/table/clock.js';
 import type { Book } from '../src/table/view.js';
 import type { BackendName } from '../src/backend/index.js';
-import type { MarketGroup, UniverseSpec } from '../src/cache/universe.js';
+import type { UniverseSpec } from '../src/cache/universe.js';
 import type { AttachedStore } from '../src/server/attached.js';
 import type { BookChange } from '../src/cache/watch.js';
 
@@ -55,7 +55,8 @@ export interface ReaderConfig {
   mode: 'attach' | 'connect';
   /** Tokens read in the loop. */
   tokens: string[];
-  universe?: MarketGroup[];
+  /** Groups, or a discovery query the server runs. */
+  universe?: UniverseSpec;
   maxStaleMs?: number;
   /**
    * Watch `tokens` and record every notification: `store.watch` (attach), `cache.watch` and
@@ -232,7 +233,14 @@ async function runReader(c: ReaderConfig): Promise<void> {
       setImmediate(() => process.exit(0));
     },
   });
-  process.send?.({ ready: true, firstServed, generation: store.generation });
+  process.send?.({
+    ready: true,
+    firstServed,
+    generation: store.generation,
+    // What a connected cache holds, and the market the server described for each.
+    held: cache?.tokens() ?? [],
+    markets: cache ? cache.tokens().map((t) => cache.market(t)?.market.conditionId ?? null) : [],
+  });
 }
 
 const config = JSON.parse(process.argv[2] ?? '{}') as ServerConfig | ReaderConfig;

@@ -193,4 +193,37 @@ describe('clients and their tokens', () => {
     });
     expect(b.ready.firstServed).toBe(12);
   }, 60_000);
+
+  it('a reader connected by a discovery query holds what the server found; killed, its tokens are released', async () => {
+    const sim = await simulator({ markets: 6, rate: 100, seed: 9 });
+    const top = [...sim.markets].sort((a, b) => b.volume24h - a.volume24h).slice(0, 3);
+    const own = groupsOf(sim).filter((g) => !top.some((m) => m.conditionId === g.market));
+    const name = serverName('query');
+    const server = await startChild({
+      role: 'server',
+      name,
+      url: sim.url,
+      universe: own,
+      backend: 'js',
+      stateFile: false,
+    });
+    await server.request('warm');
+    const held = () => server.request<{ held: string[]; clients: { pid: number; tokens: number }[] }>('tokens');
+    const wanted = top.flatMap((m) => m.tokens);
+    const r = await startChild<{ held: string[]; markets: (string | null)[] }>({
+      role: 'reader',
+      name,
+      mode: 'connect',
+      tokens: wanted,
+      universe: { top: 3 },
+    });
+    expect([...r.ready.held].sort()).toEqual([...wanted].sort());
+    expect(new Set(r.ready.markets)).toEqual(new Set(top.map((m) => m.conditionId)));
+    expect((await held()).held.sort()).toEqual([...own.flatMap((g) => g.tokens), ...wanted].sort());
+    expect((await held()).clients).toEqual([{ id: 1, pid: r.process.pid, tokens: 6 }]);
+    r.process.kill('SIGKILL');
+    await r.exited;
+    await eventually(async () => (await held()).clients.length === 0, 'the killed reader gone');
+    expect((await held()).held.sort()).toEqual(own.flatMap((g) => g.tokens).sort());
+  }, 60_000);
 });

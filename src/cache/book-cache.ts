@@ -30,7 +30,15 @@ import { WarmupManager, type WarmupProgress, type WarmupResult } from './warmup.
 import { TradeHub, tradesIterator, type TradeCallback, type TradesOptions } from './trades.js';
 import type { Trade } from '../feed/trades.js';
 import { RestWarmupClient, type RestOptions, type RestStats } from './rest.js';
-import { normalizeGroups, resolveUniverse, toGroups, type MarketGroup, type UniverseSpec } from './universe.js';
+import {
+  normalizeGroups,
+  resolveUniverse,
+  toGroups,
+  type MarketGroup,
+  type ResolvedUniverse,
+  type UniverseSpec,
+} from './universe.js';
+import { checkQuery, type MarketQuery } from '../discovery/queries.js';
 import { renderCachePrometheus } from './prometheus.js';
 import { CacheMetrics } from './metrics.js';
 import { cacheHealth, type CacheHealth } from './health.js';
@@ -46,6 +54,7 @@ import type { AuditStats } from '../audit/stats.js';
 import { checkHttpUrl } from '../config.js';
 import { AttachedStore } from '../server/attached.js';
 import { ControlClient, RemoteFeed, ServerLink } from '../server/client.js';
+import type { AcquireAnswer } from '../server/protocol.js';
 
 /** Options of {@link BookCache.start}. Every setting of `fromEnv()` is accepted too. */
 export interface BookCacheOptions extends Partial<CacheEnvOptions> {
@@ -128,10 +137,13 @@ export interface BookCacheOptions extends Partial<CacheEnvOptions> {
 /** Options of {@link BookCache.connect}. Every setting of `fromEnv()` is accepted too. */
 export interface ConnectOptions extends Partial<CacheEnvOptions> {
   /**
-   * Tokens or `{market, tokens}` groups this process needs: the server holds them for it (and
-   * subscribes those it did not have). Default none: every token the server holds is readable anyway.
+   * What this process needs, as `BookCache.start` takes it: token ids, `{market, tokens}` groups,
+   * or a discovery query (`{ slugs }`, `{ markets }`, `{ tokens }`, `{ tag }`, `{ text }`,
+   * `{ top, by }`), which the server runs with its own REST URLs, HTTP client and budgets (this
+   * process never calls Polymarket). The server holds the tokens for it (and subscribes those it
+   * did not have). Default none: every token the server holds is readable anyway.
    */
-  universe?: readonly (string | MarketGroup)[];
+  universe?: UniverseSpec;
   /** Clock of reads: `'coarse'` (default: the server's clock word), `'precise'`, or a function (tests). */
   clock?: ClockOption;
   /** How long to wait for the server's control socket (a server starting), ms. Default 5000. */
@@ -204,6 +216,8 @@ interface FeedLike {
 }
 
 const OPEN = -1;
+/** Tokens per `universe` request of a connected cache describing what the server's directory gained. */
+const DESCRIBE_CHUNK = 20_000;
 
 /**
  * The auditor as the cache drives it: on this thread next to an in-thread feed, or in the feed
@@ -414,9 +428,16 @@ export class BookCache extends EventEmitter<CacheEvents> {
   /** Discovery's and warmup's HTTP client (null when switched off). */
   private http: HttpClient | null = null;
   private clobUrl = '';
+  private gammaUrl = '';
   /** Market and outcome label of each held token that discovery described. */
   private readonly marketOf = new Map<string, { market: DiscoveredMarket; outcome: string }>();
   private pending: DiscoveredMarket[] = [];
+  /** Connected: tokens whose markets were asked of the server (described or not). */
+  private readonly asked = new Set<string>();
+  /** Connected: a description request is running; another was asked for meanwhile; of everything. */
+  private describing = false;
+  private describeAgain = false;
+  private describeAll = false;
   private hydrationTimer: NodeJS.Timeout | undefined;
   /** Aborted by `stop()`: ends the warmups still running (their timers would keep the process alive). */
   private readonly lifetime = new AbortController();
@@ -463,10 +484,17 @@ export class BookCache extends EventEmitter<CacheEvents> {
       attached !== null,
     );
     if (attached) {
-      // Tokens another process added, or a restarted server: handles and watches resolve again.
-      attached.onDirectory = attached.onRestart = () => {
+      // Tokens another process added, or a restarted server: handles and watches resolve again,
+      // and the markets of the new tokens are asked of the server (after a restart: all of them).
+      attached.onDirectory = () => {
         this.universeEpoch++;
         this.hub.refresh();
+        this.describeLater(false);
+      };
+      attached.onRestart = () => {
+        this.universeEpoch++;
+        this.hub.refresh();
+        this.describeLater(true);
       };
       // The server going down or coming back: each watched token is reported once.
       attached.onMaintain = () => this.hub.checkLive();
@@ -492,19 +520,24 @@ export class BookCache extends EventEmitter<CacheEvents> {
    * @throws PolybookError `POLYBOOK_SERVER_NOT_FOUND`, `POLYBOOK_LAYOUT_MISMATCH`,
    *   `POLYBOOK_SERVER_UNSAFE`, `POLYBOOK_SHARED_MEMORY_UNSUPPORTED` (not Linux, or the
    *   pure-TypeScript backend: only the native addon maps shared memory), `POLYBOOK_CONTROL`
-   *   (the server refused the universe); ConfigError on an option.
+   *   (the server refused the universe), `POLYBOOK_CAPACITY` (its table is full), and for a query
+   *   the server's discovery failure (`POLYBOOK_DISCOVERY`: a slug, market or token that does not
+   *   resolve to a tradeable market; `POLYBOOK_NETWORK`, `POLYBOOK_HTTP`: Gamma and the CLOB
+   *   unreachable or failing); ConfigError on an option or a malformed universe.
    */
   static async connect(name: string, options: ConnectOptions = {}): Promise<BookCache> {
     const signal = options.signal;
     signal?.throwIfAborted();
-    const { universe: _, ...rest } = options;
+    const { universe: spec = [], ...rest } = options;
     const settings = resolveCacheSettings(options);
     if (!settings.enabled) return BookCache.switchedOff(rest, settings);
     const connectTimeoutMs = options.connectTimeoutMs ?? 5000;
     if (!Number.isInteger(connectTimeoutMs) || connectTimeoutMs < 0 || connectTimeoutMs > 3_600_000) {
       throw new ConfigError('connectTimeoutMs', connectTimeoutMs, 'an integer from 0 to 3600000 (ms)');
     }
-    const groups = normalizeGroups(options.universe ?? []);
+    // Checked here, before anything opens: a bad universe is this caller's ConfigError, not a refusal.
+    const query = Array.isArray(spec) ? null : checkQuery(spec, 'universe');
+    let groups = query ? [] : normalizeGroups(spec as readonly (string | MarketGroup)[]);
     const store = AttachedStore.open(name, {
       clock: options.clock,
       serverTimeoutMs: options.serverTimeoutMs,
@@ -512,10 +545,22 @@ export class BookCache extends EventEmitter<CacheEvents> {
     });
     const client = new ControlClient(name);
     let feed: RemoteFeed;
+    let acquired: AcquireAnswer | null;
+    let described: DiscoveredMarket[];
+    let asked: string[];
     try {
       await client.connect(connectTimeoutMs, signal);
       feed = new RemoteFeed(client, store);
-      await feed.acquire(groups);
+      if (query) {
+        const r = await feed.acquireQuery(query);
+        groups = r.groups;
+        acquired = r.answer;
+      } else {
+        acquired = await feed.acquire(groups);
+      }
+      // What the server describes of everything it holds: `market()` answers from memory.
+      asked = store.tokens();
+      described = await feed.describe();
       signal?.throwIfAborted();
     } catch (e) {
       client.close();
@@ -526,9 +571,22 @@ export class BookCache extends EventEmitter<CacheEvents> {
     cache.feed = feed;
     cache.link = new ServerLink(client, store);
     feed.on('error', (e) => cache.emitError(e));
+    feed.on('markets', (markets) => cache.describe(markets));
     for (const g of groups) for (const t of g.tokens) cache.hold(t, g);
     cache.universeEpoch++;
     cache.hub.refresh();
+    for (const t of asked) cache.asked.add(t);
+    cache.describe(described);
+    if (acquired) cache.describe(acquired.markets);
+    for (const w of acquired?.warnings ?? []) {
+      cache.log.write('cache.discovery_warning', `polybook: discovery (server ${name}): ${w}`, { warning: w });
+    }
+    if (acquired && acquired.pending.length > 0) {
+      const names = acquired.pending.map((m) => m.slug || m.conditionId);
+      const w = `${names.length} market(s) have no book on the CLOB yet (hydration window), not held: ${names.join(', ')}; acquire them later`;
+      cache.log.write('cache.discovery_warning', `polybook: discovery (server ${name}): ${w}`, { warning: w });
+    }
+    client.on('reconnected', () => cache.describeLater(true));
     cache.sweepTimer = setInterval(() => cache.sweep(), options.sweepIntervalMs ?? 1000);
     cache.sweepTimer.unref();
     const tokens = groups.flatMap((g) => g.tokens);
@@ -669,6 +727,7 @@ export class BookCache extends EventEmitter<CacheEvents> {
     cache.rest = rest;
     cache.http = http;
     cache.clobUrl = clobUrl;
+    cache.gammaUrl = gammaUrl;
     cache.auditor = auditor;
     // Listen only when following: the feed scans frames for new_market only while someone listens.
     if (options.followNewMarkets) feed.on('newMarket', (ev) => cache.onNewMarket(ev));
@@ -707,6 +766,61 @@ export class BookCache extends EventEmitter<CacheEvents> {
         this.marketOf.set(o.tokenId, { market: m, outcome: o.label });
         this.store.setMeta(o.tokenId, m.minOrderSizeText, m.negRisk);
       }
+    }
+  }
+
+  /**
+   * Connected: asks the server, off the read path, for the markets of the tokens its directory
+   * gained since they were last asked (`all`: of every token, after a restart or a reconnect), and
+   * forgets those of tokens it no longer holds. One request at a time; changes meanwhile are
+   * looked at once it is answered. A failure (the server away) leaves the tokens to the next change.
+   */
+  private describeLater(all: boolean): void {
+    if (all) this.describeAll = true;
+    if (this.describing) {
+      this.describeAgain = true;
+      return;
+    }
+    this.describing = true;
+    setImmediate(() => {
+      this.describeNow()
+        .catch(() => {
+          // The server is away: a reconnect describes everything again.
+        })
+        .finally(() => {
+          this.describing = false;
+          if (this.describeAgain && !this.stopped) {
+            this.describeAgain = false;
+            this.describeLater(false);
+          }
+        });
+    });
+  }
+
+  private async describeNow(): Promise<void> {
+    const feed = this.feed as RemoteFeed | null;
+    if (!this.link || !feed || this.stopped) return;
+    const held = new Set(this.store.tokens());
+    for (const t of this.marketOf.keys()) if (!held.has(t)) this.marketOf.delete(t);
+    for (const t of this.asked) if (!held.has(t)) this.asked.delete(t);
+    if (this.describeAll) {
+      this.describeAll = false;
+      try {
+        const markets = await feed.describe();
+        for (const t of held) this.asked.add(t);
+        if (!this.stopped) this.describe(markets);
+      } catch (e) {
+        this.describeAll = true;
+        throw e;
+      }
+      return;
+    }
+    const fresh = [...held].filter((t) => !this.asked.has(t));
+    for (let i = 0; i < fresh.length && !this.stopped; i += DESCRIBE_CHUNK) {
+      const part = fresh.slice(i, i + DESCRIBE_CHUNK);
+      const markets = await feed.describe(part);
+      for (const t of part) this.asked.add(t);
+      if (!this.stopped) this.describe(markets);
     }
   }
 
@@ -771,6 +885,24 @@ export class BookCache extends EventEmitter<CacheEvents> {
     this.describe(markets);
   }
 
+  /**
+   * @internal Runs a discovery query with this cache's REST URLs and HTTP client (its budgets and
+   * counters): a book server's acquire by query. Holds nothing.
+   * @throws ConfigError for a bad query; the errors of `discover`.
+   */
+  resolveQuery(query: MarketQuery, signal?: AbortSignal): Promise<ResolvedUniverse> {
+    this.checkRunning('resolveQuery');
+    if (!this.http) {
+      return Promise.reject(
+        new PolybookError(
+          'POLYBOOK_INVALID_STATE',
+          'polybook: this cache has no HTTP client (switched off, or connected)',
+        ),
+      );
+    }
+    return resolveUniverse(query, { gammaUrl: this.gammaUrl, clobUrl: this.clobUrl, client: this.http, signal });
+  }
+
   /** @internal The held tokens grouped by the market they were added with (a book server's universe). */
   marketGroups(tokens: Iterable<string> = this.refs.keys()): MarketGroup[] {
     const byMarket = new Map<string, string[]>();
@@ -795,7 +927,12 @@ export class BookCache extends EventEmitter<CacheEvents> {
 
   /**
    * The market discovery described for a held token, with the token's outcome label (`Yes`, `Up`,
-   * a team...); null for tokens given by id or not held.
+   * a team...); null for tokens given by id or not held. A memory lookup.
+   *
+   * Connected to a book server: every token the server holds whose market it described (its own
+   * discovered universe, and what any client acquired by query), whoever acquired it. The server
+   * is asked at `connect`, with each acquire, and (in the background) when its token directory
+   * gains tokens, so a token another process just added is described shortly after it is readable.
    */
   market(tokenId: string): {
     /** The market the token trades in, as discovery described it. */
@@ -806,7 +943,7 @@ export class BookCache extends EventEmitter<CacheEvents> {
     return this.marketOf.get(tokenId) ?? null;
   }
 
-  /** The discovered markets the cache follows (each once, in discovery order). */
+  /** The discovered markets the cache follows (each once, in discovery order); connected: those the server described (see {@link BookCache.market}). */
   markets(): DiscoveredMarket[] {
     const out = new Set<DiscoveredMarket>();
     for (const { market } of this.marketOf.values()) out.add(market);
@@ -1031,7 +1168,8 @@ export class BookCache extends EventEmitter<CacheEvents> {
       if (n <= 1) {
         this.refs.delete(t);
         this.groupOf.delete(t);
-        this.marketOf.delete(t);
+        // Connected: the server may still hold it (and describe it); the directory tells.
+        if (!this.link) this.marketOf.delete(t);
         gone.push(t);
       } else {
         this.refs.set(t, n - 1);
@@ -1115,7 +1253,7 @@ export class BookCache extends EventEmitter<CacheEvents> {
     for (const t of settled) {
       this.refs.delete(t);
       this.groupOf.delete(t);
-      this.marketOf.delete(t);
+      if (!this.link) this.marketOf.delete(t);
       this.evictedIds.add(t);
     }
     if (this.evictedIds.size > 100_000) {

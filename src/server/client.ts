@@ -7,7 +7,9 @@
 import { EventEmitter } from 'node:events';
 import { lstatSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
-import type { MarketGroup } from '../cache/universe.js';
+import { toGroups, type MarketGroup } from '../cache/universe.js';
+import type { DiscoveredMarket } from '../discovery/normalize.js';
+import type { MarketQuery } from '../discovery/queries.js';
 import { PolybookError, type ErrorCode } from '../errors.js';
 import type { FeedEvents } from '../feed/manager.js';
 import { readStats, STATS_WORDS, type FeedStats } from '../feed/stats.js';
@@ -17,6 +19,7 @@ import { socketPath } from './memory.js';
 import {
   LineReader,
   MAX_REPLY_BYTES,
+  type AcquireAnswer,
   PROTOCOL_VERSION,
   type OpName,
   type Operations,
@@ -212,9 +215,12 @@ export class ControlClient extends EventEmitter<{ reconnected: [HelloAnswer]; di
  * (reference-counted per client there) and asked again after a reconnect. Its stats are the
  * server's feed stats, which the server publishes into the table every 100 ms.
  */
-export class RemoteFeed extends EventEmitter<FeedEvents & { synced: []; error: [unknown] }> {
+export class RemoteFeed extends EventEmitter<
+  FeedEvents & { synced: []; error: [unknown]; markets: [DiscoveredMarket[]] }
+> {
   /** Held tokens and the market each was added with. */
   private readonly held = new Map<string, string | undefined>();
+  private stopped = false;
 
   constructor(
     private readonly client: ControlClient,
@@ -227,26 +233,53 @@ export class RemoteFeed extends EventEmitter<FeedEvents & { synced: []; error: [
   /** Holds tokens (or market groups) on the server (a refusal is emitted as `error`). */
   add(entries: Iterable<string | MarketGroup>): void {
     this.acquire(entries).catch((e: unknown) => {
-      // Not connected: the reconnect replays everything held.
+      // Not connected: the reconnect replays everything held. Stopped: nobody waits for it.
+      if (this.stopped) return;
       if ((e as PolybookError).code !== 'POLYBOOK_CONTROL' || this.client.hello) this.emit('error', e);
     });
   }
 
   /**
-   * Holds tokens (or market groups) on the server; resolves (and emits `synced`) once the server
-   * subscribed them and this process's token map has them. @throws PolybookError the server's refusal.
+   * Holds tokens (or market groups) on the server; resolves (and emits `synced`, and `markets`
+   * with the markets the server describes among them) once the server subscribed them and this
+   * process's token map has them. @throws PolybookError the server's refusal.
    */
-  async acquire(entries: Iterable<string | MarketGroup>): Promise<void> {
+  async acquire(entries: Iterable<string | MarketGroup>): Promise<AcquireAnswer | null> {
     const groups: MarketGroup[] = [];
     for (const e of entries) {
       const g = typeof e === 'string' ? { tokens: [e] } : e;
       for (const t of g.tokens) this.held.set(t, g.market);
       groups.push(g.market === undefined ? { tokens: [...g.tokens] } : { market: g.market, tokens: [...g.tokens] });
     }
-    if (groups.length === 0) return;
-    await this.client.request('acquire', { universe: groups });
+    if (groups.length === 0) return null;
+    const answer = await this.client.request('acquire', { universe: groups });
+    this.synced(groups, answer);
+    return answer;
+  }
+
+  /**
+   * Has the server run a discovery query and hold the markets it finds for this client (every
+   * outcome of each); resolves like {@link RemoteFeed.acquire}, with the groups now held.
+   * @throws PolybookError the server's refusal, or its discovery's failure (`POLYBOOK_DISCOVERY`,
+   *   `POLYBOOK_NETWORK`, `POLYBOOK_HTTP`).
+   */
+  async acquireQuery(query: MarketQuery): Promise<{ groups: MarketGroup[]; answer: AcquireAnswer }> {
+    const answer = await this.client.request('acquire', { universe: query });
+    const groups = toGroups(answer.markets);
+    for (const g of groups) for (const t of g.tokens) this.held.set(t, g.market);
+    this.synced(groups, answer);
+    return { groups, answer };
+  }
+
+  /** The markets the server describes: of `tokens` it holds, or of everything it holds. */
+  describe(tokens?: readonly string[]): Promise<DiscoveredMarket[]> {
+    return this.client.request('universe', tokens ? { tokens } : {}).then((u) => u.markets);
+  }
+
+  private synced(groups: MarketGroup[], answer: AcquireAnswer): void {
     this.store.follow();
     this.store.adopt(groups.flatMap((g) => g.tokens));
+    if (answer.markets.length > 0) this.emit('markets', answer.markets);
     this.emit('synced');
   }
 
@@ -276,6 +309,7 @@ export class RemoteFeed extends EventEmitter<FeedEvents & { synced: []; error: [
   }
 
   stop(): Promise<void> {
+    this.stopped = true;
     this.client.close();
     return Promise.resolve();
   }

@@ -14,19 +14,26 @@ import type { ErrorCode } from '../errors.js';
 import type { FeedStats } from '../feed/stats.js';
 import type { MarketGroup } from '../cache/universe.js';
 import type { DiscoveredMarket } from '../discovery/normalize.js';
+import type { MarketQuery } from '../discovery/queries.js';
 import type { CacheSummary } from '../cache/metrics.js';
 import type { WarmupProgress, WarmupResult } from '../cache/warmup.js';
 
 /** Version of this protocol; a client of another version is refused at `hello`. */
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 /** Longest request line, bytes (a 50,000-token acquire fits). */
 export const MAX_REQUEST_BYTES = 8 * 2 ** 20;
 /** Longest reply line a client accepts, bytes (a universe of 50,000 markets fits). */
 export const MAX_REPLY_BYTES = 512 * 2 ** 20;
 /** Most tokens one acquire or release may name. */
 export const MAX_TOKENS_PER_REQUEST = 100_000;
-/** Longest market id accepted, characters. */
+/** Longest market id accepted, characters (also: each slug, condition id, token id, tag and text of a query). */
 export const MAX_MARKET_CHARS = 200;
+/** Most slugs, condition ids and token ids one acquire's discovery query may name, together. */
+export const MAX_QUERY_IDS = 1000;
+/** Discoveries the server runs at once (for all clients); the others wait their turn. */
+export const MAX_DISCOVERIES = 4;
+/** Longest a discovery for an acquire may take, ms; then the acquire is answered with `POLYBOOK_NETWORK`. */
+export const DISCOVERY_TIMEOUT_MS = 60_000;
 
 /** The server's universe: every token it holds, by market, and what discovery described of them. */
 export interface ServerUniverse {
@@ -36,6 +43,23 @@ export interface ServerUniverse {
   markets: DiscoveredMarket[];
   /** Tokens held. */
   tokens: number;
+}
+
+/** What an `acquire` answers. */
+export interface AcquireAnswer {
+  /** Tokens the server did not hold before (subscribed for this client). */
+  added: number;
+  /** Tokens this client holds now. */
+  held: number;
+  /**
+   * The markets the server describes among the acquired tokens: those a query found (its
+   * groups are every outcome of each), and for token ids and groups those it knows already.
+   */
+  markets: DiscoveredMarket[];
+  /** A query's markets whose books the CLOB does not have yet (hydration window): not held; acquire them later. */
+  pending: DiscoveredMarket[];
+  /** What went wrong in a query's discovery without failing it (Gamma down and the CLOB used...). */
+  warnings: string[];
 }
 
 /** The server's metrics: its cache's summary, its feed stats and its clients. */
@@ -75,12 +99,19 @@ export interface Operations {
       depth: number;
     };
   };
-  /** Adds references of this client to tokens or market groups; the server subscribes those new to it. */
-  acquire: { ask: { universe: (string | MarketGroup)[] }; answer: { added: number; held: number } };
+  /**
+   * Adds references of this client to tokens or market groups, or to the markets a discovery query
+   * finds (the server runs it with its own REST URLs, HTTP client and budgets); the server
+   * subscribes those new to it.
+   */
+  acquire: { ask: { universe: (string | MarketGroup)[] | MarketQuery }; answer: AcquireAnswer };
   /** Drops references this client holds (tokens it does not hold are ignored). */
   release: { ask: { tokens: string[] }; answer: { released: number; held: number } };
-  /** The server's universe: every token it holds, by market, and what discovery described. */
-  universe: { ask: Record<string, never>; answer: ServerUniverse };
+  /**
+   * The server's universe: every token it holds, by market, and what discovery described; with
+   * `tokens`, only those of them it holds and the markets of those.
+   */
+  universe: { ask: { tokens?: string[] }; answer: ServerUniverse };
   /** The server's metrics summary, feed stats and clients. */
   metrics: { ask: Record<string, never>; answer: ServerMetrics };
   /** The server's initial warmup: progress while it runs, then its result. */

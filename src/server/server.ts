@@ -25,15 +25,21 @@ import { H_SERVER_BACKEND, LAYOUT_VERSION, S_TICK_SIZE, SERVER_JS, SERVER_NATIVE
 import { TokenDirectory } from './directory.js';
 import { checkName, ServerMemory, socketPath, tablePath } from './memory.js';
 import {
+  DISCOVERY_TIMEOUT_MS,
   LineReader,
+  MAX_DISCOVERIES,
   MAX_MARKET_CHARS,
+  MAX_QUERY_IDS,
   MAX_REQUEST_BYTES,
   MAX_TOKENS_PER_REQUEST,
   PROTOCOL_VERSION,
+  type AcquireAnswer,
   type OpName,
   type Operations,
   type Reply,
 } from './protocol.js';
+import { checkQuery, type MarketQuery } from '../discovery/queries.js';
+import type { DiscoveredMarket } from '../discovery/normalize.js';
 import { defaultStateFile, readState, specOf, writeState, type ServerState } from './state.js';
 
 /** Options of {@link BookServer.start}: a name, and every option of `BookCache.start`. */
@@ -76,6 +82,12 @@ class Client {
   pid: number | null = null;
   /** Token -> references this client holds (>= 1). */
   readonly held = new Map<string, number>();
+  /** Whether a request is being answered asynchronously (a discovery): the next wait in `backlog`. */
+  busy = false;
+  /** Lines received while busy (null: the oversized-line error), answered in order afterwards. */
+  readonly backlog: (string | null)[] = [];
+  /** Aborted when the client goes away: its discoveries stop. */
+  readonly gone = new AbortController();
 
   constructor(
     readonly id: number,
@@ -126,6 +138,69 @@ function checkUniverse(v: unknown): MarketGroup[] {
 }
 
 /**
+ * Checks an acquire's discovery query as hostile input: the fields and values `BookCache.start`
+ * accepts, and the server's own bounds (at most {@link MAX_QUERY_IDS} ids, strings of at most
+ * {@link MAX_MARKET_CHARS} characters).
+ */
+function checkServerQuery(v: unknown): MarketQuery {
+  let q: ReturnType<typeof checkQuery>;
+  try {
+    q = checkQuery(v, 'universe');
+  } catch (e) {
+    throw refuse(`acquire: ${(e as Error).message.replace(/^polybook: /, '')}`);
+  }
+  const ids = [...q.slugs, ...q.markets, ...q.tokens];
+  if (ids.length > MAX_QUERY_IDS) {
+    throw refuse(`acquire: a query names at most ${MAX_QUERY_IDS} slugs, markets and tokens together (${ids.length})`);
+  }
+  for (const x of [...ids, q.tag ?? '', q.text ?? '']) {
+    if (x.length > MAX_MARKET_CHARS) {
+      throw refuse(`acquire: a query's slugs, ids, tag and text are at most ${MAX_MARKET_CHARS} characters`);
+    }
+  }
+  return q;
+}
+
+/** Gives out at most `max` turns at once; the others wait in order. */
+class Turns {
+  private active = 0;
+  private readonly queue: (() => void)[] = [];
+
+  constructor(private readonly max: number) {}
+
+  /** Waits for a turn (rejects when `signal` aborts first); call the returned function to give it back. */
+  async take(signal: AbortSignal): Promise<() => void> {
+    signal.throwIfAborted();
+    if (this.active >= this.max) {
+      await new Promise<void>((resolve, reject) => {
+        const go = () => {
+          signal.removeEventListener('abort', quit);
+          resolve();
+        };
+        const quit = () => {
+          const i = this.queue.indexOf(go);
+          if (i >= 0) this.queue.splice(i, 1);
+          reject(signal.reason);
+        };
+        this.queue.push(go);
+        signal.addEventListener('abort', quit, { once: true });
+      });
+    } else {
+      this.active++;
+    }
+    let given = false;
+    return () => {
+      if (given) return;
+      given = true;
+      const next = this.queue.shift();
+      // The turn passes straight to the next in line.
+      if (next) next();
+      else this.active--;
+    };
+  }
+}
+
+/**
  * A book server: a feed and its table in shared memory, for strategies in other processes.
  *
  * ```ts
@@ -164,6 +239,10 @@ export class BookServer {
   private readonly maxClients: number;
   private readonly spec: string | null;
   private readonly log: FeedLog;
+  /** Discoveries of clients' acquires: a few at once. */
+  private readonly discoveries = new Turns(MAX_DISCOVERIES);
+  /** Aborted by `stop()`: the discoveries still running end. */
+  private readonly lifetime = new AbortController();
 
   private constructor(
     init: {
@@ -369,6 +448,7 @@ export class BookServer {
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       for (const t of this.timers) clearTimeout(t);
+      this.lifetime.abort(new PolybookError('POLYBOOK_STOPPED', 'polybook: the book server is stopping'));
       this.net.close();
       for (const c of this.conns) c.socket.destroy();
       this.conns.clear();
@@ -424,10 +504,7 @@ export class BookServer {
     const reader = new LineReader(
       MAX_REQUEST_BYTES,
       (line) => this.onLine(client, line),
-      () => {
-        this.send(client, null, refuse(`a request line is longer than ${MAX_REQUEST_BYTES} bytes; closing`));
-        socket.end();
-      },
+      () => this.onLine(client, null),
     );
     socket.on('data', (chunk: Buffer) => reader.push(chunk));
     socket.on('close', () => this.gone(client));
@@ -436,12 +513,33 @@ export class BookServer {
   /** A client went away (closed, killed, or dropped): everything it held is released. */
   private gone(client: Client): void {
     if (!this.conns.delete(client)) return;
+    client.gone.abort(new PolybookError('POLYBOOK_CONTROL', 'polybook: the client went away'));
+    client.backlog.length = 0;
     const tokens = [...client.held.keys()];
     client.held.clear();
     if (tokens.length > 0 && !this.stopping) this.cache.release(tokens);
   }
 
-  private onLine(client: Client, line: string): void {
+  /**
+   * A request line (null: one over the limit). Replies go out in the order of the requests: while
+   * one is answered asynchronously (a discovery), the client's socket is paused and the lines
+   * already received wait in its backlog.
+   */
+  private onLine(client: Client, line: string | null): void {
+    if (client.busy) {
+      client.backlog.push(line);
+      return;
+    }
+    this.handle(client, line);
+  }
+
+  /** Answers one request, at once or, for a promise, when it settles (then the backlog). */
+  private handle(client: Client, line: string | null): void {
+    if (line === null) {
+      this.send(client, null, refuse(`a request line is longer than ${MAX_REQUEST_BYTES} bytes; closing`));
+      client.socket.end();
+      return;
+    }
     if (line.trim() === '') return;
     let id: number | null = null;
     try {
@@ -462,10 +560,30 @@ export class BookServer {
       }
       const op = m.op as OpName;
       if (op !== 'hello' && client.pid === null) throw refuse('send hello first');
-      this.reply(client, id, HANDLERS[op](this, client, m));
+      const result = HANDLERS[op](this, client, m);
+      if (result instanceof Promise) {
+        const rid = id;
+        client.busy = true;
+        client.socket.pause();
+        result
+          .then(
+            (r) => this.reply(client, rid, r),
+            (e) => this.send(client, rid, e),
+          )
+          .finally(() => this.resume(client));
+        return;
+      }
+      this.reply(client, id, result);
     } catch (e) {
       this.send(client, id, e);
     }
+  }
+
+  /** After an asynchronous answer: the lines that waited, then the socket again. */
+  private resume(client: Client): void {
+    client.busy = false;
+    while (!client.busy && client.backlog.length > 0) this.handle(client, client.backlog.shift() as string | null);
+    if (!client.busy && !client.socket.destroyed) client.socket.resume();
   }
 
   private reply(client: Client, id: number, result: unknown): void {
@@ -481,7 +599,7 @@ export class BookServer {
 
   private write(client: Client, reply: Reply): void {
     const s = client.socket;
-    if (s.destroyed) return;
+    if (s.destroyed || s.writableEnded) return;
     s.write(`${JSON.stringify(reply)}\n`);
     // A client that does not read its replies is not allowed to grow this process.
     if (s.writableLength > MAX_UNREAD_BYTES) s.destroy();
@@ -515,10 +633,55 @@ export class BookServer {
     };
   }
 
-  /** @internal */
-  acquire(client: Client, m: Record<string, unknown>): Operations['acquire']['answer'] {
+  /**
+   * @internal Token ids and groups are held at once; a discovery query is run first (with the
+   * server cache's REST URLs, HTTP client and budgets, a few at a time, for at most
+   * {@link DISCOVERY_TIMEOUT_MS}), then its markets' groups are held the same way.
+   */
+  acquire(client: Client, m: Record<string, unknown>): AcquireAnswer | Promise<AcquireAnswer> {
     if (this.stopping) throw refuse('the server is stopping');
-    const groups = checkUniverse(m.universe);
+    const spec = m.universe;
+    if (spec !== null && typeof spec === 'object' && !Array.isArray(spec)) {
+      return this.acquireQuery(client, checkServerQuery(spec));
+    }
+    const groups = checkUniverse(spec);
+    const answer = this.hold(client, groups);
+    const seen = new Set<DiscoveredMarket>();
+    for (const g of groups) {
+      for (const t of g.tokens) {
+        const d = this.cache.market(t);
+        if (d) seen.add(d.market);
+      }
+    }
+    return { ...answer, markets: [...seen], pending: [], warnings: [] };
+  }
+
+  private async acquireQuery(client: Client, query: MarketQuery): Promise<AcquireAnswer> {
+    const signal = AbortSignal.any([
+      client.gone.signal,
+      this.lifetime.signal,
+      AbortSignal.timeout(DISCOVERY_TIMEOUT_MS),
+    ]);
+    let done: (() => void) | undefined;
+    let resolved: Awaited<ReturnType<BookCache['resolveQuery']>>;
+    try {
+      done = await this.discoveries.take(signal);
+      resolved = await this.cache.resolveQuery(query, signal);
+    } catch (e) {
+      throw discoveryFailure(e, signal);
+    } finally {
+      done?.();
+    }
+    if (this.stopping) throw refuse('the server is stopping');
+    if (!this.conns.has(client)) throw refuse('the client went away');
+    const answer = this.hold(client, resolved.groups);
+    // After the hold: the cache describes the tokens it holds (and gives their metadata to the writer).
+    this.cache.describeMarkets(resolved.markets);
+    return { ...answer, markets: resolved.markets, pending: resolved.pending, warnings: resolved.warnings };
+  }
+
+  /** Adds this client's references to `groups` (subscribing what the server did not hold), if they fit. */
+  private hold(client: Client, groups: MarketGroup[]): { added: number; held: number } {
     const fresh: MarketGroup[] = [];
     let needed = 0;
     for (const g of groups) {
@@ -565,9 +728,24 @@ export class BookServer {
   }
 
   /** @internal */
-  universe(): Operations['universe']['answer'] {
-    const tokens = this.cache.tokens();
-    return { groups: this.cache.marketGroups(tokens), markets: this.cache.markets(), tokens: tokens.length };
+  universe(m: Record<string, unknown>): Operations['universe']['answer'] {
+    if (m.tokens === undefined) {
+      const tokens = this.cache.tokens();
+      return { groups: this.cache.marketGroups(tokens), markets: this.cache.markets(), tokens: tokens.length };
+    }
+    const asked = m.tokens;
+    if (!Array.isArray(asked) || asked.length > MAX_TOKENS_PER_REQUEST) {
+      throw refuse(`universe: "tokens" is an array of at most ${MAX_TOKENS_PER_REQUEST} token ids`);
+    }
+    const tokens: string[] = [];
+    const markets = new Set<DiscoveredMarket>();
+    for (const t of new Set(asked)) {
+      if (typeof t !== 'string' || this.cache.refCount(t) === 0) continue;
+      tokens.push(t);
+      const d = this.cache.market(t);
+      if (d) markets.add(d.market);
+    }
+    return { groups: this.cache.marketGroups(tokens), markets: [...markets], tokens: tokens.length };
   }
 
   /** @internal */
@@ -591,10 +769,26 @@ const HANDLERS: Record<OpName, (s: BookServer, c: Client, m: Record<string, unkn
   hello: (s, c, m) => s.hello(c, m),
   acquire: (s, c, m) => s.acquire(c, m),
   release: (s, c, m) => s.release(c, m),
-  universe: (s) => s.universe(),
+  universe: (s, _c, m) => s.universe(m),
   metrics: (s) => s.metrics(),
   warmup: (s) => s.warmup(),
 };
+
+/** The error reply of a failed discovery: its own error, or what the abort means. */
+function discoveryFailure(e: unknown, signal: AbortSignal): unknown {
+  if (!signal.aborted) {
+    if (e instanceof PolybookError) {
+      return new Refusal(e.code, `polybook: acquire: discovery failed: ${e.message.replace(/^polybook: /, '')}`);
+    }
+    return e;
+  }
+  const reason: unknown = signal.reason;
+  if (reason instanceof PolybookError) return reason;
+  return new Refusal(
+    'POLYBOOK_NETWORK',
+    `polybook: acquire: the discovery took longer than ${DISCOVERY_TIMEOUT_MS} ms (Gamma or the CLOB slow or unreachable); try again later`,
+  );
+}
 
 /** Removes a stale control socket of ours (never anything else). */
 function removeSocket(path: string): void {

@@ -280,6 +280,8 @@ impl Stoppable {
         self.stop.store(true, Ordering::SeqCst);
         wake();
         if let Some(t) = self.thread.take() {
+            // Periodic threads wait with `park_timeout`: the stop does not wait out their period.
+            t.thread().unpark();
             let _ = t.join();
         }
     }
@@ -305,7 +307,7 @@ impl Ticker {
                         w.sweep(&region);
                     }
                 }
-                std::thread::sleep(period);
+                std::thread::park_timeout(period);
             }
         })
         .map(Ticker)
@@ -344,7 +346,7 @@ impl Watchdog {
         Self::check(&region, bound_ms, &flag);
         let thread = Stoppable::spawn("polybook-watchdog", move |stop| {
             while !stop.load(Ordering::Relaxed) {
-                std::thread::sleep(period);
+                std::thread::park_timeout(period);
                 Self::check(&region, bound_ms, &flag);
             }
         })?;
