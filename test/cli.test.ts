@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { startSimulator, type Simulator } from '../src/simulator/index.js';
+import { levelSize } from '../src/tools/dashboard.js';
 
 const BIN = fileURLToPath(new URL('../bin/polybook.js', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'polybook-cli-'));
@@ -351,5 +352,14 @@ describe('polybook CLI', () => {
     }
     const main = await run(['--help']);
     expect(main.stdout).toMatch(/Exit codes: 0 done, 1 runtime failure, 2 usage error/);
+  });
+});
+
+describe('dashboard sizes', () => {
+  it('keeps the hundredths of small sizes and groups large ones', () => {
+    expect(levelSize(0.4)).toBe('0.4');
+    expect(levelSize(12.57)).toBe('12.57');
+    expect(levelSize(5455)).toBe('5,455');
+    expect(levelSize(1234567.8)).toBe('1,234,568');
   });
 });

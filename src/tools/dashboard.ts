@@ -80,6 +80,8 @@ const bar = (fraction: number, width: number): string => {
 };
 
 const num = (v: number): string => Math.round(v).toLocaleString('en-US');
+/** A level's size: shares trade in hundredths, so a small size keeps its decimals (0.4 is not 0). */
+export const levelSize = (v: number): string => v.toLocaleString('en-US', { maximumFractionDigits: v < 1000 ? 2 : 0 });
 const short = (id: string): string => (id.length > 14 ? `${id.slice(0, 6)}…${id.slice(-6)}` : id);
 /** Cuts `s` to `n` characters (an ellipsis marks the cut) and pads it to `n`. */
 const clip = (s: string, n: number): string => (s.length > n ? `${s.slice(0, n - 1)}…` : s.padEnd(n));
@@ -159,7 +161,7 @@ export function renderDashboard(
     const bid = b?.bids[0];
     const ask = b?.asks[0];
     lines.push(
-      `  ${clip(bookName(cache, id), NAME_WIDTH)}  ${px(bid?.price)} (${(bid ? num(bid.size) : '–').padStart(8)})  ${px(ask?.price)} (${(ask ? num(ask.size) : '–').padStart(8)})  ` +
+      `  ${clip(bookName(cache, id), NAME_WIDTH)}  ${px(bid?.price)} (${(bid ? levelSize(bid.size) : '–').padStart(8)})  ${px(ask?.price)} (${(ask ? levelSize(ask.size) : '–').padStart(8)})  ` +
         `${b ? `${b.ageMs.toFixed(0).padStart(4)} ms` : ' skip  '}  ${num(st?.updates ?? 0).padStart(8)}`,
     );
   }
