@@ -4,54 +4,10 @@
  * connection), never crash the server and never touch another client's tokens.
  */
 import { describe, expect, it } from 'vitest';
-import { connect, type Socket } from 'node:net';
-import { once } from 'node:events';
-import { socketPath } from '../src/server/memory.js';
-import { LAYOUT_VERSION } from '../src/table/layout.js';
 import { PROTOCOL_VERSION } from '../src/server/protocol.js';
 import { waitFor } from './helpers.js';
-import { afterTest, groupsOf, simulator } from './rig.js';
-import { localServer, serverName } from './server-rig.js';
-
-interface Reply {
-  id: number | null;
-  ok: boolean;
-  result?: Record<string, unknown>;
-  error?: { code: string; message: string };
-}
-
-/** A raw client of the control socket: send lines, read replies in order. */
-async function rawClient(
-  name: string,
-): Promise<{ socket: Socket; send(line: string): void; next(): Promise<Reply>; closed: Promise<unknown> }> {
-  const socket = connect(socketPath(name));
-  afterTest(() => socket.destroy());
-  await once(socket, 'connect');
-  const replies: Reply[] = [];
-  let buffered = '';
-  socket.on('data', (d: Buffer) => {
-    buffered += d.toString();
-    let nl = buffered.indexOf('\n');
-    while (nl >= 0) {
-      replies.push(JSON.parse(buffered.slice(0, nl)));
-      buffered = buffered.slice(nl + 1);
-      nl = buffered.indexOf('\n');
-    }
-  });
-  const closed = once(socket, 'close');
-  return {
-    socket,
-    closed,
-    send: (line) => socket.write(`${line}\n`),
-    next: async () => {
-      await waitFor(() => replies.length > 0, 'a reply');
-      return replies.shift() as Reply;
-    },
-  };
-}
-
-const hello = (id: number) =>
-  JSON.stringify({ id, op: 'hello', protocol: PROTOCOL_VERSION, layoutVersion: LAYOUT_VERSION, pid: 1 });
+import { groupsOf, simulator } from './rig.js';
+import { helloLine as hello, localServer, rawClient, serverName } from './server-rig.js';
 
 describe('the control channel', () => {
   it('answers hostile input with errors, keeps serving, and never touches another client', async () => {

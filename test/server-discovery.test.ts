@@ -6,54 +6,22 @@
  * else; a client's query-acquired tokens are released when it goes away.
  */
 import { describe, expect, it } from 'vitest';
-import { connect, type Socket } from 'node:net';
 import { createServer, type IncomingMessage } from 'node:http';
 import { once } from 'node:events';
 import { BookCache } from '../src/cache/book-cache.js';
-import { socketPath } from '../src/server/memory.js';
 import { LAYOUT_VERSION } from '../src/table/layout.js';
 import { MAX_DISCOVERIES, MAX_QUERY_IDS, PROTOCOL_VERSION } from '../src/server/protocol.js';
 import { waitFor } from './helpers.js';
 import { afterTest, groupsOf, simulator, startCache } from './rig.js';
-import { localServer, serverName } from './server-rig.js';
+import { localServer, rawClient, serverName, type RawClient } from './server-rig.js';
 
-interface Reply {
-  id: number | null;
-  ok: boolean;
-  result?: Record<string, unknown>;
-  error?: { code: string; message: string };
-}
-
-/** A raw client of the control socket, past its hello: send requests, read replies in order. */
-async function rawClient(
-  name: string,
-): Promise<{ socket: Socket; ask(req: object): Promise<Reply>; next(): Promise<Reply> }> {
-  const socket = connect(socketPath(name));
-  afterTest(() => socket.destroy());
-  await once(socket, 'connect');
-  const replies: Reply[] = [];
-  let buffered = '';
-  socket.on('data', (d: Buffer) => {
-    buffered += d.toString();
-    let nl = buffered.indexOf('\n');
-    while (nl >= 0) {
-      replies.push(JSON.parse(buffered.slice(0, nl)));
-      buffered = buffered.slice(nl + 1);
-      nl = buffered.indexOf('\n');
-    }
-  });
-  let id = 0;
-  const next = async (): Promise<Reply> => {
-    await waitFor(() => replies.length > 0, 'a reply', 30_000);
-    return replies.shift() as Reply;
-  };
-  const ask = (req: object): Promise<Reply> => {
-    socket.write(`${JSON.stringify({ ...req, id: ++id })}\n`);
-    return next();
-  };
-  const hello = await ask({ op: 'hello', protocol: PROTOCOL_VERSION, layoutVersion: LAYOUT_VERSION, pid: 1 });
-  expect(hello.ok).toBe(true);
-  return { socket, ask, next };
+/** A raw client of the control socket, past its hello. */
+async function helloed(name: string): Promise<RawClient> {
+  const c = await rawClient(name, 30_000);
+  expect((await c.ask({ op: 'hello', protocol: PROTOCOL_VERSION, layoutVersion: LAYOUT_VERSION, pid: 1 })).ok).toBe(
+    true,
+  );
+  return c;
 }
 
 async function connected(name: string, options: Parameters<typeof BookCache.connect>[1]): Promise<BookCache> {
@@ -142,7 +110,7 @@ describe('a connected cache on a discovery query', () => {
     const good = await connected(name, { universe: { slugs: [theirs!.slug] } });
     expect(good.tokens().sort()).toEqual([...theirs!.tokens].sort());
 
-    const evil = await rawClient(name);
+    const evil = await helloed(name);
     const refused = async (universe: unknown, code = 'POLYBOOK_CONTROL') => {
       const r = await evil.ask({ op: 'acquire', universe });
       expect(r.ok, JSON.stringify(universe).slice(0, 80)).toBe(false);
@@ -241,13 +209,13 @@ describe('a connected cache on a discovery query', () => {
     });
     const waiting = [];
     for (let i = 0; i <= MAX_DISCOVERIES; i++) {
-      const c = await rawClient(name);
+      const c = await helloed(name);
       c.socket.write(`${JSON.stringify({ id: 50, op: 'acquire', universe: { top: 2 } })}\n`);
       waiting.push(c);
     }
     await waitFor(() => arrived === MAX_DISCOVERIES, 'the first discoveries at Gamma');
     // Meanwhile the server answers everyone else.
-    const other = await rawClient(name);
+    const other = await helloed(name);
     expect(await other.ask({ op: 'metrics' })).toMatchObject({ ok: true, result: { clients: MAX_DISCOVERIES + 2 } });
     expect(arrived).toBe(MAX_DISCOVERIES);
     // A client that leaves stops its discovery (its request to Gamma is dropped); the one waiting gets its turn.

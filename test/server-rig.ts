@@ -4,12 +4,17 @@
  * exit), removing the files a killed server left under its name.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
 import { rmSync } from 'node:fs';
+import { connect, type Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { afterTest } from './rig.js';
+import { waitFor } from './helpers.js';
 import type { ReaderConfig, ServerConfig } from './server-child.js';
 import { socketPath, tablePath } from '../src/server/memory.js';
 import { BookServer, type BookServerOptions } from '../src/server/server.js';
+import { PROTOCOL_VERSION } from '../src/server/protocol.js';
+import { LAYOUT_VERSION } from '../src/table/layout.js';
 
 const CHILD = fileURLToPath(new URL('./server-child.ts', import.meta.url));
 const TSX = import.meta.resolve('tsx');
@@ -108,4 +113,67 @@ export async function localServer(options: BookServerOptions): Promise<BookServe
     removeServerFiles(options.name);
   });
   return server;
+}
+
+/** A control-channel reply as the tests read it. */
+export interface Reply {
+  id: number | null;
+  ok: boolean;
+  result?: Record<string, unknown>;
+  error?: { code: string; message: string };
+}
+
+/** A raw client of a server's control socket (closed after the test). */
+export interface RawClient {
+  readonly socket: Socket;
+  /** Resolves when the server closed the connection. */
+  readonly closed: Promise<unknown>;
+  /** Writes one line as it is (hostile input included). */
+  send(line: string): void;
+  /** The next reply, in order. */
+  next(): Promise<Reply>;
+  /** Sends a request numbered after the previous one and returns the next reply. */
+  ask(req: object): Promise<Reply>;
+}
+
+/** The `hello` request line of this build, with `id`. */
+export const helloLine = (id: number): string =>
+  JSON.stringify({ id, op: 'hello', protocol: PROTOCOL_VERSION, layoutVersion: LAYOUT_VERSION, pid: 1 });
+
+/**
+ * Connects a {@link RawClient} to the control socket of server `name`; no hello is sent. Replies
+ * are waited for up to `replyTimeoutMs` (the default of `waitFor` when undefined).
+ */
+export async function rawClient(name: string, replyTimeoutMs?: number): Promise<RawClient> {
+  const socket = connect(socketPath(name));
+  afterTest(() => socket.destroy());
+  await once(socket, 'connect');
+  const replies: Reply[] = [];
+  let buffered = '';
+  socket.on('data', (d: Buffer) => {
+    buffered += d.toString();
+    let nl = buffered.indexOf('\n');
+    while (nl >= 0) {
+      replies.push(JSON.parse(buffered.slice(0, nl)));
+      buffered = buffered.slice(nl + 1);
+      nl = buffered.indexOf('\n');
+    }
+  });
+  const closed = once(socket, 'close');
+  let id = 0;
+  const next = async (): Promise<Reply> => {
+    await waitFor(() => replies.length > 0, 'a reply', replyTimeoutMs);
+    return replies.shift() as Reply;
+  };
+  const send = (line: string) => socket.write(`${line}\n`);
+  return {
+    socket,
+    closed,
+    send,
+    next,
+    ask: (req) => {
+      send(JSON.stringify({ ...req, id: ++id }));
+      return next();
+    },
+  };
 }

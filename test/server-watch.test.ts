@@ -15,6 +15,7 @@ import { BookStore } from '../src/table/store.js';
 import { groupsOf, simulator } from './rig.js';
 import { eventually, serverName, startChild } from './server-rig.js';
 import type { Heard } from './server-child.js';
+import type { MarketGroup } from '../src/cache/universe.js';
 
 const stateDir = mkdtempSync(join(tmpdir(), 'polybook-server-watch-'));
 afterAll(() => rmSync(stateDir, { recursive: true, force: true }));
@@ -29,6 +30,18 @@ interface Watched {
 const BOUND_MS = DEFAULT_SERVER_TIMEOUT_MS + WATCHDOG_SLACK_MS + MAINTAIN_MS;
 /** Scheduling on a loaded shared machine (the bound is not what this test measures finely). */
 const MARGIN_MS = 1500;
+
+/** A native server child of `groups` on the simulator at `url`, with a state file (restarts resubscribe). */
+function nativeServer(name: string, url: string, groups: MarketGroup[]) {
+  return {
+    role: 'server' as const,
+    name,
+    url,
+    universe: groups,
+    backend: 'native' as const,
+    stateFile: join(stateDir, `${name}.json`),
+  };
+}
 
 /** Rejects when a child does not answer within `ms` (a reader spinning in a read never answers). */
 function answered<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
@@ -53,14 +66,7 @@ describe('watchers of a book server that dies and comes back', () => {
     const name = serverName('watch');
     const groups = groupsOf(sim).slice(0, 2);
     const tokens = groups.flatMap((g) => g.tokens);
-    const config = {
-      role: 'server' as const,
-      name,
-      url: sim.url,
-      universe: groups,
-      backend: 'native' as const,
-      stateFile: join(stateDir, `${name}.json`),
-    };
+    const config = nativeServer(name, sim.url, groups);
     let server = await startChild(config);
     await server.request('warm');
     const readers = await Promise.all(
@@ -136,14 +142,7 @@ describe('a server killed in the middle of a write', () => {
     const name = serverName('torn');
     const groups = groupsOf(sim);
     const tokens = groups.flatMap((g) => g.tokens);
-    const config = {
-      role: 'server' as const,
-      name,
-      url: sim.url,
-      universe: groups,
-      backend: 'native' as const,
-      stateFile: join(stateDir, `${name}.json`),
-    };
+    const config = nativeServer(name, sim.url, groups);
     const server = await startChild(config);
     await server.request('warm');
     const reading = await startChild({ role: 'reader', name, mode: 'attach', tokens });

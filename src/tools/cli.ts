@@ -222,6 +222,16 @@ function tokensOpt(v: unknown): string[] | undefined {
   return ids;
 }
 
+/** The feed's logger of a command: warnings and errors on stderr, nothing else (the dashboard owns stdout). */
+function stderrLogger(io: Out) {
+  return {
+    debug: () => {},
+    info: () => {},
+    warn: (msg: string) => io.err(msg),
+    error: (msg: string) => io.err(msg),
+  };
+}
+
 /** `--metrics-port P [--metrics-host H]`, or null without them. */
 function metricsOpt(values: Values): { port: number; host: string } | null {
   const port = values['metrics-port'];
@@ -407,12 +417,7 @@ async function cmdWatch(args: string[], io: Out): Promise<number> {
   const metrics = metricsOpt(values);
   if (values.attach !== undefined) return watchAttached(String(values.attach), values, duration, metrics, io);
   const src = await sourceFor('watch', values, io);
-  const logger = {
-    debug: () => {},
-    info: () => {},
-    warn: (msg: string) => io.err(`${msg}`),
-    error: (msg: string) => io.err(`${msg}`),
-  };
+  const logger = stderrLogger(io);
   if (!Array.isArray(src.universe)) io.err(`polybook: finding markets on ${src.gammaUrl}\n`);
   const cache = await BookCache.start({
     universe: src.universe,
@@ -586,12 +591,7 @@ async function cmdServe(args: string[], io: Out): Promise<number> {
   const capacity = intOpt('capacity', values.capacity, 16384, 1, 4_000_000);
   const metrics = metricsOpt(values);
   const src = await sourceFor('serve', values, io);
-  const logger = {
-    debug: () => {},
-    info: () => {},
-    warn: (msg: string) => io.err(`${msg}`),
-    error: (msg: string) => io.err(`${msg}`),
-  };
+  const logger = stderrLogger(io);
   if (!Array.isArray(src.universe)) io.err(`polybook: finding markets on ${src.gammaUrl}\n`);
   let server: BookServer;
   try {
